@@ -132,11 +132,11 @@ const (
 // Opcodes used often enough to name.
 const (
 	OpcodeLDDW  uint8 = ClassLD | ModeIMM | SizeDW // 0x18
-	OpcodeCall  uint8 = ClassJMP | OpCALL           // 0x85
-	OpcodeCallX uint8 = ClassJMP | OpCALL | SrcX    // 0x8d
-	OpcodeExit  uint8 = ClassJMP | OpEXIT           // 0x95
-	OpcodeJA    uint8 = ClassJMP | OpJA             // 0x05
-	OpcodeJA32  uint8 = ClassJMP32 | OpJA           // 0x06 (gotol: target in imm)
+	OpcodeCall  uint8 = ClassJMP | OpCALL          // 0x85
+	OpcodeCallX uint8 = ClassJMP | OpCALL | SrcX   // 0x8d
+	OpcodeExit  uint8 = ClassJMP | OpEXIT          // 0x95
+	OpcodeJA    uint8 = ClassJMP | OpJA            // 0x05
+	OpcodeJA32  uint8 = ClassJMP32 | OpJA          // 0x06 (gotol: target in imm)
 )
 
 // Limits the kernel and bpfvm share.
