@@ -22,7 +22,7 @@ type conformanceCase struct {
 }
 
 // parseConformance reads a .data file as FORMAT.md section 1 describes.
-func parseConformance(t *testing.T, path string) conformanceCase {
+func parseConformance(t testing.TB, path string) conformanceCase {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
