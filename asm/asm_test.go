@@ -235,10 +235,11 @@ func TestAssembleErrors(t *testing.T) {
 // TestDisassembleRoundTrip assembles every suite program, disassembles it
 // and re-assembles the text: the instructions must be identical.
 func TestDisassembleRoundTrip(t *testing.T) {
-	files, _ := filepath.Glob("../../../shared/conformance/tests/*.data")
-	if len(files) == 0 {
-		t.Skip("conformance suite not found at ../../../shared/conformance (run from the bpfvm worktree layout)")
+	dir, ok := conformance.LocateSuite()
+	if !ok {
+		t.Skip("conformance suite not found: no shared/conformance folder above the package directory and BPFVM_CONFORMANCE unset")
 	}
+	files, _ := filepath.Glob(filepath.Join(dir, "tests", "*.data"))
 	if len(files) != 313 {
 		t.Errorf("found %d suite files, want 313", len(files))
 	}

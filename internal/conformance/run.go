@@ -224,3 +224,30 @@ func Summary(results []Result) (passed, failed int) {
 	}
 	return passed, failed
 }
+
+// LocateSuite finds the shared conformance suite: $BPFVM_CONFORMANCE if
+// set, else the first `shared/conformance` folder (holding FORMAT.md) in
+// the current directory or one of its parents. That covers both the main
+// checkout (/work/main, suite at ../shared) and worktrees (/work/wt/NAME,
+// suite at ../../shared).
+func LocateSuite() (string, bool) {
+	if dir := os.Getenv("BPFVM_CONFORMANCE"); dir != "" {
+		_, err := os.Stat(filepath.Join(dir, "tests"))
+		return dir, err == nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		cand := filepath.Join(dir, "shared", "conformance")
+		if _, err := os.Stat(filepath.Join(cand, "FORMAT.md")); err == nil {
+			return cand, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
