@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"github.com/bpfvm/bpfvm/asm"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -108,7 +109,7 @@ func TestConformance(t *testing.T) {
 				}
 			} else {
 				var err error
-				if insns, err = assemble(c.asm); err != nil {
+				if insns, err = asm.Assemble(c.asm); err != nil {
 					t.Fatalf("assemble: %v", err)
 				}
 			}

@@ -3,6 +3,7 @@ package interp
 import (
 	"bytes"
 	"errors"
+	"github.com/bpfvm/bpfvm/asm"
 	"path/filepath"
 	"testing"
 
@@ -19,7 +20,7 @@ func FuzzInterp(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join(conformanceDir, "tests", "*.data"))
 	for _, file := range files {
 		c := parseConformance(f, file)
-		insns, err := assemble(c.asm)
+		insns, err := asm.Assemble(c.asm)
 		if err != nil {
 			continue
 		}
@@ -33,7 +34,7 @@ func FuzzInterp(f *testing.F) {
 		"mov %r1, 3\nmov %r2, 4\ncall 5\nexit\ncb:\nmov %r0, %r1\nexit",
 		"mov %r2, 1\ncall %r2\nmov %r1, %r10\nadd %r1, -8\nmov %r2, 8\ncall 4\nldxdw %r0, [%r10-8]\nexit",
 	} {
-		insns, err := assemble(src)
+		insns, err := asm.Assemble(src)
 		if err != nil {
 			f.Fatal(err)
 		}
