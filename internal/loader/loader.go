@@ -1,0 +1,120 @@
+// Package loader turns the programs of a *ebpf.CollectionSpec (an ELF
+// object parsed by cilium/ebpf, or what bpf2go generates) into linked
+// bpfvm instructions: map references become the handles helpers resolve,
+// direct loads of global data become real addresses, bpf-to-bpf calls keep
+// their relative offsets and function pointers become values the callback
+// helpers understand.
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/bpfvm/bpfvm/internal/helpers"
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// ErrUnsupported is wrapped by errors about program features bpfvm cannot
+// load yet (kfunc calls, unresolved externs, ...).
+var ErrUnsupported = errors.New("unsupported program feature")
+
+// MapResolver gives the loader what a map name stands for.
+type MapResolver interface {
+	// MapHandle returns the handle programs use as the map's pointer.
+	MapHandle(name string) (uint64, bool)
+	// MapValue returns the live memory of the map's first value, for
+	// direct value loads (global data: .data, .rodata, .bss, ...).
+	MapValue(name string) ([]byte, bool)
+}
+
+// Linked is a program ready for an engine.
+type Linked struct {
+	Insns []isa.Instruction
+	// Direct lists the map values the program addresses directly: they
+	// must be accessible during every run.
+	Direct []DirectRegion
+}
+
+// DirectRegion is map value memory a program addresses directly.
+type DirectRegion struct {
+	Map      string
+	Data     []byte
+	Writable bool
+}
+
+// Link resolves the references of a program spec.
+func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) bool) (*Linked, error) {
+	insns := make(asm.Instructions, len(spec.Instructions))
+	copy(insns, spec.Instructions)
+	out := &Linked{}
+	direct := map[string]bool{}
+	for n := range insns {
+		ins := &insns[n]
+		switch {
+		case ins.IsKfuncCall():
+			return nil, fmt.Errorf("%w: instruction %d calls kfunc %q", ErrUnsupported, n, ins.Reference())
+		case ins.IsLoadFromMap():
+			name := ins.Reference()
+			if name == "" {
+				return nil, fmt.Errorf("%w: instruction %d loads a map by file descriptor, not by name", ErrUnsupported, n)
+			}
+			if ins.Src == asm.PseudoMapFD {
+				h, ok := maps.MapHandle(name)
+				if !ok {
+					return nil, fmt.Errorf("instruction %d references unknown map %q", n, name)
+				}
+				ins.Src = asm.R0
+				ins.Constant = int64(h)
+				continue
+			}
+			v, ok := maps.MapValue(name)
+			if !ok {
+				return nil, fmt.Errorf("instruction %d loads from map %q, which has no directly addressable value", n, name)
+			}
+			off := uint32(uint64(ins.Constant) >> 32)
+			if int(off) > len(v) {
+				return nil, fmt.Errorf("instruction %d: offset %d is outside map %q's %d-byte value", n, off, name, len(v))
+			}
+			if !direct[name] {
+				direct[name] = true
+				out.Direct = append(out.Direct, DirectRegion{Map: name, Data: v, Writable: !readOnly(name)})
+			}
+			ins.Src = asm.R0
+			ins.Constant = int64(addrOf(v) + uint64(off))
+		}
+	}
+	var buf bytes.Buffer
+	if err := insns.Marshal(&buf, binary.LittleEndian); err != nil {
+		return nil, fmt.Errorf("linking: %w", err)
+	}
+	raw, err := isa.Decode(buf.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	for n := 0; n < len(raw); n++ {
+		i := raw[n]
+		if !i.IsLDDW() {
+			continue
+		}
+		if n+1 >= len(raw) {
+			break
+		}
+		switch i.Src {
+		case isa.PseudoFunc:
+			pc := n + 1 + int(i.Imm)
+			w := isa.LDDW(i.Dst, helpers.FuncPointer(pc))
+			raw[n], raw[n+1] = w[0], w[1]
+		case isa.PseudoImm64:
+		default:
+			return nil, &isa.InstructionError{Index: n, Insn: i, Reason: fmt.Sprintf("lddw with pseudo source %d is not supported", i.Src), Err: ErrUnsupported}
+		}
+		n++
+	}
+	out.Insns = raw
+	return out, nil
+}
