@@ -11,7 +11,10 @@ import (
 	"sort"
 	"testing"
 
+	"time"
+
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
 )
 
 // runInput is one BPF_PROG_TEST_RUN.
@@ -35,6 +38,8 @@ type progCase struct {
 	// (nil: every map except program arrays, ring buffers and perf
 	// event arrays).
 	ignoreMaps []string
+	// check compares more state after the runs.
+	check func(t *testing.T, kc *ebpf.Collection, vc *Collection)
 }
 
 func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
@@ -95,6 +100,112 @@ var progCases = []progCase{
 	{obj: "tail_call.o", prog: "tail_entry", inputs: allPkts[:2]},
 	{obj: "loops.o", prog: "loops", inputs: []runInput{{data: udpPkt}, {data: []byte{5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}}, {data: bcastPkt}}},
 	{obj: "for_each.o", prog: "for_each", inputs: allPkts[:3]},
+	{obj: "percpu_counters.o", prog: "percpu_counters", inputs: allPkts},
+	{obj: "lru.o", prog: "lru", inputs: append(allPkts, allPkts...)},
+	{obj: "lpm.o", prog: "lpm", inputs: allPkts, setup: []mapEntry{
+		{"routes", lpmKey(8, 10, 0, 0, 0), le32(1)},
+		{"routes", lpmKey(24, 10, 0, 0, 0), le32(2)},
+		{"routes", lpmKey(0, 0, 0, 0, 0), le32(3)},
+		{"routes", lpmKey(16, 5, 6, 0, 0), le32(4)},
+	}},
+	{obj: "queue_stack.o", prog: "queue_stack", inputs: append(allPkts, allPkts...)},
+	{obj: "ringbuf.o", prog: "ringbuf", inputs: allPkts, check: compareRingbuf("events")},
+	{obj: "map_in_map.o", prog: "map_in_map", inputs: allPkts},
+	{obj: "tc_csum.o", prog: "tc_csum", inputs: []runInput{{data: udpPkt}, {data: withIPChecksum(udpPkt)}, {data: tcpPkt}}},
+	{obj: "skb_bytes.o", prog: "skb_bytes", inputs: allPkts},
+	{obj: "xdp_bytes.o", prog: "xdp_bytes", inputs: allPkts},
+	{obj: "strtox.o", prog: "strtox", inputs: []runInput{
+		{data: []byte("  -1234xyz\x00abcdef")}, {data: []byte("0x1fZZZZZZZZZZZZZZ")}, {data: []byte("077 and more bytes")},
+		{data: []byte("99999999999999999999999")}, {data: []byte("abc\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")},
+	}},
+	{obj: "snprintf.o", prog: "snprintf_prog", inputs: allPkts[:2]},
+	{obj: "spin_lock.o", prog: "spin_lock", inputs: allPkts},
+	{obj: "atomics.o", prog: "atomics", inputs: allPkts},
+	{obj: "redirect.o", prog: "xdp_redirect", inputs: allPkts[:1]},
+	{obj: "redirect.o", prog: "tc_redirect", inputs: allPkts[:1]},
+	{obj: "parse_tcp.o", prog: "parse_tcp", inputs: []runInput{{data: tcpPkt}, {data: synPkt(80)}, {data: synPkt(80)}, {data: synPkt(443)}, {data: udpPkt}}},
+	{obj: "vlan_ipv6.o", prog: "classify_l3", inputs: []runInput{{data: ipv6Pkt}, {data: vlanPkt}, {data: udpPkt}, {data: arpPkt}}},
+}
+
+func lpmKey(plen uint32, a, b, c, d byte) []byte { return append(le32(plen), a, b, c, d) }
+
+// withIPChecksum returns p with a valid IPv4 header checksum.
+func withIPChecksum(p []byte) []byte {
+	q := append([]byte(nil), p...)
+	var sum uint32
+	for i := 14; i < 34; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(q[i:]))
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(q[24:], ^uint16(sum))
+	binary.BigEndian.PutUint16(q[40:], 0x1234) // a UDP checksum to update
+	return q
+}
+
+func synPkt(port uint16) []byte {
+	p := packet(0, 6, [4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 20)
+	binary.BigEndian.PutUint16(p[14+2:], 40)
+	binary.BigEndian.PutUint16(p[34+2:], port)
+	p[34+12] = 5 << 4
+	p[34+13] = 0x02
+	return p
+}
+
+var (
+	ipv6Pkt = func() []byte {
+		p := make([]byte, 14+40+8)
+		binary.BigEndian.PutUint16(p[12:], 0x86dd)
+		p[14] = 0x60
+		p[14+6], p[14+7] = 17, 33
+		return p
+	}()
+	vlanPkt = func() []byte {
+		p := make([]byte, 14+4+20)
+		binary.BigEndian.PutUint16(p[12:], 0x8100)
+		binary.BigEndian.PutUint16(p[14:], 0x2123)
+		binary.BigEndian.PutUint16(p[16:], 0x0800)
+		return p
+	}()
+)
+
+// compareRingbuf reads every record of a ring buffer map on both sides.
+func compareRingbuf(name string) func(t *testing.T, kc *ebpf.Collection, vc *Collection) {
+	return func(t *testing.T, kc *ebpf.Collection, vc *Collection) {
+		kr, err := ringbuf.NewReader(kc.Maps[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kr.Close()
+		vr, err := vc.Maps[name].RingBufReader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vr.Close()
+		var krec, vrec [][]byte
+		kr.SetDeadline(time.Now().Add(50 * time.Millisecond))
+		for {
+			r, err := kr.Read()
+			if err != nil {
+				break
+			}
+			krec = append(krec, r.RawSample)
+		}
+		for {
+			d, ok := vr.TryRead()
+			if !ok {
+				break
+			}
+			vrec = append(vrec, d)
+		}
+		if fmt.Sprintf("%x", krec) != fmt.Sprintf("%x", vrec) {
+			t.Errorf("ring buffer %s:\nkernel %x\nbpfvm  %x", name, krec, vrec)
+		}
+		if len(krec) == 0 {
+			t.Errorf("ring buffer %s: no records", name)
+		}
+	}
 }
 
 // kernelRun is a kernel collection for a case, or nil when bpf() is
@@ -175,6 +286,9 @@ func TestProgramsAgainstKernel(t *testing.T) {
 				}
 			}
 			compareMaps(t, spec, kc, vc, c.ignoreMaps)
+			if c.check != nil {
+				c.check(t, kc, vc)
+			}
 		})
 	}
 }
@@ -187,6 +301,20 @@ func compareMaps(t *testing.T, spec *ebpf.CollectionSpec, kc *ebpf.Collection, v
 	for name, ms := range spec.Maps {
 		switch ms.Type {
 		case ebpf.ProgramArray, ebpf.RingBuf, ebpf.PerfEventArray, ebpf.ArrayOfMaps, ebpf.HashOfMaps:
+			continue
+		case ebpf.Queue, ebpf.Stack:
+			// Pop everything from both.
+			for {
+				kv, vv := make([]byte, ms.ValueSize), make([]byte, ms.ValueSize)
+				kerr := kc.Maps[name].LookupAndDelete(nil, kv)
+				verr := vc.Maps[name].LookupAndDelete(nil, vv)
+				if (kerr == nil) != (verr == nil) || !bytes.Equal(kv, vv) {
+					t.Errorf("map %s pop: kernel %x %v, bpfvm %x %v", name, kv, kerr, vv, verr)
+				}
+				if kerr != nil || verr != nil {
+					break
+				}
+			}
 			continue
 		}
 		skip := false

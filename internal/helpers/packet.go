@@ -233,32 +233,33 @@ func from32to16(x uint32) uint64 {
 	return uint64(x)
 }
 
-// csumDiff is bpf_csum_diff(from, from_size, to, to_size, seed): the
-// checksum of ~from followed by to, seeded.
+// csumDiff is bpf_csum_diff(from, from_size, to, to_size, seed) as the
+// kernel computes it since 6.13: the checksum of to minus that of from,
+// seeded, folded to 16 bits (any sizes; the verifier bounds them).
 func (s *State) csumDiff(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
-	if (r2|r4)&3 != 0 || r2+r4 > 512 {
-		return errno(maps.EINVAL), nil
-	}
-	var diff [512]byte
-	n := 0
+	seed := uint32(r5)
+	var from, to []byte
+	var err error
 	if r2 > 0 {
-		from, err := env.Memory(r1, r2, false)
-		if err != nil {
+		if from, err = env.Memory(r1, r2, false); err != nil {
 			return 0, err
-		}
-		for j := range from {
-			diff[n] = ^from[j]
-			n++
 		}
 	}
 	if r4 > 0 {
-		to, err := env.Memory(r3, r4, false)
-		if err != nil {
+		if to, err = env.Memory(r3, r4, false); err != nil {
 			return 0, err
 		}
-		n += copy(diff[n:], to)
 	}
-	return from32to16(csumPartial(diff[:n], uint32(r5))), nil
+	ret := seed
+	switch {
+	case r2 > 0 && r4 > 0:
+		ret = csumAdd(csumPartial(to, ret), ^csumPartial(from, 0))
+	case r4 > 0:
+		ret = csumPartial(to, ret)
+	case r2 > 0:
+		ret = ^csumPartial(from, ^ret)
+	}
+	return from32to16(ret), nil
 }
 
 func (s *State) sumPtr(off uint64) ([]byte, maps.Errno) {
@@ -432,6 +433,7 @@ func (s *State) strtox(env engine.Env, r1, r2, r3, r4 uint64, signed bool) (uint
 	if err != nil {
 		return 0, err
 	}
+	clear(res) // the kernel zeroes the result first
 	if r2 == 0 {
 		return errno(maps.EINVAL), nil
 	}
