@@ -86,12 +86,12 @@ func (m *arrayMap) Lookup(key, value []byte, flags uint64) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if !m.percpu {
-		copy(value, m.elem(0, i))
+		loadValue(value, m.elem(0, i))
 		return nil
 	}
 	for c := range m.slabs {
 		out := value[c*m.stride : (c+1)*m.stride]
-		copy(out, m.slabs[c][int(i)*m.stride:])
+		loadValue(out, m.slabs[c][int(i)*m.stride:(int(i)+1)*m.stride])
 	}
 	return nil
 }
@@ -138,10 +138,10 @@ func (m *arrayMap) update(key, value []byte, flags uint64, cpu int) error {
 	case !m.percpu:
 		copyValue(&m.spec, m.elem(0, i), value)
 	case cpu >= 0:
-		copy(m.elem(cpu%len(m.slabs), i), value)
+		storeValue(m.elem(cpu%len(m.slabs), i), value)
 	default:
 		for c := range m.slabs {
-			copy(m.elem(c, i), value[c*m.stride:])
+			storeValue(m.elem(c, i), value[c*m.stride:])
 		}
 	}
 	return nil

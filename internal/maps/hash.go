@@ -152,14 +152,14 @@ func checkLookupFlags(spec *Spec, flags uint64) error {
 
 func (m *hashMap) copyOut(e *hashEntry, value []byte) {
 	if !m.percpu {
-		copy(value, e.values[0])
+		loadValue(value, e.values[0])
 		return
 	}
 	stride := roundUp8(m.spec.ValueSize)
 	for c, v := range e.values {
 		out := value[c*stride : (c+1)*stride]
-		n := copy(out, v)
-		clear(out[n:])
+		loadValue(out, v)
+		clear(out[len(v):])
 	}
 }
 
@@ -249,12 +249,12 @@ func (m *hashMap) fill(e *hashEntry, value []byte, cpu int) {
 		return
 	}
 	if cpu >= 0 {
-		copy(e.values[cpu], value)
+		storeValue(e.values[cpu], value)
 		return
 	}
 	stride := roundUp8(m.spec.ValueSize)
 	for c := range e.values {
-		copy(e.values[c], value[c*stride:])
+		storeValue(e.values[c], value[c*stride:])
 	}
 }
 

@@ -266,7 +266,7 @@ const spinLockSize = 4
 // of dst alone, as copy_map_value does for values holding special fields.
 func copyValue(spec *Spec, dst, src []byte) {
 	if spec.SpinLockOffset < 0 || spec.SpinLockOffset+spinLockSize > len(dst) {
-		copy(dst, src)
+		storeValue(dst, src)
 		return
 	}
 	off := spec.SpinLockOffset
