@@ -1,6 +1,7 @@
 package bpfvm
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -114,5 +115,21 @@ func BenchmarkMapGo(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkLoadCollection measures parsing and loading an object.
+func BenchmarkLoadCollection(b *testing.B) {
+	obj, err := os.ReadFile(filepath.Join("testdata", "xdp_firewall.o"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt := NewRuntime(WithNumCPU(2))
+	for b.Loop() {
+		c, err := rt.LoadCollectionReader(bytes.NewReader(obj))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
 	}
 }

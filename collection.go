@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/cilium/ebpf"
@@ -34,20 +35,36 @@ func (c *Collection) Close() error {
 
 // LoadCollectionFile loads an ELF object file (clang -target bpf).
 func (r *Runtime) LoadCollectionFile(path string) (*Collection, error) {
-	spec, err := ebpf.LoadCollectionSpec(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrLoad, path, err)
+		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
-	return r.LoadCollection(spec)
+	defer f.Close()
+	coll, err := r.LoadCollectionReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return coll, nil
 }
 
 // LoadCollectionReader loads an ELF object.
 func (r *Runtime) LoadCollectionReader(rd io.ReaderAt) (*Collection, error) {
-	spec, err := ebpf.LoadCollectionSpecFromReader(rd)
+	spec, err := parseELF(rd)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	return r.LoadCollection(spec)
+}
+
+// parseELF parses an object with cilium/ebpf, turning a panic on a
+// hostile object into an error.
+func parseELF(rd io.ReaderAt) (spec *ebpf.CollectionSpec, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			spec, err = nil, fmt.Errorf("malformed ELF object (the parser failed: %v)", p)
+		}
+	}()
+	return ebpf.LoadCollectionSpecFromReader(rd)
 }
 
 // LoadCollection loads a collection spec (from an ELF object, or what

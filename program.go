@@ -129,7 +129,7 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 		hs = withRegions
 	}
-	prog, err := interp.Load(p.insns, interp.Options{Helpers: hs})
+	prog, err := interp.Load(p.insns, interp.Options{Helpers: hs, Budget: p.rt.budget})
 	if err != nil {
 		return nil, err
 	}

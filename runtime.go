@@ -32,7 +32,12 @@ type Runtime struct {
 	numCPU   int
 	mu       sync.Mutex
 	pinned   map[string]*Map
+	budget   uint64
 }
+
+// WithInstructionBudget bounds the instructions one run may execute
+// (default 10 million): a run that exceeds it fails.
+func WithInstructionBudget(n uint64) Option { return func(r *Runtime) { r.budget = n } }
 
 // Option configures a Runtime.
 type Option func(*Runtime)
