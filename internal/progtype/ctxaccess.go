@@ -100,6 +100,8 @@ func FindContextAccesses(insns []isa.Instruction) []Access {
 		inWork[pc] = false
 		in := states[pc]
 		st := in.clone()
+		// The last visit of pc sees its final state: only it decides.
+		delete(found, pc)
 		i := insns[pc]
 		next := pc + 1
 		switch i.Class() {
