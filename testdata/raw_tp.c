@@ -13,10 +13,11 @@ SEC("raw_tracepoint/sys_enter")
 int raw_tp(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 id = ctx->args[0];
+	__u64 v = ctx->args[1];
 	__u64 *n = bpf_map_lookup_elem(&hits, &id);
 	if (n)
-		*n += ctx->args[1];
+		*n += v;
 	else
-		bpf_map_update_elem(&hits, &id, &ctx->args[1], BPF_NOEXIST);
+		bpf_map_update_elem(&hits, &id, &v, BPF_NOEXIST);
 	return (ctx->args[0] * 3 + ctx->args[1]) & 0xffff;
 }
