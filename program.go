@@ -34,7 +34,8 @@ type Program struct {
 	// prologue is the number of instructions bpfvm put in front of the
 	// program (to expose global data); error indices are shifted back.
 	prologue int
-	pool     sync.Pool
+	pool     sync.Pool // *instance
+	runs     sync.Pool // *progtype.Run
 	cpu      sync.Mutex
 	nextCPU  int
 }
@@ -207,13 +208,18 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 			return 0, err
 		}
 	}
-	run, err := progtype.Prepare(p.typ, progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil})
-	if err != nil {
+	run, _ := p.runs.Get().(*progtype.Run)
+	if run == nil {
+		run = progtype.NewRun()
+	}
+	defer p.runs.Put(run)
+	if err := run.Prepare(p.typ, progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil}); err != nil {
 		return 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	repeat := max(opts.Repeat, 1)
 	var ret uint64
 	var redirect helpers.RedirectInfo
+	var err error
 	start := time.Now()
 	for i := uint32(0); i < repeat; i++ {
 		ret, redirect, err = p.runOnce(run, int(opts.CPU))
@@ -265,11 +271,7 @@ func (p *Program) runOnce(run *progtype.Run, cpu int) (uint64, helpers.RedirectI
 		st.TailCalls = tailCalls
 		var ret uint64
 		if run.Packet != nil {
-			pkt := run.LDPacket
-			if pkt == nil {
-				pkt = run.Regions[0]
-			}
-			ret, err = inst.vm.RunWithPacket(run.Ctx, pkt)
+			ret, err = inst.vm.RunWithPacket(run.Ctx, run.LDPacket)
 		} else {
 			ret, err = inst.vm.Run(run.Ctx)
 		}
@@ -278,8 +280,7 @@ func (p *Program) runOnce(run *progtype.Run, cpu int) (uint64, helpers.RedirectI
 		tailCalls = st.TailCalls
 		st.Reset()
 		cur.pool.Put(inst)
-		var tc *helpers.TailCallRequest
-		if errors.As(err, &tc) {
+		if tc := tailCall(err); tc != nil {
 			next, ok := tc.Program.(*Program)
 			if !ok {
 				return 0, redirect, fmt.Errorf("program %s: tail call to a %T", cur.name, tc.Program)
@@ -289,6 +290,18 @@ func (p *Program) runOnce(run *progtype.Run, cpu int) (uint64, helpers.RedirectI
 		}
 		return ret, redirect, cur.fixError(err)
 	}
+}
+
+// tailCall returns the tail call a run ended with, if any.
+func tailCall(err error) *helpers.TailCallRequest {
+	if err == nil {
+		return nil
+	}
+	var tc *helpers.TailCallRequest
+	if errors.As(err, &tc) {
+		return tc
+	}
+	return nil
 }
 
 // Close releases the program.

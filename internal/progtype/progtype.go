@@ -223,45 +223,125 @@ type Request struct {
 }
 
 // Run is a prepared run: the memory the program receives and the state the
-// helpers share.
+// helpers share. A Run is reusable (Prepare again): its buffers are kept,
+// so steady-state runs allocate nothing.
 type Run struct {
 	typ Type
 	// Ctx is the context memory: r1 points at its first byte.
 	Ctx []byte
-	// LDPacket is what legacy LD_ABS/LD_IND loads read (nil: Ctx).
+	// LDPacket is what legacy LD_ABS/LD_IND loads read, and the packet
+	// memory the program may address; nil for tracing types.
 	LDPacket []byte
 	// Packet is the packet state helpers act on (nil for tracing types).
 	Packet *helpers.Packet
-	// Regions are more memory the program may access (the whole packet
-	// buffer, with its headroom and tailroom).
-	Regions [][]byte
 
-	userCtx []byte // the caller's context (copied), for ctx_out
 	l       *layout
+	direct  bool   // skb types with direct packet access
+	user    []byte // the caller's context, for ctx_out; nil when none
+	buf     []byte // packet buffer storage
+	ctxBuf  []byte
+	userBuf []byte
+	pkt     helpers.Packet
+	// low and high bound the part of buf the last run may have written
+	// (from the lowest metadata start to the highest end it reached).
+	low, high int
+}
+
+// NewRun returns an empty, reusable run.
+func NewRun() *Run {
+	r := &Run{}
+	r.pkt.Sync = r.sync
+	return r
 }
 
 // Prepare builds the context of a test run of a program of type t.
 func Prepare(t Type, req Request) (*Run, error) {
+	r := NewRun()
+	if err := r.Prepare(t, req); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Prepare (re)builds r for a test run of a program of type t.
+func (r *Run) Prepare(t Type, req Request) error {
+	r.typ, r.l, r.user, r.Packet, r.LDPacket, r.direct = t, nil, nil, nil, nil, false
 	switch t {
 	case SocketFilter, SchedCLS, SchedACT, CgroupSKB, LWTIn, LWTOut, LWTXmit:
-		return prepareSKB(t, req)
+		return r.prepareSKB(t, req)
 	case XDP:
-		return prepareXDP(req)
+		return r.prepareXDP(req)
 	case Kprobe, Tracepoint, RawTracepoint, RawTracepointWritable, PerfEvent, Syscall, Tracing, Unspec:
 		if len(req.Data) != 0 {
-			return nil, fmt.Errorf("%w: %s programs take no packet data", ErrInvalidInput, t)
+			return fmt.Errorf("%w: %s programs take no packet data", ErrInvalidInput, t)
 		}
-		ctx := append([]byte(nil), req.Context...)
-		return &Run{typ: t, Ctx: ctx, userCtx: ctx}, nil
+		r.Ctx = append(r.ctxBuf[:0], req.Context...)
+		r.ctxBuf = r.Ctx
+		return nil
 	}
-	return nil, fmt.Errorf("%w: %s", ErrUnsupportedType, t)
+	return fmt.Errorf("%w: %s", ErrUnsupportedType, t)
+}
+
+// packetBuf returns a zeroed buffer of n bytes, reusing storage: only the
+// part the previous run may have dirtied is cleared.
+func (r *Run) packetBuf(n int) []byte {
+	if cap(r.buf) < n {
+		r.buf = make([]byte, n)
+	} else {
+		full := r.buf[:cap(r.buf)]
+		clear(full[min(r.low, len(full)):min(r.high, len(full))])
+		r.buf = full[:n]
+	}
+	r.low, r.high = n, 0
+	return r.buf
+}
+
+// ctxMem returns the zeroed context memory of n bytes.
+func (r *Run) ctxMem(n int) []byte {
+	if cap(r.ctxBuf) < n {
+		r.ctxBuf = make([]byte, n)
+	}
+	r.Ctx = r.ctxBuf[:n]
+	clear(r.Ctx)
+	return r.Ctx
+}
+
+// userCtx returns the zeroed caller context of n bytes (for ctx_out).
+func (r *Run) userCtx(n int) []byte {
+	if cap(r.userBuf) < n {
+		r.userBuf = make([]byte, n)
+	}
+	r.user = r.userBuf[:n]
+	clear(r.user)
+	return r.user
+}
+
+// sync writes the packet pointers into the context after a helper moved
+// them, and widens the dirty range.
+func (r *Run) sync() {
+	p := &r.pkt
+	r.low, r.high = min(r.low, p.Meta, p.Data), max(r.high, p.End)
+	switch {
+	case r.typ == XDP:
+		r.setPtr(0, p.Addr(p.Data))
+		r.setPtr(1, p.Addr(p.End))
+		r.setPtr(2, p.Addr(p.Meta))
+	case r.l == &skbLayout:
+		if r.direct {
+			r.setPtr(0, p.Addr(p.Data))
+			r.setPtr(1, p.Addr(p.End))
+			r.setPtr(2, p.Addr(p.Meta))
+		}
+		binary.LittleEndian.PutUint32(r.Ctx[skbLen:], uint32(p.End-p.Data))
+	}
 }
 
 func (r *Run) setPtr(slot int, addr uint64) {
 	binary.LittleEndian.PutUint64(r.Ctx[r.l.size+8*slot:], addr)
 }
 
-// Result is what a test run reports besides the return value.
+// Result is what a test run reports besides the return value. Its slices
+// are views into the Run, valid until the Run is prepared again.
 type Result struct {
 	DataOut    []byte
 	ContextOut []byte // nil when no context was given

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-
-	"github.com/bpfvm/bpfvm/internal/helpers"
 )
 
 const (
@@ -78,42 +76,41 @@ func ethProtocol(pkt []byte) (proto uint16, pktType uint32) {
 	return 0x0004, pktType // ETH_P_802_2
 }
 
-func prepareSKB(t Type, req Request) (*Run, error) {
+func (r *Run) prepareSKB(t Type, req Request) error {
 	size := len(req.Data)
 	if size < ethHLen || size > pageSize-skbHeadroom-skbTailroom {
-		return nil, fmt.Errorf("%w: packet of %d bytes (the kernel takes %d to %d)", ErrInvalidInput, size, ethHLen, pageSize-skbHeadroom-skbTailroom)
+		return fmt.Errorf("%w: packet of %d bytes (the kernel takes %d to %d)", ErrInvalidInput, size, ethHLen, pageSize-skbHeadroom-skbTailroom)
 	}
 	var user []byte
 	if req.Context != nil || req.WantContextOut {
-		user = make([]byte, SkBuffSize)
 		if len(req.Context) > SkBuffSize {
 			for _, b := range req.Context[SkBuffSize:] {
 				if b != 0 {
-					return nil, fmt.Errorf("%w: context longer than __sk_buff with non-zero tail", ErrInvalidInput)
+					return fmt.Errorf("%w: context longer than __sk_buff with non-zero tail", ErrInvalidInput)
 				}
 			}
 		}
+		user = r.userCtx(SkBuffSize)
 		copy(user, req.Context)
 		if err := checkUserSKB(user); err != nil {
-			return nil, err
+			return err
 		}
 		if ifi := binary.LittleEndian.Uint32(user[skbIfindex:]); ifi > 1 {
-			return nil, fmt.Errorf("%w: ifindex %d: bpfvm has only the loopback device (1)", ErrInvalidInput, ifi)
+			return fmt.Errorf("%w: ifindex %d: bpfvm has only the loopback device (1)", ErrInvalidInput, ifi)
 		}
 	}
-	buf := make([]byte, skbHeadroom+size+skbTailroom)
+	buf := r.packetBuf(skbHeadroom + size + skbTailroom)
 	copy(buf[skbHeadroom:], req.Data)
 	l2 := t == SchedCLS || t == SchedACT
-	direct := l2 || t == LWTIn || t == LWTOut || t == LWTXmit
+	r.direct = l2 || t == LWTIn || t == LWTOut || t == LWTXmit
 	proto, pktType := ethProtocol(req.Data)
 	data := skbHeadroom + ethHLen // eth_type_trans pulls the header
 	if l2 {
 		data = skbHeadroom
 	}
 	end := skbHeadroom + size
-	r := &Run{typ: t, l: &skbLayout, userCtx: user}
-	r.Ctx = make([]byte, SkBuffSize+3*8)
-	c := r.Ctx
+	r.l = &skbLayout
+	c := r.ctxMem(SkBuffSize + 3*8)
 	le := binary.LittleEndian
 	le.PutUint32(c[skbLen:], uint32(end-data))
 	le.PutUint32(c[skbPktType:], pktType)
@@ -131,28 +128,22 @@ func prepareSKB(t Type, req Request) (*Run, error) {
 		copy(c[skbHwtstamp:skbHwtstamp+8], user[skbHwtstamp:])
 		if w := le.Uint32(user[skbWireLen:]); w != 0 {
 			if w < uint32(end-data) || w > 65536 {
-				return nil, fmt.Errorf("%w: wire_len %d", ErrInvalidInput, w)
+				return fmt.Errorf("%w: wire_len %d", ErrInvalidInput, w)
 			}
 			le.PutUint32(c[skbWireLen:], w)
 		}
 		if le.Uint32(user[skbGSOSegs:]) > 65535 {
-			return nil, fmt.Errorf("%w: gso_segs", ErrInvalidInput)
+			return fmt.Errorf("%w: gso_segs", ErrInvalidInput)
 		}
 	}
-	p := &helpers.Packet{Buf: buf, Data: data, End: end, Meta: data, MinData: 0, MaxEnd: len(buf) - skbTailroom}
-	p.Sync = func() {
-		if direct {
-			r.setPtr(0, p.Addr(p.Data))
-			r.setPtr(1, p.Addr(p.End))
-			r.setPtr(2, p.Addr(p.Meta))
-		}
-		le.PutUint32(r.Ctx[skbLen:], uint32(p.End-p.Data))
-	}
-	p.Sync()
+	p := &r.pkt
+	p.Buf, p.Data, p.End, p.Meta, p.MinData, p.MaxEnd, p.XDP = buf, data, end, data, 0, len(buf)-skbTailroom, false
+	r.low, r.high = skbHeadroom, end
+	r.sync()
 	r.Packet = p
 	r.LDPacket = buf[data:end]
-	r.Regions = [][]byte{buf}
-	return r, nil
+	r.user = user
+	return nil
 }
 
 // finishSKB is the end of bpf_prog_test_run_skb: for non-L2 types the
@@ -161,15 +152,12 @@ func prepareSKB(t Type, req Request) (*Run, error) {
 func (r *Run) finishSKB() Result {
 	p := r.Packet
 	start := p.Data
-	l2 := r.typ == SchedCLS || r.typ == SchedACT
-	out := make([]byte, 0, p.End-start+ethHLen)
-	if !l2 {
-		out = append(out, make([]byte, ethHLen)...)
+	if l2 := r.typ == SchedCLS || r.typ == SchedACT; !l2 {
+		start -= ethHLen
+		clear(p.Buf[start:p.Data])
 	}
-	out = append(out, p.Buf[start:p.End]...)
-	res := Result{DataOut: out}
-	if r.userCtx != nil {
-		u := append([]byte(nil), r.userCtx...)
+	res := Result{DataOut: p.Buf[start:p.End]}
+	if u := r.user; u != nil {
 		c := r.Ctx
 		for _, f := range [][2]int{{skbMark, 4}, {skbPriority, 4}, {skbIngressIfindex, 4}, {skbIfindex, 4}, {skbTstamp, 8}, {skbCB, 20}, {skbWireLen, 4}, {skbGSOSegs, 4}, {skbHwtstamp, 8}} {
 			copy(u[f[0]:f[0]+f[1]], c[f[0]:])
