@@ -209,3 +209,21 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatalf("garbage object: %v", err)
 	}
 }
+
+// TestCOREDefaultTargets: without kernel types, CO-RE relocations resolve
+// against the object's own BTF, so a local type keeps its own layout.
+func TestCOREDefaultTargets(t *testing.T) {
+	_, coll := loadTestdata(t, "core.o")
+	ret, err := coll.Programs["core"].Run(&RunOptions{Data: udpPkt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Local layout: daddr at 0 (offset term 0), not_in_kernel exists
+	// (+1000000), size 12; fields read at their local offsets: protocol
+	// at byte 8 (the TTL, 64), ttl at byte 9 (the protocol, 17), saddr at
+	// byte 4 (id and fragment fields, 0).
+	want := uint32(64 + 17<<8 + 1000000 + 12)
+	if ret != want {
+		t.Fatalf("retval %d, want %d", ret, want)
+	}
+}

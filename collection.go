@@ -106,7 +106,7 @@ func (r *Runtime) LoadCollection(spec *ebpf.CollectionSpec) (coll *Collection, e
 		linked, err := loader.Link(ps, res, func(name string) bool {
 			m := c.Maps[name]
 			return m != nil && m.Flags()&maps.FlagRdonlyProg != 0
-		})
+		}, loader.Options{Types: spec.Types, Targets: r.coreTargets})
 		if err != nil {
 			return nil, fmt.Errorf("program %s: %w", n, err)
 		}

@@ -19,6 +19,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/bpfvm/bpfvm/internal/helpers"
 	"github.com/bpfvm/bpfvm/internal/maps"
 )
@@ -33,6 +35,16 @@ type Runtime struct {
 	mu       sync.Mutex
 	pinned   map[string]*Map
 	budget   uint64
+	// coreTargets resolve CO-RE relocations (nil: the object's BTF).
+	coreTargets []*btf.Spec
+}
+
+// WithKernelTypes resolves CO-RE relocations against spec (for instance
+// btf.LoadKernelSpec(), the running kernel's /sys/kernel/btf/vmlinux, or
+// any BTF file) instead of the object's own types: what programs that read
+// kernel structures need.
+func WithKernelTypes(spec *btf.Spec) Option {
+	return func(r *Runtime) { r.coreTargets = append(r.coreTargets, spec) }
 }
 
 // WithInstructionBudget bounds the instructions one run may execute

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
@@ -37,6 +38,9 @@ type progCase struct {
 	// (nil: every map except program arrays, ring buffers and perf
 	// event arrays).
 	ignoreMaps []string
+	// kernelTypes: resolve CO-RE against the running kernel's BTF, as
+	// the kernel loader does.
+	kernelTypes bool
 	// noCtxOut: the kernel takes no ctx_out for this type (raw
 	// tracepoints, syscall programs).
 	noCtxOut bool
@@ -134,6 +138,7 @@ var progCases = []progCase{
 		{ctx: append(append(le32(6), le32(7)...), make([]byte, 16)...)}, {ctx: append(append(le32(9), le32(2)...), make([]byte, 16)...)},
 	}},
 	{obj: "lru_percpu.o", prog: "lru_percpu", inputs: append(allPkts, allPkts...)},
+	{obj: "core.o", prog: "core", kernelTypes: true, inputs: allPkts},
 	{obj: "ld_abs.o", prog: "ld_abs", inputs: []runInput{{data: udpPkt}, {data: tcpPkt}, {data: ipv6Pkt}, {data: synPkt(8080)}}},
 }
 
@@ -259,7 +264,15 @@ func TestProgramsAgainstKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rt := NewRuntime(WithNumCPU(ncpu))
+			opts := []Option{WithNumCPU(ncpu)}
+			if c.kernelTypes {
+				kt, err := btf.LoadKernelSpec()
+				if err != nil {
+					t.Skipf("no kernel BTF: %v", err)
+				}
+				opts = append(opts, WithKernelTypes(kt))
+			}
+			rt := NewRuntime(opts...)
 			vc, err := rt.LoadCollection(spec)
 			if err != nil {
 				t.Fatalf("bpfvm: %v", err)

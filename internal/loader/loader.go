@@ -14,6 +14,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpfvm/bpfvm/internal/helpers"
 	"github.com/bpfvm/bpfvm/internal/isa"
@@ -47,10 +48,24 @@ type DirectRegion struct {
 	Writable bool
 }
 
+// Options configure linking.
+type Options struct {
+	// Targets are the BTF specs CO-RE relocations are resolved against
+	// (the running kernel's, or any BTF): the first that has a type
+	// wins. Empty: the object's own types, so relocations keep the
+	// layouts the program was compiled with.
+	Targets []*btf.Spec
+	// Types is the object's BTF (CollectionSpec.Types).
+	Types *btf.Spec
+}
+
 // Link resolves the references of a program spec.
-func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) bool) (*Linked, error) {
+func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) bool, opts Options) (*Linked, error) {
 	insns := make(asm.Instructions, len(spec.Instructions))
 	copy(insns, spec.Instructions)
+	if err := applyCORE(insns, opts); err != nil {
+		return nil, err
+	}
 	out := &Linked{}
 	direct := map[string]bool{}
 	for n := range insns {
@@ -117,4 +132,38 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 	}
 	out.Insns = raw
 	return out, nil
+}
+
+// applyCORE resolves CO-RE relocations (field offsets, sizes, existence,
+// type ids, enum values) as libbpf does before load.
+func applyCORE(insns asm.Instructions, opts Options) error {
+	var relos []*btf.CORERelocation
+	var at []int
+	for i := range insns {
+		if r := btf.CORERelocationMetadata(&insns[i]); r != nil {
+			relos = append(relos, r)
+			at = append(at, i)
+		}
+	}
+	if len(relos) == 0 {
+		return nil
+	}
+	targets := opts.Targets
+	if len(targets) == 0 {
+		if opts.Types == nil {
+			return fmt.Errorf("%w: CO-RE relocations without BTF to resolve them against", ErrUnsupported)
+		}
+		targets = []*btf.Spec{opts.Types}
+	}
+	var b btf.Builder
+	fixups, err := btf.CORERelocate(relos, targets, binary.LittleEndian, b.Add)
+	if err != nil {
+		return fmt.Errorf("CO-RE relocation: %w", err)
+	}
+	for i, f := range fixups {
+		if err := f.Apply(&insns[at[i]]); err != nil {
+			return fmt.Errorf("CO-RE relocation of instruction %d (%s): %w", at[i], relos[i], err)
+		}
+	}
+	return nil
 }
