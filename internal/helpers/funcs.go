@@ -550,25 +550,25 @@ func (s *State) redirect(env engine.Env, r1, r2, _, _, _ uint64) (uint64, error)
 	return 7, nil
 }
 
-// redirectMap records the redirect; the lower two bits of flags are the
-// return value when the key has no entry (the kernel checks DEVMAP,
-// CPUMAP and XSKMAP entries; other maps are accepted as recorded).
+// redirectMap is bpf_redirect_map(map, key, flags): through DEVMAP,
+// DEVMAP_HASH, CPUMAP and XSKMAP it returns XDP_REDIRECT and records the
+// target when the key has one, else the action in the low two bits of
+// flags. BPF_F_BROADCAST (8) redirects to every entry.
 func (s *State) redirectMap(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, error) {
 	m, err := s.mapArg(r1)
 	if err != nil {
 		return 0, err
 	}
-	if r3&^uint64(3|8|16) != 0 { // action bits, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS
-		return 0, nil
+	rt, ok := m.(maps.RedirectTarget)
+	if !ok {
+		return 0, fmt.Errorf("%w: bpf_redirect_map through a %s map", errBadMap, m.Spec().Type)
 	}
-	key := make([]byte, 4)
-	binary.LittleEndian.PutUint32(key, uint32(r2))
-	if m.Spec().KeySize == 4 && m.ProgLookup(key, s.CPU) == nil {
-		if _, ok := m.(maps.ProgramArray); !ok {
-			if r3&16 == 0 && r3&8 == 0 {
-				return r3 & 3, nil
-			}
-		}
+	const broadcast, excludeIngress = 8, 16
+	if r3&^uint64(3|broadcast|excludeIngress) != 0 {
+		return 0, nil // XDP_ABORTED
+	}
+	if r3&broadcast == 0 && !rt.HasTarget(uint32(r2)) {
+		return r3 & 3, nil
 	}
 	s.Redirect = RedirectInfo{Set: true, Map: m, Key: uint32(r2), Flags: r3}
 	return 4, nil // XDP_REDIRECT

@@ -471,3 +471,38 @@ func TestKernelCreateChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestKernelDevMap compares DEVMAP and CPUMAP host operations (targets
+// the kernel has: the loopback device, ifindex 1; CPU 0).
+func TestKernelDevMap(t *testing.T) {
+	for _, spec := range []Spec{
+		{Type: DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 4, SpinLockOffset: -1},
+		{Type: CPUMap, KeySize: 4, ValueSize: 4, MaxEntries: 1, SpinLockOffset: -1},
+	} {
+		km, vm := wrapKernel(kernelMap(t, spec), spec), mustNew(t, spec)
+		val := u32(1)
+		if spec.Type == CPUMap {
+			val = u32(64)
+		}
+		for i, op := range []struct {
+			key   uint32
+			value []byte
+			flags uint64
+		}{{0, val, 0}, {0, val, 1}, {1, val, 2}, {9, val, 0}, {0, u32(0), 0}, {0, val, 4}} {
+			ke, ve := kerrno(km.Update(u32(op.key), op.value, op.flags)), Errnum(vm.Update(u32(op.key), op.value, op.flags))
+			if ke != ve {
+				t.Errorf("%s op %d: update %d=%x flags %d: kernel %d, bpfvm %d", spec.Type, i, op.key, op.value, op.flags, ke, ve)
+			}
+			kv, vv := make([]byte, 4), make([]byte, 4)
+			ke, ve = kerrno(km.Lookup(u32(0), kv)), Errnum(vm.Lookup(u32(0), vv, 0))
+			if ke != ve || !bytes.Equal(kv, vv) {
+				t.Errorf("%s op %d: lookup 0: kernel %d %x, bpfvm %d %x", spec.Type, i, ke, kv, ve, vv)
+			}
+		}
+		for _, k := range []uint32{0, 1, 9} {
+			if ke, ve := kerrno(km.Delete(u32(k))), Errnum(vm.Delete(u32(k))); ke != ve {
+				t.Errorf("%s delete %d: kernel %d, bpfvm %d", spec.Type, k, ke, ve)
+			}
+		}
+	}
+}

@@ -196,6 +196,10 @@ func New(spec Spec) (Map, error) {
 		return newRingBuf(spec)
 	case LPMTrie:
 		return newLPMTrie(spec)
+	case DevMap, CPUMap, XSKMap:
+		return newRedirectMap(spec)
+	case DevMapHash:
+		return newDevMapHash(spec)
 	}
 	if _, known := typeNames[spec.Type]; known {
 		return nil, fmt.Errorf("%w: map type %s", ErrNotSupported, spec.Type)
