@@ -37,10 +37,13 @@ type VM struct {
 	frames   [isa.MaxCallDepth]frame
 
 	// Other memory the run may access: the input memory, the packet and
-	// regions added by helpers. last is the index of the region that
-	// satisfied the previous access (accesses tend to repeat).
+	// regions added by helpers. cacheR and cacheW are copies of the regions
+	// the last read and write outside the stack used (accesses tend to
+	// repeat), checked by the hot loop before it asks for a search; a
+	// zero-size cache never matches.
 	regions []region
-	last    int
+	cacheR  region
+	cacheW  region
 
 	// The packet legacy LD_ABS/LD_IND loads read.
 	pktPtr unsafe.Pointer
@@ -131,6 +134,7 @@ func (vm *VM) run(mem, packet []byte) (r0 uint64, err error) {
 		vm.executed = vm.runBudget - vm.remaining - vm.left
 		clear(vm.regions) // drop references to the caller's memory
 		vm.regions = vm.regions[:0]
+		vm.cacheR, vm.cacheW = region{}, region{}
 		vm.pktPtr, vm.pktLen = nil, 0
 		vm.depth, vm.stackLen = 0, 0
 		vm.running = false
@@ -142,7 +146,7 @@ func (vm *VM) run(mem, packet []byte) (r0 uint64, err error) {
 	// previous run; only the frames the previous run used are cleared.
 	clear(vm.stack[:vm.deepest*isa.StackSize])
 	vm.deepest = 0
-	vm.last = 0
+	vm.cacheR, vm.cacheW = region{}, region{}
 	vm.runBudget = vm.budget
 	if vm.runBudget == 0 {
 		vm.runBudget = vm.prog.budget
@@ -214,17 +218,17 @@ func (vm *VM) access(addr, n uint64, write bool) unsafe.Pointer {
 	return vm.accessRegion(addr, n, write)
 }
 
+// accessRegion searches the regions other than the stack and caches the
+// one that matches.
 func (vm *VM) accessRegion(addr, n uint64, write bool) unsafe.Pointer {
-	if vm.last < len(vm.regions) {
-		r := &vm.regions[vm.last]
-		if a := addr - r.lo; a < r.size && n <= r.size-a && (r.writable || !write) {
-			return unsafe.Add(r.ptr, a)
-		}
-	}
 	for i := range vm.regions {
 		r := &vm.regions[i]
 		if a := addr - r.lo; a < r.size && n <= r.size-a && (r.writable || !write) {
-			vm.last = i
+			if write {
+				vm.cacheW = *r
+			} else {
+				vm.cacheR = *r
+			}
 			return unsafe.Add(r.ptr, a)
 		}
 	}
