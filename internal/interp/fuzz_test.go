@@ -3,8 +3,8 @@ package interp
 import (
 	"bytes"
 	"errors"
-	"math/rand"
 	"github.com/bpfvm/bpfvm/asm"
+	"math/rand"
 	"path/filepath"
 	"testing"
 
