@@ -3,11 +3,11 @@ package interp
 import (
 	"bytes"
 	"errors"
-	"github.com/bpfvm/bpfvm/asm"
 	"math/rand"
 	"path/filepath"
 	"testing"
 
+	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
