@@ -45,9 +45,9 @@ type op struct {
 	// absolute target of jumps and local calls, or the helper index of a
 	// static helper call.
 	off int32
-	// imm is the immediate operand: sign-extended to 64 bits for ALU64 and
-	// JMP, the 64-bit value of an lddw, the atomic operation's operand
-	// width-specific form is chosen by kind.
+	// imm is the immediate operand, sign-extended to 64 bits (ALU64, JMP,
+	// stores; 32-bit operations use its low half), or the 64-bit value of
+	// an lddw.
 	imm uint64
 }
 
