@@ -859,9 +859,18 @@ func (vm *VM) stop(left uint64, pc int, sentinel error, reason string) error {
 }
 
 func (vm *VM) memFault(left uint64, pc int, addr, n uint64, write bool) error {
-	reason := vm.describeFault(addr, n, write)
+	// Name the operand as written (r1+9) before its value.
+	i := vm.prog.insns[pc]
+	base := i.Src
+	if write {
+		base = i.Dst
+	}
+	operand := fmt.Sprintf("r%d%+d", base, i.Offset)
+	var reason string
 	if vm.access(addr, n, write) != nil { // in bounds, so it was the alignment
-		reason = fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", n, addr, n)
+		reason = fmt.Sprintf("atomic access of %d bytes at %s (%#x) is not aligned to %d bytes", n, operand, addr, n)
+	} else {
+		reason = vm.describeFault(addr, n, write, operand)
 	}
 	return vm.stop(left, pc, engine.ErrOutOfBounds, reason)
 }
