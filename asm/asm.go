@@ -129,6 +129,10 @@ func stripComment(line string) string {
 	return line
 }
 
+func isWordByte(c byte) bool {
+	return c == '%' || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+}
+
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
 
 // tokenize splits a statement into words. Words are separated by white
@@ -158,10 +162,21 @@ func (a *assembler) tokenize(line string) ([]token, error) {
 			if end < 0 {
 				return nil, a.errorf(start+1, "memory operand %q has no closing ']'", strings.TrimSpace(line[i:]))
 			}
-			for _, r := range line[i : i+end+1] {
-				if r != ' ' && r != '\t' {
-					b.WriteRune(r)
+			// Spaces may surround the brackets and the sign, but must not
+			// separate two parts of one word ("%r1 4" is not "%r14").
+			b.WriteByte('[')
+			space, prev := false, byte('[')
+			for k := i + 1; k <= i+end; k++ {
+				c := line[k]
+				if c == ' ' || c == '\t' {
+					space = true
+					continue
 				}
+				if space && isWordByte(prev) && isWordByte(c) {
+					return nil, a.errorf(k+1, "unexpected space in memory operand %q", line[i:i+end+1])
+				}
+				space, prev = false, c
+				b.WriteByte(c)
 			}
 			i += end + 1
 		} else {
