@@ -53,10 +53,46 @@ func requireKernel(t *testing.T) {
 
 // randomProgram builds a small program from moves, additions, forward
 // conditional jumps, helper calls (bpf_get_prandom_u32, id 7, no
-// arguments) and stack traffic over r0-r9, ending with exit.
+// arguments), stack stores and, in half of the programs, calls to a
+// bpf-to-bpf function placed after the main function's exit.
 func randomProgram(r *rand.Rand) []isa.Instruction {
-	n := 3 + r.Intn(10)
 	reg := func() uint8 { return uint8(r.Intn(10)) }
+	withCallee := r.Intn(2) == 0
+	// body appends n random instructions; a local call gets imm -1 as a
+	// placeholder for the callee's address.
+	body := func(p []isa.Instruction, n int, calls bool) []isa.Instruction {
+		for k := 0; k < n; k++ {
+			switch r.Intn(9) {
+			case 0, 1:
+				p = append(p, isa.Instruction{Opcode: 0xb7, Dst: reg(), Imm: int32(r.Intn(5))})
+			case 2:
+				p = append(p, isa.Instruction{Opcode: 0xbf, Dst: reg(), Src: reg()})
+			case 3:
+				p = append(p, isa.Instruction{Opcode: 0x07, Dst: reg(), Imm: 1})
+			case 4:
+				p = append(p, isa.Instruction{Opcode: 0x0f, Dst: reg(), Src: reg()})
+			case 5:
+				p = append(p, isa.Instruction{Opcode: 0x85, Imm: 7})
+			case 6:
+				// Forward jump over 0..(n-k-1) instructions, at most to
+				// the function's exit.
+				dst := uint8(6)
+				if r.Intn(4) == 0 {
+					dst = reg()
+				}
+				p = append(p, isa.Instruction{Opcode: 0x25, Dst: dst, Imm: 2, Offset: int16(r.Intn(n - k))})
+			case 7:
+				p = append(p, isa.Instruction{Opcode: 0x7b, Dst: 10, Src: reg(), Offset: -8})
+			case 8:
+				if calls {
+					p = append(p, isa.Instruction{Opcode: 0x85, Src: isa.CallLocal, Imm: -1})
+				} else {
+					p = append(p, isa.Instruction{Opcode: 0xb7, Dst: reg()})
+				}
+			}
+		}
+		return append(p, isa.Instruction{Opcode: 0x95})
+	}
 	// r6 holds an unknown value, so the kernel cannot decide jumps on it
 	// and explores both ways, as CheckInitialized does.
 	p := []isa.Instruction{{Opcode: 0x85, Imm: 7}, {Opcode: 0xbf, Dst: 6}}
@@ -67,30 +103,17 @@ func randomProgram(r *rand.Rand) []isa.Instruction {
 			p = append(p, isa.Instruction{Opcode: 0xb7, Dst: d, Imm: int32(r.Intn(5))})
 		}
 	}
-	for k := 0; k < n; k++ {
-		switch r.Intn(8) {
-		case 0, 1:
-			p = append(p, isa.Instruction{Opcode: 0xb7, Dst: reg(), Imm: int32(r.Intn(5))})
-		case 2:
-			p = append(p, isa.Instruction{Opcode: 0xbf, Dst: reg(), Src: reg()})
-		case 3:
-			p = append(p, isa.Instruction{Opcode: 0x07, Dst: reg(), Imm: 1})
-		case 4:
-			p = append(p, isa.Instruction{Opcode: 0x0f, Dst: reg(), Src: reg()})
-		case 5:
-			p = append(p, isa.Instruction{Opcode: 0x85, Imm: 7})
-		case 6:
-			// Forward jump over 0..(n-k-1) instructions.
-			dst := uint8(6)
-			if r.Intn(4) == 0 {
-				dst = reg()
-			}
-			p = append(p, isa.Instruction{Opcode: 0x25, Dst: dst, Imm: 2, Offset: int16(r.Intn(n - k))})
-		case 7:
-			p = append(p, isa.Instruction{Opcode: 0x7b, Dst: 10, Src: reg(), Offset: -8})
+	p = body(p, 3+r.Intn(10), withCallee)
+	callee := len(p)
+	if withCallee {
+		p = body(p, 1+r.Intn(5), false)
+	}
+	for k := range p[:callee] {
+		if p[k].Opcode == 0x85 && p[k].Src == isa.CallLocal {
+			p[k].Imm = int32(callee - k - 1)
 		}
 	}
-	return append(p, isa.Instruction{Opcode: 0x95})
+	return p
 }
 
 // TestCheckInitializedAgainstKernel: whenever the kernel's verifier finds
@@ -103,7 +126,7 @@ func TestCheckInitializedAgainstKernel(t *testing.T) {
 	const entry = isa.RegMask(1<<isa.R1 | 1<<isa.R10) // a socket filter's entry state
 	r := rand.New(rand.NewSource(42))
 	var kernelUninit, kernelAccepted, bothRefused, weRefused, judged, acceptedRefused int
-	for range 600 {
+	for range 1000 {
 		prog := randomProgram(r)
 		if isa.Validate(prog) != nil {
 			continue
