@@ -35,7 +35,7 @@ func TestDeterministic(t *testing.T) {
 func TestOptionsErrors(t *testing.T) {
 	for _, o := range []Options{
 		{Insns: -1}, {Insns: maxInsns + 1}, {BufSize: 12}, {BufSize: 4}, {BufSize: 4096},
-		{StackSize: 7}, {StackSize: 512}, {MaxDepth: -1},
+		{StackSize: 7}, {StackSize: 8}, {StackSize: 512}, {MaxDepth: -1},
 	} {
 		if _, err := Generate(0, o); !errors.Is(err, ErrOptions) {
 			t.Errorf("Generate(%+v) error = %v, want ErrOptions", o, err)
@@ -120,7 +120,7 @@ func checkAccess(p *Program, i isa.Instruction) error {
 }
 
 func TestStructure(t *testing.T) {
-	opts := []Options{{}, {Insns: 300, BufSize: 8, StackSize: 8}, {Insns: 1, MaxDepth: 0, NoCalls: true}, {Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}}
+	opts := []Options{{}, {Insns: 300, BufSize: 8, StackSize: 16}, {Insns: 1, MaxDepth: 0, NoCalls: true}, {Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}}
 	for _, o := range opts {
 		for seed := int64(0); seed < 200; seed++ {
 			p, err := Generate(seed, o)
@@ -259,10 +259,10 @@ func TestKernelAccepts(t *testing.T) {
 	}{
 		{Options{}, n},
 		{Options{Insns: 200, BufSize: 128, StackSize: 128, MaxDepth: 5}, n},
-		{Options{Insns: 16, BufSize: 8, StackSize: 8}, n},
+		{Options{Insns: 16, BufSize: 8, StackSize: 16}, n},
 		// The largest programs the options allow.
-		{Options{Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}, n / 5},
-		{Options{Insns: maxInsns, MaxDepth: 3}, n / 5},
+		{Options{Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}, n / 10},
+		{Options{Insns: maxInsns, MaxDepth: 3}, n / 10},
 	}
 	start := time.Now()
 	var ran, maxLen int
@@ -298,7 +298,7 @@ func TestKernelAccepts(t *testing.T) {
 
 func FuzzGenerate(f *testing.F) {
 	f.Add(int64(0), 64, 64, 64, 3, false)
-	f.Add(int64(-1), 1, 8, 8, 0, true)
+	f.Add(int64(-1), 1, 8, 16, 0, true)
 	f.Add(int64(1<<40), 512, 256, 256, 8, false)
 	f.Add(int64(7), 513, 64, 64, 3, false)
 	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls bool) {
@@ -323,4 +323,39 @@ func listing(insns []isa.Instruction) string {
 		fmt.Fprintf(&b, "%4d: %v\n", n, i)
 	}
 	return b.String()
+}
+
+func TestWrap(t *testing.T) {
+	code := []isa.Instruction{
+		ldx(isa.SizeDW, isa.R3, isa.R9, 8),
+		movK(isa.ClassALU64, isa.R0, 7),
+	}
+	buf := []byte{0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}
+	p, err := Wrap(code, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkStructure(p); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.Memory[:16], buf) || len(p.Memory) != 16+8*NumSavedRegisters {
+		t.Fatalf("memory %x", p.Memory)
+	}
+	for _, bad := range [][]byte{nil, make([]byte, 12), make([]byte, 4096)} {
+		if _, err := Wrap(code, bad); !errors.Is(err, ErrOptions) {
+			t.Errorf("Wrap with a %d-byte buffer: error %v", len(bad), err)
+		}
+	}
+	kerneltest.Require(t)
+	ret, out, _, err := kerneltest.RunXDP(p.Kernel, p.Memory, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regs, err := p.Registers(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ret != 7 || regs[0] != 7 || regs[3] != 0x0807060504030201 || regs[1] != 0 {
+		t.Errorf("retval %d, registers %x", ret, regs)
+	}
 }
