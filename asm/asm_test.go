@@ -112,6 +112,7 @@ func TestAssembleEncodings(t *testing.T) {
 		{"mov r0, r1", []insn{{Opcode: 0xbf, Src: 1}}},
 		{"\tmov\t%r0 ,  1  # comment", []insn{{Opcode: 0xb7, Imm: 1}}},
 		{"ldxw %r0, [ %r1 + 4 ] ; comment", []insn{{Opcode: 0x61, Src: 1, Offset: 4}}},
+		{"ldxw %r0, [\t%r1 -4\t]", []insn{{Opcode: 0x61, Src: 1, Offset: -4}}},
 		{"exit // comment", []insn{{Opcode: 0x95}}},
 		{"stw [%r1+0x10], 0x10", []insn{{Opcode: 0x62, Dst: 1, Offset: 16, Imm: 16}}},
 		{"stw [%r1-0x10], 0", []insn{{Opcode: 0x62, Dst: 1, Offset: -16}}},
@@ -210,6 +211,9 @@ func TestAssembleErrors(t *testing.T) {
 		{"add64 %r0, 1", `1:1: unknown instruction "add64"`},
 		{"exit 1", `1:6: exit takes 0 operands (none), got 1`},
 		{"mov %r01, 1", `1:5: expected a register like %r1, got "%r01"`},
+		{"ldxw %r0, [%r1 4]", `1:16: unexpected space in memory operand "[%r1 4]"`},
+		{"ldxw %r0, [%r1+0 x4]", `1:18: unexpected space in memory operand "[%r1+0 x4]"`},
+		{"ldxw %r0, [% r1]", `1:14: unexpected space in memory operand "[% r1]"`},
 		{"lddw %r0, 0x10000000000000000", `1:11: number 0x10000000000000000 does not fit in 64 bits`},
 	}
 	for _, tt := range tests {

@@ -33,8 +33,8 @@ func (m RegMask) String() string {
 const (
 	// ArgRegs are r1-r5, the argument registers a call clobbers.
 	ArgRegs RegMask = 1<<R1 | 1<<R2 | 1<<R3 | 1<<R4 | 1<<R5
-	// CalleeEntry is what a bpf-to-bpf callee (or a callback) may read on
-	// entry: its arguments and its frame pointer.
+	// CalleeEntry is what a callback may read on entry: its arguments
+	// and its frame pointer.
 	CalleeEntry = ArgRegs | 1<<R10
 )
 
@@ -45,8 +45,10 @@ var ErrUninitialized = fmt.Errorf("%w: register read before it is written", ErrI
 // CheckInitialized refuses a program that may read a register before
 // writing it on some path: a forward "definitely written" dataflow analysis
 // over the control-flow graph. The entry function starts with the registers
-// in entry; bpf-to-bpf callees (targets of local calls and of lddw function
-// pointers) start with r1-r5 and r10. A helper or local call writes r0 and
+// in entry. A bpf-to-bpf callee starts, as in the kernel, with r10 and
+// those of r1-r5 that every caller has written; a callback (the target of
+// an lddw function pointer, called by a helper) with r1-r5 and r10. A
+// helper or local call writes r0 and
 // leaves r1-r5 unwritten (clobbered); r6-r9 survive a local call, as the
 // kernel's calling convention guarantees. Legacy packet loads behave like a
 // call (r0 written, r1-r5 clobbered), as in the kernel. Unreachable code is
@@ -79,10 +81,11 @@ func CheckInitialized(insns []Instruction, entry RegMask) error {
 		}
 	}
 	push(0, entry)
-	// Callees are analysed as their own entry points.
+	// Callbacks (functions whose address an lddw takes) are called by
+	// helpers with all five arguments.
 	for k := 0; k < n; k++ {
 		i := insns[k]
-		if (i.Opcode == OpcodeCall && i.Src == CallLocal) || (i.IsLDDW() && i.Src == PseudoFunc) {
+		if i.IsLDDW() && i.Src == PseudoFunc {
 			if t, ok := Target(insns, k); ok {
 				push(t, CalleeEntry)
 			}
@@ -109,6 +112,12 @@ func CheckInitialized(insns []Instruction, entry RegMask) error {
 		switch {
 		case i.Opcode == OpcodeExit:
 			continue
+		case i.Opcode == OpcodeCall && i.Src == CallLocal:
+			// The callee gets a new frame: the arguments the caller has
+			// written, and its own frame pointer.
+			if t, ok := Target(insns, k); ok {
+				push(t, state&ArgRegs|Reg(R10))
+			}
 		case i.Opcode == OpcodeJA || i.Opcode == OpcodeJA32:
 			if t, ok := Target(insns, k); ok {
 				push(t, out)

@@ -50,6 +50,24 @@ func TestCheckInitialized(t *testing.T) {
 			movr(0, 5), // callee: r1-r5 set on entry
 			exit,
 		}, 3, "r2"},
+		{"callee cannot read an argument its caller did not write", []Instruction{
+			mov(1, 1),
+			{Opcode: 0x85, Src: CallLocal, Imm: 2},
+			exit,
+			exit,
+			{Opcode: 0xbf, Dst: 0, Src: 1}, // r1 was written by the caller
+			{Opcode: 0x0f, Dst: 0, Src: 3}, // r3 was not
+			exit,
+		}, 5, "r3"},
+		{"callee arguments are those every caller wrote", []Instruction{
+			mov(0, 0), mov(3, 1),
+			{Opcode: 0x85, Src: CallLocal, Imm: 3}, // writes r3
+			{Opcode: 0x85, Src: CallLocal, Imm: 2}, // r3 clobbered by the first call
+			exit,
+			exit,
+			{Opcode: 0xbf, Dst: 0, Src: 3},
+			exit,
+		}, 6, "r3"},
 		{"callee cannot read r6", []Instruction{
 			{Opcode: 0x85, Src: CallLocal, Imm: 1},
 			exit,
