@@ -798,7 +798,7 @@ func TestEnvEdges(t *testing.T) {
 	var empty []byte
 	p := mustLoad(t, "mov %r1, 0\ncall 1\nexit", Options{Helpers: engine.Helpers{1: func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 		empty, memErr = env.Memory(0, 0, true) // zero bytes: nothing to check
-		env.AddRegion(nil, true)                // ignored
+		env.AddRegion(nil, true)               // ignored
 		if _, err := env.Memory(0, 1, false); !errors.Is(err, engine.ErrOutOfBounds) {
 			return 0, fmt.Errorf("Memory(0, 1) = %v, want ErrOutOfBounds", err)
 		}
