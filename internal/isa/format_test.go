@@ -67,6 +67,11 @@ func TestString(t *testing.T) {
 		{Instruction{Opcode: 0x85, Src: 2, Imm: 99}, "call kfunc#99"},
 		{Instruction{Opcode: 0x8d, Dst: 2}, "callx r2"},
 		{Instruction{Opcode: 0x95}, "exit"},
+		{Instruction{Opcode: 0xe5, Offset: -1}, "may_goto -1"},
+		{Instruction{Opcode: 0x0d, Dst: 3}, "gotox r3"},
+		{Instruction{Opcode: 0xdb, Dst: 0, Src: 2, Offset: 8, Imm: 0x100}, "r0 = load_acquire((u64 *)(r2 + 8))"},
+		{Instruction{Opcode: 0xd3, Dst: 10, Src: 2, Offset: -1, Imm: 0x110}, "store_release((u8 *)(r10 - 1), r2)"},
+		{Instruction{Opcode: 0xbf, Dst: 1, Src: 2, Offset: 1, Imm: 1 << 16}, "r1 = addr_space_cast(r2, 1, 0)"},
 		{Instruction{Opcode: 0xff, Dst: 1, Src: 2, Offset: 3, Imm: 4}, "invalid opcode 0xff (dst=r1 src=r2 off=3 imm=4)"},
 		{Instruction{Opcode: 0x00}, "invalid opcode 0x00 (dst=r0 src=r0 off=0 imm=0)"},
 	}
