@@ -39,7 +39,7 @@ type operand struct {
 	disp  int32 // memory displacement
 }
 
-func direct(r reg) operand            { return operand{r: r} }
+func direct(r reg) operand             { return operand{r: r} }
 func mem(base reg, disp int32) operand { return operand{isMem: true, r: base, disp: disp} }
 
 // Condition codes (the low nibble of Jcc/SETcc opcodes).
@@ -99,8 +99,9 @@ const (
 type label int
 
 type fixup struct {
-	at  int // offset of the rel32 field
+	at  int // offset of the 32-bit field
 	lbl label
+	abs bool // the field holds the label's offset in the code, not a displacement
 }
 
 // encoder accumulates machine code.
@@ -326,7 +327,9 @@ func (e *encoder) shiftImm(digit byte, size int, r reg, n uint8) {
 }
 
 // shiftCL emits a shift of r by cl.
-func (e *encoder) shiftCL(digit byte, size int, r reg) { e.op(size, []byte{0xd3}, reg(digit), direct(r)) }
+func (e *encoder) shiftCL(digit byte, size int, r reg) {
+	e.op(size, []byte{0xd3}, reg(digit), direct(r))
+}
 
 // unary emits an F7-group instruction (not, neg, div, idiv) on rm.
 func (e *encoder) unary(digit byte, size int, rm operand) { e.op(size, []byte{0xf7}, reg(digit), rm) }
@@ -381,6 +384,14 @@ func (e *encoder) rel32(l label) {
 	e.b = append(e.b, 0, 0, 0, 0)
 }
 
+// storeLabelOffset emits "mov qword [m], offset of l" (the offset of l in
+// the code, sign-extended).
+func (e *encoder) storeLabelOffset(m operand, l label) {
+	e.op(s64, []byte{0xc7}, 0, m)
+	e.fixups = append(e.fixups, fixup{at: len(e.b), lbl: l, abs: true})
+	e.b = append(e.b, 0, 0, 0, 0)
+}
+
 // jmp emits "jmp label".
 func (e *encoder) jmp(l label) {
 	e.b = append(e.b, 0xe9)
@@ -406,7 +417,11 @@ func (e *encoder) resolve() (label, bool) {
 		if to < 0 {
 			return f.lbl, false
 		}
-		binary.LittleEndian.PutUint32(e.b[f.at:], uint32(int32(to-(f.at+4))))
+		v := to - (f.at + 4)
+		if f.abs {
+			v = to
+		}
+		binary.LittleEndian.PutUint32(e.b[f.at:], uint32(int32(v)))
 	}
 	return 0, true
 }
