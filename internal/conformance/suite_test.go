@@ -1,0 +1,67 @@
+package conformance
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSuiteInterp runs the 313 conformance tests on the interpreter.
+func TestSuiteInterp(t *testing.T) {
+	dir := requireSuite(t)
+	results, err := RunPaths([]string{filepath.Join(dir, "tests")}, Interp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if !r.Passed {
+			t.Errorf("%s: %s", r.Name, r.Reason)
+		}
+	}
+	if passed, failed := Summary(results); passed != 313 || failed != 0 {
+		t.Errorf("%d passed, %d failed; want 313 passed, 0 failed", passed, failed)
+	}
+}
+
+// negativeStage is the stage at which each negative test must be refused,
+// so a negative test cannot pass for the wrong reason (say, a parser
+// error where the validator should have spoken).
+func negativeStage(name string) Stage {
+	switch {
+	case strings.HasPrefix(name, "unused-"):
+		return StageValidate
+	case strings.HasPrefix(name, "invalid_unknown_directive"), name == "empty", name == "empty_instructions":
+		return StageParse
+	case strings.HasPrefix(name, "invalid_"):
+		return StageAssemble
+	case name == "error":
+		return StageInit
+	case name == "incorrect_return_value_high_bits":
+		return StageResult
+	}
+	return ""
+}
+
+// TestNegativeSuiteInterp runs the 60 negative tests: each must be refused
+// (or, for the wrong-result test, return a different r0) at the right stage.
+func TestNegativeSuiteInterp(t *testing.T) {
+	dir := requireSuite(t)
+	results, err := RunPaths([]string{filepath.Join(dir, "negative")}, Interp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if !r.Negative {
+			t.Errorf("%s: not judged as negative", r.Name)
+		}
+		if !r.Passed {
+			t.Errorf("%s: %s", r.Name, r.Reason)
+		}
+		if want := negativeStage(r.Name); r.Stage != want {
+			t.Errorf("%s: decided at stage %q, want %q (%s)", r.Name, r.Stage, want, r.Reason)
+		}
+	}
+	if passed, failed := Summary(results); passed != 60 || failed != 0 {
+		t.Errorf("%d passed, %d failed; want 60 passed, 0 failed", passed, failed)
+	}
+}
