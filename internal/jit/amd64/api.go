@@ -31,3 +31,7 @@ type Options struct {
 func (o *Options) proven(i int) bool {
 	return i/64 < len(o.Proven) && o.Proven[i/64]>>(i%64)&1 != 0
 }
+
+// ErrUnsupported is wrapped by load errors for instructions the JIT cannot
+// compile without a loader's help (map references, kfunc calls).
+var ErrUnsupported = errors.New("unsupported instruction")

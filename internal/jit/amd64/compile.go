@@ -36,8 +36,8 @@ var (
 	offLdBase      = int32(unsafe.Offsetof(runContext{}.ldBase))
 	offLdEnd       = int32(unsafe.Offsetof(runContext{}.ldEnd))
 	sizeRegion     = int32(unsafe.Sizeof(region{}))
-	offRegionEndR  = int32(unsafe.Offsetof(region{}.endR))
-	offRegionEndW  = int32(unsafe.Offsetof(region{}.endW))
+	offRegionHi    = int32(unsafe.Offsetof(region{}.hi))
+	offStackHi     = offRegions + regionStack*sizeRegion + offRegionHi
 )
 
 func ctxField(off int32) operand { return mem(ctxReg, off) }
@@ -61,8 +61,13 @@ type compiled struct {
 	callbackRet int     // return point of functions run through Env.Call
 	insnOff     []int32 // per slot: offset of the instruction's code (-1 for lddw second halves)
 	resume      []int32 // per slot: resume offset after a helper exit or region exit
-	blockLen    []uint32
+	blockLen    []uint32 // per leader: instructions in its block
 	leader      []bool
+	blockOf     []int32  // per slot: the leader of its block
+	pos         []uint32 // per slot: instructions before it in its block
+	// stackFrames is how many stack frames a run may dirty: 0 when the
+	// program can never write its stack, so runs need not clear it.
+	stackFrames int
 }
 
 type compiler struct {
@@ -72,7 +77,7 @@ type compiler struct {
 	insn   []label
 	leader []bool
 	out    compiled
-	resume []label // per slot: where Go resumes after an exit, or -1
+	resume []label  // per slot: where Go resumes after an exit, or -1
 	cold   []func() // out-of-line code, emitted after the body
 
 	exitCommon, bpfReturn, ldOOB, callbackRet label
@@ -143,7 +148,10 @@ func (c *compiler) findBlocks() {
 	insns := c.insns
 	n := len(insns)
 	c.leader = make([]bool, n)
+	c.out.blockOf = make([]int32, n)
+	c.out.pos = make([]uint32, n)
 	c.leader[0] = true
+	calls := false
 	for i := 0; i < n; i++ {
 		in := insns[i]
 		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
@@ -153,18 +161,36 @@ func (c *compiler) findBlocks() {
 			i++
 			continue
 		}
-		if cl := in.Class(); (cl == isa.ClassJMP || cl == isa.ClassJMP32) && i+1 < n {
+		// A block ends after every jump, call and exit, and after legacy
+		// loads (which may return from the function).
+		cl := in.Class()
+		if (cl == isa.ClassJMP || cl == isa.ClassJMP32 || cl == isa.ClassLD) && i+1 < n {
 			c.leader[i+1] = true
 		}
+		if in.Opcode == isa.OpcodeCall || in.Opcode == isa.OpcodeCallX {
+			calls = true // local calls, and helpers through Env.Call, add frames
+		}
+		// The stack can only be written through r10 as a store's base or
+		// through a copy of r10 (any other use of it as a source).
+		if (cl == isa.ClassST || cl == isa.ClassSTX) && in.Dst == isa.R10 || in.Src == isa.R10 && cl != isa.ClassLDX {
+			c.out.stackFrames = 1
+		}
+	}
+	if calls && c.out.stackFrames != 0 {
+		c.out.stackFrames = isa.MaxCallDepth
 	}
 	start := 0
 	for i := 0; i < n; i++ {
 		if c.leader[i] {
 			start = i
 		}
+		c.out.blockOf[i] = int32(start)
+		c.out.pos[i] = c.out.blockLen[start]
 		c.out.blockLen[start]++ // an lddw counts as one instruction, as in the interpreter
 		if insns[i].IsLDDW() {
 			i++
+			c.out.blockOf[i] = int32(start)
+			c.out.pos[i] = c.out.pos[i-1]
 		}
 	}
 }
@@ -206,7 +232,8 @@ func (c *compiler) emitStubs() {
 	for k, r := range []uint8{isa.R6, isa.R7, isa.R8, isa.R9} {
 		e.load(s64, xreg[r], mem(scratchReg, int32(8+8*k)))
 	}
-	e.aluImm(aluADD, s64, direct(xreg[isa.R10]), isa.StackSize)
+	e.aluImm(aluSUB, s64, direct(xreg[isa.R10]), isa.StackSize)
+	e.store(s64, ctxField(offStackHi), xreg[isa.R10])
 	e.load(s64, scratchReg, mem(scratchReg, 0))
 	e.aluLoad(aluADD, s64, scratchReg, ctxField(offCodeBase))
 	e.jmpIndirect(direct(scratchReg))
@@ -214,16 +241,24 @@ func (c *compiler) emitStubs() {
 	e.storeImm(s32, ctxField(offExit), exitCodeImm(exitDone, 0))
 	e.jmp(c.exitCommon)
 
-	// A legacy packet load out of bounds ends the program with r0 = 0.
+	// A legacy packet load out of bounds returns 0 from the function, with
+	// r1-r5 cleared as after every legacy load.
 	e.bind(c.ldOOB)
 	e.aluStore(aluXOR, s32, direct(rax), rax)
-	e.storeImm(s32, ctxField(offExit), exitCodeImm(exitDone, 0))
-	e.jmp(c.exitCommon)
+	c.clearArgs()
+	e.jmp(c.bpfReturn)
 
 	// Where functions called from Go (Env.Call) return to.
 	e.bind(c.callbackRet)
 	e.storeImm(s32, ctxField(offExit), exitCodeImm(exitCallbackDone, 0))
 	e.jmp(c.exitCommon)
+}
+
+// clearArgs zeroes r1-r5 (the kernel's legacy loads clobber them).
+func (c *compiler) clearArgs() {
+	for r := isa.R1; r <= isa.R5; r++ {
+		c.e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+	}
 }
 
 // exitTo emits an exit to Go with the given code.
@@ -516,7 +551,7 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			t, _ := isa.Target(c.insns, i)
 			c.emitLocalCall(i, t)
 		default:
-			return &isa.InstructionError{Index: i, Insn: in, Reason: "kfunc calls are not supported by the JIT"}
+			return &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("kfunc calls (call src %d) must be resolved by a loader; the JIT cannot compile them", in.Src), Err: ErrUnsupported}
 		}
 	default:
 		t, _ := isa.Target(c.insns, i)
@@ -541,7 +576,8 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 }
 
 // emitLocalCall pushes a shadow frame (return point, r6-r9), moves the
-// frame pointer down one frame and jumps to the callee.
+// frame pointer up one frame (frames grow upwards, as in the interpreter)
+// and jumps to the callee.
 func (c *compiler) emitLocalCall(i, target int) {
 	e := &c.e
 	e.load(s64, scratchReg, ctxField(offShadowSP))
@@ -553,27 +589,23 @@ func (c *compiler) emitLocalCall(i, target int) {
 	}
 	e.lea(scratchReg, mem(scratchReg, 8*shadowFrameWords))
 	e.store(s64, ctxField(offShadowSP), scratchReg)
-	e.aluImm(aluSUB, s64, direct(xreg[isa.R10]), isa.StackSize)
+	e.aluImm(aluADD, s64, direct(xreg[isa.R10]), isa.StackSize)
+	e.store(s64, ctxField(offStackHi), xreg[isa.R10])
 	e.jmp(c.insn[target])
 }
 
 func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	e := &c.e
 	if in.IsLDDW() {
-		switch in.Src {
-		case isa.PseudoImm64:
-			e.movImm64(xreg[in.Dst], isa.Imm64(c.insns, i))
-		case isa.PseudoFunc:
-			// A function is named by its instruction index (what Env.Call takes).
-			t, _ := isa.Target(c.insns, i)
-			e.movImm64(xreg[in.Dst], uint64(t))
-		default:
-			return &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("lddw pseudo source %d (maps, BTF ids) is not supported yet", in.Src)}
+		if in.Src != isa.PseudoImm64 {
+			return &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("lddw with pseudo source %d must be resolved by a loader before the JIT compiles it", in.Src), Err: ErrUnsupported}
 		}
+		e.movImm64(xreg[in.Dst], isa.Imm64(c.insns, i))
 		return nil
 	}
-	// Legacy packet load: r0 = ntoh(packet[imm (+ src)]), or the program
-	// ends with r0 = 0 when out of bounds.
+	// Legacy packet load: r0 = ntoh(packet[imm (+ src)]); out of bounds,
+	// the function returns 0. Offsets are 32-bit; the negative ones in
+	// [SKF_LL_OFF, SKF_NET_OFF) address the packet from its start.
 	size := isa.SizeBytes(in.Size())
 	if in.Mode() == isa.ModeABS {
 		e.movImm32(scratchReg, uint32(in.Imm))
@@ -581,8 +613,13 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		e.mov(s32, scratchReg, xreg[in.Src])
 		e.aluImm(aluADD, s32, direct(scratchReg), in.Imm)
 	}
-	// The offset is a zero-extended 32-bit value, so a negative one is
-	// larger than any packet length.
+	negative := e.newLabel()
+	back := e.newLabel()
+	e.test(s32, scratchReg, scratchReg)
+	e.jcc(condL, negative)
+	e.bind(back)
+	// The offset is now a non-negative 64-bit value; ldEnd is the packet
+	// length minus the size, possibly negative.
 	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offLdEnd+8*sizeIndex(size)))
 	e.jcc(condG, c.ldOOB)
 	e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
@@ -596,49 +633,68 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		e.load(s32, rax, mem(scratchReg, 0))
 		e.bswap(s32, rax)
 	}
+	c.clearArgs()
+	c.cold = append(c.cold, func() {
+		e.bind(negative)
+		e.aluImm(aluCMP, s32, direct(scratchReg), skfLLOff)
+		e.jcc(condL, c.ldOOB)
+		e.aluImm(aluCMP, s32, direct(scratchReg), skfNetOff)
+		e.jcc(condGE, c.ldOOB)
+		e.aluImm(aluSUB, s32, direct(scratchReg), skfLLOff)
+		e.jmp(back)
+	})
 	return nil
 }
+
+// Negative legacy packet offsets of classic BPF: SKF_LL_OFF addresses the
+// link layer header, which for a plain packet is its first byte; others
+// need socket buffer metadata and read as out of bounds.
+const (
+	skfLLOff  = -0x200000
+	skfNetOff = -0x100000
+)
 
 // emitAccess emits a memory access of size bytes at base+off, bounds
 // checked unless proven safe; do emits the access itself on the operand.
 func (c *compiler) emitAccess(i int, base uint8, off int16, size int, write bool, do func(m operand)) {
 	e := &c.e
 	if base == isa.R10 && int(off) >= -isa.StackSize && int(off)+size <= 0 {
-		do(mem(xreg[isa.R10], int32(off)))
+		do(mem(xreg[isa.R10], int32(off))) // inside the current frame
 		return
 	}
 	if c.opts.proven(i) {
 		do(mem(xreg[base], int32(off)))
 		return
 	}
-	e.lea(scratchReg, mem(xreg[base], int32(off)))
-	c.emitCheck(i, base, size, write)
-	do(mem(scratchReg, 0))
+	e.lea(scratchReg, mem(xreg[base], int32(off)+int32(size)))
+	c.emitCheck(i, base, size, false)
+	do(mem(scratchReg, -int32(size)))
 }
 
-// emitCheck compares the address in r11 with the inline regions and exits
-// to Go when it lies in none of them. The access follows it.
-func (c *compiler) emitCheck(i int, base uint8, size int, write bool) {
+// emitCheck compares the end address of an access (in r11) with the inline
+// regions and exits to Go when it lies in none of them (or, for atomics,
+// is misaligned). The access follows it, addressed as [r11-size].
+func (c *compiler) emitCheck(i int, base uint8, size int, aligned bool) {
 	e := &c.e
 	order := []int{regionMem, regionStack, regionPacket}
 	if base == isa.R10 {
 		order = []int{regionStack, regionMem, regionPacket}
 	}
-	ends := offRegionEndR
-	if write {
-		ends = offRegionEndW
-	}
 	ok := e.newLabel()
 	slow := c.coldExit(exitRegion, i)
+	if aligned {
+		e.testImm(s32, direct(scratchReg), int32(size-1))
+		e.jcc(condNE, slow)
+	}
 	for k, r := range order {
 		ro := offRegions + int32(r)*sizeRegion
 		next := slow
 		if k < len(order)-1 {
 			next = e.newLabel()
 		}
-		e.aluLoad(aluCMP, s64, scratchReg, ctxField(ro))
+		e.aluLoad(aluCMP, s64, scratchReg, ctxField(ro+8*sizeIndex(size)))
 		e.jcc(condB, next)
-		e.aluLoad(aluCMP, s64, scratchReg, ctxField(ro+ends+8*sizeIndex(size)))
+		e.aluLoad(aluCMP, s64, scratchReg, ctxField(ro+offRegionHi))
 		if k < len(order)-1 {
 			e.jcc(condBE, ok)
 			e.bind(next)
@@ -656,12 +712,13 @@ func (c *compiler) emitAtomic(i int, in isa.Instruction, size int) {
 	e := &c.e
 	src := xreg[in.Src]
 	// Always address through r11: the cmpxchg loop needs rax, which may
-	// be the base.
-	e.lea(scratchReg, mem(xreg[in.Dst], int32(in.Offset)))
+	// be the base. Misaligned atomics fail, as in the interpreter (and a
+	// locked access across a cache line would be a split lock).
+	e.lea(scratchReg, mem(xreg[in.Dst], int32(in.Offset)+int32(size)))
 	if !c.opts.proven(i) {
 		c.emitCheck(i, in.Dst, size, true)
 	}
-	m := mem(scratchReg, 0)
+	m := mem(scratchReg, -int32(size))
 	op := in.Imm &^ isa.AtomicFETCH
 	fetch := in.Imm&isa.AtomicFETCH != 0
 	opc := map[int32]byte{isa.AtomicADD: aluADD, isa.AtomicOR: aluOR, isa.AtomicAND: aluAND, isa.AtomicXOR: aluXOR}[op]

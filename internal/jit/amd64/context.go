@@ -8,12 +8,15 @@ import "github.com/bpfvm/bpfvm/internal/isa"
 // point (an offset in the code) and the caller's r6-r9.
 const shadowFrameWords = 5
 
-// region is one memory region generated code checks inline. A region that
-// is absent has lo = ^0 and all ends 0, so no address matches it.
+// region is one writable memory region generated code checks inline. The
+// check works on the end address of an access (start + size, in r11): it
+// is in the region iff loPlus[size] <= end <= hi. An absent region has
+// loPlus ^0 and hi 0, so nothing matches. Working on the end address makes
+// one field (hi) describe the stack's live frames, so a call or return
+// updates it with a single store.
 type region struct {
-	lo   uint64
-	endR [4]uint64 // highest valid start of a 1, 2, 4, 8-byte read (hi - size)
-	endW [4]uint64 // the same for writes; all 0 when the region is read-only
+	loPlus [4]uint64 // lo + 1, 2, 4, 8
+	hi     uint64    // one past the last byte
 }
 
 // runContext is everything generated code reads and writes besides the eBPF
@@ -24,7 +27,7 @@ type runContext struct {
 	regs    [10]uint64 // r0-r9 while the code is not running
 	fp      uint64     // r10 (x86 r12)
 	budget  uint64     // what is left of the budget slice (x86 r10)
-	scratch uint64     // x86 r11: the address of a checked access that exited
+	scratch uint64     // x86 r11: the end address of a checked access that exited
 	resume  uint64     // absolute address the entry stub jumps to
 	exit    uint64     // exit code << 24 | instruction index
 

@@ -115,14 +115,15 @@ type VM struct {
 	done     <-chan struct{}
 	goCtx    context.Context
 
-	mem, pkt []byte
-	extra    []extraRegion
-	depth    int // Env.Call nesting
+	mem, pkt  []byte
+	extra     []extraRegion
+	running   bool
+	uncounted uint64 // instructions of the failing block that did not run
 }
 
 // NewVM returns a machine for running the program.
 func (p *Program) NewVM() *VM {
-	vm := &VM{p: p, ctx: new(runContext), stack: make([]byte, stackBytes), budget: p.budget}
+	vm := &VM{p: p, ctx: new(runContext), stack: make([]byte, stackBytes), budget: p.budget, extra: make([]extraRegion, 0, 4)}
 	c := vm.ctx
 	c.shadowBase = uint64(uintptr(unsafe.Pointer(&c.shadow[0])))
 	c.shadowLimit = c.shadowBase + uint64(len(c.shadow))*8
@@ -172,23 +173,19 @@ func addrOf(b []byte) uint64 {
 	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
 }
 
-// setRegion describes b to the inline checks.
-func setRegion(r *region, b []byte, writable bool) {
-	*r = region{lo: math.MaxUint64}
-	if len(b) == 0 {
+// setRegion describes [lo, hi) to the inline checks (nothing if empty).
+func setRegion(r *region, lo, hi uint64) {
+	if hi <= lo {
+		*r = region{loPlus: [4]uint64{math.MaxUint64, math.MaxUint64, math.MaxUint64, math.MaxUint64}}
 		return
 	}
+	r.loPlus = [4]uint64{lo + 1, lo + 2, lo + 4, lo + 8}
+	r.hi = hi
+}
+
+func setSliceRegion(r *region, b []byte) {
 	lo := addrOf(b)
-	r.lo = lo
-	for k, size := range [4]uint64{1, 2, 4, 8} {
-		if uint64(len(b)) < size {
-			continue // ends stay 0: lo > 0, so nothing matches
-		}
-		r.endR[k] = lo + uint64(len(b)) - size
-		if writable {
-			r.endW[k] = r.endR[k]
-		}
-	}
+	setRegion(r, lo, lo+uint64(len(b)))
 }
 
 func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
@@ -199,18 +196,26 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	if base == 0 {
 		return 0, ErrClosed
 	}
-	if vm.depth != 0 {
-		return 0, errors.New("jit: VM.Run called from a helper of the same VM")
+	if vm.running {
+		return 0, errors.New("jit: VM is already running; a VM is not reentrant, use one per goroutine")
 	}
 	if len(ld) > math.MaxInt32 {
 		return 0, fmt.Errorf("jit: packet of %d bytes is too large", len(ld))
 	}
+	vm.running = true
 	c := vm.ctx
+	// Each run starts with a zeroed stack, as in the interpreter; a
+	// program that cannot write its stack never dirties it.
+	clear(vm.stack[:p.comp.stackFrames*isa.StackSize])
 	vm.mem, vm.pkt = mem, pkt
+	if len(pkt) > 0 && len(mem) > 0 && &pkt[0] == &mem[0] {
+		vm.pkt = nil
+	}
 	vm.extra = vm.extra[:0]
-	setRegion(&c.regions[regionMem], mem, true)
-	setRegion(&c.regions[regionStack], vm.stack, true)
-	setRegion(&c.regions[regionPacket], pkt, true)
+	stackLo := addrOf(vm.stack)
+	setSliceRegion(&c.regions[regionMem], mem)
+	setRegion(&c.regions[regionStack], stackLo, stackLo+isa.StackSize)
+	setSliceRegion(&c.regions[regionPacket], vm.pkt)
 	c.ldBase = addrOf(ld)
 	for k, size := range [3]int64{1, 2, 4} {
 		c.ldEnd[k] = int64(len(ld)) - size
@@ -218,13 +223,14 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	c.regs = [10]uint64{}
 	c.regs[1] = addrOf(mem)
 	c.regs[2] = uint64(len(mem))
-	c.fp = addrOf(vm.stack) + stackBytes
+	c.fp = stackLo + isa.StackSize
 	c.scratch = 0
 	c.codeBase = base
 	c.shadowSP = c.shadowBase
 	slice := min(vm.budget, budgetQuantum)
 	c.budget = slice
 	vm.reserve = vm.budget - slice
+	vm.uncounted = 0
 	c.resume = base + uint64(p.comp.insnOff[0])
 
 	var r0 uint64
@@ -234,13 +240,11 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	} else {
 		r0, err = vm.loop(false)
 	}
-	vm.executed = vm.budget - (vm.reserve + c.budget)
-	if errors.Is(err, engine.ErrBudgetExhausted) {
-		vm.executed = vm.budget
-	}
+	vm.executed = vm.budget - (vm.reserve + c.budget) - vm.uncounted
 	vm.mem, vm.pkt = nil, nil
 	clear(vm.extra)
 	vm.extra = vm.extra[:0]
+	vm.running = false
 	runtime.KeepAlive(mem)
 	runtime.KeepAlive(pkt)
 	return r0, err
@@ -253,6 +257,15 @@ func isDone(done <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// fail builds the error for a failure at slot idx and makes Executed
+// exact: the instruction counts as executed, the rest of its block not.
+func (vm *VM) fail(idx int, sentinel error, reason string) error {
+	comp := vm.p.comp
+	l := comp.blockOf[idx]
+	vm.uncounted = uint64(comp.blockLen[l] - comp.pos[idx] - 1)
+	return &isa.InstructionError{Index: idx, Insn: vm.p.insns[idx], Reason: reason, Err: sentinel}
 }
 
 func (vm *VM) cancelled(idx int) error {
@@ -294,11 +307,11 @@ func (vm *VM) loop(nested bool) (uint64, error) {
 			in := p.insns[idx]
 			id := c.regs[in.Dst]
 			var fn engine.Helper
-			if id <= math.MaxInt32 {
+			if uint64(int64(int32(id))) == id {
 				fn = p.helpers[int32(id)]
 			}
 			if fn == nil {
-				return 0, &isa.InstructionError{Index: idx, Insn: in, Reason: fmt.Sprintf("callx to unknown helper %d", id), Err: engine.ErrUnknownHelper}
+				return 0, vm.fail(idx, engine.ErrUnknownHelper, fmt.Sprintf("callx: r%d = %d is not a known helper id", in.Dst, int64(id)))
 			}
 			if err := vm.callHelper(idx, fn, int32(id)); err != nil {
 				return 0, err
@@ -312,7 +325,7 @@ func (vm *VM) loop(nested bool) (uint64, error) {
 				return 0, err
 			}
 		case exitCallDepth:
-			return 0, &isa.InstructionError{Index: idx, Insn: p.insns[idx], Reason: fmt.Sprintf("local call exceeds the call depth limit of %d frames", isa.MaxCallDepth), Err: engine.ErrCallDepth}
+			return 0, vm.fail(idx, engine.ErrCallDepth, fmt.Sprintf("the call would make frame %d; the limit is %d frames", isa.MaxCallDepth+1, isa.MaxCallDepth))
 		default:
 			return 0, fmt.Errorf("jit: internal error: unknown exit code %d at instruction %d", code, idx)
 		}
@@ -321,33 +334,13 @@ func (vm *VM) loop(nested bool) (uint64, error) {
 
 func (vm *VM) callHelper(idx int, fn engine.Helper, id int32) error {
 	c := vm.ctx
-	vm.depth++
 	r0, err := fn(vm, c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5])
-	vm.depth--
 	if err != nil {
-		if errors.Is(err, errDoneInCallback) || isRunError(err) {
-			return err // a failure inside Env.Call: already names its instruction
-		}
-		return &isa.InstructionError{Index: idx, Insn: vm.p.insns[idx], Reason: fmt.Sprintf("helper %d failed: %v", id, err), Err: fmt.Errorf("%w: %w", engine.ErrHelperFailed, err)}
+		return vm.fail(idx, fmt.Errorf("%w: %w", engine.ErrHelperFailed, err), fmt.Sprintf("helper %d failed: %v", id, err))
 	}
 	c.regs[0] = r0
 	c.resume = vm.p.codeAddr + uint64(vm.p.comp.resume[idx])
 	return nil
-}
-
-// isRunError reports whether err is a run-time failure of this engine
-// (returned by Env.Call and passed on by a helper).
-func isRunError(err error) bool {
-	var ie *isa.InstructionError
-	if !errors.As(err, &ie) {
-		return false
-	}
-	for _, s := range []error{engine.ErrOutOfBounds, engine.ErrBudgetExhausted, engine.ErrUnknownHelper, engine.ErrCallDepth, engine.ErrHelperFailed, engine.ErrCancelled} {
-		if errors.Is(ie.Err, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // refill hands the code another budget slice before the block at idx, or
@@ -357,11 +350,21 @@ func (vm *VM) refill(idx int) error {
 	if vm.done != nil && isDone(vm.done) {
 		return vm.cancelled(idx)
 	}
-	need := uint64(p.comp.blockLen[idx])
+	if err := vm.charge(idx, uint64(p.comp.blockLen[idx])); err != nil {
+		return err
+	}
+	c.resume = p.codeAddr + uint64(p.comp.insnOff[idx])
+	return nil
+}
+
+// charge takes need instructions, those of the block (or rest of a block)
+// starting at slot idx, from the budget, leaving the code a slice that
+// covers them. If the budget is too small, the run fails where the
+// interpreter would: after running what is left of the budget.
+func (vm *VM) charge(idx int, need uint64) error {
+	c, p := vm.ctx, vm.p
 	total := vm.reserve + c.budget
 	if total < need {
-		// The interpreter runs the first total instructions of the block
-		// and stops at the next one.
 		at := idx
 		for k := uint64(0); k < total; k++ {
 			if p.insns[at].IsLDDW() {
@@ -370,18 +373,13 @@ func (vm *VM) refill(idx int) error {
 			at++
 		}
 		c.budget, vm.reserve = 0, 0
-		return &isa.InstructionError{Index: at, Insn: p.insns[at], Reason: fmt.Sprintf("instruction budget of %d exhausted", vm.budget), Err: engine.ErrBudgetExhausted}
+		return &isa.InstructionError{Index: at, Insn: p.insns[at], Reason: fmt.Sprintf("the run reached its budget of %d instructions", vm.budget), Err: engine.ErrBudgetExhausted}
 	}
+	// The block's own check subtracts need again when the code resumes.
 	slice := max(min(total, budgetQuantum), need)
 	c.budget = slice
 	vm.reserve = total - slice
-	c.resume = p.codeAddr + uint64(p.comp.insnOff[idx])
 	return nil
-}
-
-// accessOf returns the size and direction of the memory access at idx.
-func accessOf(in isa.Instruction) (size uint64, write bool) {
-	return uint64(isa.SizeBytes(in.Size())), in.Class() != isa.ClassLDX
 }
 
 // checkExtra handles an access the inline checks did not place: it resumes
@@ -389,23 +387,36 @@ func accessOf(in isa.Instruction) (size uint64, write bool) {
 func (vm *VM) checkExtra(idx int) error {
 	c, p := vm.ctx, vm.p
 	in := p.insns[idx]
-	size, write := accessOf(in)
-	addr := c.scratch
-	for _, r := range vm.extra {
-		if addr >= r.lo && addr <= r.hi-size && r.hi-r.lo >= size && (r.writable || !write) {
-			c.resume = p.codeAddr + uint64(p.comp.resume[idx])
-			return nil
+	size := uint64(isa.SizeBytes(in.Size()))
+	write := in.Class() != isa.ClassLDX
+	addr := c.scratch - size
+	atomic := in.Class() == isa.ClassSTX && in.Mode() == isa.ModeATOMIC
+	if b, _ := vm.Memory(addr, size, write); b != nil {
+		if atomic && addr&(size-1) != 0 {
+			return vm.fail(idx, engine.ErrOutOfBounds, fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", size, addr, size))
 		}
+		c.resume = p.codeAddr + uint64(p.comp.resume[idx])
+		return nil
 	}
 	kind := "read"
 	if write {
 		kind = "write"
 	}
-	return &isa.InstructionError{Index: idx, Insn: in, Reason: fmt.Sprintf("%d-byte %s at address %#x is outside the memory the program may access", size, kind, addr), Err: engine.ErrOutOfBounds}
+	reason := fmt.Sprintf("%s of %d bytes at %#x is outside the stack and every memory region of the run", kind, size, addr)
+	if addr < 4096 {
+		reason = fmt.Sprintf("%s of %d bytes at %#x: null or near-null pointer", kind, size, addr)
+	}
+	return vm.fail(idx, engine.ErrOutOfBounds, reason)
 }
 
 // Memory implements engine.Env.
 func (vm *VM) Memory(addr, n uint64, write bool) ([]byte, error) {
+	if !vm.running {
+		return nil, fmt.Errorf("%w: the VM is not running", engine.ErrOutOfBounds)
+	}
+	if n == 0 {
+		return []byte{}, nil
+	}
 	try := func(b []byte, writable bool) []byte {
 		lo := addrOf(b)
 		if len(b) == 0 || addr < lo || n > uint64(len(b)) || addr-lo > uint64(len(b))-n || (write && !writable) {
@@ -413,7 +424,8 @@ func (vm *VM) Memory(addr, n uint64, write bool) ([]byte, error) {
 		}
 		return b[addr-lo : addr-lo+n : addr-lo+n]
 	}
-	if b := try(vm.stack, true); b != nil {
+	// The live frames only: those below the current frame pointer.
+	if b := try(vm.stack[:vm.ctx.fp-addrOf(vm.stack)], true); b != nil {
 		return b, nil
 	}
 	if b := try(vm.mem, true); b != nil {
@@ -427,46 +439,54 @@ func (vm *VM) Memory(addr, n uint64, write bool) ([]byte, error) {
 			return b, nil
 		}
 	}
-	if n == 0 {
-		return nil, nil
-	}
 	return nil, fmt.Errorf("%w: %d bytes at %#x", engine.ErrOutOfBounds, n, addr)
 }
 
 // AddRegion implements engine.Env.
 func (vm *VM) AddRegion(b []byte, writable bool) {
-	if len(b) == 0 {
+	if !vm.running || len(b) == 0 {
 		return
 	}
 	lo := addrOf(b)
 	vm.extra = append(vm.extra, extraRegion{lo: lo, hi: lo + uint64(len(b)), b: b, writable: writable})
 }
 
-// Call implements engine.Env: it runs the function at pc on a new frame.
+// Call implements engine.Env: it runs the function at pc on a new frame,
+// against the run's budget and call depth, and returns its r0.
 func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
 	p, c := vm.p, vm.ctx
-	if pc < 0 || pc >= len(p.insns) || p.comp.insnOff[pc] < 0 || !p.comp.leader[pc] {
-		return 0, fmt.Errorf("jit: Env.Call: instruction %d is not the start of a function", pc)
+	if !vm.running {
+		return 0, errors.New("jit: Call outside a run")
 	}
 	if len(args) > 5 {
-		return 0, fmt.Errorf("jit: Env.Call: %d arguments, at most 5", len(args))
+		return 0, fmt.Errorf("jit: Call with %d arguments; a bpf function takes at most 5", len(args))
+	}
+	if pc < 0 || pc >= len(p.insns) || p.comp.insnOff[pc] < 0 {
+		return 0, fmt.Errorf("jit: Call target %d is not an instruction of the program (0..%d)", pc, len(p.insns)-1)
 	}
 	if c.shadowSP >= c.shadowLimit {
-		return 0, fmt.Errorf("jit: Env.Call: %w", engine.ErrCallDepth)
+		return 0, fmt.Errorf("%w: a callback at %d would be frame %d, the limit is %d", engine.ErrCallDepth, pc, isa.MaxCallDepth+1, isa.MaxCallDepth)
 	}
-	saved := *c // registers, fp, resume, exit of the helper's caller
+	saved := *c // registers, frame pointer, resume point of the helper's caller
+	// Entering in the middle of a block skips its budget check: charge
+	// the rest of the block here.
+	if !p.comp.leader[pc] {
+		l := p.comp.blockOf[pc]
+		need := uint64(p.comp.blockLen[l] - p.comp.pos[pc])
+		if err := vm.charge(pc, need); err != nil {
+			return 0, err
+		}
+		c.budget -= need
+	}
 	// Push a shadow frame whose return point exits back to Go.
 	k := (c.shadowSP - c.shadowBase) / 8
 	c.shadow[k] = uint64(p.comp.callbackRet)
 	copy(c.shadow[k+1:k+5], c.regs[6:10])
 	c.shadowSP += 8 * shadowFrameWords
-	c.fp -= isa.StackSize
-	for r := 1; r <= 5; r++ {
-		c.regs[r] = 0
-		if r <= len(args) {
-			c.regs[r] = args[r-1]
-		}
-	}
+	c.fp += isa.StackSize
+	c.regions[regionStack].hi = c.fp
+	c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5] = 0, 0, 0, 0, 0
+	copy(c.regs[1:6], args)
 	c.resume = p.codeAddr + uint64(p.comp.insnOff[pc])
 	r0, err := vm.loop(true)
 	if err != nil {
