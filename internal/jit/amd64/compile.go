@@ -57,10 +57,10 @@ func sizeIndex(size int) int32 {
 // compiled is the output of compile, before the code is mapped.
 type compiled struct {
 	code        []byte
-	entry       int     // offset of the entry stub
-	callbackRet int     // return point of functions run through Env.Call
-	insnOff     []int32 // per slot: offset of the instruction's code (-1 for lddw second halves)
-	resume      []int32 // per slot: resume offset after a helper exit or region exit
+	entry       int      // offset of the entry stub
+	callbackRet int      // return point of functions run through Env.Call
+	insnOff     []int32  // per slot: offset of the instruction's code (-1 for lddw second halves)
+	resume      []int32  // per slot: resume offset after a helper exit or region exit
 	blockLen    []uint32 // per leader: instructions in its block
 	leader      []bool
 	blockOf     []int32  // per slot: the leader of its block
