@@ -238,7 +238,7 @@ func (c *compiler) emitStubs() {
 	e.aluLoad(aluADD, s64, scratchReg, ctxField(offCodeBase))
 	e.jmpIndirect(direct(scratchReg))
 	e.bind(final)
-	e.storeImm(s32, ctxField(offExit), exitCodeImm(exitDone, 0))
+	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitDone, 0))
 	e.jmp(c.exitCommon)
 
 	// A legacy packet load out of bounds returns 0 from the function, with
@@ -250,7 +250,7 @@ func (c *compiler) emitStubs() {
 
 	// Where functions called from Go (Env.Call) return to.
 	e.bind(c.callbackRet)
-	e.storeImm(s32, ctxField(offExit), exitCodeImm(exitCallbackDone, 0))
+	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitCallbackDone, 0))
 	e.jmp(c.exitCommon)
 }
 
@@ -263,7 +263,9 @@ func (c *compiler) clearArgs() {
 
 // exitTo emits an exit to Go with the given code.
 func (c *compiler) exitTo(code, idx int) {
-	c.e.storeImm(s32, ctxField(offExit), exitCodeImm(code, idx))
+	// A full 64-bit store: Go reads the field as a uint64, and a narrower
+	// store would make that load miss store forwarding.
+	c.e.storeImm(s64, ctxField(offExit), exitCodeImm(code, idx))
 	c.e.jmp(c.exitCommon)
 }
 

@@ -9,6 +9,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/bpfvm/bpfvm/internal/engine"
@@ -31,9 +32,9 @@ type Program struct {
 	siteFns  []engine.Helper // per slot: the helper a static call reaches
 	budget   uint64
 	comp     *compiled
-	mu       sync.Mutex // guards code against Close
-	code     []byte     // the executable mapping; nil after Close
-	codeAddr uint64
+	mu       sync.Mutex    // serialises Close
+	code     []byte        // the executable mapping; nil after Close
+	codeAddr atomic.Uint64 // its address; 0 after Close
 	cleanup  runtime.Cleanup
 }
 
@@ -74,7 +75,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	}
 	p.comp = comp
 	p.code = code
-	p.codeAddr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(code))))
+	p.codeAddr.Store(uint64(uintptr(unsafe.Pointer(unsafe.SliceData(code)))))
 	p.cleanup = runtime.AddCleanup(p, unmapCode, code)
 	return p, nil
 }
@@ -87,8 +88,8 @@ func (p *Program) Close() error {
 	if p.code != nil {
 		p.cleanup.Stop()
 		unmapCode(p.code)
+		p.codeAddr.Store(0)
 		p.code = nil
-		p.codeAddr = 0
 	}
 	return nil
 }
@@ -118,6 +119,7 @@ type VM struct {
 	mem, pkt  []byte
 	extra     []extraRegion
 	running   bool
+	base      uint64 // the code's address during a run
 	uncounted uint64 // instructions of the failing block that did not run
 }
 
@@ -190,9 +192,7 @@ func setSliceRegion(r *region, b []byte) {
 
 func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	p := vm.p
-	p.mu.Lock()
-	base := p.codeAddr
-	p.mu.Unlock()
+	base := p.codeAddr.Load()
 	if base == 0 {
 		return 0, ErrClosed
 	}
@@ -203,6 +203,7 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 		return 0, fmt.Errorf("jit: packet of %d bytes is too large", len(ld))
 	}
 	vm.running = true
+	vm.base = base
 	c := vm.ctx
 	// Each run starts with a zeroed stack, as in the interpreter; a
 	// program that cannot write its stack never dirties it.
@@ -284,7 +285,7 @@ var errDoneInCallback = errors.New("program ended inside a callback")
 // Env.Call) returns.
 func (vm *VM) loop(nested bool) (uint64, error) {
 	p, c := vm.p, vm.ctx
-	entry := uintptr(p.codeAddr) + uintptr(p.comp.entry)
+	entry := uintptr(vm.base) + uintptr(p.comp.entry)
 	for {
 		enter(c, entry)
 		code, idx := int(c.exit>>24), int(c.exit&0xffffff)
@@ -339,7 +340,7 @@ func (vm *VM) callHelper(idx int, fn engine.Helper, id int32) error {
 		return vm.fail(idx, fmt.Errorf("%w: %w", engine.ErrHelperFailed, err), fmt.Sprintf("helper %d failed: %v", id, err))
 	}
 	c.regs[0] = r0
-	c.resume = vm.p.codeAddr + uint64(vm.p.comp.resume[idx])
+	c.resume = vm.base + uint64(vm.p.comp.resume[idx])
 	return nil
 }
 
@@ -353,7 +354,7 @@ func (vm *VM) refill(idx int) error {
 	if err := vm.charge(idx, uint64(p.comp.blockLen[idx])); err != nil {
 		return err
 	}
-	c.resume = p.codeAddr + uint64(p.comp.insnOff[idx])
+	c.resume = vm.base + uint64(p.comp.insnOff[idx])
 	return nil
 }
 
@@ -395,7 +396,7 @@ func (vm *VM) checkExtra(idx int) error {
 		if atomic && addr&(size-1) != 0 {
 			return vm.fail(idx, engine.ErrOutOfBounds, fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", size, addr, size))
 		}
-		c.resume = p.codeAddr + uint64(p.comp.resume[idx])
+		c.resume = vm.base + uint64(p.comp.resume[idx])
 		return nil
 	}
 	kind := "read"
@@ -487,7 +488,7 @@ func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
 	c.regions[regionStack].hi = c.fp
 	c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5] = 0, 0, 0, 0, 0
 	copy(c.regs[1:6], args)
-	c.resume = p.codeAddr + uint64(p.comp.insnOff[pc])
+	c.resume = vm.base + uint64(p.comp.insnOff[pc])
 	r0, err := vm.loop(true)
 	if err != nil {
 		return 0, err
