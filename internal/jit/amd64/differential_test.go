@@ -403,3 +403,32 @@ func FuzzDifferential(f *testing.F) {
 }
 
 var _ = binary.LittleEndian
+
+// TestProvenAccesses compiles verified programs with every access marked
+// proven (no bounds checks), as the verifier will: they must behave exactly
+// as with checks.
+func TestProvenAccesses(t *testing.T) {
+	for seed := int64(0); seed < 100; seed++ {
+		p, err := progen.Generate(seed, progen.Options{Insns: 128})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := make([]uint64, (len(p.Body)+63)/64)
+		for i := range all {
+			all[i] = ^uint64(0)
+		}
+		prog, err := amd64.Load(p.Body, amd64.Options{Helpers: diffHelpers(), Proven: all})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := prog.NewVM()
+		m := guarded(p.Memory)
+		r0, err := vm.Run(m)
+		prog.Close()
+		want := runInterp(p.Body, p.Memory, 0)
+		got := outcome{r0: r0, err: err, mem: m, executed: vm.Executed()}
+		if d := compareOutcomes(want, got); d != "" {
+			t.Fatalf("seed %d: %s\n%s", seed, d, listing(p.Body))
+		}
+	}
+}

@@ -25,7 +25,8 @@ const budgetQuantum = 1 << 15
 const stackBytes = isa.StackSize * isa.MaxCallDepth
 
 // Program is a compiled program. It is safe for concurrent use by VMs in
-// different goroutines; Close must not run while any VM is running.
+// different goroutines. Close must not run while any VM is running (nor from
+// a helper): the code it unmaps would be running.
 type Program struct {
 	insns    []isa.Instruction
 	helpers  engine.Helpers
@@ -335,6 +336,9 @@ func (vm *VM) loop(nested bool) (uint64, error) {
 
 func (vm *VM) callHelper(idx int, fn engine.Helper, id int32) error {
 	c := vm.ctx
+	if vm.done != nil && isDone(vm.done) {
+		return vm.fail(idx, engine.ErrCancelled, "run cancelled before a helper call: "+vm.goCtx.Err().Error())
+	}
 	r0, err := fn(vm, c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5])
 	if err != nil {
 		return vm.fail(idx, fmt.Errorf("%w: %w", engine.ErrHelperFailed, err), fmt.Sprintf("helper %d failed: %v", id, err))
