@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bpfvm/bpfvm/asm"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +18,7 @@ import (
 
 func mustLoad(t testing.TB, src string, opts Options) *Program {
 	t.Helper()
-	insns, err := assemble(src)
+	insns, err := asm.Assemble(src)
 	if err != nil {
 		t.Fatalf("assemble: %v", err)
 	}
