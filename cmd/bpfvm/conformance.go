@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bpfvm/bpfvm/internal/conformance"
+	"github.com/bpfvm/bpfvm/internal/jit"
 )
 
 func init() {
@@ -41,6 +42,11 @@ func runConformance(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		fmt.Fprintf(stderr, "bpfvm conformance: unknown engine %q (available: %s)\n", *engineName, strings.Join(conformance.EngineNames(), ", "))
 		return 2
+	}
+	if *engineName == "jit" {
+		if err := jit.Available(); err != nil {
+			fmt.Fprintf(stderr, "bpfvm conformance: %v: the tests run on the interpreter\n", err)
+		}
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "bpfvm conformance: no test files or folders given")
