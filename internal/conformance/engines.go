@@ -32,6 +32,7 @@ func JIT(helpers engine.Helpers) Engine {
 var Engines = map[string]EngineFactory{
 	"interp": Interp,
 	"jit":    JIT,
+	"kernel": Kernel,
 }
 
 // EngineNames returns the names of Engines, sorted.
