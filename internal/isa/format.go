@@ -204,7 +204,9 @@ func (i Instruction) format(imm64 uint64, wide bool) string {
 			case i.Imm == AtomicCMPXCHG:
 				return fmt.Sprintf("%s = atomic_cmpxchg((%s *)%s, %s, %s)", regName(R0, w), t, ref, regName(R0, w), src)
 			case atomicOperator[i.Imm] != "":
-				return fmt.Sprintf("lock *(%s *)%s %s %s", t, ref, atomicOperator[i.Imm], src)
+				// rN even for 32 bits, as the kernel and llvm-objdump
+				// print this form.
+				return fmt.Sprintf("lock *(%s *)%s %s r%d", t, ref, atomicOperator[i.Imm], i.Src)
 			case i.Imm&AtomicFETCH != 0 && atomicFunc[i.Imm&^AtomicFETCH] != "":
 				return fmt.Sprintf("%s = atomic_fetch_%s((%s *)%s, %s)", src, atomicFunc[i.Imm&^AtomicFETCH], t, ref, src)
 			case i.Imm == atomicLoadAcquire:

@@ -41,7 +41,7 @@ func TestString(t *testing.T) {
 		{Instruction{Opcode: 0x7b, Dst: 10, Src: 1, Offset: -8}, "*(u64 *)(r10 - 8) = r1"},
 		{Instruction{Opcode: 0x73, Dst: 1, Src: 2, Offset: 3}, "*(u8 *)(r1 + 3) = r2"},
 		{Instruction{Opcode: 0xdb, Dst: 10, Src: 1, Offset: -8, Imm: 0x00}, "lock *(u64 *)(r10 - 8) += r1"},
-		{Instruction{Opcode: 0xc3, Dst: 10, Src: 1, Offset: -8, Imm: 0x50}, "lock *(u32 *)(r10 - 8) &= w1"},
+		{Instruction{Opcode: 0xc3, Dst: 10, Src: 1, Offset: -8, Imm: 0x50}, "lock *(u32 *)(r10 - 8) &= r1"},
 		{Instruction{Opcode: 0xdb, Dst: 10, Src: 0, Offset: -8, Imm: 0x01}, "r0 = atomic_fetch_add((u64 *)(r10 - 8), r0)"},
 		{Instruction{Opcode: 0xc3, Dst: 10, Src: 2, Offset: -8, Imm: 0xa1}, "w2 = atomic_fetch_xor((u32 *)(r10 - 8), w2)"},
 		{Instruction{Opcode: 0xdb, Dst: 10, Src: 2, Offset: -8, Imm: 0xe1}, "r2 = atomic_xchg((u64 *)(r10 - 8), r2)"},
