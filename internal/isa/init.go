@@ -47,10 +47,13 @@ var ErrUninitialized = fmt.Errorf("%w: register read before it is written", ErrI
 // over the control-flow graph. The entry function starts with the registers
 // in entry. A bpf-to-bpf callee starts, as in the kernel, with r10 and
 // those of r1-r5 that every caller has written; a callback (the target of
-// an lddw function pointer, called by a helper) with r1-r5 and r10. A
-// helper or local call writes r0 and
-// leaves r1-r5 unwritten (clobbered); r6-r9 survive a local call, as the
-// kernel's calling convention guarantees. Legacy packet loads behave like a
+// an lddw function pointer, called by a helper) with r1-r5 and r10. The
+// program and callbacks must write r0 before exit; a bpf-to-bpf function
+// need not (it may return nothing), but then its callers have no r0
+// after the call. A helper call writes r0; helper and local calls leave
+// r1-r5 unwritten (clobbered) and r6-r9 as they were, as the kernel's
+// calling convention guarantees. Helper arguments are not checked: that
+// needs the helpers' prototypes. Legacy packet loads behave like a
 // call (r0 written, r1-r5 clobbered), as in the kernel. Unreachable code is
 // not checked: it never runs.
 //
@@ -61,6 +64,64 @@ func CheckInitialized(insns []Instruction, entry RegMask) error {
 	if n == 0 {
 		return nil
 	}
+	// Function entries: the program's, the targets of local calls, and
+	// callbacks (targets of lddw function pointers). Each slot belongs to
+	// the function starting at or before it, as in the kernel's layout.
+	isStart := make([]bool, n)
+	callback := make([]bool, n)
+	isStart[0] = true
+	for k := 0; k < n; k++ {
+		i := insns[k]
+		if t, ok := Target(insns, k); ok && t >= 0 && t < n {
+			switch {
+			case i.Opcode == OpcodeCall && i.Src == CallLocal:
+				isStart[t] = true
+			case i.IsLDDW() && i.Src == PseudoFunc:
+				isStart[t], callback[t] = true, true
+			}
+		}
+		if i.IsLDDW() {
+			k++
+		}
+	}
+	funcOf := make([]int, n)
+	for k, f := 0, 0; k < n; k++ {
+		if isStart[k] {
+			f = k
+		}
+		funcOf[k] = f
+	}
+	// returnsR0[f]: every exit of the local function f leaves r0 written,
+	// so its callers have r0 after the call. A function may return
+	// nothing (the kernel then marks the caller's r0 unwritten), so start
+	// optimistic and lower the assumption until it holds; an error found
+	// on the way is real, since lowering only removes registers.
+	returnsR0 := make([]bool, n)
+	for k := range returnsR0 {
+		returnsR0[k] = true
+	}
+	for {
+		exitsR0, err := checkFlow(insns, entry, funcOf, callback, returnsR0)
+		if err != nil {
+			return err
+		}
+		changed := false
+		for f, ok := range exitsR0 {
+			if returnsR0[f] && !ok {
+				returnsR0[f], changed = false, true
+			}
+		}
+		if !changed {
+			return nil
+		}
+	}
+}
+
+// checkFlow runs the dataflow once with the given return assumptions. It
+// returns, per function entry, whether r0 was written at every exit
+// reached (functions whose exits were not reached are absent).
+func checkFlow(insns []Instruction, entry RegMask, funcOf []int, callback, returnsR0 []bool) (map[int]bool, error) {
+	n := len(insns)
 	// in[k]: registers written on every path reaching slot k so far;
 	// seen[k]: k is reachable. The meet is intersection.
 	in := make([]RegMask, n)
@@ -81,28 +142,29 @@ func CheckInitialized(insns []Instruction, entry RegMask) error {
 		}
 	}
 	push(0, entry)
-	// Callbacks (functions whose address an lddw takes) are called by
-	// helpers with all five arguments.
-	for k := 0; k < n; k++ {
-		i := insns[k]
-		if i.IsLDDW() && i.Src == PseudoFunc {
-			if t, ok := Target(insns, k); ok {
-				push(t, CalleeEntry)
-			}
-		}
-		if i.IsLDDW() {
-			k++
+	for k := range callback {
+		if callback[k] {
+			// A helper calls the callback with all five arguments.
+			push(k, CalleeEntry)
 		}
 	}
+	exitsR0 := map[int]bool{}
 	for len(work) > 0 {
 		k := work[len(work)-1]
 		work = work[:len(work)-1]
 		i := insns[k]
 		state := in[k]
 		reads, writes, clobbers := effects(i)
+		f := funcOf[k]
+		// The exit of a bpf-to-bpf function need not return a value: only
+		// the program's and a callback's result must be written.
+		localExit := i.Opcode == OpcodeExit && f != 0 && !callback[f]
+		if localExit {
+			reads = 0
+		}
 		if missing := reads &^ state; missing != 0 {
 			r := uint8(bits.TrailingZeros16(uint16(missing)))
-			return &InstructionError{Index: k, Insn: i, Reason: fmt.Sprintf("r%d is read before it is written", r), Err: ErrUninitialized}
+			return nil, &InstructionError{Index: k, Insn: i, Reason: fmt.Sprintf("r%d is read before it is written", r), Err: ErrUninitialized}
 		}
 		out := (state &^ clobbers) | writes
 		next := k + 1
@@ -111,12 +173,20 @@ func CheckInitialized(insns []Instruction, entry RegMask) error {
 		}
 		switch {
 		case i.Opcode == OpcodeExit:
+			if localExit {
+				ok, seenBefore := exitsR0[f]
+				exitsR0[f] = (ok || !seenBefore) && state.Has(R0)
+			}
 			continue
 		case i.Opcode == OpcodeCall && i.Src == CallLocal:
 			// The callee gets a new frame: the arguments the caller has
-			// written, and its own frame pointer.
-			if t, ok := Target(insns, k); ok {
+			// written, and its own frame pointer. r0 comes back only if
+			// the callee writes it.
+			if t, ok := Target(insns, k); ok && t >= 0 && t < n {
 				push(t, state&ArgRegs|Reg(R10))
+				if !returnsR0[t] {
+					out &^= Reg(R0)
+				}
 			}
 		case i.Opcode == OpcodeJA || i.Opcode == OpcodeJA32:
 			if t, ok := Target(insns, k); ok {
@@ -130,7 +200,7 @@ func CheckInitialized(insns []Instruction, entry RegMask) error {
 		}
 		push(next, out)
 	}
-	return nil
+	return exitsR0, nil
 }
 
 // effects returns the registers an instruction reads, writes and leaves
@@ -173,6 +243,8 @@ func effects(i Instruction) (reads, writes, clobbers RegMask) {
 			return dst | src, 0, 0
 		}
 		switch {
+		case i.Imm == atomicLoadAcquire:
+			return src, dst, 0
 		case i.Imm == AtomicCMPXCHG:
 			return dst | src | Reg(R0), Reg(R0), 0
 		case i.Imm&AtomicFETCH != 0:

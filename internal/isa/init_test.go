@@ -68,6 +68,38 @@ func TestCheckInitialized(t *testing.T) {
 			{Opcode: 0xbf, Dst: 0, Src: 3},
 			exit,
 		}, 6, "r3"},
+		{"a callee may return nothing if the caller ignores r0", []Instruction{
+			{Opcode: 0x85, Src: CallLocal, Imm: 2},
+			mov(0, 0),
+			exit,
+			exit, // void callee
+		}, -1, ""},
+		{"r0 after a callee that returns nothing", []Instruction{
+			{Opcode: 0x85, Src: CallLocal, Imm: 1},
+			exit, // reads r0: the callee did not write it
+			exit,
+		}, 1, "r0"},
+		{"r0 after a callee that writes it on one path only", []Instruction{
+			{Opcode: 0x85, Src: CallLocal, Imm: 1},
+			exit,
+			{Opcode: 0x15, Dst: 1, Offset: 1},
+			mov(0, 1),
+			exit,
+		}, 1, "r0"},
+		{"void-ness propagates through nested calls", []Instruction{
+			{Opcode: 0x85, Src: CallLocal, Imm: 1}, // f
+			exit,
+			{Opcode: 0x85, Src: CallLocal, Imm: 1}, // f: calls g, returns its r0
+			exit,
+			mov(2, 0), // g: returns nothing
+			exit,
+		}, 1, "r0"},
+		{"a callback must return a value", []Instruction{
+			{Opcode: 0x18, Dst: 2, Src: PseudoFunc, Imm: 3}, {},
+			mov(0, 0),
+			exit,
+			exit,
+		}, 4, "r0"},
 		{"callee cannot read r6", []Instruction{
 			{Opcode: 0x85, Src: CallLocal, Imm: 1},
 			exit,
@@ -100,6 +132,7 @@ func TestCheckInitialized(t *testing.T) {
 		{"cmpxchg reads r0", []Instruction{mov(3, 1), {Opcode: 0xdb, Dst: 10, Src: 3, Offset: -8, Imm: 0xf1}, exit}, 1, "r0"},
 		{"ld_abs clobbers r1", []Instruction{{Opcode: 0x30, Imm: 0}, movr(0, 1), exit}, 1, "r1"},
 		{"ld_ind reads src", []Instruction{{Opcode: 0x50, Src: 4}, exit}, 0, "r4"},
+		{"load-acquire writes dst", []Instruction{{Opcode: 0xdb, Dst: 0, Src: 1, Imm: 0x100}, exit}, -1, ""},
 		{"lddw writes dst", []Instruction{{Opcode: 0x18, Imm: 1}, {}, exit}, -1, ""},
 		{"jump compares read both", []Instruction{mov(0, 0), {Opcode: 0x1d, Dst: 1, Src: 7}, exit}, 1, "r7"},
 	}
