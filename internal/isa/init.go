@@ -91,36 +91,135 @@ func CheckInitialized(insns []Instruction, entry RegMask) error {
 		}
 		funcOf[k] = f
 	}
-	// returnsR0[f]: every exit of the local function f leaves r0 written,
-	// so its callers have r0 after the call. A function may return
-	// nothing (the kernel then marks the caller's r0 unwritten), so start
-	// optimistic and lower the assumption until it holds; an error found
-	// on the way is real, since lowering only removes registers.
-	returnsR0 := make([]bool, n)
-	for k := range returnsR0 {
-		returnsR0[k] = true
-	}
-	for {
-		exitsR0, err := checkFlow(insns, entry, funcOf, callback, returnsR0)
-		if err != nil {
-			return err
-		}
-		changed := false
-		for f, ok := range exitsR0 {
-			if returnsR0[f] && !ok {
-				returnsR0[f], changed = false, true
-			}
-		}
-		if !changed {
-			return nil
-		}
-	}
+	returnsR0 := returnSummaries(insns, isStart, funcOf)
+	return checkFlow(insns, entry, funcOf, callback, returnsR0)
 }
 
-// checkFlow runs the dataflow once with the given return assumptions. It
-// returns, per function entry, whether r0 was written at every exit
-// reached (functions whose exits were not reached are absent).
-func checkFlow(insns []Instruction, entry RegMask, funcOf []int, callback, returnsR0 []bool) (map[int]bool, error) {
+// returnSummaries computes, for each function entry f, whether every exit
+// of f leaves r0 written (a bpf-to-bpf function may return nothing; its
+// callers then have no r0). Callees are summarised before their callers
+// (a post-order walk of the call graph), so each function is analysed
+// once; a recursive call, which the kernel refuses anyway, counts as
+// returning nothing.
+func returnSummaries(insns []Instruction, isStart []bool, funcOf []int) []bool {
+	n := len(insns)
+	returnsR0 := make([]bool, n)
+	const (
+		unvisited = iota
+		inProgress
+		done
+	)
+	state := make([]uint8, n)
+	// callees lists the local calls' targets of the function at f.
+	callees := func(f int) []int {
+		var out []int
+		for k := f; k < n && funcOf[k] == f; k++ {
+			if i := insns[k]; i.Opcode == OpcodeCall && i.Src == CallLocal {
+				if t, ok := Target(insns, k); ok && t >= 0 && t < n && state[t] != done {
+					out = append(out, t)
+				}
+			}
+			if insns[k].IsLDDW() {
+				k++
+			}
+		}
+		return out
+	}
+	// Scratch for the single-bit dataflow of one function at a time.
+	r0 := make([]bool, n)
+	seen := make([]bool, n)
+	var work []int
+	summarise := func(f int) bool {
+		var reached []int
+		returns, anyExit := true, false
+		push := func(k int, set bool) {
+			if k < 0 || k >= n || funcOf[k] != f {
+				return // leaving the function: not a valid program
+			}
+			if !seen[k] {
+				seen[k], r0[k] = true, set
+				reached = append(reached, k)
+				work = append(work, k)
+			} else if r0[k] && !set {
+				r0[k] = false
+				work = append(work, k)
+			}
+		}
+		push(f, false)
+		for len(work) > 0 {
+			k := work[len(work)-1]
+			work = work[:len(work)-1]
+			i := insns[k]
+			set := r0[k]
+			_, writes, clobbers := effects(i)
+			if clobbers.Has(R0) {
+				set = false
+			}
+			if writes.Has(R0) {
+				set = true
+			}
+			next := k + 1
+			if i.IsLDDW() {
+				next = k + 2
+			}
+			switch {
+			case i.Opcode == OpcodeExit:
+				anyExit = true
+				returns = returns && set
+				continue
+			case i.Opcode == OpcodeCall && i.Src == CallLocal:
+				if t, ok := Target(insns, k); ok && t >= 0 && t < n {
+					set = state[t] == done && returnsR0[t]
+				}
+			case i.Opcode == OpcodeJA || i.Opcode == OpcodeJA32:
+				if t, ok := Target(insns, k); ok {
+					push(t, set)
+				}
+				continue
+			case (i.Class() == ClassJMP || i.Class() == ClassJMP32) && i.Op() != OpCALL:
+				if t, ok := Target(insns, k); ok {
+					push(t, set)
+				}
+			}
+			push(next, set)
+		}
+		for _, k := range reached {
+			seen[k] = false
+		}
+		return returns || !anyExit
+	}
+	// Iterative post-order walk over the call graph.
+	type frame struct {
+		f       int
+		pending []int
+	}
+	for root := 0; root < n; root++ {
+		if !isStart[root] || state[root] != unvisited {
+			continue
+		}
+		state[root] = inProgress
+		stack := []frame{{root, callees(root)}}
+		for len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if len(top.pending) > 0 {
+				t := top.pending[0]
+				top.pending = top.pending[1:]
+				if state[t] == unvisited {
+					state[t] = inProgress
+					stack = append(stack, frame{t, callees(t)})
+				}
+				continue
+			}
+			returnsR0[top.f] = summarise(top.f)
+			state[top.f] = done
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return returnsR0
+}
+
+// checkFlow runs the "definitely written" dataflow over the whole program.
+func checkFlow(insns []Instruction, entry RegMask, funcOf []int, callback, returnsR0 []bool) error {
 	n := len(insns)
 	// in[k]: registers written on every path reaching slot k so far;
 	// seen[k]: k is reachable. The meet is intersection.
@@ -148,7 +247,6 @@ func checkFlow(insns []Instruction, entry RegMask, funcOf []int, callback, retur
 			push(k, CalleeEntry)
 		}
 	}
-	exitsR0 := map[int]bool{}
 	for len(work) > 0 {
 		k := work[len(work)-1]
 		work = work[:len(work)-1]
@@ -164,7 +262,7 @@ func checkFlow(insns []Instruction, entry RegMask, funcOf []int, callback, retur
 		}
 		if missing := reads &^ state; missing != 0 {
 			r := uint8(bits.TrailingZeros16(uint16(missing)))
-			return nil, &InstructionError{Index: k, Insn: i, Reason: fmt.Sprintf("r%d is read before it is written", r), Err: ErrUninitialized}
+			return &InstructionError{Index: k, Insn: i, Reason: fmt.Sprintf("r%d is read before it is written", r), Err: ErrUninitialized}
 		}
 		out := (state &^ clobbers) | writes
 		next := k + 1
@@ -173,10 +271,6 @@ func checkFlow(insns []Instruction, entry RegMask, funcOf []int, callback, retur
 		}
 		switch {
 		case i.Opcode == OpcodeExit:
-			if localExit {
-				ok, seenBefore := exitsR0[f]
-				exitsR0[f] = (ok || !seenBefore) && state.Has(R0)
-			}
 			continue
 		case i.Opcode == OpcodeCall && i.Src == CallLocal:
 			// The callee gets a new frame: the arguments the caller has
@@ -200,7 +294,7 @@ func checkFlow(insns []Instruction, entry RegMask, funcOf []int, callback, retur
 		}
 		push(next, out)
 	}
-	return exitsR0, nil
+	return nil
 }
 
 // effects returns the registers an instruction reads, writes and leaves
