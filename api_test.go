@@ -227,3 +227,34 @@ func TestCOREDefaultTargets(t *testing.T) {
 		t.Fatalf("retval %d, want %d", ret, want)
 	}
 }
+
+func TestHostHelper(t *testing.T) {
+	var seen []byte
+	rt := NewRuntime(WithHelper(0x10001, func(mem Memory, r1, r2, _, _, _ uint64) (uint64, error) {
+		b, err := mem.Bytes(r1, r2, false)
+		if err != nil {
+			return 0, err
+		}
+		seen = append([]byte(nil), b...)
+		return uint64(len(b)) * 2, nil
+	}))
+	// r1 = the packet (xdp_md.data), r2 = 14: the helper reads the
+	// Ethernet header and returns 28.
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R2),
+		asm.Mov.Imm(asm.R2, 14),
+		asm.BuiltinFunc(0x10001).Call(),
+		asm.Return(),
+	}
+	coll, err := rt.LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"p": {Name: "p", Type: ebpf.XDP, Instructions: insns, License: "GPL"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret, err := coll.Programs["p"].Run(&RunOptions{Data: udpPkt})
+	if err != nil || ret != 28 || !bytes.Equal(seen, udpPkt[:14]) {
+		t.Fatalf("ret %d err %v seen %x", ret, err, seen)
+	}
+}

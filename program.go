@@ -116,10 +116,15 @@ func (p *Program) newInstance() (*instance, error) {
 	p.cpu.Unlock()
 	st := helpers.NewState(p.rt.host, cpu)
 	hs := st.Helpers()
-	if len(p.direct) > 0 {
-		withRegions := make(engine.Helpers, len(hs)+1)
+	if len(p.direct) > 0 || len(p.rt.hostHelpers) > 0 {
+		withRegions := make(engine.Helpers, len(hs)+1+len(p.rt.hostHelpers))
 		for id, h := range hs {
 			withRegions[id] = h
+		}
+		for id, fn := range p.rt.hostHelpers {
+			withRegions[id] = func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
+				return fn(envMemory{env}, r1, r2, r3, r4, r5)
+			}
 		}
 		direct := p.direct
 		withRegions[regionsHelper] = func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {

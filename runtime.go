@@ -37,6 +37,7 @@ type Runtime struct {
 	budget   uint64
 	// coreTargets resolve CO-RE relocations (nil: the object's BTF).
 	coreTargets []*btf.Spec
+	hostHelpers map[int32]HelperFunc
 }
 
 // WithKernelTypes resolves CO-RE relocations against spec (for instance
