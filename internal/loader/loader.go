@@ -75,6 +75,9 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 			return nil, fmt.Errorf("%w: instruction %d calls kfunc %q", ErrUnsupported, n, ins.Reference())
 		case ins.IsLoadFromMap():
 			name := ins.Reference()
+			if name == "" && ins.Src == asm.PseudoMapValue {
+				return nil, fmt.Errorf("%w: instruction %d reads an extern __kconfig variable (not supported yet)", ErrUnsupported, n)
+			}
 			if name == "" {
 				return nil, fmt.Errorf("%w: instruction %d loads a map by file descriptor, not by name", ErrUnsupported, n)
 			}
