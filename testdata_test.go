@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/perf"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
@@ -44,6 +46,8 @@ type progCase struct {
 	// noCtxOut: the kernel takes no ctx_out for this type (raw
 	// tracepoints, syscall programs).
 	noCtxOut bool
+	// prepare runs before the runs and returns a check for after them.
+	prepare func(t *testing.T, kc *ebpf.Collection, vc *Collection) func()
 	// check compares more state after the runs.
 	check func(t *testing.T, kc *ebpf.Collection, vc *Collection)
 }
@@ -141,6 +145,7 @@ var progCases = []progCase{
 	{obj: "redirect_map.o", prog: "redirect_map", inputs: []runInput{
 		{data: make([]byte, 60)}, {data: make([]byte, 61)}, {data: make([]byte, 62)}, {data: make([]byte, 63)}, {data: make([]byte, 64)},
 	}, setup: []mapEntry{{"devs", le32(0), le32(1)}, {"devhash", le32(7), le32(1)}, {"cpus", le32(0), le32(64)}}},
+	{obj: "perf_output.o", prog: "perf_output", inputs: allPkts[:3], prepare: comparePerf("samples")},
 	{obj: "core.o", prog: "core", kernelTypes: true, inputs: allPkts},
 	{obj: "ld_abs.o", prog: "ld_abs", inputs: []runInput{{data: udpPkt}, {data: tcpPkt}, {data: ipv6Pkt}, {data: synPkt(8080)}}},
 }
@@ -187,6 +192,53 @@ var (
 		return p
 	}()
 )
+
+// comparePerf opens a perf reader on both sides before the runs (the
+// check runs after them, so it reads what the runs wrote into readers
+// opened by setup) and compares the samples.
+func comparePerf(name string) func(t *testing.T, kc *ebpf.Collection, vc *Collection) func() {
+	return func(t *testing.T, kc *ebpf.Collection, vc *Collection) func() {
+		kr, err := perf.NewReader(kc.Maps[name], 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vr, err := vc.Maps[name].PerfReader(4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			defer kr.Close()
+			defer vr.Close()
+			var krec, vrec []string
+			kr.SetDeadline(time.Now().Add(50 * time.Millisecond))
+			for {
+				r, err := kr.Read()
+				if err != nil {
+					break
+				}
+				krec = append(krec, hex.EncodeToString(r.RawSample))
+			}
+			for {
+				r, ok := vr.TryRead()
+				if !ok {
+					break
+				}
+				vrec = append(vrec, hex.EncodeToString(r.RawSample))
+			}
+			if len(krec) != len(vrec) || len(krec) == 0 {
+				t.Fatalf("perf samples: kernel %d, bpfvm %d", len(krec), len(vrec))
+			}
+			for i := range krec {
+				// The kernel's raw samples are padded to 8 bytes (size
+				// header included) with stray bytes: compare bpfvm's
+				// exact sample with the kernel's prefix.
+				if !strings.HasPrefix(krec[i], vrec[i]) || len(krec[i])-len(vrec[i]) > 14 {
+					t.Errorf("perf sample %d: kernel %s, bpfvm %s", i, krec[i], vrec[i])
+				}
+			}
+		}
+	}
+}
 
 // compareRingbuf reads every record of a ring buffer map on both sides.
 func compareRingbuf(name string) func(t *testing.T, kc *ebpf.Collection, vc *Collection) {
@@ -289,6 +341,10 @@ func TestProgramsAgainstKernel(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			var after func()
+			if c.prepare != nil {
+				after = c.prepare(t, kc, vc)
+			}
 			kp, vp := kc.Programs[c.prog], vc.Programs[c.prog]
 			if kp == nil || vp == nil {
 				t.Fatalf("program %s missing", c.prog)
@@ -323,6 +379,9 @@ func TestProgramsAgainstKernel(t *testing.T) {
 			compareMaps(t, spec, kc, vc, c.ignoreMaps)
 			if c.check != nil {
 				c.check(t, kc, vc)
+			}
+			if after != nil {
+				after()
 			}
 		})
 	}
