@@ -69,6 +69,11 @@ func (s *State) build() engine.Helpers {
 		XdpGetBuffLen:        s.xdpGetBuffLen,
 		L3CsumReplace:        s.l3CsumReplace,
 		L4CsumReplace:        s.l4CsumReplace,
+		GetStackid:           s.getStackid,
+		GetStack:             s.getStack,
+		SkbPullData:          s.skbPullData,
+		GetFuncIp:            zeroHelper,
+		GetAttachCookie:      zeroHelper,
 	}
 	return h
 }
@@ -599,5 +604,89 @@ func (s *State) spinUnlock(env engine.Env, r1, _, _, _, _ uint64) (uint64, error
 	}
 	s.locks[0].Unlock()
 	s.locks = s.locks[:0]
+	return 0, nil
+}
+
+// zeroHelper answers 0: what get_func_ip and get_attach_cookie return
+// for a program run outside an attachment.
+func zeroHelper(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil }
+
+// Stack helper flags.
+const (
+	stackSkipMask = 0xff
+	stackUser     = 1 << 8
+	stackReuseID  = 1 << 10
+	stackBuildID  = 1 << 11
+	stackFastCmp  = 1 << 9
+)
+
+func (s *State) stack(flags uint64) []uint64 {
+	st := s.Host.Task.KernelStack
+	if flags&stackUser != 0 {
+		st = s.Host.Task.UserStack
+	}
+	skip := int(flags & stackSkipMask)
+	if skip >= len(st) {
+		return nil
+	}
+	return st[skip:]
+}
+
+// getStackid is bpf_get_stackid(ctx, map, flags): the id of the current
+// stack in a STACK_TRACE map.
+func (s *State) getStackid(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, error) {
+	m, err := s.mapArg(r2)
+	if err != nil {
+		return 0, err
+	}
+	ss, ok := m.(maps.StackStorer)
+	if !ok {
+		return 0, fmt.Errorf("%w: bpf_get_stackid on a %s map", errBadMap, m.Spec().Type)
+	}
+	if r3&^uint64(stackSkipMask|stackUser|stackFastCmp|stackReuseID) != 0 {
+		return errno(maps.EINVAL), nil
+	}
+	st := s.stack(r3)
+	if len(st) == 0 {
+		return errno(maps.EFAULT), nil
+	}
+	id, err := ss.StoreStack(st, r3&stackReuseID != 0)
+	if err != nil {
+		return maps.Ret(err), nil
+	}
+	return uint64(id), nil
+}
+
+// getStack is bpf_get_stack(ctx, buf, size, flags): copies the stack's
+// instruction pointers and returns the bytes copied.
+func (s *State) getStack(env engine.Env, r1, r2, r3, r4, _ uint64) (uint64, error) {
+	buf, err := env.Memory(r2, r3, true)
+	if err != nil {
+		return 0, err
+	}
+	if r4&^uint64(stackSkipMask|stackUser|stackBuildID) != 0 || r3%8 != 0 || (r4&stackBuildID != 0) {
+		clear(buf)
+		return errno(maps.EINVAL), nil
+	}
+	st := s.stack(r4)
+	n := min(len(st), int(r3/8))
+	clear(buf)
+	for i := 0; i < n; i++ {
+		binary.LittleEndian.PutUint64(buf[8*i:], st[i])
+	}
+	return uint64(8 * n), nil
+}
+
+// skbPullData is bpf_skb_pull_data: test-run skbs are linear, so pulling
+// succeeds up to the packet length (-ENOMEM beyond).
+func (s *State) skbPullData(env engine.Env, r1, r2, _, _, _ uint64) (uint64, error) {
+	p := s.Packet
+	if p == nil || p.XDP {
+		return errno(maps.EINVAL), nil
+	}
+	if r2 > uint64(p.End-p.Data) {
+		return errno(maps.ENOMEM), nil
+	}
+	p.sync()
 	return 0, nil
 }

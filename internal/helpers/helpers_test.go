@@ -498,3 +498,37 @@ func TestTaskAndProbeRead(t *testing.T) {
 		t.Errorf("probe_read_kernel_str = %d %q", r, str)
 	}
 }
+
+func TestStacks(t *testing.T) {
+	e := newEnv(t)
+	e.host.Task.KernelStack = []uint64{0xffffffff81000010, 0xffffffff81000020, 0xffffffff81000030}
+	e.host.Task.UserStack = []uint64{0x401000}
+	m, h := e.newMap(maps.Spec{Type: maps.StackTrace, KeySize: 4, ValueSize: 16, MaxEntries: 8})
+	s := NewState(e.host, 0)
+	id, _ := s.getStackid(nil, 0, h, 0, 0, 0)
+	id2, _ := s.getStackid(nil, 0, h, 0, 0, 0)
+	if int64(id) < 0 || id != id2 {
+		t.Fatalf("stack ids %d %d", int64(id), int64(id2))
+	}
+	v := make([]byte, 16)
+	if err := m.Lookup(binary.LittleEndian.AppendUint32(nil, uint32(id)), v, 0); err != nil {
+		t.Fatal(err)
+	}
+	if binary.LittleEndian.Uint64(v) != 0xffffffff81000010 || binary.LittleEndian.Uint64(v[8:]) != 0xffffffff81000020 {
+		t.Errorf("stored stack %x (truncated to 2 frames)", v)
+	}
+	if r, _ := s.getStackid(nil, 0, h, 5, 0, 0); int64(r) != -14 {
+		t.Errorf("skipping past the stack: %d, want -EFAULT", int64(r))
+	}
+	buf := make([]byte, 32)
+	fe := &memEnv{buf: buf}
+	if r, _ := s.getStack(fe, 0, fe.addr(), 32, 1, 0); r != 16 || binary.LittleEndian.Uint64(buf) != 0xffffffff81000020 {
+		t.Errorf("get_stack skip 1: %d %x", r, buf)
+	}
+	if r, _ := s.getStack(fe, 0, fe.addr(), 32, 1<<8, 0); r != 8 || binary.LittleEndian.Uint64(buf) != 0x401000 {
+		t.Errorf("get_stack user: %d %x", r, buf)
+	}
+	if r, _ := s.getStack(fe, 0, fe.addr(), 12, 0, 0); int64(r) != -22 {
+		t.Errorf("get_stack of 12 bytes: %d, want -EINVAL", int64(r))
+	}
+}

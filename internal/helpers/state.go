@@ -28,6 +28,9 @@ type Task struct {
 	CgroupID  uint64
 	// Pointer is what get_current_task{,_btf} return (0: none).
 	Pointer uint64
+	// KernelStack and UserStack are the instruction pointers, innermost
+	// first, that bpf_get_stack and bpf_get_stackid report.
+	KernelStack, UserStack []uint64
 }
 
 // MemoryRegion is host memory the probe_read helpers may read, at the

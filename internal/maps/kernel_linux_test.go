@@ -454,6 +454,13 @@ func TestKernelCreateChecks(t *testing.T) {
 		{Type: LPMTrie, KeySize: 261, ValueSize: 4, MaxEntries: 1, Flags: FlagNoPrealloc},
 		{Type: LPMTrie, KeySize: 260, ValueSize: 4, MaxEntries: 1, Flags: FlagNoPrealloc},
 		{Type: ProgArray, KeySize: 4, ValueSize: 8, MaxEntries: 1},
+		{Type: StackTrace, KeySize: 4, ValueSize: 8, MaxEntries: 4},
+		{Type: StackTrace, KeySize: 4, ValueSize: 12, MaxEntries: 4},
+		{Type: StackTrace, KeySize: 8, ValueSize: 8, MaxEntries: 4},
+		{Type: DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 4},
+		{Type: DevMap, KeySize: 4, ValueSize: 2, MaxEntries: 4},
+		{Type: DevMapHash, KeySize: 4, ValueSize: 8, MaxEntries: 4},
+		{Type: CPUMap, KeySize: 4, ValueSize: 4, MaxEntries: 4},
 		{Type: ProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1, Flags: FlagRdonlyProg},
 	}
 	for _, s := range specs {

@@ -200,6 +200,8 @@ func New(spec Spec) (Map, error) {
 		return newRedirectMap(spec)
 	case DevMapHash:
 		return newDevMapHash(spec)
+	case StackTrace:
+		return newStackTrace(spec)
 	}
 	if _, known := typeNames[spec.Type]; known {
 		return nil, fmt.Errorf("%w: map type %s", ErrNotSupported, spec.Type)
