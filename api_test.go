@@ -258,3 +258,46 @@ func TestHostHelper(t *testing.T) {
 		t.Fatalf("ret %d err %v seen %x", ret, err, seen)
 	}
 }
+
+// TestPinnedMapsShared: maps pinned by name are shared by the collections
+// of one runtime, like a bpffs namespace.
+func TestPinnedMapsShared(t *testing.T) {
+	rt := NewRuntime()
+	mk := func() *ebpf.CollectionSpec {
+		return &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{
+			"shared": {Name: "shared", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1, Pinning: ebpf.PinByName},
+			"own":    {Name: "own", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1},
+		}}
+	}
+	a, err := rt.LoadCollection(mk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rt.LoadCollection(mk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Maps["shared"].Put(uint32(0), uint32(5))
+	a.Maps["own"].Put(uint32(0), uint32(5))
+	var v uint32
+	b.Maps["shared"].Lookup(uint32(0), &v)
+	if v != 5 {
+		t.Errorf("pinned map not shared: %d", v)
+	}
+	b.Maps["own"].Lookup(uint32(0), &v)
+	if v != 0 {
+		t.Errorf("unpinned map shared: %d", v)
+	}
+	a.Close()
+	if err := b.Maps["shared"].Lookup(uint32(0), &v); err != nil || v != 5 {
+		t.Errorf("pinned map after the first collection closed: %d %v", v, err)
+	}
+	if id, ok := rt.registry.MapID(b.Maps["shared"].m); !ok || id != b.Maps["shared"].ID() {
+		t.Error("pinned map left the registry when a collection closed")
+	}
+	other := mk()
+	other.Maps["shared"].ValueSize = 8
+	if _, err := rt.LoadCollection(other); err == nil {
+		t.Error("a pinned map with a different definition was accepted")
+	}
+}

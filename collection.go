@@ -194,6 +194,7 @@ func (r *Runtime) createMap(ms *ebpf.MapSpec) (*Map, error) {
 	m := &Map{name: ms.Name, m: mm, rt: r}
 	m.id = r.registry.AddMap(mm)
 	if ms.Pinning == ebpf.PinByName {
+		m.pinned = true
 		r.pinned[ms.Name] = m
 	}
 	return m, nil

@@ -28,10 +28,11 @@ const (
 // encoding.BinaryMarshaler/Unmarshaler; per-CPU maps take and return a
 // slice with one value per CPU, as cilium/ebpf does.
 type Map struct {
-	name string
-	m    maps.Map
-	id   uint32
-	rt   *Runtime
+	name   string
+	m      maps.Map
+	id     uint32
+	rt     *Runtime
+	pinned bool // lives in the runtime's namespace: Close keeps it
 }
 
 // Name returns the map's name.
@@ -315,9 +316,12 @@ func (m *Map) BatchLookup(cursor []byte, keysOut, valuesOut []byte) (int, []byte
 	return n, prev, nil
 }
 
-// Close releases the map; it stays usable by programs that hold it.
+// Close releases the map; it stays usable by programs that hold it. A map
+// pinned by name stays in its runtime for other collections.
 func (m *Map) Close() error {
-	m.rt.registry.RemoveMap(m.id)
+	if !m.pinned {
+		m.rt.registry.RemoveMap(m.id)
+	}
 	return nil
 }
 
