@@ -225,9 +225,15 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	var ret uint64
 	var redirect helpers.RedirectInfo
 	var err error
+	inst, err := p.get()
+	if err != nil {
+		return 0, err
+	}
+	defer p.pool.Put(inst)
+	cpu := int(opts.CPU) % p.rt.numCPU
 	start := time.Now()
 	for i := uint32(0); i < repeat; i++ {
-		ret, redirect, err = p.runOnce(run, int(opts.CPU))
+		ret, redirect, err = p.runOnce(inst, run, cpu)
 		if err != nil {
 			return 0, err
 		}
@@ -260,40 +266,51 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	return uint32(ret), nil
 }
 
-// runOnce runs the program and the programs it tail-calls.
-func (p *Program) runOnce(run *progtype.Run, cpu int) (uint64, helpers.RedirectInfo, error) {
-	cur := p
+// runOnce runs the program (on owner, an instance the caller holds) and
+// the programs it tail-calls (on instances borrowed from their pools).
+func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, helpers.RedirectInfo, error) {
+	cur, inst := p, owner
+	giveBack := func() {
+		if inst != owner {
+			cur.pool.Put(inst)
+		}
+	}
 	tailCalls := 0
 	for {
-		inst, err := cur.get()
-		if err != nil {
-			return 0, helpers.RedirectInfo{}, err
-		}
 		st := inst.state
-		st.Reset()
-		st.CPU = cpu % p.rt.numCPU
 		st.Packet = run.Packet
+		st.CPU = cpu
 		st.TailCalls = tailCalls
 		var ret uint64
+		var err error
 		if run.Packet != nil {
 			ret, err = inst.vm.RunWithPacket(run.Ctx, run.LDPacket)
 		} else {
 			ret, err = inst.vm.Run(run.Ctx)
 		}
-		st.EndRun()
 		redirect := st.Redirect
 		tailCalls = st.TailCalls
+		st.EndRun()
 		st.Reset()
-		cur.pool.Put(inst)
-		if tc := tailCall(err); tc != nil {
-			next, ok := tc.Program.(*Program)
-			if !ok {
-				return 0, redirect, fmt.Errorf("program %s: tail call to a %T", cur.name, tc.Program)
-			}
-			cur = next
-			continue
+		tc := tailCall(err)
+		if tc == nil {
+			err = cur.fixError(err)
+			giveBack()
+			return ret, redirect, err
 		}
-		return ret, redirect, cur.fixError(err)
+		next, ok := tc.Program.(*Program)
+		if !ok {
+			giveBack()
+			return 0, redirect, fmt.Errorf("program %s: tail call to a %T", cur.name, tc.Program)
+		}
+		giveBack()
+		cur = next
+		if cur == p {
+			inst = owner
+		} else if inst, err = cur.get(); err != nil {
+			inst = owner // nothing borrowed
+			return 0, redirect, err
+		}
 	}
 }
 

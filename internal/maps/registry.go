@@ -3,6 +3,7 @@ package maps
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Registry numbers maps and programs the way the kernel's id tables do, so
@@ -13,6 +14,14 @@ type Registry struct {
 	mu    sync.RWMutex
 	maps  []Map // by id-1; nil once removed
 	progs []any // by id-1
+	// snapshot is a copy of maps, replaced on every change, so the
+	// helpers' hot path (MapByHandle) reads it without locking.
+	snapshot atomic.Pointer[[]Map]
+}
+
+func (r *Registry) publish() {
+	s := append([]Map(nil), r.maps...)
+	r.snapshot.Store(&s)
 }
 
 // NewRegistry returns an empty registry.
@@ -28,6 +37,7 @@ func (r *Registry) AddMap(m Map) uint32 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.maps = append(r.maps, m)
+	r.publish()
 	return uint32(len(r.maps))
 }
 
@@ -37,6 +47,7 @@ func (r *Registry) RemoveMap(id uint32) {
 	defer r.mu.Unlock()
 	if id >= 1 && int(id) <= len(r.maps) {
 		r.maps[id-1] = nil
+		r.publish()
 	}
 }
 
@@ -98,9 +109,11 @@ func (r *Registry) MapByHandle(h uint64) (Map, error) {
 	if h&^(uint64(0xffff_ffff)<<4) != handleBase {
 		return nil, fmt.Errorf("%w: %#x is not a map pointer", ErrInvalid, h)
 	}
-	m, ok := r.Map(uint32(h >> 4))
-	if !ok {
-		return nil, fmt.Errorf("%w: %#x is not a live map pointer", ErrInvalid, h)
+	id := uint32(h >> 4)
+	if sp := r.snapshot.Load(); sp != nil && id >= 1 && int(id) <= len(*sp) {
+		if m := (*sp)[id-1]; m != nil {
+			return m, nil
+		}
 	}
-	return m, nil
+	return nil, fmt.Errorf("%w: %#x is not a live map pointer", ErrInvalid, h)
 }
