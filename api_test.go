@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 
@@ -197,6 +198,14 @@ func TestLoadErrors(t *testing.T) {
 	_, err = rt.LoadCollection(spec(ebpf.XDP, asm.Instructions{asm.LoadMem(asm.R0, asm.R1, 0, asm.Half), asm.Return()}))
 	if !errors.Is(err, progtype.ErrContextAccess) {
 		t.Fatalf("narrow read of xdp_md.data: %v", err)
+	}
+	_, err = rt.LoadCollection(spec(ebpf.XDP, asm.Instructions{asm.FnSkbLoadBytes.Call(), asm.Return()}))
+	if !errors.Is(err, progtype.ErrHelperNotAllowed) || !strings.Contains(err.Error(), "program p") {
+		t.Fatalf("skb helper from XDP: %v", err)
+	}
+	_, err = rt.LoadCollection(spec(ebpf.SchedCLS, asm.Instructions{asm.FnXdpAdjustHead.Call(), asm.Return()}))
+	if !errors.Is(err, progtype.ErrHelperNotAllowed) {
+		t.Fatalf("xdp helper from tc: %v", err)
 	}
 	_, err = rt.LoadCollection(spec(ebpf.Tracing, asm.Instructions{asm.LoadMapPtr(asm.R1, 0).WithReference("nope"), asm.Return()}))
 	if !errors.Is(err, ErrLoad) {

@@ -74,9 +74,12 @@ func (p *Program) String() string { return fmt.Sprintf("%s(%s)#%d", p.typ, p.nam
 // first machine built (which checks it loads).
 func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked) (*Program, error) {
 	typ := ProgramType(spec.Type)
+	if err := progtype.CheckHelpers(typ, linked.Insns); err != nil {
+		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
+	}
 	insns, err := progtype.Rewrite(typ, linked.Insns)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
 	}
 	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt}
 	if len(linked.Direct) > 0 {
