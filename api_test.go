@@ -310,3 +310,23 @@ func TestPinnedMapsShared(t *testing.T) {
 		t.Error("a pinned map with a different definition was accepted")
 	}
 }
+
+// TestRunErrorNamesSourceLine: a run-time fault names the instruction and
+// the C line it came from.
+func TestRunErrorNamesSourceLine(t *testing.T) {
+	_, coll := loadTestdata(t, "xdp_pass.o")
+	p := coll.Programs["xdp_pass"]
+	if len(p.lines) == 0 || !strings.Contains(p.lines[0], "xdp_pass.c:") {
+		t.Fatalf("no line info: %q", p.lines)
+	}
+	// A 1-instruction budget stops the run at instruction 1 (the exit).
+	rt := NewRuntime(WithInstructionBudget(1))
+	c2, err := rt.LoadCollectionFile("testdata/xdp_pass.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.Programs["xdp_pass"].Run(&RunOptions{Data: udpPkt})
+	if err == nil || !strings.Contains(err.Error(), "xdp_pass.c:") || !strings.Contains(err.Error(), "return XDP_PASS") {
+		t.Fatalf("error %v does not name the source line", err)
+	}
+}

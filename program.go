@@ -29,6 +29,7 @@ type Program struct {
 	section string
 	insns   []isa.Instruction // as run: linked, context accesses rewritten
 	direct  []loader.DirectRegion
+	lines   []string // source line per slot (without the prologue)
 	rt      *Runtime
 	id      uint32
 	// prologue is the number of instructions bpfvm put in front of the
@@ -81,7 +82,7 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked) (*Pr
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
 	}
-	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt}
+	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt, lines: linked.Lines}
 	if len(linked.Direct) > 0 {
 		// r6 = r1; call regions; r1 = r6: r6 is free on entry (the
 		// verifier refuses reads of it before a write).
@@ -160,10 +161,16 @@ func (p *Program) fixError(err error) error {
 		return nil
 	}
 	var ie *isa.InstructionError
-	if p.prologue > 0 && errors.As(err, &ie) && ie.Index >= p.prologue {
-		c := *ie
-		c.Index -= p.prologue
-		err = &c
+	if errors.As(err, &ie) && ie.Index >= p.prologue {
+		idx := ie.Index - p.prologue
+		if p.prologue > 0 {
+			c := *ie
+			c.Index = idx
+			err = &c
+		}
+		if idx < len(p.lines) && p.lines[idx] != "" {
+			return fmt.Errorf("program %s: %w (source %s)", p.name, err, p.lines[idx])
+		}
 	}
 	return fmt.Errorf("program %s: %w", p.name, err)
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -36,6 +37,10 @@ type MapResolver interface {
 // Linked is a program ready for an engine.
 type Linked struct {
 	Insns []isa.Instruction
+	// Lines holds, per instruction slot, the source line the compiler
+	// recorded for it (file:line: text), or "" (BTF line info; a line
+	// covers the slots up to the next recorded one).
+	Lines []string
 	// Direct lists the map values the program addresses directly: they
 	// must be accessible during every run.
 	Direct []DirectRegion
@@ -106,6 +111,7 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 			ins.Constant = int64(addrOf(v) + uint64(off))
 		}
 	}
+	out.Lines = sourceLines(insns)
 	var buf bytes.Buffer
 	if err := insns.Marshal(&buf, binary.LittleEndian); err != nil {
 		return nil, fmt.Errorf("linking: %w", err)
@@ -169,4 +175,24 @@ func applyCORE(insns asm.Instructions, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// sourceLines maps instruction slots to their source lines.
+func sourceLines(insns asm.Instructions) []string {
+	var lines []string
+	cur := ""
+	for _, ins := range insns {
+		if src := ins.Source(); src != nil {
+			if l, ok := src.(*btf.Line); ok {
+				cur = fmt.Sprintf("%s:%d: %s", l.FileName(), l.LineNumber(), strings.TrimSpace(l.Line()))
+			} else {
+				cur = strings.TrimSpace(src.String())
+			}
+		}
+		lines = append(lines, cur)
+		if ins.OpCode.IsDWordLoad() {
+			lines = append(lines, cur)
+		}
+	}
+	return lines
 }
