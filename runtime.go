@@ -83,6 +83,8 @@ type Task struct {
 	UID, GID  uint32
 	Comm      string
 	CgroupID  uint64
+	// CgroupAncestors are the ids of the cgroups above CgroupID.
+	CgroupAncestors []uint64
 	// KernelStack and UserStack are the instruction pointers (innermost
 	// first) bpf_get_stack and bpf_get_stackid report.
 	KernelStack, UserStack []uint64
@@ -92,7 +94,8 @@ type Task struct {
 func WithTask(t Task) Option {
 	return func(r *Runtime) {
 		r.host.Task = helpers.Task{PID: t.PID, TGID: t.TGID, UID: t.UID, GID: t.GID, Comm: t.Comm, CgroupID: t.CgroupID,
-			KernelStack: t.KernelStack, UserStack: t.UserStack}
+			CgroupAncestors: t.CgroupAncestors,
+			KernelStack:     t.KernelStack, UserStack: t.UserStack}
 	}
 }
 

@@ -12,68 +12,69 @@ import (
 // build binds every implemented helper to s.
 func (s *State) build() engine.Helpers {
 	h := engine.Helpers{
-		MapLookupElem:        s.mapLookupElem,
-		MapUpdateElem:        s.mapUpdateElem,
-		MapDeleteElem:        s.mapDeleteElem,
-		MapPushElem:          s.mapPushElem,
-		MapPopElem:           s.mapPopElem,
-		MapPeekElem:          s.mapPeekElem,
-		MapLookupPercpuElem:  s.mapLookupPercpuElem,
-		ForEachMapElem:       s.forEachMapElem,
-		Loop:                 s.loop,
-		KtimeGetNs:           s.ktimeGetNs,
-		KtimeGetBootNs:       s.ktimeGetBootNs,
-		KtimeGetCoarseNs:     s.ktimeGetNs,
-		KtimeGetTaiNs:        s.ktimeGetTaiNs,
-		Jiffies64:            s.jiffies64,
-		GetPrandomU32:        s.getPrandomU32,
-		GetSmpProcessorId:    s.getSmpProcessorID,
-		GetNumaNodeId:        func(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil },
-		TracePrintk:          s.tracePrintk,
-		TraceVprintk:         s.traceVprintk,
-		Snprintf:             s.snprintf,
-		TailCall:             s.tailCall,
-		RingbufOutput:        s.ringbufOutput,
-		RingbufReserve:       s.ringbufReserve,
-		RingbufSubmit:        s.ringbufSubmit,
-		RingbufDiscard:       s.ringbufDiscard,
-		RingbufQuery:         s.ringbufQuery,
-		PerfEventOutput:      s.perfEventOutput,
-		ProbeRead:            s.probeRead,
-		ProbeReadKernel:      s.probeRead,
-		ProbeReadUser:        s.probeRead,
-		ProbeReadStr:         s.probeReadStr,
-		ProbeReadKernelStr:   s.probeReadStr,
-		ProbeReadUserStr:     s.probeReadStr,
-		GetCurrentPidTgid:    s.getCurrentPidTgid,
-		GetCurrentUidGid:     s.getCurrentUIDGID,
-		GetCurrentComm:       s.getCurrentComm,
-		GetCurrentTask:       s.getCurrentTask,
-		GetCurrentTaskBtf:    s.getCurrentTask,
-		GetCurrentCgroupId:   s.getCurrentCgroupID,
-		CsumDiff:             s.csumDiff,
-		Redirect:             s.redirect,
-		RedirectMap:          s.redirectMap,
-		SpinLock:             s.spinLock,
-		SpinUnlock:           s.spinUnlock,
-		Strtol:               s.strtol,
-		Strtoul:              s.strtoul,
-		SkbLoadBytes:         s.skbLoadBytes,
-		SkbLoadBytesRelative: s.skbLoadBytesRelative,
-		SkbStoreBytes:        s.skbStoreBytes,
-		XdpLoadBytes:         s.xdpLoadBytes,
-		XdpStoreBytes:        s.xdpStoreBytes,
-		XdpAdjustHead:        s.xdpAdjustHead,
-		XdpAdjustTail:        s.xdpAdjustTail,
-		XdpAdjustMeta:        s.xdpAdjustMeta,
-		XdpGetBuffLen:        s.xdpGetBuffLen,
-		L3CsumReplace:        s.l3CsumReplace,
-		L4CsumReplace:        s.l4CsumReplace,
-		GetStackid:           s.getStackid,
-		GetStack:             s.getStack,
-		SkbPullData:          s.skbPullData,
-		GetFuncIp:            zeroHelper,
-		GetAttachCookie:      zeroHelper,
+		MapLookupElem:          s.mapLookupElem,
+		MapUpdateElem:          s.mapUpdateElem,
+		MapDeleteElem:          s.mapDeleteElem,
+		MapPushElem:            s.mapPushElem,
+		MapPopElem:             s.mapPopElem,
+		MapPeekElem:            s.mapPeekElem,
+		MapLookupPercpuElem:    s.mapLookupPercpuElem,
+		ForEachMapElem:         s.forEachMapElem,
+		Loop:                   s.loop,
+		KtimeGetNs:             s.ktimeGetNs,
+		KtimeGetBootNs:         s.ktimeGetBootNs,
+		KtimeGetCoarseNs:       s.ktimeGetNs,
+		KtimeGetTaiNs:          s.ktimeGetTaiNs,
+		Jiffies64:              s.jiffies64,
+		GetPrandomU32:          s.getPrandomU32,
+		GetSmpProcessorId:      s.getSmpProcessorID,
+		GetNumaNodeId:          func(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil },
+		TracePrintk:            s.tracePrintk,
+		TraceVprintk:           s.traceVprintk,
+		Snprintf:               s.snprintf,
+		TailCall:               s.tailCall,
+		RingbufOutput:          s.ringbufOutput,
+		RingbufReserve:         s.ringbufReserve,
+		RingbufSubmit:          s.ringbufSubmit,
+		RingbufDiscard:         s.ringbufDiscard,
+		RingbufQuery:           s.ringbufQuery,
+		PerfEventOutput:        s.perfEventOutput,
+		ProbeRead:              s.probeRead,
+		ProbeReadKernel:        s.probeRead,
+		ProbeReadUser:          s.probeRead,
+		ProbeReadStr:           s.probeReadStr,
+		ProbeReadKernelStr:     s.probeReadStr,
+		ProbeReadUserStr:       s.probeReadStr,
+		GetCurrentPidTgid:      s.getCurrentPidTgid,
+		GetCurrentUidGid:       s.getCurrentUIDGID,
+		GetCurrentComm:         s.getCurrentComm,
+		GetCurrentTask:         s.getCurrentTask,
+		GetCurrentTaskBtf:      s.getCurrentTask,
+		GetCurrentCgroupId:     s.getCurrentCgroupID,
+		CsumDiff:               s.csumDiff,
+		Redirect:               s.redirect,
+		RedirectMap:            s.redirectMap,
+		SpinLock:               s.spinLock,
+		SpinUnlock:             s.spinUnlock,
+		Strtol:                 s.strtol,
+		Strtoul:                s.strtoul,
+		SkbLoadBytes:           s.skbLoadBytes,
+		SkbLoadBytesRelative:   s.skbLoadBytesRelative,
+		SkbStoreBytes:          s.skbStoreBytes,
+		XdpLoadBytes:           s.xdpLoadBytes,
+		XdpStoreBytes:          s.xdpStoreBytes,
+		XdpAdjustHead:          s.xdpAdjustHead,
+		XdpAdjustTail:          s.xdpAdjustTail,
+		XdpAdjustMeta:          s.xdpAdjustMeta,
+		XdpGetBuffLen:          s.xdpGetBuffLen,
+		L3CsumReplace:          s.l3CsumReplace,
+		L4CsumReplace:          s.l4CsumReplace,
+		GetStackid:             s.getStackid,
+		GetStack:               s.getStack,
+		SkbPullData:            s.skbPullData,
+		GetFuncIp:              zeroHelper,
+		CurrentTaskUnderCgroup: s.currentTaskUnderCgroup,
+		GetAttachCookie:        zeroHelper,
 	}
 	return h
 }
@@ -688,5 +689,37 @@ func (s *State) skbPullData(env engine.Env, r1, r2, _, _, _ uint64) (uint64, err
 		return errno(maps.ENOMEM), nil
 	}
 	p.sync()
+	return 0, nil
+}
+
+// currentTaskUnderCgroup is bpf_current_task_under_cgroup(map, index): 1
+// if the current task's cgroup, or one of its ancestors, is the cgroup in
+// the CGROUP_ARRAY slot (whose value is the cgroup id's low 32 bits), 0 if
+// not, -EAGAIN for an empty slot, -E2BIG past the end.
+func (s *State) currentTaskUnderCgroup(env engine.Env, r1, r2, _, _, _ uint64) (uint64, error) {
+	m, err := s.mapArg(r1)
+	if err != nil {
+		return 0, err
+	}
+	if m.Spec().Type != maps.CgroupArray {
+		return 0, fmt.Errorf("%w: %s map is not a cgroup array", errBadMap, m.Spec().Type)
+	}
+	if uint32(r2) >= m.Spec().MaxEntries {
+		return errno(maps.E2BIG), nil
+	}
+	v := m.ProgLookup(binary.LittleEndian.AppendUint32(nil, uint32(r2)), s.CPU)
+	if v == nil {
+		return errno(maps.EAGAIN), nil
+	}
+	want := binary.LittleEndian.Uint32(v)
+	t := &s.Host.Task
+	if uint32(t.CgroupID) == want {
+		return 1, nil
+	}
+	for _, a := range t.CgroupAncestors {
+		if uint32(a) == want {
+			return 1, nil
+		}
+	}
 	return 0, nil
 }

@@ -532,3 +532,19 @@ func TestStacks(t *testing.T) {
 		t.Errorf("get_stack of 12 bytes: %d, want -EINVAL", int64(r))
 	}
 }
+
+func TestCurrentTaskUnderCgroup(t *testing.T) {
+	e := newEnv(t)
+	e.host.Task.CgroupID = 77
+	e.host.Task.CgroupAncestors = []uint64{1, 5}
+	m, h := e.newMap(maps.Spec{Type: maps.CgroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 4})
+	m.Update([]byte{0, 0, 0, 0}, binary.LittleEndian.AppendUint32(nil, 77), 0)
+	m.Update([]byte{1, 0, 0, 0}, binary.LittleEndian.AppendUint32(nil, 5), 0)
+	m.Update([]byte{2, 0, 0, 0}, binary.LittleEndian.AppendUint32(nil, 9), 0)
+	s := NewState(e.host, 0)
+	for idx, want := range []int64{1, 1, 0, -11, -7} {
+		if r, err := s.currentTaskUnderCgroup(nil, h, uint64(idx), 0, 0, 0); err != nil || int64(r) != want {
+			t.Errorf("slot %d: %d %v, want %d", idx, int64(r), err, want)
+		}
+	}
+}

@@ -26,6 +26,9 @@ type Task struct {
 	UID, GID  uint32
 	Comm      string
 	CgroupID  uint64
+	// CgroupAncestors are the ids of the cgroups above CgroupID
+	// (current_task_under_cgroup matches them too).
+	CgroupAncestors []uint64
 	// Pointer is what get_current_task{,_btf} return (0: none).
 	Pointer uint64
 	// KernelStack and UserStack are the instruction pointers, innermost

@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// redirectMap implements DEVMAP, CPUMAP and XSKMAP: arrays whose slots are
-// empty or hold a target (an ifindex, a CPU's queue size, a socket id).
+// redirectMap implements DEVMAP, CPUMAP, XSKMAP and CGROUP_ARRAY: arrays
+// whose slots are empty or hold a target (an ifindex, a CPU's queue size,
+// a socket id, a cgroup id standing for the kernel's cgroup fd).
 // Programs use them through bpf_redirect_map, which records the target in
 // the run's result; the host decides what a redirect means.
 type redirectMap struct {
@@ -23,8 +24,8 @@ func newRedirectMap(spec Spec) (Map, error) {
 		return nil, fmt.Errorf("%w: %s map needs 4-byte keys", ErrInvalid, spec.Type)
 	}
 	switch {
-	case spec.Type == XSKMap && spec.ValueSize != 4,
-		spec.Type != XSKMap && spec.ValueSize != 4 && spec.ValueSize != 8:
+	case (spec.Type == XSKMap || spec.Type == CgroupArray) && spec.ValueSize != 4,
+		spec.ValueSize != 4 && spec.ValueSize != 8:
 		return nil, fmt.Errorf("%w: %s map with %d-byte values", ErrInvalid, spec.Type, spec.ValueSize)
 	}
 	if err := checkFlags(&spec, FlagNumaNode); err != nil {
@@ -81,7 +82,7 @@ func (m *redirectMap) Update(key, value []byte, flags uint64) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if binary.LittleEndian.Uint32(value) == 0 && m.spec.Type != XSKMap {
+	if binary.LittleEndian.Uint32(value) == 0 && (m.spec.Type == DevMap || m.spec.Type == CPUMap) {
 		m.slots[i] = nil
 		return nil
 	}

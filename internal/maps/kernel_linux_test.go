@@ -461,6 +461,8 @@ func TestKernelCreateChecks(t *testing.T) {
 		{Type: DevMap, KeySize: 4, ValueSize: 2, MaxEntries: 4},
 		{Type: DevMapHash, KeySize: 4, ValueSize: 8, MaxEntries: 4},
 		{Type: CPUMap, KeySize: 4, ValueSize: 4, MaxEntries: 4},
+		{Type: CgroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 4},
+		{Type: CgroupArray, KeySize: 4, ValueSize: 8, MaxEntries: 4},
 		{Type: ProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1, Flags: FlagRdonlyProg},
 	}
 	for _, s := range specs {

@@ -196,7 +196,7 @@ func New(spec Spec) (Map, error) {
 		return newRingBuf(spec)
 	case LPMTrie:
 		return newLPMTrie(spec)
-	case DevMap, CPUMap, XSKMap:
+	case DevMap, CPUMap, XSKMap, CgroupArray:
 		return newRedirectMap(spec)
 	case DevMapHash:
 		return newDevMapHash(spec)
