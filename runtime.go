@@ -16,6 +16,7 @@ package bpfvm
 
 import (
 	"io"
+	"net/netip"
 	"runtime"
 	"sync"
 
@@ -125,3 +126,26 @@ func NewRuntime(opts ...Option) *Runtime {
 
 // NumCPU returns the number of CPUs the runtime simulates.
 func (r *Runtime) NumCPU() int { return r.numCPU }
+
+// Route is an entry of the routing table bpf_fib_lookup consults.
+type Route struct {
+	Prefix  netip.Prefix
+	Ifindex uint32     // egress interface
+	Gateway netip.Addr // next hop (zero: directly connected)
+	SrcMAC  [6]byte    // the egress interface's address
+	DstMAC  [6]byte    // the next hop's address (zero: no neighbour entry)
+	MTU     uint16     // 0: no limit
+	// Blackhole, Unreachable and Prohibit answer with the kernel's
+	// matching result instead of forwarding.
+	Blackhole, Unreachable, Prohibit bool
+}
+
+// WithRoutes gives bpf_fib_lookup a routing table (longest prefix match
+// on the destination).
+func WithRoutes(routes ...Route) Option {
+	return func(r *Runtime) {
+		for _, rt := range routes {
+			r.host.Routes = append(r.host.Routes, helpers.Route(rt))
+		}
+	}
+}

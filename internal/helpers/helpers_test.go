@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -546,5 +547,47 @@ func TestCurrentTaskUnderCgroup(t *testing.T) {
 		if r, err := s.currentTaskUnderCgroup(nil, h, uint64(idx), 0, 0, 0); err != nil || int64(r) != want {
 			t.Errorf("slot %d: %d %v, want %d", idx, int64(r), err, want)
 		}
+	}
+}
+
+func TestFibLookup(t *testing.T) {
+	e := newEnv(t)
+	e.host.Routes = []Route{
+		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Ifindex: 2, Gateway: netip.MustParseAddr("10.0.0.1"), SrcMAC: [6]byte{2, 0, 0, 0, 0, 2}, DstMAC: [6]byte{2, 0, 0, 0, 0, 1}},
+		{Prefix: netip.MustParsePrefix("10.9.0.0/16"), Ifindex: 3, SrcMAC: [6]byte{2, 0, 0, 0, 0, 3}},
+		{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Blackhole: true},
+	}
+	s := NewState(e.host, 0)
+	params := make([]byte, 64)
+	fe := &memEnv{buf: params}
+	lookup := func(dst string) (int64, []byte) {
+		clear(params)
+		params[0] = 2
+		a := netip.MustParseAddr(dst).As4()
+		copy(params[32:], a[:])
+		r, err := s.fibLookup(fe, 0, fe.addr(), 64, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int64(r), params
+	}
+	if r, p := lookup("10.1.2.3"); r != 0 || p[8] != 2 || !bytes.Equal(p[32:36], []byte{10, 0, 0, 1}) || p[63] != 1 {
+		t.Errorf("10.1.2.3: %d %x", r, p)
+	}
+	if r, p := lookup("10.9.1.1"); r != 7 || p[8] != 3 {
+		t.Errorf("10.9.1.1 (no neighbour): %d %x", r, p)
+	}
+	if r, _ := lookup("192.0.2.7"); r != 1 {
+		t.Errorf("blackhole: %d", r)
+	}
+	if r, _ := lookup("8.8.8.8"); r != 4 {
+		t.Errorf("no route: %d", r)
+	}
+	params[0] = 99
+	if r, _ := s.fibLookup(fe, 0, fe.addr(), 64, 0, 0); int64(r) != -97 {
+		t.Errorf("bad family: %d", int64(r))
+	}
+	if r, _ := s.fibLookup(fe, 0, fe.addr(), 32, 0, 0); int64(r) != -22 {
+		t.Errorf("short params: %d", int64(r))
 	}
 }

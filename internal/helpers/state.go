@@ -67,6 +67,8 @@ type Host struct {
 	// Memory is the host memory probe_read{,_kernel,_user}{,_str} read
 	// besides the run's own memory.
 	Memory []MemoryRegion
+	// Routes answer bpf_fib_lookup.
+	Routes []Route
 
 	traceMu sync.Mutex
 }
