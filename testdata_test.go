@@ -147,6 +147,7 @@ var progCases = []progCase{
 	}, setup: []mapEntry{{"devs", le32(0), le32(1)}, {"devhash", le32(7), le32(1)}, {"cpus", le32(0), le32(64)}}},
 	{obj: "perf_output.o", prog: "perf_output", inputs: allPkts[:3], prepare: comparePerf("samples")},
 	{obj: "cpuv4.o", prog: "cpuv4", inputs: append(allPkts, runInput{data: []byte{0, 1, 2, 3, 4, 5, 0x80, 7, 0xff, 0xfe, 0x01, 0x80, 0xff, 0xff, 0x33, 0x44}})},
+	{obj: "skb_change_tail.o", prog: "skb_change_tail", inputs: allPkts},
 	{obj: "core.o", prog: "core", kernelTypes: true, inputs: allPkts},
 	{obj: "ld_abs.o", prog: "ld_abs", inputs: []runInput{{data: udpPkt}, {data: tcpPkt}, {data: ipv6Pkt}, {data: synPkt(8080)}}},
 }

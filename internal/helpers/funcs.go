@@ -70,6 +70,8 @@ func (s *State) build() engine.Helpers {
 		L3CsumReplace:          s.l3CsumReplace,
 		L4CsumReplace:          s.l4CsumReplace,
 		GetStackid:             s.getStackid,
+		FibLookup:              s.fibLookup,
+		SkbChangeTail:          s.skbChangeTail,
 		GetStack:               s.getStack,
 		SkbPullData:            s.skbPullData,
 		GetFuncIp:              zeroHelper,

@@ -591,3 +591,17 @@ func TestFibLookup(t *testing.T) {
 		t.Errorf("short params: %d", int64(r))
 	}
 }
+
+// TestImplemented pins the helpers programs can call.
+func TestImplemented(t *testing.T) {
+	for _, id := range []int32{MapLookupElem, MapUpdateElem, MapDeleteElem, TailCall, RingbufReserve, PerfEventOutput,
+		ProbeReadKernel, GetCurrentPidTgid, KtimeGetNs, TracePrintk, RedirectMap, FibLookup, SkbChangeTail,
+		CurrentTaskUnderCgroup, GetStackid, GetStack, Loop, ForEachMapElem, Snprintf, Strtol, CsumDiff} {
+		if !Implemented(id) {
+			t.Errorf("helper %d is not implemented", id)
+		}
+	}
+	if Implemented(9999) {
+		t.Error("helper 9999 reported as implemented")
+	}
+}

@@ -99,8 +99,9 @@ type Packet struct {
 	// can address all of it.
 	Buf []byte
 	// Data, End and Meta are offsets in Buf of the packet's first byte,
-	// one past its last byte and the start of its metadata.
-	Data, End, Meta int
+	// one past its last byte and the start of its metadata; Net is the
+	// network header's offset (skb only).
+	Data, End, Meta, Net int
 	// MinData and MaxEnd bound Data and End for the adjust helpers.
 	MinData, MaxEnd int
 	// Sync writes the new pointers into the context after a helper moved
