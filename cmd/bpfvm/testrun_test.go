@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 func TestTestRunJSONMatchesKernel(t *testing.T) {
@@ -99,5 +102,64 @@ func TestProgList(t *testing.T) {
 	}
 	if st := dispatch([]string{"prog", "show"}, &stdout, &stderr); st != 2 {
 		t.Errorf("prog show: exit %d, want 2", st)
+	}
+}
+
+func TestTestRunPcap(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.pcap")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+	udp := make([]byte, 60)
+	udp[12], udp[13], udp[14], udp[23] = 0x08, 0x00, 0x45, 17
+	tcp := append([]byte(nil), udp...)
+	tcp[23] = 6
+	for _, p := range [][]byte{udp, tcp, tcp, make([]byte, 10)} {
+		w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(p), Length: len(p)}, p)
+	}
+	f.Close()
+	out := filepath.Join(dir, "out.pcap")
+	var stdout, stderr bytes.Buffer
+	obj := filepath.Join("..", "..", "testdata", "socket_filter.o")
+	if st := dispatch([]string{"test-run", "--prog", "socket_filter", "--pcap", in, "-w", out, obj}, &stdout, &stderr); st != 0 {
+		t.Fatalf("exit %d: %s", st, stderr.String())
+	}
+	for _, want := range []string{"4 packets", "accept             3", "error              1"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "1 packets failed") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+	g, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r, err := pcapgo.NewReader(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lens []int
+	for {
+		d, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		lens = append(lens, len(d))
+	}
+	// UDP kept whole (the socket filter returns skb->len, 46: the kernel's
+	// data_out still has the 14 zeroed Ethernet bytes in front), TCP cut
+	// to 20 bytes.
+	if len(lens) != 3 || lens[0] != 46 || lens[1] != 20 || lens[2] != 20 {
+		t.Errorf("written packet lengths %v", lens)
+	}
+	if st := dispatch([]string{"test-run", "--prog", "socket_filter", "-w", out, obj}, &stdout, &stderr); st != 2 {
+		t.Errorf("-w without --pcap: exit %d", st)
 	}
 }
