@@ -53,6 +53,9 @@ func BenchmarkRepeat(b *testing.B) {
 		{"xdp_pass.o", "xdp_pass"},
 		{"xdp_firewall.o", "xdp_firewall"},
 		{"percpu_counters.o", "percpu_counters"},
+		{"bench_maps.o", "bench_hash_update"}, // 16 updates per run
+		{"bench_maps.o", "bench_hash_lookup"}, // 16 lookups per run
+		{"bench_maps.o", "bench_array_lookup"},
 	} {
 		b.Run(c.prog+"/bpfvm", func(b *testing.B) {
 			_, coll := loadTestdata(b, c.obj)

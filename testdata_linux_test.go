@@ -113,6 +113,8 @@ var progCases = []progCase{
 	{obj: "cpuv4.o", prog: "cpuv4", inputs: append(allPkts, runInput{data: []byte{0, 1, 2, 3, 4, 5, 0x80, 7, 0xff, 0xfe, 0x01, 0x80, 0xff, 0xff, 0x33, 0x44}})},
 	{obj: "skb_change_tail.o", prog: "skb_change_tail", inputs: allPkts},
 	{obj: "task.o", prog: "task", noCtxOut: true, currentTask: true, inputs: []runInput{{ctx: make([]byte, 8)}}},
+	{obj: "bench_maps.o", prog: "bench_hash_update", inputs: allPkts[:1]},
+	{obj: "bench_maps.o", prog: "bench_hash_lookup", inputs: allPkts[:1], setup: []mapEntry{{"bh", le32(3), le64(7)}, {"bh", le32(9), le64(2)}}},
 	{obj: "core.o", prog: "core", kernelTypes: true, inputs: allPkts},
 	{obj: "ld_abs.o", prog: "ld_abs", inputs: []runInput{{data: udpPkt}, {data: tcpPkt}, {data: ipv6Pkt}, {data: synPkt(8080)}}},
 }
