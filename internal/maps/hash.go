@@ -11,7 +11,7 @@ import (
 type hashEntry struct {
 	key        string
 	values     [][]byte
-	one        [1][]byte // backing array of values for maps that are not per-CPU
+	one        [1][]byte  // backing array of values for maps that are not per-CPU
 	prev, next *hashEntry // iteration order (insertion order; LRU rotation)
 	ref        atomic.Bool
 }
