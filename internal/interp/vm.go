@@ -59,6 +59,11 @@ type VM struct {
 	done <-chan struct{}
 
 	running bool
+
+	// stepAll makes exec run every instruction through stepOne, the way it
+	// runs the last, partly paid segment of a run; tests compare the two.
+	stepAll bool
+	scratch [3]op // stepOne's copy of one instruction
 }
 
 // frame is what a bpf-to-bpf call saves in its caller.
@@ -190,21 +195,6 @@ func (vm *VM) cancelled() bool {
 	default:
 		return false
 	}
-}
-
-// refill hands out the next chunk of the budget after checking the
-// context. It returns the sentinel that ends the run, if any.
-func (vm *VM) refill() error {
-	if vm.cancelled() {
-		return engine.ErrCancelled
-	}
-	if vm.remaining == 0 {
-		return engine.ErrBudgetExhausted
-	}
-	n := min(vm.remaining, chunk)
-	vm.remaining -= n
-	vm.left = n
-	return nil
 }
 
 // access returns a pointer to the n bytes at addr if they lie within one
