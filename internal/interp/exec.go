@@ -22,9 +22,12 @@ const (
 // the common instructions and calls no function at all, so the Go compiler
 // keeps its state in machine registers instead of spilling it around
 // calls. Whatever needs Go calls (helpers, atomics, legacy packet loads,
-// memory outside the stack and the last region used, budget refills,
-// errors, the final exit) makes inner return to exec, which handles that
-// one instruction and re-enters inner.
+// memory outside the stack and the last region used, errors, the final
+// exit) makes inner return to exec, which handles that one instruction and
+// re-enters inner. So does a segment the budget left cannot pay for (see
+// inner): exec takes the next chunk of the budget, checking the context,
+// or, when the budget ends inside the segment, runs exactly the
+// instructions it still allows, one at a time (stepOne).
 
 // exec runs the function at slot pc on a new frame (the caller checked the
 // depth) until that function exits, and returns its r0. It shares the

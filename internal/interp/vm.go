@@ -97,8 +97,9 @@ func (p *Program) NewVM() *VM {
 func (vm *VM) SetBudget(n uint64) { vm.budget = n }
 
 // SetContext makes runs stop with an error wrapping engine.ErrCancelled
-// once ctx is done. It is checked when a run starts and every few thousand
-// instructions. A nil ctx removes the context.
+// once ctx is done. It is checked when a run starts and then every 4096
+// instructions or so (more only inside straight-line code longer than
+// that, which runs without a check to its end). A nil ctx removes it.
 func (vm *VM) SetContext(ctx context.Context) {
 	vm.ctx = ctx
 	vm.done = nil
