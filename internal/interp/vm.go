@@ -162,6 +162,8 @@ func (vm *VM) run(mem, packet []byte) (r0 uint64, err error) {
 	var r1 uint64
 	if len(mem) > 0 {
 		r1 = vm.addRegion(mem, true)
+		// Most programs read and write mem: start with it cached.
+		vm.cacheR, vm.cacheW = vm.regions[0], vm.regions[0]
 	}
 	if len(packet) > 0 {
 		vm.pktPtr, vm.pktLen = unsafe.Pointer(&packet[0]), uint64(len(packet))
