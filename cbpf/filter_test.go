@@ -1,0 +1,139 @@
+package cbpf
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+var testEngines = []Engine{EngineClassic, EngineInterp}
+
+func TestFilterHTTP(t *testing.T) {
+	for _, e := range testEngines {
+		f, err := NewFilter(httpProgram, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Engine() != e {
+			t.Errorf("Engine() = %v, want %v", f.Engine(), e)
+		}
+		for _, c := range []struct {
+			pkt  []byte
+			want uint32
+		}{
+			{tcpFrame(80, 5, 0), 262144},
+			{tcpFrame(80, 6, 0), 262144},
+			{tcpFrame(443, 5, 0), 0},
+			{tcpFrame(80, 5, 0)[:30], 0},
+			{nil, 0},
+		} {
+			got, err := f.Match(c.pkt, nil)
+			if err != nil || got != c.want {
+				t.Errorf("%v: Match = %d, %v; want %d", e, got, err, c.want)
+			}
+		}
+	}
+}
+
+func TestNewFilterErrors(t *testing.T) {
+	if _, err := NewFilter([]Instruction{Stmt(OpLDImm, 0)}, Options{}); !errors.Is(err, ErrInvalidProgram) {
+		t.Errorf("invalid program: %v", err)
+	}
+	if _, err := NewFilter(httpProgram, Options{Engine: EngineJIT}); !errors.Is(err, ErrEngineUnavailable) {
+		t.Errorf("jit: %v", err)
+	}
+	if _, err := NewFilter(httpProgram, Options{Engine: 99}); err == nil {
+		t.Error("unknown engine accepted")
+	}
+}
+
+// TestEnginesAgree is the differential test of the translation: random
+// checked programs on random packets and metadata give the same verdict on
+// Eval (the reference), the classic fast path and the eBPF translation on
+// the interpreter.
+func TestEnginesAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	programs := 3000
+	if testing.Short() {
+		programs = 300
+	}
+	opts := genOptions{ancillary: allAncillary, negative: true, maxOff: 80}
+	for i := 0; i < programs; i++ {
+		prog := randomProgram(r, 2+r.IntN(40), opts)
+		if err := Check(prog); err != nil {
+			t.Fatalf("generator made an invalid program: %v\n%s", err, FormatListing(prog))
+		}
+		var filters []*Filter
+		for _, e := range testEngines {
+			f, err := NewFilter(prog, Options{Engine: e})
+			if err != nil {
+				t.Fatalf("%v: %v\n%s", e, err, FormatListing(prog))
+			}
+			filters = append(filters, f)
+		}
+		for range 8 {
+			pkt := randomPacket(r)
+			md := randomMetadata(r)
+			want := Eval(prog, pkt, md())
+			for _, f := range filters {
+				got, err := f.Match(pkt, md())
+				if err != nil || got != want {
+					t.Fatalf("%v: Match = %#x, %v; Eval = %#x\npacket % x\nmetadata %+v\n%s", f.Engine(), got, err, want, pkt, *md(), FormatListing(prog))
+				}
+			}
+		}
+	}
+}
+
+// TestFilterConcurrent runs one filter from many goroutines (go test
+// -race finds sharing mistakes in the worker pool).
+func TestFilterConcurrent(t *testing.T) {
+	prog := mustAssemble(t, "ld #4\nldx #2\nld #nla\nadd #1\nret a")
+	pkt := []byte{0, 0, 0, 0, 8, 0, 1, 0, 0, 0, 0, 0, 4, 0, 2, 0}
+	for _, e := range testEngines {
+		f, err := NewFilter(prog, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 200; i++ {
+					if got, err := f.Match(pkt, nil); err != nil || got != 13 {
+						t.Errorf("%v: Match = %d, %v", e, got, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+func BenchmarkFilterHTTP(b *testing.B) {
+	pkt := tcpFrame(80, 5, 0)
+	for _, e := range testEngines {
+		b.Run(e.String(), func(b *testing.B) {
+			f, err := NewFilter(httpProgram, Options{Engine: e})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if v, _ := f.Match(pkt, nil); v != 262144 {
+					b.Fatal(v)
+				}
+			}
+		})
+	}
+	b.Run("eval", func(b *testing.B) {
+		for b.Loop() {
+			if Eval(httpProgram, pkt, nil) != 262144 {
+				b.Fatal()
+			}
+		}
+	})
+}
