@@ -309,4 +309,3 @@ func (t *translator) condJump(n int, c Instruction) {
 		t.jumpTo(ins(isa.OpcodeJA, 0, 0, 0, 0), jf)
 	}
 }
-
