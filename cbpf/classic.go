@@ -12,6 +12,7 @@ type cop struct {
 	kind   uint8
 	jt, jf uint16 // absolute targets of jumps
 	k      uint32
+	k2     uint32 // the jump's K in fused operations
 }
 
 const (
@@ -67,6 +68,31 @@ const (
 	cJgeX
 	cJsetK
 	cJsetX
+	// Fused: a load into A followed by a conditional jump on A against K.
+	cLdWJeq
+	cLdWJgt
+	cLdWJge
+	cLdWJset
+	cLdHJeq
+	cLdHJgt
+	cLdHJge
+	cLdHJset
+	cLdBJeq
+	cLdBJgt
+	cLdBJge
+	cLdBJset
+	cLdIndWJeq
+	cLdIndWJgt
+	cLdIndWJge
+	cLdIndWJset
+	cLdIndHJeq
+	cLdIndHJgt
+	cLdIndHJge
+	cLdIndHJset
+	cLdIndBJeq
+	cLdIndBJgt
+	cLdIndBJge
+	cLdIndBJset
 )
 
 // compileClassic decodes a program that passed Check.
@@ -155,6 +181,36 @@ func compileClassic(prog []Instruction) *classicProgram {
 		}
 		code[n] = c
 	}
+	// Fuse "load into A; conditional jump on A against K" pairs, the bulk
+	// of what libpcap generates. The jump keeps its own slot, so jumps to
+	// it still work; the fused load jumps straight to its targets.
+	for n := 0; n+1 < len(prog); n++ {
+		j := prog[n+1]
+		if !j.IsJump() || j.Op&SrcX != 0 {
+			continue
+		}
+		cond := map[uint16]int{JmpJEQ: 0, JmpJGT: 1, JmpJGE: 2, JmpJSET: 3}[j.Op&0xf0]
+		var base uint8
+		switch code[n].kind {
+		case cLdW:
+			base = cLdWJeq
+		case cLdH:
+			base = cLdHJeq
+		case cLdB:
+			base = cLdBJeq
+		case cLdIndW:
+			base = cLdIndWJeq
+		case cLdIndH:
+			base = cLdIndHJeq
+		case cLdIndB:
+			base = cLdIndBJeq
+		default:
+			continue
+		}
+		code[n].kind = base + uint8(cond)
+		code[n].k2 = j.K
+		code[n].jt, code[n].jf = code[n+1].jt, code[n+1].jf
+	}
 	return &classicProgram{code: code}
 }
 
@@ -232,28 +288,333 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 				md = &noMetadata
 			}
 			a = md.ancillary(in.k, pkt, a, x)
-		case cLdIndW, cLdIndH, cLdIndB:
-			off := int32(x + in.k)
-			size := 4 >> (in.kind - cLdIndW) // 4, 2, 1
-			if off >= 0 && int(off)+size <= len(pkt) {
-				switch size {
-				case 4:
-					a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
-				case 2:
-					a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
-				default:
-					a = uint32(pkt[off])
-				}
-				continue
-			}
-			if md == nil {
-				md = &noMetadata
-			}
-			v, ok := load(pkt, md, off, size)
-			if !ok {
+		case cLdWJeq:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
 				return 0
 			}
-			a = v
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdWJgt:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdWJge:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdWJset:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdHJeq:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdHJgt:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdHJge:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdHJset:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdBJeq:
+			k := uint64(in.k)
+			if k+1 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdBJgt:
+			k := uint64(in.k)
+			if k+1 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdBJge:
+			k := uint64(in.k)
+			if k+1 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdBJset:
+			k := uint64(in.k)
+			if k+1 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndWJeq:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndWJgt:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndWJge:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndWJset:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndHJeq:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndHJgt:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndHJge:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndHJset:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndBJeq:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndBJgt:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndBJge:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndBJset:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndW:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+		case cLdIndH:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+		case cLdIndB:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
 		case cMsh:
 			if uint64(in.k) >= uint64(len(pkt)) {
 				return 0
@@ -336,6 +697,15 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			pc = pick(a&x != 0, in)
 		}
 	}
+}
+
+// slowLoad is a packet load outside the fast path: negative offsets (the
+// network and link-layer windows) and loads that fail.
+func slowLoad(pkt []byte, md *Metadata, off int32, size int) (uint32, bool) {
+	if md == nil {
+		md = &noMetadata
+	}
+	return load(pkt, md, off, size)
 }
 
 func pick(cond bool, in *cop) int {
