@@ -2,6 +2,7 @@ package cbpf
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"reflect"
@@ -15,11 +16,19 @@ type goldenProgram struct {
 	d, dd, ddd string
 }
 
-func readTcpdumpGolden(t *testing.T) []goldenProgram {
+func readTcpdumpGolden(t testing.TB) []goldenProgram {
 	t.Helper()
-	data, err := os.ReadFile("testdata/tcpdump.golden")
+	out, err := loadTcpdumpGolden()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+func loadTcpdumpGolden() ([]goldenProgram, error) {
+	data, err := os.ReadFile("testdata/tcpdump.golden")
+	if err != nil {
+		return nil, err
 	}
 	var out []goldenProgram
 	var cur *goldenProgram
@@ -40,9 +49,9 @@ func readTcpdumpGolden(t *testing.T) []goldenProgram {
 		}
 	}
 	if len(out) < 30 {
-		t.Fatalf("only %d golden programs", len(out))
+		return nil, fmt.Errorf("only %d golden programs", len(out))
 	}
-	return out
+	return out, nil
 }
 
 // TestTcpdumpGolden checks the three tcpdump formats in and out against
