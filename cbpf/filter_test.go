@@ -1,6 +1,7 @@
 package cbpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -136,4 +137,25 @@ func BenchmarkFilterHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPutContext checks that the context holds exactly the values Eval's
+// ancillary loads read.
+func TestPutContext(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	ctx := make([]byte, ContextSize)
+	for range 100 {
+		md := randomMetadata(r)()
+		md.PktType = uint8(r.IntN(256))
+		md.PutContext(ctx, 99, 12345)
+		for _, off := range contextAncillary {
+			if got, want := binary.LittleEndian.Uint32(ctx[off:]), md.ancillary(off, nil, 0, 0); got != want {
+				t.Fatalf("context word %d = %#x, ancillary %#x", off, got, want)
+			}
+		}
+		if ContextCookie(ctx) != 12345 || binary.LittleEndian.Uint32(ctx[ctxLen:]) != 99 ||
+			binary.LittleEndian.Uint32(ctx[ctxNetOffset:]) != md.NetOffset {
+			t.Fatal("cookie, length or network offset misplaced")
+		}
+	}
 }

@@ -49,13 +49,27 @@ func (md *Metadata) PutContext(ctx []byte, pktLen int, cookie uint32) {
 		md = &noMetadata
 	}
 	_ = ctx[ContextSize-1]
-	clear(ctx[:ContextSize])
-	for _, off := range contextAncillary {
-		binary.LittleEndian.PutUint32(ctx[off:], md.ancillary(off, nil, 0, 0))
+	// The same values Metadata.ancillary returns (TestPutContext).
+	le := binary.LittleEndian
+	le.PutUint32(ctx[AncillaryProtocol:], uint32(md.Protocol))
+	le.PutUint32(ctx[AncillaryPktType:], uint32(md.PktType&7))
+	le.PutUint32(ctx[AncillaryIfIndex:], md.IfIndex)
+	le.PutUint32(ctx[AncillaryMark:], md.Mark)
+	le.PutUint32(ctx[AncillaryQueue:], uint32(md.Queue))
+	le.PutUint32(ctx[AncillaryHatype:], uint32(md.HAType))
+	le.PutUint32(ctx[AncillaryRXHash:], md.RXHash)
+	le.PutUint32(ctx[AncillaryCPU:], md.CPU)
+	le.PutUint32(ctx[AncillaryVLANTag:], uint32(md.VLANTag))
+	var present uint32
+	if md.VLANOK {
+		present = 1
 	}
-	binary.LittleEndian.PutUint32(ctx[ctxNetOffset:], md.NetOffset)
-	binary.LittleEndian.PutUint32(ctx[ctxLen:], uint32(pktLen))
-	binary.LittleEndian.PutUint32(ctx[ctxCookie:], cookie)
+	le.PutUint32(ctx[AncillaryVLANTagPresent:], present)
+	le.PutUint32(ctx[AncillaryPayOffset:], md.PayOffset)
+	le.PutUint32(ctx[AncillaryVLANTPID:], uint32(md.VLANTPID))
+	le.PutUint32(ctx[ctxNetOffset:], md.NetOffset)
+	le.PutUint32(ctx[ctxLen:], uint32(pktLen))
+	le.PutUint32(ctx[ctxCookie:], cookie)
 }
 
 // contextAncillary are the ancillary values stored in the context; the
