@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/interp"
@@ -56,9 +57,13 @@ type Filter struct {
 	classic *classicProgram // EngineClassic
 	ebpf    *interp.Program // EngineInterp
 
-	pool    sync.Pool // of *worker
-	mu      sync.RWMutex
-	workers []*worker // by cookie, for helpers
+	// Machines for EngineInterp: free ones, and all of them by cookie so
+	// helpers can find the run's packet. There are never more than the
+	// most concurrent Match calls so far (unlike a sync.Pool, whose
+	// dropped items would leave the registry growing).
+	mu      sync.Mutex
+	free    []*worker
+	workers atomic.Pointer[[]*worker]
 }
 
 // worker is one goroutine's machine for EngineInterp, with its context
@@ -93,7 +98,6 @@ func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cbpf: loading the translated program: %w", err)
 		}
-		f.pool.New = f.newWorker
 	case EngineJIT:
 		return nil, fmt.Errorf("cbpf: %w: %v", ErrEngineUnavailable, opts.Engine)
 	default:
@@ -108,14 +112,30 @@ func (f *Filter) Engine() Engine { return f.engine }
 // Instructions returns a copy of the filter's program.
 func (f *Filter) Instructions() []Instruction { return append([]Instruction(nil), f.prog...) }
 
-func (f *Filter) newWorker() any {
-	w := &worker{vm: f.ebpf.NewVM(), ctx: make([]byte, ContextSize)}
+// getWorker takes a free machine or makes one.
+func (f *Filter) getWorker() *worker {
 	f.mu.Lock()
-	cookie := uint32(len(f.workers))
-	f.workers = append(f.workers, w)
-	f.mu.Unlock()
-	noMetadata.PutContext(w.ctx, 0, cookie)
+	defer f.mu.Unlock()
+	if n := len(f.free); n > 0 {
+		w := f.free[n-1]
+		f.free = f.free[:n-1]
+		return w
+	}
+	w := &worker{vm: f.ebpf.NewVM(), ctx: make([]byte, ContextSize)}
+	var all []*worker
+	if p := f.workers.Load(); p != nil {
+		all = *p
+	}
+	noMetadata.PutContext(w.ctx, 0, uint32(len(all)))
+	all = append(all[:len(all):len(all)], w) // copy: readers may hold the old slice
+	f.workers.Store(&all)
 	return w
+}
+
+func (f *Filter) putWorker(w *worker) {
+	f.mu.Lock()
+	f.free = append(f.free, w)
+	f.mu.Unlock()
 }
 
 // helper implements the Helper* call for ancillary offset off, finding the
@@ -127,12 +147,10 @@ func (f *Filter) helper(off uint32) engine.Helper {
 			return 0, err
 		}
 		cookie := ContextCookie(ctx)
-		f.mu.RLock()
 		var w *worker
-		if int(cookie) < len(f.workers) {
-			w = f.workers[cookie]
+		if all := f.workers.Load(); all != nil && int(cookie) < len(*all) {
+			w = (*all)[cookie]
 		}
-		f.mu.RUnlock()
 		if w == nil {
 			return 0, errors.New("cbpf: helper called with an unknown context")
 		}
@@ -155,9 +173,10 @@ func (f *Filter) Match(pkt []byte, md *Metadata) (uint32, error) {
 	if f.classic != nil {
 		return f.classic.run(pkt, md), nil
 	}
-	w := f.pool.Get().(*worker)
-	defer f.pool.Put(w)
-	return w.match(pkt, md)
+	w := f.getWorker()
+	v, err := w.match(pkt, md)
+	f.putWorker(w)
+	return v, err
 }
 
 func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {

@@ -111,6 +111,9 @@ func TestFilterConcurrent(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		if all := f.workers.Load(); all != nil && len(*all) > 8 {
+			t.Errorf("%v: %d machines for 8 goroutines", e, len(*all))
+		}
 	}
 }
 
