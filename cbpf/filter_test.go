@@ -162,3 +162,29 @@ func TestPutContext(t *testing.T) {
 		}
 	}
 }
+
+// TestLongJump translates a maximal program whose ja spans more eBPF
+// instructions than a 16-bit offset reaches.
+func TestLongJump(t *testing.T) {
+	prog := []Instruction{Stmt(OpJA, MaxInstructions-2)} // to the last instruction
+	for len(prog) < MaxInstructions-2 {
+		prog = append(prog, Stmt(ClassLD|ModeIND|SizeW, 4))
+	}
+	prog = append(prog, Stmt(OpRetK, 7), Stmt(OpRetK, 9))
+	insns, err := Translate(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insns) < 0x8000 {
+		t.Fatalf("only %d eBPF instructions: the jump is not long", len(insns))
+	}
+	for _, e := range testEngines {
+		f, err := NewFilter(prog, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Match(nil, nil); err != nil || v != 9 {
+			t.Errorf("%v: Match = %d, %v; want 9", e, v, err)
+		}
+	}
+}

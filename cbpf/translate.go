@@ -154,10 +154,17 @@ func Translate(prog []Instruction) ([]isa.Instruction, error) {
 	}
 	for _, f := range t.fix {
 		off := t.start[f.target] - f.slot - 1
-		if off > 0x7fff {
-			return nil, fmt.Errorf("cbpf: translated program too large: a jump spans %d instructions", off)
+		switch {
+		case off <= 0x7fff:
+			t.out[f.slot].Offset = int16(off)
+		case t.out[f.slot].Opcode == isa.OpcodeJA:
+			// Beyond a 16-bit offset: gotol, with a 32-bit one.
+			t.out[f.slot] = ins(isa.OpcodeJA32, 0, 0, 0, int32(off))
+		default:
+			// Conditional jumps span at most 255 classic instructions,
+			// far less than 2^15 translated ones.
+			return nil, fmt.Errorf("cbpf: internal error: a conditional jump spans %d instructions", off)
 		}
-		t.out[f.slot].Offset = int16(off)
 	}
 	return t.out, nil
 }
