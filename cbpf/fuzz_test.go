@@ -95,7 +95,7 @@ func FuzzCheck(f *testing.F) {
 	}
 	f.Add(encodeRaw(mustAssemble(f, "ld #4\nldx #2\nld #nla\nldx #0\ndiv x\nret a"), []byte{0, 0, 0, 0, 8, 0, 2, 0}))
 	f.Add(encodeRaw(mustAssemble(f, "ldx #3\nld [x + -1048576]\nst M[2]\nldb [-2097152]\nret a"), make([]byte, 30)))
-	md := &Metadata{Protocol: 0x800, PktType: 3, IfIndex: 2, VLANOK: true, VLANTag: 5, NetOffset: 14,
+	md := &Metadata{Protocol: 0x800, PktType: 3, IfIndex: 2, VLANPresent: true, VLANTag: 5, NetOffset: 14,
 		Random: func() uint32 { return 7 }}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prog, pkt := decodeRaw(data)

@@ -159,7 +159,7 @@ func randomMetadata(r *rand.Rand) func() *Metadata {
 	md := Metadata{
 		Protocol: uint16(r.Uint32()), PktType: uint8(r.IntN(8)), IfIndex: r.Uint32() % 8, Mark: r.Uint32(),
 		Queue: uint16(r.Uint32()), HAType: uint16(r.Uint32()), RXHash: r.Uint32(), CPU: uint32(r.IntN(4)),
-		VLANTag: uint16(r.Uint32()), VLANTPID: uint16(r.Uint32()), VLANOK: r.IntN(2) == 0,
+		VLANTag: uint16(r.Uint32()), VLANTPID: uint16(r.Uint32()), VLANPresent: r.IntN(2) == 0,
 		PayOffset: uint32(r.IntN(80)), NetOffset: uint32([]int{14, 0, 18, 3}[r.IntN(4)]),
 	}
 	seed := r.Uint64()

@@ -191,7 +191,7 @@ func receive(t *testing.T, fd int, wait bool) *observed {
 			aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0]))
 			o.md.NetOffset = uint32(aux.Net) - uint32(aux.Mac)
 			if aux.Status&unix.TP_STATUS_VLAN_VALID != 0 {
-				o.md.VLANOK = true
+				o.md.VLANPresent = true
 				o.md.VLANTag = aux.Vlan_tci
 				o.md.VLANTPID = aux.Vlan_tpid
 			}
@@ -310,7 +310,7 @@ func (lab *kernelLab) kernelVerdicts(t *testing.T, prog []Instruction, frames []
 		default:
 			st.kept++
 		}
-		if ref.md.VLANOK {
+		if ref.md.VLANPresent {
 			st.vlan++
 		}
 		if st.pktTypes == nil {

@@ -61,7 +61,7 @@ func (md *Metadata) PutContext(ctx []byte, pktLen int, cookie uint32) {
 	le.PutUint32(ctx[AncillaryCPU:], md.CPU)
 	le.PutUint32(ctx[AncillaryVLANTag:], uint32(md.VLANTag))
 	var present uint32
-	if md.VLANOK {
+	if md.VLANPresent {
 		present = 1
 	}
 	le.PutUint32(ctx[AncillaryVLANTagPresent:], present)
