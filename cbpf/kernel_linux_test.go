@@ -263,8 +263,10 @@ func (lab *kernelLab) sendAndObserve(t *testing.T, frame []byte) (ref, got *obse
 	if extra := receive(t, lab.ref, false); extra != nil {
 		t.Fatalf("unexpected traffic on lo: % x (after sending % x)", extra.pkt, frame)
 	}
-	// Loopback delivers in the sender's softirq: by now the filtered
-	// socket has the frame if its filter kept it.
+	// Loopback delivers in the sender's softirq, and to the filtered
+	// socket first (packet taps are added at the head of the list and it
+	// was opened after the reference socket): once the reference socket
+	// has the frame, the filtered one has it too if its filter kept it.
 	got = receive(t, lab.filtered, false)
 	if got != nil {
 		if extra := receive(t, lab.filtered, false); extra != nil {
