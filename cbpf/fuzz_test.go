@@ -99,21 +99,75 @@ func FuzzCheck(f *testing.F) {
 		Random: func() uint32 { return 7 }}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prog, pkt := decodeRaw(data)
-		verdict := Eval(prog, pkt, md) // never panics, valid or not
-		if err := Check(prog); err != nil {
-			return
+		Eval(prog, pkt, md) // never panics, valid or not
+		if err := Check(prog); err == nil {
+			enginesAgree(t, prog, pkt, md)
 		}
-		for _, e := range testEngines {
-			filter, err := NewFilter(prog, Options{Engine: e})
-			if err != nil {
-				t.Fatalf("%v: NewFilter of a checked program: %v", e, err)
+		// Most raw programs are invalid: also run the closest valid one.
+		if fixed := repair(prog); fixed != nil {
+			if err := Check(fixed); err != nil {
+				t.Fatalf("Check refuses a repaired program: %v\n%s", err, FormatListing(fixed))
 			}
-			if got, err := filter.Match(pkt, md); err != nil || got != verdict {
-				t.Fatalf("%v: Match = %#x, %v; Eval = %#x\n%s", e, got, err, verdict, FormatListing(prog))
-			}
+			enginesAgree(t, fixed, pkt, md)
 		}
-		roundTripFormats(t, prog)
 	})
+}
+
+// enginesAgree runs a checked program on Eval and every engine.
+func enginesAgree(t *testing.T, prog []Instruction, pkt []byte, md *Metadata) {
+	verdict := Eval(prog, pkt, md)
+	for _, e := range testEngines {
+		filter, err := NewFilter(prog, Options{Engine: e})
+		if err != nil {
+			t.Fatalf("%v: NewFilter of a checked program: %v", e, err)
+		}
+		if got, err := filter.Match(pkt, md); err != nil || got != verdict {
+			t.Fatalf("%v: Match = %#x, %v; Eval = %#x\n%s", e, got, err, verdict, FormatListing(prog))
+		}
+	}
+	roundTripFormats(t, prog)
+}
+
+// repair turns any program into one Check accepts, keeping as much of it
+// as possible: scratch memory is written first, unknown opcodes become
+// ld #k, operands and jumps are brought in range, the last instruction
+// becomes a return.
+func repair(prog []Instruction) []Instruction {
+	if len(prog) == 0 {
+		return nil
+	}
+	var out []Instruction
+	for k := uint32(0); k < MemWords; k++ {
+		out = append(out, Stmt(OpSTX, k))
+	}
+	for pc, ins := range prog {
+		left := uint32(len(prog) - pc - 1) // instructions after this one
+		switch {
+		case pc == len(prog)-1:
+			if ins.Op != OpRetA {
+				ins = Stmt(OpRetK, ins.K)
+			}
+		case ins.Op > 0xff || !allowed[ins.Op]:
+			ins = Stmt(OpLDImm, ins.K)
+		case ins.Op == ClassALU|AluDIV|SrcK || ins.Op == ClassALU|AluMOD|SrcK:
+			if ins.K == 0 {
+				ins.K = 1
+			}
+		case ins.Op == ClassALU|AluLSH|SrcK || ins.Op == ClassALU|AluRSH|SrcK:
+			ins.K %= 32
+		case ins.Op == OpLDMem || ins.Op == OpLDXMem || ins.Op == OpST || ins.Op == OpSTX:
+			ins.K %= MemWords
+		case ins.Op == OpJA:
+			ins.K %= left
+		case ins.IsJump():
+			ins.Jt = uint8(uint32(ins.Jt) % min(left, 256))
+			ins.Jf = uint8(uint32(ins.Jf) % min(left, 256))
+		case ins.Class() == ClassLD && ins.Op&0xe0 == ModeABS && ins.K >= adOff:
+			ins.K = adOff + ins.K%16*4
+		}
+		out = append(out, ins)
+	}
+	return out
 }
 
 func FuzzParseTcpdump(f *testing.F) {
