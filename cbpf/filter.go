@@ -61,6 +61,7 @@ type Filter struct {
 	// helpers can find the run's packet. There are never more than the
 	// most concurrent Match calls so far (unlike a sync.Pool, whose
 	// dropped items would leave the registry growing).
+	hot     atomic.Pointer[worker] // one free machine, reached without the lock
 	mu      sync.Mutex
 	free    []*worker
 	workers atomic.Pointer[[]*worker]
@@ -114,6 +115,9 @@ func (f *Filter) Instructions() []Instruction { return append([]Instruction(nil)
 
 // getWorker takes a free machine or makes one.
 func (f *Filter) getWorker() *worker {
+	if w := f.hot.Swap(nil); w != nil {
+		return w
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if n := len(f.free); n > 0 {
@@ -133,6 +137,9 @@ func (f *Filter) getWorker() *worker {
 }
 
 func (f *Filter) putWorker(w *worker) {
+	if f.hot.CompareAndSwap(nil, w) {
+		return
+	}
 	f.mu.Lock()
 	f.free = append(f.free, w)
 	f.mu.Unlock()
