@@ -227,7 +227,10 @@ func Eval(prog []Instruction, pkt []byte, md *Metadata) uint32 {
 		case OpNeg:
 			a = -a
 		case OpJA:
-			pc += int(k) // a target past the end leaves the loop: return 0
+			if uint64(k) >= uint64(len(prog)-pc-1) {
+				return 0 // past the end (Check refuses it)
+			}
+			pc += int(k)
 		default:
 			switch ins.Class() {
 			case ClassALU:
