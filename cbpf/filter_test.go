@@ -55,7 +55,7 @@ func TestNewFilterErrors(t *testing.T) {
 // the interpreter.
 func TestEnginesAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	programs := 3000
+	programs := 10000
 	if testing.Short() {
 		programs = 300
 	}

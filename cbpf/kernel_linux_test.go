@@ -381,7 +381,7 @@ func TestKernelVerdicts(t *testing.T) {
 		programs = append(programs, prog)
 	}
 	opts := genOptions{ancillary: kernelAncillary, negative: true, maxOff: 80}
-	random := 400
+	random := 1500
 	if testing.Short() {
 		random = 50
 	}
