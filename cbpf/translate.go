@@ -101,9 +101,11 @@ func exit() isa.Instruction { return ins(isa.OpcodeExit, 0, 0, 0, 0) }
 // translator accumulates the eBPF program; jumps to classic indices are
 // recorded and patched once every classic instruction's start is known.
 type translator struct {
-	out   []isa.Instruction
-	start []int // start[n] = first eBPF slot of classic instruction n
-	fix   []jumpFix
+	prog   []Instruction
+	out    []isa.Instruction
+	start  []int // start[n] = first eBPF slot of classic instruction n
+	fix    []jumpFix
+	target []bool // target[n]: some jump lands on classic instruction n
 }
 
 type jumpFix struct {
@@ -142,7 +144,15 @@ func Translate(prog []Instruction) ([]isa.Instruction, error) {
 	if err := Check(prog); err != nil {
 		return nil, err
 	}
-	t := &translator{start: make([]int, len(prog))}
+	t := &translator{prog: prog, start: make([]int, len(prog)), target: make([]bool, len(prog))}
+	for n, c := range prog {
+		if c.Op == OpJA {
+			t.target[n+1+int(c.K)] = true
+		} else if c.IsJump() {
+			t.target[n+1+int(c.Jt)] = true
+			t.target[n+1+int(c.Jf)] = true
+		}
+	}
 	t.emit(
 		alu32X(isa.OpXOR, regA, regA),
 		alu32X(isa.OpXOR, regX, regX),
@@ -209,6 +219,12 @@ func (t *translator) one(n int, c Instruction) {
 		}
 		t.absLoad(uint8(c.Op&0x18), k)
 	case ClassLD | ModeIND | SizeW, ClassLD | ModeIND | SizeH, ClassLD | ModeIND | SizeB:
+		if n > 0 && t.prog[n-1].Op == OpLDXMSH && !t.target[n] && k <= 0x7fffffff-60 {
+			// Right after ldxb 4*([k]&0xf), X is at most 60: X + k is a
+			// plain non-negative offset (the tcpdump idiom for ports).
+			t.emit(ins(isa.ClassLD|isa.ModeIND|uint8(c.Op&0x18), 0, regX, 0, int32(k)))
+			return
+		}
 		t.indLoad(uint8(c.Op&0x18), k)
 	case OpLDXMSH:
 		t.emit(mov64X(regTmp, regA))
