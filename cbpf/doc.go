@@ -32,10 +32,11 @@
 //	n, err := f.Match(frame, &cbpf.Metadata{Protocol: 0x0800})
 //
 // Engines: EngineClassic, a pre-decoded classic interpreter (the default:
-// about a third of golang.org/x/net/bpf's time per packet), and
-// EngineInterp, the eBPF translation on bpfvm's interpreter. Every engine
-// returns what Eval returns, which is what the kernel returns (tested with
-// random programs on both).
+// about a third of golang.org/x/net/bpf's time per packet); EngineInterp,
+// the eBPF translation on bpfvm's interpreter; EngineJIT, the translation
+// compiled to native code (linux/amd64). Every engine returns what Eval
+// returns, which is what the kernel returns (tested with random programs
+// on all of them).
 //
 // # Translation to eBPF
 //

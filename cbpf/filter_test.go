@@ -6,9 +6,19 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/bpfvm/bpfvm/internal/jit"
 )
 
-var testEngines = []Engine{EngineClassic, EngineInterp}
+// testEngines are the engines every test compares with Eval: the JIT too
+// where it runs.
+var testEngines = func() []Engine {
+	e := []Engine{EngineClassic, EngineInterp}
+	if jit.Available() == nil {
+		e = append(e, EngineJIT)
+	}
+	return e
+}()
 
 func TestFilterHTTP(t *testing.T) {
 	for _, e := range testEngines {
@@ -41,8 +51,8 @@ func TestNewFilterErrors(t *testing.T) {
 	if _, err := NewFilter([]Instruction{Stmt(OpLDImm, 0)}, Options{}); !errors.Is(err, ErrInvalidProgram) {
 		t.Errorf("invalid program: %v", err)
 	}
-	if _, err := NewFilter(httpProgram, Options{Engine: EngineJIT}); !errors.Is(err, ErrEngineUnavailable) {
-		t.Errorf("jit: %v", err)
+	if _, err := NewFilter(httpProgram, Options{Engine: EngineJIT}); (jit.Available() != nil) != errors.Is(err, ErrEngineUnavailable) {
+		t.Errorf("jit: %v (available: %v)", err, jit.Available())
 	}
 	if _, err := NewFilter(httpProgram, Options{Engine: 99}); err == nil {
 		t.Error("unknown engine accepted")
@@ -117,6 +127,33 @@ func TestFilterConcurrent(t *testing.T) {
 	}
 }
 
+func TestMatcher(t *testing.T) {
+	prog := mustAssemble(t, "ld #len\njeq #5, meta, plain\nmeta: ld #ifidx\nret a\nplain: ret #1000")
+	for _, e := range testEngines {
+		f, err := NewFilter(prog, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := f.NewMatcher()
+		// Alternating with and without metadata: the context must follow.
+		for i := range 20 {
+			var md *Metadata
+			pkt := make([]byte, 3+i%2*2)
+			if i%4 == 1 {
+				md = &Metadata{IfIndex: 77}
+			}
+			want := Eval(prog, pkt, md)
+			if got, err := m.Match(pkt, md); err != nil || got != want {
+				t.Fatalf("%v: round %d: Match = %d, %v; want %d", e, i, got, err, want)
+			}
+		}
+		m.Close()
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func BenchmarkFilterHTTP(b *testing.B) {
 	pkt := tcpFrame(80, 5, 0)
 	for _, e := range testEngines {
@@ -128,6 +165,20 @@ func BenchmarkFilterHTTP(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if v, _ := f.Match(pkt, nil); v != 262144 {
+					b.Fatal(v)
+				}
+			}
+		})
+		b.Run(e.String()+"-matcher", func(b *testing.B) {
+			f, err := NewFilter(httpProgram, Options{Engine: e})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := f.NewMatcher()
+			defer m.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if v, _ := m.Match(pkt, nil); v != 262144 {
 					b.Fatal(v)
 				}
 			}

@@ -6,6 +6,7 @@ package xnetbench
 
 import (
 	"encoding/binary"
+	"errors"
 	"runtime"
 	"testing"
 
@@ -66,13 +67,30 @@ func measure(b *testing.B, match func() uint32) {
 
 func BenchmarkHTTP(b *testing.B) {
 	pkt := frame()
-	for _, e := range []cbpf.Engine{cbpf.EngineClassic, cbpf.EngineInterp} {
+	for _, e := range []cbpf.Engine{cbpf.EngineClassic, cbpf.EngineInterp, cbpf.EngineJIT} {
 		b.Run("bpfvm-"+e.String(), func(b *testing.B) {
 			f, err := cbpf.NewFilter(httpProgram, cbpf.Options{Engine: e})
+			if errors.Is(err, cbpf.ErrEngineUnavailable) {
+				b.Skip(err)
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
+			defer f.Close()
 			measure(b, func() uint32 { v, _ := f.Match(pkt, nil); return v })
+		})
+		b.Run("bpfvm-"+e.String()+"-matcher", func(b *testing.B) {
+			f, err := cbpf.NewFilter(httpProgram, cbpf.Options{Engine: e})
+			if errors.Is(err, cbpf.ErrEngineUnavailable) {
+				b.Skip(err)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			m := f.NewMatcher()
+			defer m.Close()
+			measure(b, func() uint32 { v, _ := m.Match(pkt, nil); return v })
 		})
 	}
 	b.Run("x-net-bpf", func(b *testing.B) {
