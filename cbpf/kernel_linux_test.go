@@ -470,3 +470,28 @@ func mutate(r *rand.Rand, prog []Instruction) {
 		prog[i].Op |= uint16(r.IntN(2)) << 8
 	}
 }
+
+// TestKernelCheckExhaustive compares Check with the kernel on every 9-bit
+// opcode and on every offset of the ancillary area, for each load size.
+func TestKernelCheckExhaustive(t *testing.T) {
+	lab := newKernelLab(t)
+	compare := func(prog []Instruction) {
+		t.Helper()
+		err := Check(prog)
+		kerr := attach(lab.filtered, prog)
+		if (err == nil) != (kerr == nil) {
+			t.Errorf("Check = %v, kernel = %v\n%s", err, kerr, FormatListing(prog))
+		}
+	}
+	for op := 0; op < 0x200; op++ {
+		for _, k := range []uint32{0, 1, 40} {
+			compare([]Instruction{{Op: uint16(op), K: k}, Stmt(OpRetK, 0)})
+			compare([]Instruction{Stmt(OpST, 1), {Op: uint16(op), K: k}, Stmt(OpRetA, 0)})
+		}
+	}
+	for _, size := range []uint16{SizeW, SizeH, SizeB} {
+		for k := adOff - 8; k != 8; k++ { // wraps through 0xffffffff to 0..7
+			compare([]Instruction{Stmt(ClassLD|ModeABS|size, k), Stmt(OpRetA, 0)})
+		}
+	}
+}

@@ -93,6 +93,9 @@ func BenchmarkHTTP(b *testing.B) {
 			measure(b, func() uint32 { v, _ := m.Match(pkt, nil); return v })
 		})
 	}
+	b.Run("bpfvm-eval", func(b *testing.B) {
+		measure(b, func() uint32 { return cbpf.Eval(httpProgram, pkt, nil) })
+	})
 	b.Run("x-net-bpf", func(b *testing.B) {
 		raw := make([]bpf.RawInstruction, len(httpProgram))
 		for i, ins := range httpProgram {
