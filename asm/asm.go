@@ -491,6 +491,14 @@ func (a *assembler) statement(mn token, ops []token) error {
 		a.emit(i)
 		return nil
 	}
+	if base, ok := strings.CutSuffix(m, "64"); ok {
+		if _, alu := aluOps[base]; alu || base == "neg" {
+			return a.errorf(mn.col, "unknown instruction %q: the 64-bit form has no suffix (%s)", m, base)
+		}
+	}
+	if m == "jmp" || m == "goto" {
+		return a.errorf(mn.col, "unknown instruction %q: the unconditional jump is ja", m)
+	}
 	return a.errorf(mn.col, "unknown instruction %q", m)
 }
 

@@ -34,14 +34,22 @@ func Minimize(p *Program, fails func(*Program) bool, maxTrials int) *Program {
 		trials++
 		return fails(c)
 	}
-	// Removable units: single slots, or both slots of an lddw. Slot 0
-	// (r9 = r1), the epilogue's stores to the register area and exits
-	// stay; everything else is fair game.
+	// Removable units: single slots, both slots of an lddw, or the
+	// indivisible ranges the generator recorded. Slot 0 (r9 = r1), the
+	// set-up, the epilogue's stores to the register area and exits stay;
+	// everything else is fair game.
 	type unit struct{ start, n int }
 	var units []unit
+	unitAt := map[int]int{}
+	for _, u := range p.units {
+		unitAt[u[0]] = u[1] - u[0]
+	}
 	for n := 1; n < len(best.Body); n++ {
 		i := best.Body[n]
 		switch {
+		case unitAt[n] > 0:
+			units = append(units, unit{n, unitAt[n]})
+			n += unitAt[n] - 1
 		case n < len(p.setup) && p.setup[n]:
 			if i.IsLDDW() {
 				n++
@@ -76,11 +84,24 @@ func Minimize(p *Program, fails func(*Program) bool, maxTrials int) *Program {
 		}
 	}
 	if c := best.withBody(Compact(best.Body)); len(c.Body) < len(best.Body) {
-		// Compact removes exactly the no-operations, never set-up slots.
-		c.setup = nil
+		c.setup, c.units = nil, nil
+		// Compact removes exactly the no-operations: never set-up slots,
+		// and units only whole.
+		newIndex := make([]int, len(best.Body)+1)
+		kept := 0
 		for n, i := range best.Body {
-			if !isNop(i) && len(best.setup) == len(best.Body) {
-				c.setup = append(c.setup, best.setup[n])
+			newIndex[n] = kept
+			if !isNop(i) {
+				kept++
+				if len(best.setup) == len(best.Body) {
+					c.setup = append(c.setup, best.setup[n])
+				}
+			}
+		}
+		newIndex[len(best.Body)] = kept
+		for _, u := range best.units {
+			if a, b := newIndex[u[0]], newIndex[u[1]]; b > a {
+				c.units = append(c.units, [2]int{a, b})
 			}
 		}
 		if fails(c) {

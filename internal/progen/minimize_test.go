@@ -18,6 +18,10 @@ import (
 func nopOut(p *Program, seed uint64) *Program {
 	r := rand.New(rand.NewPCG(seed, 1))
 	body := slices.Clone(p.Body)
+	unitAt := map[int]int{}
+	for _, u := range p.units {
+		unitAt[u[0]] = u[1] - u[0]
+	}
 	for n := 1; n < len(body); n++ {
 		i := body[n]
 		removable := !p.setup[n] && i.Class() != isa.ClassJMP && i.Class() != isa.ClassJMP32 && !p.isEpilogueStore(i) &&
@@ -25,6 +29,9 @@ func nopOut(p *Program, seed uint64) *Program {
 		width := 1
 		if i.IsLDDW() {
 			width = 2
+		}
+		if w := unitAt[n]; w > 0 {
+			removable, width = true, w
 		}
 		if removable && r.IntN(3) == 0 {
 			for k := n; k < n+width; k++ {

@@ -148,6 +148,9 @@ type Program struct {
 	// setup marks the Body slots that initialise registers and stack; nil
 	// when unknown.
 	setup []bool
+	// units are [start, end) slot ranges of Body that Minimize must remove
+	// whole or not at all.
+	units [][2]int
 }
 
 // MemSize returns the size of the memory the program runs on.
@@ -189,7 +192,7 @@ func Generate(seed int64, opts Options) (*Program, error) {
 	for i := 0; i < opts.BufSize; i++ {
 		p.Memory[i] = byte(g.r.Uint32())
 	}
-	p.Body, p.setup = g.program(opts.BufSize)
+	g.program(p)
 	prologue := Prologue(memSize)
 	p.PrologueLen = len(prologue)
 	p.Kernel = append(prologue, p.Body...)
@@ -346,55 +349,68 @@ func blockSize(b []stmt) int {
 // callFixup is a call at slot pc to callee.
 type callFixup struct{ pc, callee int }
 
-func emit(out []isa.Instruction, b []stmt, calls *[]callFixup) []isa.Instruction {
+// emitter lays out statements.
+type emitter struct {
+	out   []isa.Instruction
+	calls []callFixup
+	// units are the slot ranges of multi-instruction leaves, which only
+	// make sense whole (a pointer computed, used and overwritten): Minimize
+	// removes them together or not at all.
+	units [][2]int
+}
+
+func (e *emitter) block(b []stmt) {
 	for i := range b {
 		s := &b[i]
 		switch s.kind {
 		case stmtLeaf:
-			out = append(out, s.insns...)
+			if len(s.insns) > 1 && !(len(s.insns) == 2 && s.insns[0].IsLDDW()) {
+				e.units = append(e.units, [2]int{len(e.out), len(e.out) + len(s.insns)})
+			}
+			e.out = append(e.out, s.insns...)
 		case stmtSkip:
 			j := s.jcc
 			j.Offset = int16(blockSize(b[i+1 : min(len(b), i+1+s.skip)]))
-			out = append(out, j)
+			e.out = append(e.out, j)
 		case stmtIf:
 			j := s.jcc
 			j.Offset = int16(blockSize(s.then))
 			if s.hasElse {
 				j.Offset++
 			}
-			out = append(out, j)
-			out = emit(out, s.then, calls)
+			e.out = append(e.out, j)
+			e.block(s.then)
 			if s.hasElse {
 				n := blockSize(s.els)
 				if s.gotol {
-					out = append(out, isa.Instruction{Opcode: isa.OpcodeJA32, Imm: int32(n)})
+					e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeJA32, Imm: int32(n)})
 				} else {
-					out = append(out, isa.Instruction{Opcode: isa.OpcodeJA, Offset: int16(n)})
+					e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeJA, Offset: int16(n)})
 				}
-				out = emit(out, s.els, calls)
+				e.block(s.els)
 			}
 		case stmtCall:
-			*calls = append(*calls, callFixup{pc: len(out), callee: s.callee})
-			out = append(out, isa.Instruction{Opcode: isa.OpcodeCall, Src: isa.CallLocal})
-			out = append(out, s.insns...)
+			e.calls = append(e.calls, callFixup{pc: len(e.out), callee: s.callee})
+			e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeCall, Src: isa.CallLocal})
+			e.out = append(e.out, s.insns...)
 		}
 	}
-	return out
 }
 
-// program generates the Body: entry, main function, epilogue, callees. It
-// also returns which slots set up registers and stack, and so must stay for
-// the program to remain defined (see Minimize).
-func (g *gen) program(bufSize int) ([]isa.Instruction, []bool) {
+// program generates the Body (entry, main function, epilogue, callees) and
+// fills in p's layout information for Minimize: which slots set up
+// registers and stack, and so must stay for the program to remain defined,
+// and which slot ranges are indivisible.
+func (g *gen) program(p *Program) {
 	if !g.opts.NoCalls && g.r.IntN(2) == 0 {
 		g.callees = 1 + g.r.IntN(maxCallees)
 	}
 	main := frame{stackSize: g.opts.StackSize, atomicSize: g.opts.StackSize / 16 * 8, hasMemory: true, canCall: g.callees > 0}
 
-	out := []isa.Instruction{movX(isa.ClassALU64, regMem, isa.R1)}
-	out = append(out, g.initRegs(0, 1, 2, 3, 4, 5, 6, 7, 8)...)
-	out = append(out, g.initStack(main)...)
-	setup := [][2]int{{0, len(out)}}
+	e := &emitter{out: []isa.Instruction{movX(isa.ClassALU64, regMem, isa.R1)}}
+	e.out = append(e.out, g.initRegs(0, 1, 2, 3, 4, 5, 6, 7, 8)...)
+	e.out = append(e.out, g.initStack(main)...)
+	setup := [][2]int{{0, len(e.out)}}
 	body := g.block(main, g.opts.Insns, 0)
 	for c := range g.callees {
 		if !g.called[c] {
@@ -402,26 +418,27 @@ func (g *gen) program(bufSize int) ([]isa.Instruction, []bool) {
 			body = append(body, g.call(c))
 		}
 	}
-	var calls []callFixup
-	out = emit(out, body, &calls)
-	out = appendEpilogue(out, bufSize)
+	e.block(body)
+	e.out = appendEpilogue(e.out, p.BufSize)
 
 	callee := frame{stackSize: calleeStackSize, atomicSize: calleeStackSize / 2}
 	starts := make([]int, g.callees)
 	for c := range starts {
-		starts[c] = len(out)
+		starts[c] = len(e.out)
 		// r1-r5 are the arguments; r0 and r6-r8 are the callee's own. The
 		// caller's r6-r9 must survive the callee writing its own.
-		out = append(out, g.initRegs(0, 6, 7, 8)...)
-		out = append(out, g.initStack(callee)...)
-		setup = append(setup, [2]int{starts[c], len(out)})
-		out = emit(out, g.block(callee, 4+g.r.IntN(max(1, g.opts.Insns/4)), 0), nil)
-		out = append(out, isa.Instruction{Opcode: isa.OpcodeExit})
+		e.out = append(e.out, g.initRegs(0, 6, 7, 8)...)
+		e.out = append(e.out, g.initStack(callee)...)
+		setup = append(setup, [2]int{starts[c], len(e.out)})
+		e.block(g.block(callee, 4+g.r.IntN(max(1, g.opts.Insns/4)), 0))
+		e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeExit})
 	}
-	for _, c := range calls {
-		out[c.pc].Imm = int32(starts[c.callee] - (c.pc + 1))
+	for _, c := range e.calls {
+		e.out[c.pc].Imm = int32(starts[c.callee] - (c.pc + 1))
 	}
-	return out, setupMask(len(out), setup)
+	p.Body = e.out
+	p.setup = setupMask(len(e.out), setup)
+	p.units = e.units
 }
 
 // setupMask marks the slots of the given [start, end) ranges.
@@ -562,15 +579,19 @@ func (g *gen) leaf(f frame) []isa.Instruction {
 		case k < 50:
 			l := isa.LDDW(g.reg(), g.imm64())
 			return l[:]
-		case k < 62 && f.hasMemory:
+		case k < 60 && f.hasMemory:
 			return []isa.Instruction{g.memLoad(regMem, f)}
-		case k < 72 && f.hasMemory:
+		case k < 69 && f.hasMemory:
 			return []isa.Instruction{g.memStore(regMem, f)}
-		case k < 80:
+		case k < 76:
 			return []isa.Instruction{g.memLoad(isa.R10, f)}
-		case k < 88:
+		case k < 83:
 			return []isa.Instruction{g.memStore(isa.R10, f)}
-		case k >= 88:
+		case k < 90:
+			if ins := g.pointerAccess(f); ins != nil {
+				return ins
+			}
+		default:
 			return g.atomic(f)
 		}
 	}
@@ -676,6 +697,102 @@ func (g *gen) memStore(base uint8, f frame) isa.Instruction {
 	return isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | size, Dst: base, Src: g.reg(), Offset: off}
 }
 
+// pointerAccess computes a pointer into a scratch register, accesses
+// memory through it and turns the register back into a number (the loaded
+// value, or an immediate after a store), so no address ever reaches the
+// epilogue. The pointer is the buffer or the frame plus a constant, or the
+// frame plus a masked register (a variable offset the verifier bounds). It
+// returns nil when the frame has no room for the chosen access.
+func (g *gen) pointerAccess(f frame) []isa.Instruction {
+	t := g.reg()
+	size := sizes[g.r.IntN(4)]
+	n := isa.SizeBytes(size)
+	store := g.r.IntN(2) == 0
+	// The stack region the access may touch: stores stay out of the
+	// atomic area (see initStack).
+	lo := -f.stackSize
+	if store {
+		lo += f.atomicSize
+	}
+	var out []isa.Instruction
+	var tail []isa.Instruction // overwrites a second scratch register at the end
+	var off int16
+	switch kind := g.r.IntN(3); {
+	case kind == 0 && f.hasMemory:
+		// r9 + k, then a constant offset that may be negative: only the
+		// sum must lie in the buffer.
+		total := int(g.bufOffset(n))
+		k := g.r.IntN(g.opts.BufSize + 1)
+		out = append(out, movX(isa.ClassALU64, t, regMem), aluK(isa.ClassALU64, isa.OpADD, t, int32(k)))
+		off = int16(total - k)
+	case kind == 1:
+		total := int(g.stackOffset(lo, 0, n))
+		k := -g.r.IntN(f.stackSize + 1)
+		out = append(out, movX(isa.ClassALU64, t, isa.R10), aluK(isa.ClassALU64, isa.OpADD, t, int32(k)))
+		off = int16(total - k)
+	default:
+		// r10 + (rA & mask) + off: mask keeps the index a multiple of n
+		// (the verifier checks stack alignment on the variable part too)
+		// and below the largest power of two that fits the region.
+		region := -lo
+		p := 8
+		for p*2 <= region {
+			p *= 2
+		}
+		if p < n {
+			return nil
+		}
+		mask := int32((p - 1) &^ (n - 1))
+		start := lo + 8*g.r.IntN((region-p)/8+1)
+		a := g.reg()
+		if f.hasMemory {
+			// The main function: scalar += pointer.
+			out = append(out,
+				movX(isa.ClassALU64, t, a),
+				aluK(isa.ClassALU64, isa.OpAND, t, mask),
+				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: isa.R10})
+		} else {
+			// A called function: pointer += scalar, with the index in a
+			// second scratch register. Why not scalar += pointer: there
+			// the kernel verifier gives the result the frame number of
+			// the main function (adjust_ptr_min_max_vals copies the
+			// pointer's type but not its frameno; Linux 6.18), tracks
+			// the wrong frame's stack, and may remove code on the
+			// strength of values from it.
+			i := g.reg()
+			for i == t {
+				i = g.reg()
+			}
+			out = append(out,
+				movX(isa.ClassALU64, i, a),
+				aluK(isa.ClassALU64, isa.OpAND, i, mask),
+				movX(isa.ClassALU64, t, isa.R10),
+				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: i})
+			tail = append(tail, movK(isa.ClassALU64, i, g.imm32()))
+		}
+		off = int16(start)
+	}
+	if !store {
+		mode := isa.ModeMEM
+		if size != isa.SizeDW && g.r.IntN(2) == 0 {
+			mode = isa.ModeMEMSX
+		}
+		out = append(out, isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: t, Src: t, Offset: off})
+		return append(out, tail...)
+	}
+	if g.r.IntN(3) == 0 {
+		out = append(out, isa.Instruction{Opcode: isa.ClassST | isa.ModeMEM | size, Dst: t, Offset: off, Imm: g.imm32()})
+	} else {
+		src := g.reg()
+		for src == t {
+			src = g.reg()
+		}
+		out = append(out, isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | size, Dst: t, Src: src, Offset: off})
+	}
+	out = append(out, movK(isa.ClassALU64, t, g.imm32()))
+	return append(out, tail...)
+}
+
 var atomicOps = []int32{
 	isa.AtomicADD, isa.AtomicOR, isa.AtomicAND, isa.AtomicXOR,
 	isa.AtomicADD | isa.AtomicFETCH, isa.AtomicOR | isa.AtomicFETCH,
@@ -694,10 +811,21 @@ func (g *gen) atomic(f frame) []isa.Instruction {
 	op := atomicOps[g.r.IntN(len(atomicOps))]
 	off := g.stackOffset(-f.stackSize, -f.stackSize+f.atomicSize, isa.SizeBytes(size))
 	ins := isa.Instruction{Opcode: isa.ClassSTX | isa.ModeATOMIC | size, Dst: isa.R10, Src: g.reg(), Offset: off, Imm: op}
+	var out []isa.Instruction
 	if op == isa.AtomicCMPXCHG && g.r.IntN(2) == 0 {
-		return []isa.Instruction{{Opcode: isa.ClassLDX | isa.ModeMEM | size, Dst: isa.R0, Src: isa.R10, Offset: off}, ins}
+		out = append(out, isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | size, Dst: isa.R0, Src: isa.R10, Offset: off})
 	}
-	return []isa.Instruction{ins}
+	out = append(out, ins)
+	if op == isa.AtomicCMPXCHG && size == isa.SizeW {
+		// Why: on x86-64 a successful cmpxchg leaves the upper half of
+		// rax alone, so the kernel zero-extends r0 after a 32-bit cmpxchg
+		// only where its verifier sees r0 used as 64 bits; a use reached
+		// only on a path it pruned is missed (Linux 6.18), and r0 keeps
+		// its old upper half. A 64-bit use right away gets the
+		// zero-extension emitted while still checking it in every engine.
+		out = append(out, aluK(isa.ClassALU64, isa.OpADD, isa.R0, g.imm32()))
+	}
+	return out
 }
 
 var jumpOps = []uint8{

@@ -62,6 +62,19 @@ func checkStructure(p *Program) error {
 	if b[0] != movX(isa.ClassALU64, isa.R9, isa.R1) {
 		return fmt.Errorf("body starts with %v, not r9 = r1", b[0])
 	}
+	// ptr[n] marks the slots of pointer units, which checkPointerUnit
+	// checks instead.
+	ptr := map[int]bool{}
+	for _, u := range p.units {
+		if err := checkPointerUnit(b[u[0]:u[1]]); err != nil {
+			return fmt.Errorf("slots %d..%d: %w", u[0], u[1]-1, err)
+		}
+		if b[u[0]].Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcX {
+			for n := u[0]; n < u[1]; n++ {
+				ptr[n] = true
+			}
+		}
+	}
 	for n := 1; n < len(b); n++ {
 		i := b[n]
 		if t, ok := isa.Target(b, n); ok && t <= n {
@@ -69,6 +82,9 @@ func checkStructure(p *Program) error {
 		}
 		if i.IsLDDW() {
 			n++
+		}
+		if ptr[n] {
+			continue
 		}
 		switch i.Class() {
 		case isa.ClassALU, isa.ClassALU64, isa.ClassLD, isa.ClassLDX:
@@ -93,6 +109,85 @@ func checkStructure(p *Program) error {
 				return fmt.Errorf("slot %d (%v): atomic outside the stack", n, i)
 			}
 		}
+	}
+	return nil
+}
+
+// checkPointerUnit checks a multi-instruction leaf: either an atomic
+// compare-and-exchange unit, or a pointer computed from r9 or r10 into
+// scratch registers, used as a load or store base, after which no register
+// r0..r8 may hold an address. It tracks which registers hold pointers.
+func checkPointerUnit(u []isa.Instruction) error {
+	if slices.ContainsFunc(u, func(i isa.Instruction) bool { return i.Mode() == isa.ModeATOMIC && i.Class() == isa.ClassSTX }) {
+		return checkCmpxchgUnit(u)
+	}
+	isPtr := map[uint8]bool{isa.R9: true, isa.R10: true}
+	used := false
+	for _, i := range u {
+		switch {
+		case i.Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcX:
+			isPtr[i.Dst] = isPtr[i.Src]
+		case i.Opcode == isa.ClassALU64|isa.OpADD|isa.SrcX:
+			if isPtr[i.Dst] && isPtr[i.Src] {
+				return fmt.Errorf("unit %v adds two pointers", u)
+			}
+			isPtr[i.Dst] = isPtr[i.Dst] || isPtr[i.Src]
+		case i.Class() == isa.ClassALU64 && i.Source() == isa.SrcK && (i.Op() == isa.OpADD || i.Op() == isa.OpAND || i.Op() == isa.OpMOV):
+			if isPtr[i.Dst] && i.Op() != isa.OpADD {
+				if i.Op() != isa.OpMOV {
+					return fmt.Errorf("unit %v masks a pointer", u)
+				}
+			}
+			if i.Op() == isa.OpMOV {
+				isPtr[i.Dst] = false
+			}
+		case i.Class() == isa.ClassLDX:
+			if !isPtr[i.Src] {
+				return fmt.Errorf("unit %v loads through a number", u)
+			}
+			isPtr[i.Dst], used = false, true
+		case i.Class() == isa.ClassST || i.Class() == isa.ClassSTX:
+			if !isPtr[i.Dst] || i.Mode() != isa.ModeMEM {
+				return fmt.Errorf("unit %v stores through a number", u)
+			}
+			if i.Class() == isa.ClassSTX && isPtr[i.Src] {
+				return fmt.Errorf("unit %v stores a pointer", u)
+			}
+			used = true
+		default:
+			return fmt.Errorf("unit %v: unexpected %v", u, i)
+		}
+	}
+	for r := isa.R0; r <= isa.R8; r++ {
+		if isPtr[r] {
+			return fmt.Errorf("unit %v leaves a pointer in r%d", u, r)
+		}
+	}
+	if !used {
+		return fmt.Errorf("unit %v accesses no memory", u)
+	}
+	return nil
+}
+
+// checkCmpxchgUnit checks a compare-and-exchange unit: optionally a load
+// of r0 from the exchanged word, the cmpxchg, and for the 32-bit form a
+// 64-bit use of r0 right after (see gen.atomic).
+func checkCmpxchgUnit(u []isa.Instruction) error {
+	if len(u) > 0 && u[0].Class() == isa.ClassLDX {
+		if u[0].Dst != isa.R0 || u[0].Src != isa.R10 {
+			return fmt.Errorf("unit %v: the load before cmpxchg is not r0 from the stack", u)
+		}
+		u = u[1:]
+	}
+	if len(u) == 0 || u[0].Mode() != isa.ModeATOMIC || u[0].Imm != isa.AtomicCMPXCHG {
+		return fmt.Errorf("unit %v has no cmpxchg", u)
+	}
+	w32 := u[0].Size() == isa.SizeW
+	switch {
+	case w32 && len(u) == 2 && u[1] == aluK(isa.ClassALU64, isa.OpADD, isa.R0, u[1].Imm):
+	case !w32 && len(u) == 1:
+	default:
+		return fmt.Errorf("unit %v: a 32-bit cmpxchg must be followed by exactly a 64-bit use of r0", u)
 	}
 	return nil
 }
