@@ -839,3 +839,23 @@ func TestPacketRegion(t *testing.T) {
 	_, err = p.NewVM().Run(make([]byte, 2))
 	checkErr(t, err, engine.ErrOutOfBounds, 1, "read of 1 bytes")
 }
+
+func TestInstructionsCopy(t *testing.T) {
+	insns, err := asm.Assemble("mov %r0, 1\nexit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(insns, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insns[0].Imm = 2 // Load copied the program
+	got := p.Instructions()
+	if len(got) != 2 || got[0].Imm != 1 {
+		t.Fatalf("Instructions() = %v", got)
+	}
+	got[0].Imm = 3 // and Instructions returns a copy
+	if r0, err := p.NewVM().Run(nil); err != nil || r0 != 1 || p.Instructions()[0].Imm != 1 {
+		t.Fatalf("r0 = %d, %v", r0, err)
+	}
+}
