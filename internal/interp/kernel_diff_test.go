@@ -242,6 +242,31 @@ func TestKernelDifferential(t *testing.T) {
 		ran, first, first+int64(n)-1, slots, executed, time.Since(start).Round(time.Millisecond), mismatches, refused)
 }
 
+// FuzzKernelDifferential lets the fuzzer choose seeds and generator
+// options: go test ./internal/interp -run '^$' -fuzz FuzzKernelDifferential.
+func FuzzKernelDifferential(f *testing.F) {
+	for seed := range int64(len(diffConfigs)) {
+		o := diffOptions(seed)
+		f.Add(seed, o.Insns, o.BufSize, o.StackSize, o.MaxDepth, o.NoCalls)
+	}
+	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls bool) {
+		kerneltest.Require(t)
+		opts := progen.Options{Insns: insns, BufSize: buf, StackSize: stack, MaxDepth: depth, NoCalls: noCalls}
+		p, err := progen.Generate(seed, opts)
+		if err != nil {
+			t.Skip(err) // options out of range
+		}
+		k := runKernel(p)
+		if k.err != nil {
+			t.Fatalf("seed %d options %+v: the kernel refused a generated program (a progen bug): %v", seed, opts, k.err)
+		}
+		i, _ := runInterp(p)
+		if difference(p, k, i) != "" {
+			t.Fatalf("options %+v\n%s", opts, report(p, fmt.Sprintf("progen.Generate(%d, %+v)", seed, opts)))
+		}
+	})
+}
+
 // Instruction builders for the edge cases.
 
 func alu64K(op, dst uint8, imm int32) isa.Instruction {
@@ -515,10 +540,11 @@ func TestKnownKernelBugs(t *testing.T) {
 			ja(0)), // makes the epilogue a checkpoint
 		reg: 0, want: 0, buggy: 0xff000000_00000000,
 	}, {
-		name: "scalar += r10 in a called function points into the main function's frame",
+		name: "scalar += r10 keeps the scalar's frame number",
 		why: "adjust_ptr_min_max_vals gives the result of scalar += pointer the pointer's type but not its frame number, " +
-			"so the verifier tracks the main function's stack for a pointer into the callee's; the branch on the value " +
-			"it believes it loads is proven one-way and dead code elimination removes its other side",
+			"so here the verifier tracks the main function's stack for a pointer into the callee's; the branch on the value " +
+			"it believes it loads is proven one-way and dead code elimination removes its other side (with a stale frame " +
+			"number from an earlier pointer, verification can also take many minutes)",
 		code: code(
 			stDW(-8, 0x1111),
 			isa.Instruction{Opcode: isa.OpcodeCall, Src: isa.CallLocal}, // to callee

@@ -744,32 +744,24 @@ func (g *gen) pointerAccess(f frame) []isa.Instruction {
 		}
 		mask := int32((p - 1) &^ (n - 1))
 		start := lo + 8*g.r.IntN((region-p)/8+1)
+		// pointer += scalar, with the index in a second scratch register.
+		// Why not scalar += pointer: for that form the kernel verifier
+		// keeps the frame number the scalar register happened to hold
+		// (adjust_ptr_min_max_vals copies the pointer's type but not its
+		// frameno; Linux 6.18), so it tracks some other frame's stack,
+		// may remove code on the strength of values from it, and can take
+		// minutes to verify the program.
 		a := g.reg()
-		if f.hasMemory {
-			// The main function: scalar += pointer.
-			out = append(out,
-				movX(isa.ClassALU64, t, a),
-				aluK(isa.ClassALU64, isa.OpAND, t, mask),
-				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: isa.R10})
-		} else {
-			// A called function: pointer += scalar, with the index in a
-			// second scratch register. Why not scalar += pointer: there
-			// the kernel verifier gives the result the frame number of
-			// the main function (adjust_ptr_min_max_vals copies the
-			// pointer's type but not its frameno; Linux 6.18), tracks
-			// the wrong frame's stack, and may remove code on the
-			// strength of values from it.
-			i := g.reg()
-			for i == t {
-				i = g.reg()
-			}
-			out = append(out,
-				movX(isa.ClassALU64, i, a),
-				aluK(isa.ClassALU64, isa.OpAND, i, mask),
-				movX(isa.ClassALU64, t, isa.R10),
-				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: i})
-			tail = append(tail, movK(isa.ClassALU64, i, g.imm32()))
+		i := g.reg()
+		for i == t {
+			i = g.reg()
 		}
+		out = append(out,
+			movX(isa.ClassALU64, i, a),
+			aluK(isa.ClassALU64, isa.OpAND, i, mask),
+			movX(isa.ClassALU64, t, isa.R10),
+			isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: i})
+		tail = append(tail, movK(isa.ClassALU64, i, g.imm32()))
 		off = int16(start)
 	}
 	if !store {
