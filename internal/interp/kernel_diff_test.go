@@ -145,21 +145,8 @@ func difference(p *progen.Program, k, i outcome) string {
 	return strings.Join(d, "\n")
 }
 
-// listing formats a program one slot a line, with slot indices.
-func listing(insns []isa.Instruction) string {
-	var b strings.Builder
-	for n := 0; n < len(insns); n++ {
-		i := insns[n]
-		if i.IsLDDW() && n+1 < len(insns) {
-			fmt.Fprintf(&b, "%4d: %-40v ; lddw %#x\n", n, i, isa.Imm64(insns, n))
-			n++
-			fmt.Fprintf(&b, "%4d: %v\n", n, insns[n])
-			continue
-		}
-		fmt.Fprintf(&b, "%4d: %v\n", n, i)
-	}
-	return b.String()
-}
+// listing formats a program as the kernel's verifier log does.
+func listing(insns []isa.Instruction) string { return isa.FormatProgram(insns) }
 
 func hexWords(b []byte) string {
 	var s strings.Builder

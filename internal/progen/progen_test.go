@@ -411,46 +411,5 @@ func FuzzGenerate(f *testing.F) {
 	})
 }
 
-// listing formats a program one slot a line with its index.
-func listing(insns []isa.Instruction) string {
-	var b bytes.Buffer
-	for n, i := range insns {
-		fmt.Fprintf(&b, "%4d: %v\n", n, i)
-	}
-	return b.String()
-}
-
-func TestWrap(t *testing.T) {
-	code := []isa.Instruction{
-		ldx(isa.SizeDW, isa.R3, isa.R9, 8),
-		movK(isa.ClassALU64, isa.R0, 7),
-	}
-	buf := []byte{0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}
-	p, err := Wrap(code, buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkStructure(p); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(p.Memory[:16], buf) || len(p.Memory) != 16+8*NumSavedRegisters {
-		t.Fatalf("memory %x", p.Memory)
-	}
-	for _, bad := range [][]byte{nil, make([]byte, 12), make([]byte, 4096)} {
-		if _, err := Wrap(code, bad); !errors.Is(err, ErrOptions) {
-			t.Errorf("Wrap with a %d-byte buffer: error %v", len(bad), err)
-		}
-	}
-	kerneltest.Require(t)
-	ret, out, _, err := kerneltest.RunXDP(p.Kernel, p.Memory, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	regs, err := p.Registers(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ret != 7 || regs[0] != 7 || regs[3] != 0x0807060504030201 || regs[1] != 0 {
-		t.Errorf("retval %d, registers %x", ret, regs)
-	}
-}
+// listing formats a program as the kernel's verifier log does.
+func listing(insns []isa.Instruction) string { return isa.FormatProgram(insns) }
