@@ -413,3 +413,11 @@ func FuzzGenerate(f *testing.F) {
 
 // listing formats a program as the kernel's verifier log does.
 func listing(insns []isa.Instruction) string { return isa.FormatProgram(insns) }
+
+func BenchmarkGenerate(b *testing.B) {
+	for n := 0; b.Loop(); n++ {
+		if _, err := Generate(int64(n), Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
