@@ -75,8 +75,12 @@ func checkStructure(p *Program) error {
 			}
 		}
 	}
+	inCallee := false // after the main function's exit, r1 may be a pointer
 	for n := 1; n < len(b); n++ {
 		i := b[n]
+		if i.Opcode == isa.OpcodeExit {
+			inCallee = true
+		}
 		if t, ok := isa.Target(b, n); ok && t <= n {
 			return fmt.Errorf("slot %d (%v) jumps backwards to %d", n, i, t)
 		}
@@ -92,14 +96,14 @@ func checkStructure(p *Program) error {
 				return fmt.Errorf("slot %d (%v) writes r%d", n, i, i.Dst)
 			}
 			if i.Class() == isa.ClassLDX {
-				if err := checkAccess(p, i); err != nil {
+				if err := checkAccess(p, i, inCallee); err != nil {
 					return fmt.Errorf("slot %d (%v): %w", n, i, err)
 				}
 			} else if i.Source() == isa.SrcX && i.Src > isa.R8 && i.Class() != isa.ClassLD {
 				return fmt.Errorf("slot %d (%v) computes on r%d", n, i, i.Src)
 			}
 		case isa.ClassST, isa.ClassSTX:
-			if err := checkAccess(p, i); err != nil {
+			if err := checkAccess(p, i, inCallee); err != nil {
 				return fmt.Errorf("slot %d (%v): %w", n, i, err)
 			}
 			if i.Class() == isa.ClassSTX && i.Src > isa.R8 {
@@ -120,6 +124,14 @@ func checkStructure(p *Program) error {
 func checkPointerUnit(u []isa.Instruction) error {
 	if slices.ContainsFunc(u, func(i isa.Instruction) bool { return i.Mode() == isa.ModeATOMIC && i.Class() == isa.ClassSTX }) {
 		return checkCmpxchgUnit(u)
+	}
+	if u[len(u)-1].Opcode == isa.OpcodeCall {
+		// A call passing a pointer to the caller's stack in r1.
+		if len(u) != 3 || u[0] != movX(isa.ClassALU64, isa.R1, isa.R10) || u[1] != aluK(isa.ClassALU64, isa.OpADD, isa.R1, u[1].Imm) ||
+			u[1].Imm > 0 || u[1].Imm%8 != 0 || u[2].Src != isa.CallLocal {
+			return fmt.Errorf("unit %v is not r1 = r10 + k; call", u)
+		}
+		return nil
 	}
 	isPtr := map[uint8]bool{isa.R9: true, isa.R10: true}
 	used := false
@@ -192,7 +204,9 @@ func checkCmpxchgUnit(u []isa.Instruction) error {
 	return nil
 }
 
-func checkAccess(p *Program, i isa.Instruction) error {
+// checkAccess checks the base and offset of a load or store; in a called
+// function r1 may point into the caller's stack.
+func checkAccess(p *Program, i isa.Instruction, inCallee bool) error {
 	base := i.Dst
 	if i.Class() == isa.ClassLDX {
 		base = i.Src
@@ -203,6 +217,10 @@ func checkAccess(p *Program, i isa.Instruction) error {
 	case isa.R9:
 		if off < 0 || off+n > len(p.Memory) {
 			return fmt.Errorf("memory access [%d, %d) outside [0, %d)", off, off+n, len(p.Memory))
+		}
+	case isa.R1:
+		if !inCallee || off%n != 0 || off < -maxStackSize || off+n > maxStackSize {
+			return fmt.Errorf("access through r1 at %d of %d bytes outside a called function or misaligned", off, n)
 		}
 	case isa.R10:
 		if off < -maxStackSize || off+n > 0 || off%n != 0 {
@@ -326,12 +344,18 @@ func TestCoverage(t *testing.T) {
 		}
 		for n := 0; n < len(p.Body); n++ {
 			seen[variant(p.Body[n])]++
+			if i := p.Body[n]; (i.Class() == isa.ClassLDX && i.Src == isa.R1) || ((i.Class() == isa.ClassST || i.Class() == isa.ClassSTX) && i.Dst == isa.R1) {
+				seen["access to the caller's stack"]++
+			}
+			if i := p.Body[n]; i.Opcode == isa.ClassALU64|isa.OpADD|isa.SrcX && i.Src != isa.R10 && n >= 2 && p.Body[n-1].Src == isa.R10 {
+				seen["variable stack offset"]++
+			}
 			if p.Body[n].IsLDDW() {
 				n++
 			}
 		}
 	}
-	for _, v := range want {
+	for _, v := range append(want, "access to the caller's stack", "variable stack offset") {
 		if seen[v] == 0 {
 			t.Errorf("no program uses %s", v)
 		}
