@@ -4,6 +4,7 @@ package amd64
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"unsafe"
 
 	"github.com/bpfvm/bpfvm/internal/isa"
@@ -313,6 +314,17 @@ func (c *compiler) emitInsn(i int) error {
 		})
 	case isa.ClassST:
 		size := isa.SizeBytes(in.Size())
+		if c.opts.BlindConstants {
+			// r11 may hold the address: build the value in r10 (the
+			// budget), saved around the store.
+			c.emitAccess(i, in.Dst, in.Offset, size, true, func(m operand) {
+				c.e.store(s64, ctxField(offSpill), budgetReg)
+				c.blindedImm(s64, budgetReg, in.Imm)
+				c.e.store(size, m, budgetReg)
+				c.e.load(s64, budgetReg, ctxField(offSpill))
+			})
+			break
+		}
 		c.emitAccess(i, in.Dst, in.Offset, size, true, func(m operand) { c.e.storeImm(size, m, in.Imm) })
 	case isa.ClassSTX:
 		size := isa.SizeBytes(in.Size())
@@ -337,13 +349,18 @@ func (c *compiler) emitALU(in isa.Instruction) {
 	switch op := in.Op(); op {
 	case isa.OpADD, isa.OpSUB, isa.OpOR, isa.OpAND, isa.OpXOR:
 		opc := map[uint8]byte{isa.OpADD: aluADD, isa.OpSUB: aluSUB, isa.OpOR: aluOR, isa.OpAND: aluAND, isa.OpXOR: aluXOR}[op]
-		if k {
+		if k && c.opts.BlindConstants {
+			c.blindedImm(size, scratchReg, in.Imm)
+			e.aluStore(opc, size, direct(dst), scratchReg)
+		} else if k {
 			e.aluImm(opc, size, direct(dst), in.Imm)
 		} else {
 			e.aluStore(opc, size, direct(dst), src)
 		}
 	case isa.OpMOV:
 		switch {
+		case k && c.opts.BlindConstants:
+			c.blindedImm(size, dst, in.Imm)
 		case k && size == s64:
 			e.movImm64(dst, uint64(int64(in.Imm)))
 		case k:
@@ -354,7 +371,10 @@ func (c *compiler) emitALU(in isa.Instruction) {
 			e.loadSX(int(in.Offset)/8, size, dst, direct(src))
 		}
 	case isa.OpMUL:
-		if k {
+		if k && c.opts.BlindConstants {
+			c.blindedImm(size, scratchReg, in.Imm)
+			e.imul(size, dst, scratchReg)
+		} else if k {
 			e.imulImm(size, dst, dst, in.Imm)
 		} else {
 			e.imul(size, dst, src)
@@ -398,6 +418,30 @@ func (c *compiler) emitALU(in isa.Instruction) {
 			}
 		}
 	}
+}
+
+// key returns a fresh non-zero blinding key.
+func (c *compiler) key() int32 {
+	for {
+		if k := int32(rand.Uint32()); k != 0 {
+			return k
+		}
+	}
+}
+
+// blindedImm loads imm (sign-extended to 64 bits for size 8, zero-extended
+// from 32 bits for size 4) into r without the constant appearing in the
+// code: it loads imm^key and xors key back in, with a fresh random key.
+// This keeps attacker-chosen constants from forming useful instruction
+// sequences in executable memory (JIT spraying).
+func (c *compiler) blindedImm(size int, r reg, imm int32) {
+	k := c.key()
+	if size == s64 {
+		c.e.movImm64(r, uint64(int64(imm^k)))
+	} else {
+		c.e.movImm32(r, uint32(imm^k))
+	}
+	c.e.aluImm(aluXOR, size, direct(r), k)
 }
 
 // emitShiftCL shifts dst by src, which x86 wants in cl (eBPF r4's register).
@@ -460,9 +504,12 @@ func (c *compiler) emitDivMod(in isa.Instruction, size int) {
 			negOneResult()
 			return
 		}
-		if size == s64 {
+		switch {
+		case c.opts.BlindConstants:
+			c.blindedImm(size, scratchReg, in.Imm)
+		case size == s64:
 			e.movImm64(scratchReg, uint64(int64(in.Imm)))
-		} else {
+		default:
 			e.movImm32(scratchReg, uint32(in.Imm))
 		}
 		divisor = scratchReg
@@ -558,7 +605,14 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 	default:
 		t, _ := isa.Target(c.insns, i)
 		dst := xreg[in.Dst]
-		if in.Source() == isa.SrcK {
+		if in.Source() == isa.SrcK && c.opts.BlindConstants {
+			c.blindedImm(size, scratchReg, in.Imm)
+			if op == isa.OpJSET {
+				e.test(size, dst, scratchReg)
+			} else {
+				e.aluStore(aluCMP, size, direct(dst), scratchReg)
+			}
+		} else if in.Source() == isa.SrcK {
 			if op == isa.OpJSET {
 				e.testImm(size, direct(dst), in.Imm)
 			} else {
@@ -602,7 +656,15 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		if in.Src != isa.PseudoImm64 {
 			return &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("lddw with pseudo source %d must be resolved by a loader before the JIT compiles it", in.Src), Err: ErrUnsupported}
 		}
-		e.movImm64(xreg[in.Dst], isa.Imm64(c.insns, i))
+		v := isa.Imm64(c.insns, i)
+		if c.opts.BlindConstants {
+			key := uint64(c.key())<<32 | uint64(uint32(c.key()))
+			e.movImm64(xreg[in.Dst], v^key)
+			e.movImm64(scratchReg, key)
+			e.aluStore(aluXOR, s64, direct(xreg[in.Dst]), scratchReg)
+			return nil
+		}
+		e.movImm64(xreg[in.Dst], v)
 		return nil
 	}
 	// Legacy packet load: r0 = ntoh(packet[imm (+ src)]); out of bounds,

@@ -77,7 +77,11 @@ func guarded(mem []byte) []byte {
 }
 
 func runJIT(insns []isa.Instruction, mem []byte, budget uint64) outcome {
-	p, err := amd64.Load(insns, amd64.Options{Helpers: diffHelpers(), Budget: budget})
+	return runJITWith(insns, mem, amd64.Options{Helpers: diffHelpers(), Budget: budget})
+}
+
+func runJITWith(insns []isa.Instruction, mem []byte, opts amd64.Options) outcome {
+	p, err := amd64.Load(insns, opts)
 	if err != nil {
 		return outcome{loadErr: err}
 	}
@@ -352,9 +356,10 @@ func TestDifferentialRandom(t *testing.T) {
 			continue
 		}
 		ran++
-		want, got := runInterp(insns, mem, 5000), runJIT(insns, mem, 5000)
+		want := runInterp(insns, mem, 5000)
+		got := runJITWith(insns, mem, amd64.Options{Helpers: diffHelpers(), Budget: 5000, BlindConstants: seed%2 == 1})
 		if d := compareOutcomes(want, got); d != "" {
-			t.Fatalf("seed %d: %s\n%s", seed, d, listing(insns))
+			t.Fatalf("seed %d (blinded %v): %s\n%s", seed, seed%2 == 1, d, listing(insns))
 		}
 	}
 	t.Logf("%d valid random programs agreed", ran)
@@ -395,7 +400,8 @@ func FuzzDifferential(f *testing.F) {
 		if isa.Validate(insns) != nil {
 			return
 		}
-		want, got := runInterp(insns, m, 20000), runJIT(insns, m, 20000)
+		want := runInterp(insns, m, 20000)
+		got := runJITWith(insns, m, amd64.Options{Helpers: diffHelpers(), Budget: 20000, BlindConstants: seed%3 == 0})
 		if d := compareOutcomes(want, got); d != "" {
 			t.Fatalf("%s\n%s", d, listing(insns))
 		}

@@ -446,3 +446,34 @@ func TestLegacyLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestBlindConstants checks that with blinding a program's constants do not
+// appear in its code, and that it still computes the same.
+func TestBlindConstants(t *testing.T) {
+	src := "lddw %r0, 0x1122334455667788\nmov32 %r1, 0x5eadbeef\nadd %r0, %r1\nstw [%r10-4], 0x6ec0ffee\nldxw %r2, [%r10-4]\nadd %r0, %r2\njeq %r2, 0x7bad1dea, +1\nexit\nexit"
+	insns := assemble(t, src)
+	var results [2]uint64
+	for k, blind := range []bool{false, true} {
+		p, err := amd64.Load(insns, amd64.Options{BlindConstants: blind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := amd64.Code(p)
+		for _, c := range []uint32{0x55667788, 0x11223344, 0x5eadbeef, 0x6ec0ffee, 0x7bad1dea} {
+			var b [4]byte
+			binary.LittleEndian.PutUint32(b[:], c)
+			if found := strings.Contains(string(code), string(b[:])); found == blind {
+				t.Errorf("blinding %v: constant %#x in the code: %v", blind, c, found)
+			}
+		}
+		r0, err := p.NewVM().Run(nil)
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		results[k] = r0
+	}
+	if want := uint64(0x1122334455667788 + 0x5eadbeef + 0x6ec0ffee); results[0] != want || results[1] != want {
+		t.Errorf("results %#x, want %#x", results, want)
+	}
+}
