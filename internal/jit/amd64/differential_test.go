@@ -31,7 +31,7 @@ type outcome struct {
 
 // diffHelpers are offered to differential runs: helper 1 returns a function
 // of its arguments, helper 2 fails, helper 3 reads and writes memory through
-// the Env.
+// the Env, helper 4 calls back into the program.
 func diffHelpers() engine.Helpers {
 	return engine.Helpers{
 		1: func(_ engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
@@ -49,6 +49,10 @@ func diffHelpers() engine.Helpers {
 				b[i] ^= 0x5a
 			}
 			return uint64(len(b)), nil
+		},
+		// 4 runs the function at instruction r1&63 (a callback).
+		4: func(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, error) {
+			return env.Call(int(r1&63), r2, r3)
 		},
 	}
 }
@@ -220,7 +224,7 @@ func randomProgram(seed uint64, n int) []isa.Instruction {
 			insns = append(insns, l[0], l[1])
 			continue
 		case op == isa.OpcodeCall:
-			in = isa.Instruction{Opcode: op, Imm: int32(1 + r.IntN(3))}
+			in = isa.Instruction{Opcode: op, Imm: int32(1 + r.IntN(4))}
 			if r.IntN(4) == 0 {
 				in.Src = isa.CallLocal
 				in.Imm = int32(r.IntN(n+1)) - int32(len(insns)) - 1

@@ -266,7 +266,9 @@ func isDone(done <-chan struct{}) bool {
 func (vm *VM) fail(idx int, sentinel error, reason string) error {
 	comp := vm.p.comp
 	l := comp.blockOf[idx]
-	vm.uncounted = uint64(comp.blockLen[l] - comp.pos[idx] - 1)
+	// Added, not set: a failure inside Env.Call is reported again by the
+	// helper's call instruction, which ends its block (adds 0).
+	vm.uncounted += uint64(comp.blockLen[l] - comp.pos[idx] - 1)
 	return &isa.InstructionError{Index: idx, Insn: vm.p.insns[idx], Reason: reason, Err: sentinel}
 }
 
