@@ -121,7 +121,32 @@ type VM struct {
 	extra     []extraRegion
 	running   bool
 	base      uint64 // the code's address during a run
+	stackLo   uint64 // address of the stack
+	regionKey regionKey
 	uncounted uint64 // instructions of the failing block that did not run
+}
+
+// describeRegions points the inline checks and legacy loads at the run's
+// buffers.
+func (vm *VM) describeRegions(mem, pkt, ld []byte) {
+	c := vm.ctx
+	memAddr, pktAddr, ldAddr := addrOf(mem), addrOf(pkt), addrOf(ld)
+	vm.regionKey = regionKey{memAddr, len(mem), pktAddr, len(pkt), ldAddr, len(ld)}
+	setRegion(&c.regions[regionMem], memAddr, memAddr+uint64(len(mem)))
+	setRegion(&c.regions[regionPacket], pktAddr, pktAddr+uint64(len(pkt)))
+	c.ldBase = ldAddr
+	n := int64(len(ld))
+	c.ldEnd = [3]int64{n - 1, n - 2, n - 4}
+}
+
+// regionKey identifies the buffers the inline regions describe.
+type regionKey struct {
+	mem    uint64
+	memLen int
+	pkt    uint64
+	pktLen int
+	ld     uint64
+	ldLen  int
 }
 
 // NewVM returns a machine for running the program.
@@ -130,6 +155,9 @@ func (p *Program) NewVM() *VM {
 	c := vm.ctx
 	c.shadowBase = uint64(uintptr(unsafe.Pointer(&c.shadow[0])))
 	c.shadowLimit = c.shadowBase + uint64(len(c.shadow))*8
+	vm.stackLo = addrOf(vm.stack)
+	setRegion(&c.regions[regionStack], vm.stackLo, vm.stackLo+isa.StackSize)
+	vm.regionKey = regionKey{mem: 1} // no buffers described yet
 	return vm
 }
 
@@ -208,25 +236,21 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	c := vm.ctx
 	// Each run starts with a zeroed stack, as in the interpreter; a
 	// program that cannot write its stack never dirties it.
-	clear(vm.stack[:p.comp.stackFrames*isa.StackSize])
-	vm.mem, vm.pkt = mem, pkt
+	if n := p.comp.stackFrames; n != 0 {
+		clear(vm.stack[:n*isa.StackSize])
+	}
 	if len(pkt) > 0 && len(mem) > 0 && &pkt[0] == &mem[0] {
-		vm.pkt = nil
+		pkt = nil // Run: the memory is the packet, one region
 	}
-	vm.extra = vm.extra[:0]
-	stackLo := addrOf(vm.stack)
-	setSliceRegion(&c.regions[regionMem], mem)
-	setRegion(&c.regions[regionStack], stackLo, stackLo+isa.StackSize)
-	setSliceRegion(&c.regions[regionPacket], vm.pkt)
-	c.ldBase = addrOf(ld)
-	for k, size := range [3]int64{1, 2, 4} {
-		c.ldEnd[k] = int64(len(ld)) - size
+	vm.mem, vm.pkt = mem, pkt
+	// The regions only change when the caller passes other buffers.
+	memAddr := addrOf(mem)
+	if k := &vm.regionKey; k.mem != memAddr || k.memLen != len(mem) || k.pkt != addrOf(pkt) || k.pktLen != len(pkt) || k.ld != addrOf(ld) || k.ldLen != len(ld) {
+		vm.describeRegions(mem, pkt, ld)
 	}
-	c.regs = [10]uint64{}
-	c.regs[1] = addrOf(mem)
-	c.regs[2] = uint64(len(mem))
-	c.fp = stackLo + isa.StackSize
-	c.scratch = 0
+	c.regs = [10]uint64{1: memAddr, 2: uint64(len(mem))}
+	c.fp = vm.stackLo + isa.StackSize
+	c.regions[regionStack].hi = c.fp
 	c.codeBase = base
 	c.shadowSP = c.shadowBase
 	slice := min(vm.budget, budgetQuantum)
@@ -244,8 +268,10 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	}
 	vm.executed = vm.budget - (vm.reserve + c.budget) - vm.uncounted
 	vm.mem, vm.pkt = nil, nil
-	clear(vm.extra)
-	vm.extra = vm.extra[:0]
+	if len(vm.extra) > 0 {
+		clear(vm.extra) // drop references to helpers' memory
+		vm.extra = vm.extra[:0]
+	}
 	vm.running = false
 	runtime.KeepAlive(mem)
 	runtime.KeepAlive(pkt)
