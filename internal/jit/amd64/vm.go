@@ -315,9 +315,21 @@ var errDoneInCallback = errors.New("program ended inside a callback")
 func (vm *VM) loop(nested bool) (uint64, error) {
 	p, c := vm.p, vm.ctx
 	entry := uintptr(vm.base) + uintptr(p.comp.entry)
+	siteFns, resume := p.siteFns, p.comp.resume
 	for {
 		enter(c, entry)
 		code, idx := int(c.exit>>24), int(c.exit&0xffffff)
+		// The hot exit: a static helper call that succeeds, without a
+		// context to check.
+		if code == exitHelper && vm.done == nil && idx < len(siteFns) && idx < len(resume) {
+			r0, err := siteFns[idx](vm, c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5])
+			if err == nil {
+				c.regs[0] = r0
+				c.resume = vm.base + uint64(resume[idx])
+				continue
+			}
+			return 0, vm.fail(idx, fmt.Errorf("%w: %w", engine.ErrHelperFailed, err), fmt.Sprintf("helper %d failed: %v", p.insns[idx].Imm, err))
+		}
 		switch code {
 		case exitDone:
 			if nested {
