@@ -96,6 +96,38 @@ func BenchmarkEngines(b *testing.B) {
 	}
 }
 
+// BenchmarkKernelComparison runs smaller versions of the loop benchmarks,
+// which the kernel's verifier accepts (it walks every iteration of a
+// bounded loop, up to a million instructions), on the interpreter, the JIT
+// and the kernel's JIT side by side.
+func BenchmarkKernelComparison(b *testing.B) {
+	for _, bp := range []benchprog.Program{
+		benchprog.SumLoop(10_000),
+		benchprog.Xorshift(10_000),
+		benchprog.StackLoop(10_000),
+		benchprog.Primes(300),
+		benchprog.CallLoop(10_000),
+	} {
+		for _, eng := range []string{"interp", "jit"} {
+			b.Run(bp.Name+"/"+eng, func(b *testing.B) {
+				vm := newRunner(b, eng, bp.Insns, bp.Helpers)
+				cpu := startCPUTimer()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if got, err := vm.Run(bp.Mem); err != nil || got != bp.Want {
+						b.Fatalf("r0 = %d, %v; want %d", got, err, bp.Want)
+					}
+				}
+				b.StopTimer()
+				insns := float64(uint64(b.N) * bp.Executed)
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/insns, "ns/insn")
+				b.ReportMetric(float64(cpu.stop().Nanoseconds())/insns, "cpu-ns/insn")
+			})
+		}
+		b.Run(bp.Name+"/kernel", func(b *testing.B) { benchKernel(b, bp) })
+	}
+}
+
 // benchKernel runs a benchmark program in the kernel as an XDP program
 // (after progen's prologue, which sets r1/r2 to the packet as bpfvm does).
 // The kernel's own timer is reported; the verifier refuses some programs

@@ -21,9 +21,6 @@ import (
 // even for slow instructions.
 const budgetQuantum = 1 << 15
 
-// stackBytes is the eBPF stack of one VM: one frame per call depth.
-const stackBytes = isa.StackSize * isa.MaxCallDepth
-
 // Program is a compiled program. It is safe for concurrent use by VMs in
 // different goroutines. Close must not run while any VM is running (nor from
 // a helper): the code it unmaps would be running.
@@ -120,8 +117,9 @@ type VM struct {
 	mem, pkt  []byte
 	extra     []extraRegion
 	running   bool
-	base      uint64 // the code's address during a run
-	stackLo   uint64 // address of the stack
+	base      uint64   // the code's address during a run
+	stackLo   uint64   // address of the stack
+	words     []uint64 // the stack and the shadow call stack
 	regionKey regionKey
 	uncounted uint64 // instructions of the failing block that did not run
 }
@@ -151,11 +149,15 @@ type regionKey struct {
 
 // NewVM returns a machine for running the program.
 func (p *Program) NewVM() *VM {
-	vm := &VM{p: p, ctx: new(runContext), stack: make([]byte, stackBytes), budget: p.budget, extra: make([]extraRegion, 0, 4)}
+	vm := &VM{p: p, ctx: new(runContext), budget: p.budget, extra: make([]extraRegion, 0, 4)}
+	// One buffer: the eBPF stack, then the shadow call stack.
+	vm.words = make([]uint64, 2*stackBytes/8)
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&vm.words[0])), 2*stackBytes)
+	vm.stack = buf[:stackBytes:stackBytes]
 	c := vm.ctx
-	c.shadowBase = uint64(uintptr(unsafe.Pointer(&c.shadow[0])))
-	c.shadowLimit = c.shadowBase + uint64(len(c.shadow))*8
 	vm.stackLo = addrOf(vm.stack)
+	c.fpBase = vm.stackLo + isa.StackSize
+	c.fpLimit = vm.stackLo + stackBytes
 	setRegion(&c.regions[regionStack], vm.stackLo, vm.stackLo+isa.StackSize)
 	vm.regionKey = regionKey{mem: 1} // no buffers described yet
 	return vm
@@ -251,8 +253,6 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	c.regs = [10]uint64{1: memAddr, 2: uint64(len(mem))}
 	c.fp = vm.stackLo + isa.StackSize
 	c.regions[regionStack].hi = c.fp
-	c.codeBase = base
-	c.shadowSP = c.shadowBase
 	slice := min(vm.budget, budgetQuantum)
 	c.budget = slice
 	vm.reserve = vm.budget - slice
@@ -509,7 +509,7 @@ func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
 	if pc < 0 || pc >= len(p.insns) || p.comp.insnOff[pc] < 0 {
 		return 0, fmt.Errorf("jit: Call target %d is not an instruction of the program (0..%d)", pc, len(p.insns)-1)
 	}
-	if c.shadowSP >= c.shadowLimit {
+	if c.fp >= c.fpLimit {
 		return 0, fmt.Errorf("%w: a callback at %d would be frame %d, the limit is %d", engine.ErrCallDepth, pc, isa.MaxCallDepth+1, isa.MaxCallDepth)
 	}
 	saved := *c // registers, frame pointer, resume point of the helper's caller
@@ -524,10 +524,9 @@ func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
 		c.budget -= need
 	}
 	// Push a shadow frame whose return point exits back to Go.
-	k := (c.shadowSP - c.shadowBase) / 8
-	c.shadow[k] = uint64(p.comp.callbackRet)
-	copy(c.shadow[k+1:k+5], c.regs[6:10])
-	c.shadowSP += 8 * shadowFrameWords
+	// (Go restores every register itself when the callback returns.)
+	k := (c.fp - vm.stackLo + shadowOffset) / 8
+	vm.words[k] = vm.base + uint64(p.comp.callbackRet)
 	c.fp += isa.StackSize
 	c.regions[regionStack].hi = c.fp
 	c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5] = 0, 0, 0, 0, 0
