@@ -477,3 +477,37 @@ func TestBlindConstants(t *testing.T) {
 		t.Errorf("results %#x, want %#x", results, want)
 	}
 }
+
+// TestCalleeSavedRegisters checks r6-r9 survive local calls, including
+// through a callee that does not write them itself but calls one that does
+// (only the registers a callee may write are saved around a call).
+func TestCalleeSavedRegisters(t *testing.T) {
+	r0, err, _ := runErr(t, `
+		mov %r6, 6
+		mov %r7, 7
+		mov %r8, 8
+		mov %r9, 9
+		call local f
+		mul %r6, 1000
+		add %r0, %r6
+		mul %r7, 100
+		add %r0, %r7
+		mul %r8, 10
+		add %r0, %r8
+		add %r0, %r9
+		exit
+	f:
+		call local g
+		add %r0, 1
+		exit
+	g:
+		mov %r6, 60
+		mov %r7, 70
+		mov %r8, 80
+		mov %r9, 90
+		mov %r0, 0
+		exit`, amd64.Options{}, nil)
+	if want := uint64(6000 + 700 + 80 + 9 + 1); err != nil || r0 != want {
+		t.Fatalf("got %d, %v; want %d", r0, err, want)
+	}
+}
