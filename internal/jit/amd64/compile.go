@@ -75,10 +75,12 @@ type compiler struct {
 	opts   *Options
 	insn   []label
 	leader []bool
-	out    compiled
-	resume []label        // per slot: where Go resumes after an exit, or -1
-	writes map[int]uint16 // per call target: the callee-saved registers it may write
-	cold   []func()       // out-of-line code, emitted after the body
+	// loopHead marks targets of backward jumps.
+	loopHead []bool
+	out      compiled
+	resume   []label        // per slot: where Go resumes after an exit, or -1
+	writes   map[int]uint16 // per call target: the callee-saved registers it may write
+	cold     []func()       // out-of-line code, emitted after the body
 
 	exitCommon, bpfReturn, ldOOB, callbackRet label
 }
@@ -107,6 +109,11 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 
 	c.emitStubs()
 	for i := 0; i < n; i++ {
+		if c.loopHead[i] {
+			// Loop bodies start on a 32-byte boundary, so a small loop
+			// sits in as few decoded-instruction cache lines as possible.
+			c.e.align(32)
+		}
 		c.e.bind(c.insn[i])
 		if c.leader[i] {
 			c.emitBudgetCheck(i)
@@ -151,11 +158,15 @@ func (c *compiler) findBlocks() {
 	c.out.blockOf = make([]int32, n)
 	c.out.pos = make([]uint32, n)
 	c.leader[0] = true
+	c.loopHead = make([]bool, n)
 	calls := false
 	for i := 0; i < n; i++ {
 		in := insns[i]
 		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
 			c.leader[t] = true
+			if t <= i && in.Opcode != isa.OpcodeCall {
+				c.loopHead[t] = true // the target of a backward jump
+			}
 		}
 		if in.IsLDDW() {
 			i++

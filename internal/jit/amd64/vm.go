@@ -43,9 +43,14 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	}
 	p := &Program{
 		insns:   append([]isa.Instruction(nil), insns...),
-		helpers: opts.Helpers,
+		helpers: make(engine.Helpers, len(opts.Helpers)), // a private copy: callx reads it during runs
 		siteFns: make([]engine.Helper, len(insns)),
 		budget:  opts.Budget,
+	}
+	for id, fn := range opts.Helpers {
+		if fn != nil {
+			p.helpers[id] = fn
+		}
 	}
 	if p.budget == 0 {
 		p.budget = engine.DefaultBudget
@@ -53,8 +58,8 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	for i := 0; i < len(insns); i++ {
 		in := insns[i]
 		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallHelper {
-			fn, ok := opts.Helpers[in.Imm]
-			if !ok || fn == nil {
+			fn, ok := p.helpers[in.Imm]
+			if !ok {
 				return nil, &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("call to unknown helper %d", in.Imm), Err: engine.ErrUnknownHelper}
 			}
 			p.siteFns[i] = fn
