@@ -49,8 +49,6 @@ type runContext struct {
 
 	ldBase uint64   // the packet legacy loads read
 	ldEnd  [3]int64 // its length minus 1, 2, 4 (may be negative)
-
-	goR14, goR15, goBP uint64 // Go's fixed registers, saved by the trampoline
 }
 
 // Inline-checked regions.
@@ -72,8 +70,8 @@ const (
 	exitCallbackDone            // a function run through Env.Call returned
 )
 
-// enter runs generated code: it saves Go's fixed registers, calls entry with
-// ctx in R9, restores them and returns when the code exits.
+// enter runs generated code: it calls entry with ctx in R9 and returns
+// when the code exits.
 //
 //go:noescape
 func enter(ctx *runContext, entry uintptr)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -510,4 +511,74 @@ func TestCalleeSavedRegisters(t *testing.T) {
 	if want := uint64(6000 + 700 + 80 + 9 + 1); err != nil || r0 != want {
 		t.Fatalf("got %d, %v; want %d", r0, err, want)
 	}
+}
+
+// grow recurses to force the goroutine stack to grow (and move).
+//
+//go:noinline
+func grow(n int) int {
+	var pad [256]byte
+	pad[n%256] = byte(n)
+	if n == 0 {
+		return int(pad[0])
+	}
+	return grow(n-1) + int(pad[n%256])
+}
+
+// TestGCAndStackMoves runs programs whose helper allocates and grows the
+// goroutine stack while the garbage collector runs continuously: generated
+// code must never depend on anything Go may move between exits.
+func TestGCAndStackMoves(t *testing.T) {
+	helpers := engine.Helpers{1: func(env engine.Env, r1, r2, _, _, _ uint64) (uint64, error) {
+		garbage := make([]byte, 1<<10)
+		defer runtime.KeepAlive(garbage)
+		b, err := env.Memory(r1, 8, true)
+		if err != nil {
+			return 0, err
+		}
+		b[0]++
+		return uint64(grow(int(r2%64) + 200)), nil
+	}}
+	p := load(t, `
+		mov %r6, %r1
+		mov %r7, 0
+	loop:
+		mov %r1, %r6
+		mov %r2, %r7
+		call 1
+		add %r7, 1
+		jlt %r7, 200, loop
+		ldxb %r0, [%r6]
+		exit`, amd64.Options{Helpers: helpers})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm := p.NewVM()
+			for k := 0; k < 20; k++ {
+				mem := make([]byte, 8)
+				if r0, err := vm.Run(mem); err != nil || r0 != 200 {
+					t.Errorf("run: %d, %v", r0, err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(stop)
+	wg.Wait()
 }
