@@ -13,6 +13,20 @@
 // its 64-bit little-endian word (as in a suite file's `-- raw` section), and
 // `ldabs{b,h,w} imm` / `ldind{b,h,w} %rs, imm` write the legacy packet loads.
 //
+// Labels: `name:` defines name at the next instruction slot (an lddw
+// counts two); names are letters, digits, `_`, `.` and `$`, not starting
+// with a digit. Jump targets are a label or a slot count relative to the
+// next slot, `+N`/`-N`; ja32 and `call local` accept the full 32-bit range.
+// The first `exit` instruction defines the label `exit` unless the program
+// defines that label itself.
+//
+// Numbers: 32-bit immediates are signed decimal or hex up to 0xffffffff
+// (the raw bit pattern: 0xffffffff is -1); lddw takes any 64-bit decimal
+// (signed or unsigned) or hex; memory offsets are signed 16-bit decimal or
+// hex up to 0xffff (`[%r1+0xffff]` is offset -1). Registers are %r0-%r10;
+// %r11-%r15 are accepted so that invalid encodings can be written (the
+// suite's negative tests do), and isa.Validate refuses them.
+//
 // Errors are *Error values that print `line:col: message`.
 package asm
 
@@ -115,6 +129,10 @@ func stripComment(line string) string {
 	return line
 }
 
+func isWordByte(c byte) bool {
+	return c == '%' || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+}
+
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
 
 // tokenize splits a statement into words. Words are separated by white
@@ -144,10 +162,21 @@ func (a *assembler) tokenize(line string) ([]token, error) {
 			if end < 0 {
 				return nil, a.errorf(start+1, "memory operand %q has no closing ']'", strings.TrimSpace(line[i:]))
 			}
-			for _, r := range line[i : i+end+1] {
-				if r != ' ' && r != '\t' {
-					b.WriteRune(r)
+			// Spaces may surround the brackets and the sign, but must not
+			// separate two parts of one word ("%r1 4" is not "%r14").
+			b.WriteByte('[')
+			space, prev := false, byte('[')
+			for k := i + 1; k <= i+end; k++ {
+				c := line[k]
+				if c == ' ' || c == '\t' {
+					space = true
+					continue
 				}
+				if space && isWordByte(prev) && isWordByte(c) {
+					return nil, a.errorf(k+1, "unexpected space in memory operand %q", line[i:i+end+1])
+				}
+				space, prev = false, c
+				b.WriteByte(c)
 			}
 			i += end + 1
 		} else {
@@ -461,6 +490,14 @@ func (a *assembler) statement(mn token, ops []token) error {
 		i.Imm = imm
 		a.emit(i)
 		return nil
+	}
+	if base, ok := strings.CutSuffix(m, "64"); ok {
+		if _, alu := aluOps[base]; alu || base == "neg" {
+			return a.errorf(mn.col, "unknown instruction %q: the 64-bit form has no suffix (%s)", m, base)
+		}
+	}
+	if m == "jmp" || m == "goto" {
+		return a.errorf(mn.col, "unknown instruction %q: the unconditional jump is ja", m)
 	}
 	return a.errorf(mn.col, "unknown instruction %q", m)
 }

@@ -112,6 +112,7 @@ func TestAssembleEncodings(t *testing.T) {
 		{"mov r0, r1", []insn{{Opcode: 0xbf, Src: 1}}},
 		{"\tmov\t%r0 ,  1  # comment", []insn{{Opcode: 0xb7, Imm: 1}}},
 		{"ldxw %r0, [ %r1 + 4 ] ; comment", []insn{{Opcode: 0x61, Src: 1, Offset: 4}}},
+		{"ldxw %r0, [\t%r1 -4\t]", []insn{{Opcode: 0x61, Src: 1, Offset: -4}}},
 		{"exit // comment", []insn{{Opcode: 0x95}}},
 		{"stw [%r1+0x10], 0x10", []insn{{Opcode: 0x62, Dst: 1, Offset: 16, Imm: 16}}},
 		{"stw [%r1-0x10], 0", []insn{{Opcode: 0x62, Dst: 1, Offset: -16}}},
@@ -207,9 +208,13 @@ func TestAssembleErrors(t *testing.T) {
 		{"call", `1:1: call takes a helper id, a register, ` + "`helper N`, `local TARGET` or `runtime N`" + `; got 0 operands`},
 		{"movsx3232 %r1, %r2", `1:1: unknown instruction "movsx3232" (movsx is movsx832, movsx1632, movsx864, movsx1664 or movsx3264)`},
 		{"ldxsdw %r0, [%r1]", `1:1: unknown instruction "ldxsdw"`},
-		{"add64 %r0, 1", `1:1: unknown instruction "add64"`},
+		{"add64 %r0, 1", `1:1: unknown instruction "add64": the 64-bit form has no suffix (add)`},
+		{"jmp +1", `1:1: unknown instruction "jmp": the unconditional jump is ja`},
 		{"exit 1", `1:6: exit takes 0 operands (none), got 1`},
 		{"mov %r01, 1", `1:5: expected a register like %r1, got "%r01"`},
+		{"ldxw %r0, [%r1 4]", `1:16: unexpected space in memory operand "[%r1 4]"`},
+		{"ldxw %r0, [%r1+0 x4]", `1:18: unexpected space in memory operand "[%r1+0 x4]"`},
+		{"ldxw %r0, [% r1]", `1:14: unexpected space in memory operand "[% r1]"`},
 		{"lddw %r0, 0x10000000000000000", `1:11: number 0x10000000000000000 does not fit in 64 bits`},
 	}
 	for _, tt := range tests {

@@ -113,8 +113,8 @@ func TestAsmErrors(t *testing.T) {
 	}
 	elf := filepath.Join(dir, "x.o")
 	os.WriteFile(elf, []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"), 0o644)
-	if status, _, stderr := runCLI("disasm", elf); status != 1 || !strings.Contains(stderr, "ELF") {
-		t.Errorf("ELF: status %d, %q", status, stderr)
+	if status, _, _ := runCLI("disasm", elf); status != 1 {
+		t.Errorf("a truncated ELF: status %d, want 1", status)
 	}
 }
 
@@ -150,12 +150,14 @@ func TestConformanceCommandOnSuite(t *testing.T) {
 	if !ok {
 		t.Skip("conformance suite not found: no shared/conformance folder above the package directory and BPFVM_CONFORMANCE unset")
 	}
-	status, out, _ := runCLI("conformance", filepath.Join(suite, "tests"))
-	if status != 0 || out != "313 passed, 0 failed\n" {
-		t.Errorf("tests: status %d, output:\n%s", status, out)
-	}
-	status, out, _ = runCLI("conformance", filepath.Join(suite, "negative"))
-	if status != 0 || out != "60 passed, 0 failed\n" {
-		t.Errorf("negative: status %d, output:\n%s", status, out)
+	for _, engine := range []string{"interp", "jit"} {
+		status, out, _ := runCLI("conformance", "--engine", engine, filepath.Join(suite, "tests"))
+		if status != 0 || out != "313 passed, 0 failed\n" {
+			t.Errorf("%s tests: status %d, output:\n%s", engine, status, out)
+		}
+		status, out, _ = runCLI("conformance", "--engine", engine, filepath.Join(suite, "negative"))
+		if status != 0 || out != "60 passed, 0 failed\n" {
+			t.Errorf("%s negative: status %d, output:\n%s", engine, status, out)
+		}
 	}
 }

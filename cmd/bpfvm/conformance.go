@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/bpfvm/bpfvm/internal/conformance"
+	"github.com/bpfvm/bpfvm/internal/jit"
+	"github.com/bpfvm/bpfvm/internal/kerneltest"
 )
 
 func init() {
@@ -20,8 +22,9 @@ func init() {
 const conformanceUsage = `usage: bpfvm conformance [--engine NAME] [-v] [--negative] PATH...
 
 Runs bpf_conformance test files (.data; folders are searched recursively)
-on an engine and prints one line per failing test with the reason, then
-"N passed, M failed". Tests in a folder named negative (or all tests, with
+on an engine (interp, jit, or kernel: the running Linux kernel, through
+BPF_PROG_TEST_RUN, which refuses a few of the suite's programs) and prints
+one line per failing test with the reason, then "N passed, M failed". Tests in a folder named negative (or all tests, with
 --negative) must be refused or fail; they pass when they do. Exit status:
 0 all passed, 1 some failed, 2 bad usage.
 
@@ -41,6 +44,17 @@ func runConformance(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		fmt.Fprintf(stderr, "bpfvm conformance: unknown engine %q (available: %s)\n", *engineName, strings.Join(conformance.EngineNames(), ", "))
 		return 2
+	}
+	switch *engineName {
+	case "jit":
+		if err := jit.Available(); err != nil {
+			fmt.Fprintf(stderr, "bpfvm conformance: %v: the tests run on the interpreter\n", err)
+		}
+	case "kernel":
+		if err := kerneltest.Available(); err != nil {
+			fmt.Fprintf(stderr, "bpfvm conformance: %v\n", err)
+			return 1
+		}
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "bpfvm conformance: no test files or folders given")

@@ -6,6 +6,7 @@ import (
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/interp"
 	"github.com/bpfvm/bpfvm/internal/isa"
+	"github.com/bpfvm/bpfvm/internal/jit"
 )
 
 // Interp is the EngineFactory of the reference interpreter: each run loads
@@ -20,10 +21,18 @@ func Interp(helpers engine.Helpers) Engine {
 	}
 }
 
+// JIT is the EngineFactory of the amd64 JIT. Where the JIT is unavailable
+// (see jit.Available) programs run on the interpreter instead.
+func JIT(helpers engine.Helpers) Engine {
+	return jit.RunOnce(jit.JIT, helpers)
+}
+
 // Engines lists the engines the suite can run on, by the name the command
 // line uses.
 var Engines = map[string]EngineFactory{
 	"interp": Interp,
+	"jit":    JIT,
+	"kernel": Kernel,
 }
 
 // EngineNames returns the names of Engines, sorted.

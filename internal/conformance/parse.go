@@ -1,10 +1,18 @@
 // Package conformance reads and runs the eBPF conformance suite
 // (bpf_conformance `.data` files, format described in
-// /work/shared/conformance/FORMAT.md) against any bpfvm engine.
+// /work/shared/conformance/FORMAT.md) on any engine.
+//
+// ParseFile/ParseData read a test; Test.Load assembles (or decodes) its
+// program and checks it with isa.Validate and isa.CheckInitialized; RunPaths
+// runs files and folders on an Engine built by an EngineFactory (Interp,
+// JIT, or Kernel, the running Linux kernel as the oracle) and returns a
+// Result per test. Tests under a folder named `negative` must be refused.
+//
+//	results, err := conformance.RunPaths([]string{"../shared/conformance/tests"}, conformance.Interp, conformance.Options{})
+//	passed, failed := conformance.Summary(results)
 package conformance
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -301,5 +309,3 @@ type StageError struct {
 
 func (e *StageError) Error() string { return string(e.Stage) + ": " + e.Err.Error() }
 func (e *StageError) Unwrap() error { return e.Err }
-
-var errNoEngine = errors.New("no engine")

@@ -13,6 +13,8 @@ import (
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
+var errNoEngine = errors.New("no engine")
+
 // Engine runs a loaded program once on a fresh copy of the input memory
 // (r1 = its address or 0 when empty, r2 = its length) and returns r0.
 type Engine func(insns []isa.Instruction, mem []byte) (r0 uint64, err error)

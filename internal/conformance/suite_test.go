@@ -4,22 +4,50 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bpfvm/bpfvm/internal/jit"
 )
 
-// TestSuiteInterp runs the 313 conformance tests on the interpreter.
-func TestSuiteInterp(t *testing.T) {
+// TestSuite runs the 313 conformance tests on bpfvm's engines (the
+// kernel has its own tests: it refuses some programs).
+func TestSuite(t *testing.T) {
 	dir := requireSuite(t)
-	results, err := RunPaths([]string{filepath.Join(dir, "tests")}, Interp, Options{})
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range bpfvmEngines() {
+		t.Run(name, func(t *testing.T) {
+			if name == "jit" {
+				requireJIT(t)
+			}
+			results, err := RunPaths([]string{filepath.Join(dir, "tests")}, Engines[name], Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range results {
+				if !r.Passed {
+					t.Errorf("%s: %s", r.Name, r.Reason)
+				}
+			}
+			if passed, failed := Summary(results); passed != 313 || failed != 0 {
+				t.Errorf("%d passed, %d failed; want 313 passed, 0 failed", passed, failed)
+			}
+		})
 	}
-	for _, r := range results {
-		if !r.Passed {
-			t.Errorf("%s: %s", r.Name, r.Reason)
+}
+
+// bpfvmEngines lists the engines of bpfvm itself: every Engines entry but
+// the kernel.
+func bpfvmEngines() []string {
+	var names []string
+	for _, n := range EngineNames() {
+		if n != "kernel" {
+			names = append(names, n)
 		}
 	}
-	if passed, failed := Summary(results); passed != 313 || failed != 0 {
-		t.Errorf("%d passed, %d failed; want 313 passed, 0 failed", passed, failed)
+	return names
+}
+
+func requireJIT(t *testing.T) {
+	if err := jit.Available(); err != nil {
+		t.Skipf("the JIT cannot run here: %v", err)
 	}
 }
 
@@ -42,14 +70,26 @@ func negativeStage(name string) Stage {
 	return ""
 }
 
-// TestNegativeSuiteInterp runs the 60 negative tests: each must be refused
-// (or, for the wrong-result test, return a different r0) at the right stage.
-func TestNegativeSuiteInterp(t *testing.T) {
+// TestNegativeSuite runs the 60 negative tests on every engine: each must
+// be refused (or, for the wrong-result test, return a different r0) at the
+// right stage.
+func TestNegativeSuite(t *testing.T) {
 	dir := requireSuite(t)
-	results, err := RunPaths([]string{filepath.Join(dir, "negative")}, Interp, Options{})
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range bpfvmEngines() {
+		t.Run(name, func(t *testing.T) {
+			if name == "jit" {
+				requireJIT(t)
+			}
+			results, err := RunPaths([]string{filepath.Join(dir, "negative")}, Engines[name], Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkNegative(t, results)
+		})
 	}
+}
+
+func checkNegative(t *testing.T, results []Result) {
 	for _, r := range results {
 		if !r.Negative {
 			t.Errorf("%s: not judged as negative", r.Name)

@@ -1,13 +1,13 @@
 package interp
 
 import (
-	"github.com/bpfvm/bpfvm/asm"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/isa"
 )

@@ -71,6 +71,16 @@ func relTarget(v int32) string {
 	return "+" + strconv.Itoa(int(v))
 }
 
+// Newer kernel encodings the formatter shows (isa.Validate does not
+// accept them yet): may_goto, indirect goto, load-acquire, store-release
+// and the arena address-space cast.
+const (
+	opJCOND           uint8 = 0xe0  // JMP class; src 0: may_goto
+	atomicLoadAcquire int32 = 0x100 // dst = *(src + off), acquire
+	atomicStoreRel    int32 = 0x110 // *(dst + off) = src, release
+	offAddrSpaceCast  int16 = 1     // ALU64 MOV X with this offset
+)
+
 var aluOperator = map[uint8]string{
 	OpADD: "+=", OpSUB: "-=", OpMUL: "*=", OpDIV: "/=", OpOR: "|=", OpAND: "&=",
 	OpLSH: "<<=", OpRSH: ">>=", OpMOD: "%=", OpXOR: "^=", OpMOV: "=", OpARSH: "s>>=",
@@ -122,6 +132,9 @@ func (i Instruction) format(imm64 uint64, wide bool) string {
 		if i.Source() == SrcK {
 			return fmt.Sprintf("%s %s %d", dst, op, i.Imm)
 		}
+		if i.Opcode == ClassALU64|OpMOV|SrcX && i.Offset == offAddrSpaceCast {
+			return fmt.Sprintf("r%d = addr_space_cast(r%d, %d, %d)", i.Dst, i.Src, uint32(i.Imm)>>16, uint16(i.Imm))
+		}
 		cast := ""
 		if i.Op() == OpMOV && (i.Offset == 8 || i.Offset == 16 || i.Offset == 32) {
 			cast = fmt.Sprintf("(s%d)", i.Offset)
@@ -136,6 +149,10 @@ func (i Instruction) format(imm64 uint64, wide bool) string {
 			return "goto " + relTarget(int32(i.Offset))
 		case i.Opcode == OpcodeJA32:
 			return "gotol " + relTarget(i.Imm)
+		case i.Opcode == ClassJMP|OpJA|SrcX:
+			return fmt.Sprintf("gotox r%d", i.Dst)
+		case i.Opcode == ClassJMP|opJCOND && i.Src == 0:
+			return "may_goto " + relTarget(int32(i.Offset))
 		case i.Opcode == OpcodeCallX:
 			return fmt.Sprintf("callx r%d", i.Dst)
 		case i.Opcode == OpcodeCall:
@@ -187,9 +204,15 @@ func (i Instruction) format(imm64 uint64, wide bool) string {
 			case i.Imm == AtomicCMPXCHG:
 				return fmt.Sprintf("%s = atomic_cmpxchg((%s *)%s, %s, %s)", regName(R0, w), t, ref, regName(R0, w), src)
 			case atomicOperator[i.Imm] != "":
-				return fmt.Sprintf("lock *(%s *)%s %s %s", t, ref, atomicOperator[i.Imm], src)
+				// rN even for 32 bits, as the kernel and llvm-objdump
+				// print this form.
+				return fmt.Sprintf("lock *(%s *)%s %s r%d", t, ref, atomicOperator[i.Imm], i.Src)
 			case i.Imm&AtomicFETCH != 0 && atomicFunc[i.Imm&^AtomicFETCH] != "":
 				return fmt.Sprintf("%s = atomic_fetch_%s((%s *)%s, %s)", src, atomicFunc[i.Imm&^AtomicFETCH], t, ref, src)
+			case i.Imm == atomicLoadAcquire:
+				return fmt.Sprintf("r%d = load_acquire((%s *)%s)", i.Dst, t, memRef(i.Src, i.Offset))
+			case i.Imm == atomicStoreRel:
+				return fmt.Sprintf("store_release((%s *)%s, r%d)", t, ref, i.Src)
 			}
 			return fmt.Sprintf("invalid atomic operation %#x on *(%s *)%s with r%d", i.Imm, t, ref, i.Src)
 		}

@@ -35,7 +35,10 @@
 //     offsets, aligned to the access size, inside a stack area every byte
 //     of which is written before the body.
 //   - Atomics operate on the stack only (the kernel refuses them on packet
-//     memory).
+//     memory), in an area of it only atomics write, whose contents the
+//     verifier never knows: this sidesteps a kernel verifier bug (see
+//     initStack) that would otherwise make the kernel run code that
+//     differs from the program.
 //   - Division and modulo by an immediate never divide by zero; by a
 //     register they may, which is defined (the result is 0, or the dividend
 //     for modulo). Shifts by an immediate stay within the operand width;
@@ -74,7 +77,8 @@ type Options struct {
 	// from 8 to 2048. Default 64.
 	BufSize int
 	// StackSize is how many bytes of the stack the main function uses: a
-	// multiple of 8, from 8 to 256. Default 64.
+	// multiple of 8, from 16 to 256. Default 64. The lower half (rounded
+	// down to a multiple of 8) is written only by atomic operations.
 	StackSize int
 	// MaxDepth bounds the nesting of if/else blocks. Default 3.
 	MaxDepth int
@@ -112,8 +116,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("progen: Insns %d is outside 1..%d", o.Insns, maxInsns)
 	case o.BufSize < 8 || o.BufSize > maxBufSize || o.BufSize%8 != 0:
 		return o, fmt.Errorf("progen: BufSize %d is not a multiple of 8 in 8..%d", o.BufSize, maxBufSize)
-	case o.StackSize < 8 || o.StackSize > maxStackSize || o.StackSize%8 != 0:
-		return o, fmt.Errorf("progen: StackSize %d is not a multiple of 8 in 8..%d", o.StackSize, maxStackSize)
+	case o.StackSize < 16 || o.StackSize > maxStackSize || o.StackSize%8 != 0:
+		return o, fmt.Errorf("progen: StackSize %d is not a multiple of 8 in 16..%d", o.StackSize, maxStackSize)
 	case o.MaxDepth < 0 || o.MaxDepth > 16:
 		return o, fmt.Errorf("progen: MaxDepth %d is outside 0..16", o.MaxDepth)
 	}
@@ -140,6 +144,13 @@ type Program struct {
 	// RegsOffset is where the epilogue stores r0..r8, each a little-endian
 	// uint64.
 	RegsOffset int
+
+	// setup marks the Body slots that initialise registers and stack; nil
+	// when unknown.
+	setup []bool
+	// units are [start, end) slot ranges of Body that Minimize must remove
+	// whole or not at all.
+	units [][2]int
 }
 
 // MemSize returns the size of the memory the program runs on.
@@ -181,11 +192,52 @@ func Generate(seed int64, opts Options) (*Program, error) {
 	for i := 0; i < opts.BufSize; i++ {
 		p.Memory[i] = byte(g.r.Uint32())
 	}
-	p.Body = g.program(opts.BufSize)
+	g.program(p)
 	prologue := Prologue(memSize)
 	p.PrologueLen = len(prologue)
 	p.Kernel = append(prologue, p.Body...)
 	return p, nil
+}
+
+// Wrap turns handwritten code into a Program of the same shape as the
+// generated ones, over a buffer with the initial contents buf (a length
+// that is a multiple of 8, from 8 to 2048 bytes). The Body zeroes r0..r8,
+// runs code with r9 pointing to the buffer, then stores r0..r8 in the
+// register area and exits. code must not write r9 and must end by falling
+// through (or jumping to the slot just after it); it must write any stack
+// bytes it reads.
+func Wrap(code []isa.Instruction, buf []byte) (*Program, error) {
+	if len(buf) < 8 || len(buf) > maxBufSize || len(buf)%8 != 0 {
+		return nil, fmt.Errorf("%w: the buffer is %d bytes, not a multiple of 8 in 8..%d", ErrOptions, len(buf), maxBufSize)
+	}
+	body := []isa.Instruction{movX(isa.ClassALU64, regMem, isa.R1)}
+	for r := uint8(0); r < nRegs; r++ {
+		body = append(body, movK(isa.ClassALU64, r, 0))
+	}
+	setup := [][2]int{{0, len(body)}}
+	body = append(body, code...)
+	body = appendEpilogue(body, len(buf))
+	p := &Program{
+		setup:      setupMask(len(body), setup),
+		BufSize:    len(buf),
+		RegsOffset: len(buf),
+		Memory:     make([]byte, len(buf)+8*NumSavedRegisters),
+		Body:       body,
+	}
+	copy(p.Memory, buf)
+	prologue := Prologue(len(p.Memory))
+	p.PrologueLen = len(prologue)
+	p.Kernel = append(prologue, body...)
+	return p, nil
+}
+
+// appendEpilogue appends the stores of r0..r8 to the register area at
+// regsOffset and the exit.
+func appendEpilogue(out []isa.Instruction, regsOffset int) []isa.Instruction {
+	for i := uint8(0); i < nRegs; i++ {
+		out = append(out, isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | isa.SizeDW, Dst: regMem, Src: i, Offset: int16(regsOffset + 8*int(i))})
+	}
+	return append(out, isa.Instruction{Opcode: isa.OpcodeExit})
 }
 
 // Prologue returns the XDP prologue for a memory of memSize bytes: it exits
@@ -240,8 +292,11 @@ type gen struct {
 // frame describes the function being generated.
 type frame struct {
 	stackSize int
-	hasMemory bool // r9 points to the memory (main function only)
-	canCall   bool
+	// atomicSize bytes at the bottom of the stack area, [-stackSize,
+	// -stackSize+atomicSize), are the atomic area (see initStack).
+	atomicSize int
+	hasMemory  bool // r9 points to the memory (main function only)
+	canCall    bool
 }
 
 // Statement kinds.
@@ -294,52 +349,68 @@ func blockSize(b []stmt) int {
 // callFixup is a call at slot pc to callee.
 type callFixup struct{ pc, callee int }
 
-func emit(out []isa.Instruction, b []stmt, calls *[]callFixup) []isa.Instruction {
+// emitter lays out statements.
+type emitter struct {
+	out   []isa.Instruction
+	calls []callFixup
+	// units are the slot ranges of multi-instruction leaves, which only
+	// make sense whole (a pointer computed, used and overwritten): Minimize
+	// removes them together or not at all.
+	units [][2]int
+}
+
+func (e *emitter) block(b []stmt) {
 	for i := range b {
 		s := &b[i]
 		switch s.kind {
 		case stmtLeaf:
-			out = append(out, s.insns...)
+			if len(s.insns) > 1 && !(len(s.insns) == 2 && s.insns[0].IsLDDW()) {
+				e.units = append(e.units, [2]int{len(e.out), len(e.out) + len(s.insns)})
+			}
+			e.out = append(e.out, s.insns...)
 		case stmtSkip:
 			j := s.jcc
 			j.Offset = int16(blockSize(b[i+1 : min(len(b), i+1+s.skip)]))
-			out = append(out, j)
+			e.out = append(e.out, j)
 		case stmtIf:
 			j := s.jcc
 			j.Offset = int16(blockSize(s.then))
 			if s.hasElse {
 				j.Offset++
 			}
-			out = append(out, j)
-			out = emit(out, s.then, calls)
+			e.out = append(e.out, j)
+			e.block(s.then)
 			if s.hasElse {
 				n := blockSize(s.els)
 				if s.gotol {
-					out = append(out, isa.Instruction{Opcode: isa.OpcodeJA32, Imm: int32(n)})
+					e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeJA32, Imm: int32(n)})
 				} else {
-					out = append(out, isa.Instruction{Opcode: isa.OpcodeJA, Offset: int16(n)})
+					e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeJA, Offset: int16(n)})
 				}
-				out = emit(out, s.els, calls)
+				e.block(s.els)
 			}
 		case stmtCall:
-			*calls = append(*calls, callFixup{pc: len(out), callee: s.callee})
-			out = append(out, isa.Instruction{Opcode: isa.OpcodeCall, Src: isa.CallLocal})
-			out = append(out, s.insns...)
+			e.calls = append(e.calls, callFixup{pc: len(e.out), callee: s.callee})
+			e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeCall, Src: isa.CallLocal})
+			e.out = append(e.out, s.insns...)
 		}
 	}
-	return out
 }
 
-// program generates the Body: entry, main function, epilogue, callees.
-func (g *gen) program(bufSize int) []isa.Instruction {
+// program generates the Body (entry, main function, epilogue, callees) and
+// fills in p's layout information for Minimize: which slots set up
+// registers and stack, and so must stay for the program to remain defined,
+// and which slot ranges are indivisible.
+func (g *gen) program(p *Program) {
 	if !g.opts.NoCalls && g.r.IntN(2) == 0 {
 		g.callees = 1 + g.r.IntN(maxCallees)
 	}
-	main := frame{stackSize: g.opts.StackSize, hasMemory: true, canCall: g.callees > 0}
+	main := frame{stackSize: g.opts.StackSize, atomicSize: g.opts.StackSize / 16 * 8, hasMemory: true, canCall: g.callees > 0}
 
-	out := []isa.Instruction{movX(isa.ClassALU64, regMem, isa.R1)}
-	out = append(out, g.initRegs(0, 1, 2, 3, 4, 5, 6, 7, 8)...)
-	out = append(out, g.initStack(main.stackSize)...)
+	e := &emitter{out: []isa.Instruction{movX(isa.ClassALU64, regMem, isa.R1)}}
+	e.out = append(e.out, g.initRegs(0, 1, 2, 3, 4, 5, 6, 7, 8)...)
+	e.out = append(e.out, g.initStack(main)...)
+	setup := [][2]int{{0, len(e.out)}}
 	body := g.block(main, g.opts.Insns, 0)
 	for c := range g.callees {
 		if !g.called[c] {
@@ -347,28 +418,38 @@ func (g *gen) program(bufSize int) []isa.Instruction {
 			body = append(body, g.call(c))
 		}
 	}
-	var calls []callFixup
-	out = emit(out, body, &calls)
-	for i := uint8(0); i < nRegs; i++ {
-		out = append(out, isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | isa.SizeDW, Dst: regMem, Src: i, Offset: int16(bufSize + 8*int(i))})
-	}
-	out = append(out, isa.Instruction{Opcode: isa.OpcodeExit})
+	e.block(body)
+	e.out = appendEpilogue(e.out, p.BufSize)
 
-	callee := frame{stackSize: calleeStackSize}
+	callee := frame{stackSize: calleeStackSize, atomicSize: calleeStackSize / 2}
 	starts := make([]int, g.callees)
 	for c := range starts {
-		starts[c] = len(out)
+		starts[c] = len(e.out)
 		// r1-r5 are the arguments; r0 and r6-r8 are the callee's own. The
 		// caller's r6-r9 must survive the callee writing its own.
-		out = append(out, g.initRegs(0, 6, 7, 8)...)
-		out = append(out, g.initStack(callee.stackSize)...)
-		out = emit(out, g.block(callee, 4+g.r.IntN(max(1, g.opts.Insns/4)), 0), nil)
-		out = append(out, isa.Instruction{Opcode: isa.OpcodeExit})
+		e.out = append(e.out, g.initRegs(0, 6, 7, 8)...)
+		e.out = append(e.out, g.initStack(callee)...)
+		setup = append(setup, [2]int{starts[c], len(e.out)})
+		e.block(g.block(callee, 4+g.r.IntN(max(1, g.opts.Insns/4)), 0))
+		e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeExit})
 	}
-	for _, c := range calls {
-		out[c.pc].Imm = int32(starts[c.callee] - (c.pc + 1))
+	for _, c := range e.calls {
+		e.out[c.pc].Imm = int32(starts[c.callee] - (c.pc + 1))
 	}
-	return out
+	p.Body = e.out
+	p.setup = setupMask(len(e.out), setup)
+	p.units = e.units
+}
+
+// setupMask marks the slots of the given [start, end) ranges.
+func setupMask(n int, ranges [][2]int) []bool {
+	m := make([]bool, n)
+	for _, r := range ranges {
+		for i := r[0]; i < r[1]; i++ {
+			m[i] = true
+		}
+	}
+	return m
 }
 
 // block generates statements worth about budget instructions.
@@ -428,11 +509,27 @@ func (g *gen) initRegs(regs ...uint8) []isa.Instruction {
 	return out
 }
 
-// initStack writes every byte of the top n bytes of the frame's stack.
-func (g *gen) initStack(n int) []isa.Instruction {
+// initStack writes every byte of the frame's stack area. The plain part
+// gets constants; each slot of the atomic area gets a constant and then an
+// atomic add, after which the verifier knows nothing about its value.
+//
+// Why: the kernel's precision backtracking (backtrack_insn, Linux 6.18)
+// treats an atomic fetch from the stack as a store, not as a load into the
+// fetching register, so a stack slot holding a constant the verifier knows
+// is not marked precise when a branch depends on the fetched value. A path
+// on which an atomic changed the slot can then be pruned against one on
+// which it did not, and the branch "proven" one-way is rewritten by dead
+// code elimination: the kernel then runs a different program. Keeping the
+// atomic area unknown to the verifier on every path avoids the bug, so the
+// differential tests compare semantics, not verifier soundness.
+func (g *gen) initStack(f frame) []isa.Instruction {
 	var out []isa.Instruction
-	for off := -n; off < 0; off += 8 {
-		if g.r.IntN(2) == 0 {
+	for off := -f.stackSize; off < 0; off += 8 {
+		if off < -f.stackSize+f.atomicSize {
+			out = append(out,
+				isa.Instruction{Opcode: isa.ClassST | isa.ModeMEM | isa.SizeDW, Dst: isa.R10, Offset: int16(off), Imm: g.imm32()},
+				isa.Instruction{Opcode: isa.ClassSTX | isa.ModeATOMIC | isa.SizeDW, Dst: isa.R10, Src: g.reg(), Offset: int16(off), Imm: isa.AtomicADD})
+		} else if g.r.IntN(2) == 0 {
 			out = append(out, isa.Instruction{Opcode: isa.ClassST | isa.ModeMEM | isa.SizeDW, Dst: isa.R10, Offset: int16(off), Imm: g.imm32()})
 		} else {
 			out = append(out, isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | isa.SizeDW, Dst: isa.R10, Src: g.reg(), Offset: int16(off)})
@@ -482,15 +579,19 @@ func (g *gen) leaf(f frame) []isa.Instruction {
 		case k < 50:
 			l := isa.LDDW(g.reg(), g.imm64())
 			return l[:]
-		case k < 62 && f.hasMemory:
-			return []isa.Instruction{g.memLoad(regMem, 0, f)}
-		case k < 72 && f.hasMemory:
-			return []isa.Instruction{g.memStore(regMem, 0, f)}
-		case k < 80:
-			return []isa.Instruction{g.memLoad(isa.R10, f.stackSize, f)}
-		case k < 88:
-			return []isa.Instruction{g.memStore(isa.R10, f.stackSize, f)}
-		case k >= 88:
+		case k < 60 && f.hasMemory:
+			return []isa.Instruction{g.memLoad(regMem, f)}
+		case k < 69 && f.hasMemory:
+			return []isa.Instruction{g.memStore(regMem, f)}
+		case k < 76:
+			return []isa.Instruction{g.memLoad(isa.R10, f)}
+		case k < 83:
+			return []isa.Instruction{g.memStore(isa.R10, f)}
+		case k < 90:
+			if ins := g.pointerAccess(f); ins != nil {
+				return ins
+			}
+		default:
 			return g.atomic(f)
 		}
 	}
@@ -555,32 +656,141 @@ func (g *gen) alu() isa.Instruction {
 
 var sizes = []uint8{isa.SizeB, isa.SizeH, isa.SizeW, isa.SizeDW}
 
-// offset returns a constant offset for an access of n bytes: anywhere in
-// the buffer from base r9, or n-aligned in the top stackSize bytes of the
-// frame from base r10 (the verifier insists on aligned stack accesses).
-func (g *gen) offset(base uint8, stackSize, n int) int16 {
-	if base == isa.R10 {
-		return int16(-n * (1 + g.r.IntN(stackSize/n)))
-	}
+// bufOffset returns an offset from r9 for an access of n bytes anywhere
+// in the buffer.
+func (g *gen) bufOffset(n int) int16 {
 	return int16(g.r.IntN(g.opts.BufSize - n + 1))
 }
 
-func (g *gen) memLoad(base uint8, stackSize int, f frame) isa.Instruction {
+// stackOffset returns an offset from r10 for an access of n bytes, aligned
+// to n (the verifier insists on aligned stack accesses), within [lo, hi).
+func (g *gen) stackOffset(lo, hi, n int) int16 {
+	return int16(lo + n*g.r.IntN((hi-lo)/n))
+}
+
+// memLoad loads from the buffer or from anywhere in the frame's stack area.
+func (g *gen) memLoad(base uint8, f frame) isa.Instruction {
 	size := sizes[g.r.IntN(4)]
 	mode := isa.ModeMEM
 	if size != isa.SizeDW && g.r.IntN(2) == 0 {
 		mode = isa.ModeMEMSX
 	}
-	return isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: g.reg(), Src: base, Offset: g.offset(base, stackSize, isa.SizeBytes(size))}
+	n := isa.SizeBytes(size)
+	off := g.bufOffset(n)
+	if base == isa.R10 {
+		off = g.stackOffset(-f.stackSize, 0, n)
+	}
+	return isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: g.reg(), Src: base, Offset: off}
 }
 
-func (g *gen) memStore(base uint8, stackSize int, f frame) isa.Instruction {
+// memStore stores to the buffer or to the plain part of the stack area.
+func (g *gen) memStore(base uint8, f frame) isa.Instruction {
 	size := sizes[g.r.IntN(4)]
-	off := g.offset(base, stackSize, isa.SizeBytes(size))
+	n := isa.SizeBytes(size)
+	off := g.bufOffset(n)
+	if base == isa.R10 {
+		off = g.stackOffset(-f.stackSize+f.atomicSize, 0, n)
+	}
 	if g.r.IntN(3) == 0 {
 		return isa.Instruction{Opcode: isa.ClassST | isa.ModeMEM | size, Dst: base, Offset: off, Imm: g.imm32()}
 	}
 	return isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | size, Dst: base, Src: g.reg(), Offset: off}
+}
+
+// pointerAccess computes a pointer into a scratch register, accesses
+// memory through it and turns the register back into a number (the loaded
+// value, or an immediate after a store), so no address ever reaches the
+// epilogue. The pointer is the buffer or the frame plus a constant, or the
+// frame plus a masked register (a variable offset the verifier bounds). It
+// returns nil when the frame has no room for the chosen access.
+func (g *gen) pointerAccess(f frame) []isa.Instruction {
+	t := g.reg()
+	size := sizes[g.r.IntN(4)]
+	n := isa.SizeBytes(size)
+	store := g.r.IntN(2) == 0
+	// The stack region the access may touch: stores stay out of the
+	// atomic area (see initStack).
+	lo := -f.stackSize
+	if store {
+		lo += f.atomicSize
+	}
+	var out []isa.Instruction
+	var tail []isa.Instruction // overwrites a second scratch register at the end
+	var off int16
+	switch kind := g.r.IntN(3); {
+	case kind == 0 && f.hasMemory:
+		// r9 + k, then a constant offset that may be negative: only the
+		// sum must lie in the buffer.
+		total := int(g.bufOffset(n))
+		k := g.r.IntN(g.opts.BufSize + 1)
+		out = append(out, movX(isa.ClassALU64, t, regMem), aluK(isa.ClassALU64, isa.OpADD, t, int32(k)))
+		off = int16(total - k)
+	case kind == 1:
+		total := int(g.stackOffset(lo, 0, n))
+		k := -g.r.IntN(f.stackSize + 1)
+		out = append(out, movX(isa.ClassALU64, t, isa.R10), aluK(isa.ClassALU64, isa.OpADD, t, int32(k)))
+		off = int16(total - k)
+	default:
+		// r10 + (rA & mask) + off: mask keeps the index a multiple of n
+		// (the verifier checks stack alignment on the variable part too)
+		// and below the largest power of two that fits the region.
+		region := -lo
+		p := 8
+		for p*2 <= region {
+			p *= 2
+		}
+		if p < n {
+			return nil
+		}
+		mask := int32((p - 1) &^ (n - 1))
+		start := lo + 8*g.r.IntN((region-p)/8+1)
+		a := g.reg()
+		if f.hasMemory {
+			// The main function: scalar += pointer.
+			out = append(out,
+				movX(isa.ClassALU64, t, a),
+				aluK(isa.ClassALU64, isa.OpAND, t, mask),
+				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: isa.R10})
+		} else {
+			// A called function: pointer += scalar, with the index in a
+			// second scratch register. Why not scalar += pointer: there
+			// the kernel verifier gives the result the frame number of
+			// the main function (adjust_ptr_min_max_vals copies the
+			// pointer's type but not its frameno; Linux 6.18), tracks
+			// the wrong frame's stack, and may remove code on the
+			// strength of values from it.
+			i := g.reg()
+			for i == t {
+				i = g.reg()
+			}
+			out = append(out,
+				movX(isa.ClassALU64, i, a),
+				aluK(isa.ClassALU64, isa.OpAND, i, mask),
+				movX(isa.ClassALU64, t, isa.R10),
+				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: i})
+			tail = append(tail, movK(isa.ClassALU64, i, g.imm32()))
+		}
+		off = int16(start)
+	}
+	if !store {
+		mode := isa.ModeMEM
+		if size != isa.SizeDW && g.r.IntN(2) == 0 {
+			mode = isa.ModeMEMSX
+		}
+		out = append(out, isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: t, Src: t, Offset: off})
+		return append(out, tail...)
+	}
+	if g.r.IntN(3) == 0 {
+		out = append(out, isa.Instruction{Opcode: isa.ClassST | isa.ModeMEM | size, Dst: t, Offset: off, Imm: g.imm32()})
+	} else {
+		src := g.reg()
+		for src == t {
+			src = g.reg()
+		}
+		out = append(out, isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | size, Dst: t, Src: src, Offset: off})
+	}
+	out = append(out, movK(isa.ClassALU64, t, g.imm32()))
+	return append(out, tail...)
 }
 
 var atomicOps = []int32{
@@ -590,7 +800,8 @@ var atomicOps = []int32{
 	isa.AtomicXCHG, isa.AtomicCMPXCHG,
 }
 
-// atomic generates an atomic operation on the stack, for cmpxchg sometimes
+// atomic generates an atomic operation on the atomic area of the stack
+// (see initStack), for cmpxchg sometimes
 // preceded by a load of the old value into r0 so the exchange succeeds.
 func (g *gen) atomic(f frame) []isa.Instruction {
 	size := isa.SizeW
@@ -598,12 +809,23 @@ func (g *gen) atomic(f frame) []isa.Instruction {
 		size = isa.SizeDW
 	}
 	op := atomicOps[g.r.IntN(len(atomicOps))]
-	off := g.offset(isa.R10, f.stackSize, isa.SizeBytes(size))
+	off := g.stackOffset(-f.stackSize, -f.stackSize+f.atomicSize, isa.SizeBytes(size))
 	ins := isa.Instruction{Opcode: isa.ClassSTX | isa.ModeATOMIC | size, Dst: isa.R10, Src: g.reg(), Offset: off, Imm: op}
+	var out []isa.Instruction
 	if op == isa.AtomicCMPXCHG && g.r.IntN(2) == 0 {
-		return []isa.Instruction{{Opcode: isa.ClassLDX | isa.ModeMEM | size, Dst: isa.R0, Src: isa.R10, Offset: off}, ins}
+		out = append(out, isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | size, Dst: isa.R0, Src: isa.R10, Offset: off})
 	}
-	return []isa.Instruction{ins}
+	out = append(out, ins)
+	if op == isa.AtomicCMPXCHG && size == isa.SizeW {
+		// Why: on x86-64 a successful cmpxchg leaves the upper half of
+		// rax alone, so the kernel zero-extends r0 after a 32-bit cmpxchg
+		// only where its verifier sees r0 used as 64 bits; a use reached
+		// only on a path it pruned is missed (Linux 6.18), and r0 keeps
+		// its old upper half. A 64-bit use right away gets the
+		// zero-extension emitted while still checking it in every engine.
+		out = append(out, aluK(isa.ClassALU64, isa.OpADD, isa.R0, g.imm32()))
+	}
+	return out
 }
 
 var jumpOps = []uint8{

@@ -35,7 +35,7 @@ func TestDeterministic(t *testing.T) {
 func TestOptionsErrors(t *testing.T) {
 	for _, o := range []Options{
 		{Insns: -1}, {Insns: maxInsns + 1}, {BufSize: 12}, {BufSize: 4}, {BufSize: 4096},
-		{StackSize: 7}, {StackSize: 512}, {MaxDepth: -1},
+		{StackSize: 7}, {StackSize: 8}, {StackSize: 512}, {MaxDepth: -1},
 	} {
 		if _, err := Generate(0, o); !errors.Is(err, ErrOptions) {
 			t.Errorf("Generate(%+v) error = %v, want ErrOptions", o, err)
@@ -62,6 +62,19 @@ func checkStructure(p *Program) error {
 	if b[0] != movX(isa.ClassALU64, isa.R9, isa.R1) {
 		return fmt.Errorf("body starts with %v, not r9 = r1", b[0])
 	}
+	// ptr[n] marks the slots of pointer units, which checkPointerUnit
+	// checks instead.
+	ptr := map[int]bool{}
+	for _, u := range p.units {
+		if err := checkPointerUnit(b[u[0]:u[1]]); err != nil {
+			return fmt.Errorf("slots %d..%d: %w", u[0], u[1]-1, err)
+		}
+		if b[u[0]].Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcX {
+			for n := u[0]; n < u[1]; n++ {
+				ptr[n] = true
+			}
+		}
+	}
 	for n := 1; n < len(b); n++ {
 		i := b[n]
 		if t, ok := isa.Target(b, n); ok && t <= n {
@@ -69,6 +82,9 @@ func checkStructure(p *Program) error {
 		}
 		if i.IsLDDW() {
 			n++
+		}
+		if ptr[n] {
+			continue
 		}
 		switch i.Class() {
 		case isa.ClassALU, isa.ClassALU64, isa.ClassLD, isa.ClassLDX:
@@ -97,6 +113,85 @@ func checkStructure(p *Program) error {
 	return nil
 }
 
+// checkPointerUnit checks a multi-instruction leaf: either an atomic
+// compare-and-exchange unit, or a pointer computed from r9 or r10 into
+// scratch registers, used as a load or store base, after which no register
+// r0..r8 may hold an address. It tracks which registers hold pointers.
+func checkPointerUnit(u []isa.Instruction) error {
+	if slices.ContainsFunc(u, func(i isa.Instruction) bool { return i.Mode() == isa.ModeATOMIC && i.Class() == isa.ClassSTX }) {
+		return checkCmpxchgUnit(u)
+	}
+	isPtr := map[uint8]bool{isa.R9: true, isa.R10: true}
+	used := false
+	for _, i := range u {
+		switch {
+		case i.Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcX:
+			isPtr[i.Dst] = isPtr[i.Src]
+		case i.Opcode == isa.ClassALU64|isa.OpADD|isa.SrcX:
+			if isPtr[i.Dst] && isPtr[i.Src] {
+				return fmt.Errorf("unit %v adds two pointers", u)
+			}
+			isPtr[i.Dst] = isPtr[i.Dst] || isPtr[i.Src]
+		case i.Class() == isa.ClassALU64 && i.Source() == isa.SrcK && (i.Op() == isa.OpADD || i.Op() == isa.OpAND || i.Op() == isa.OpMOV):
+			if isPtr[i.Dst] && i.Op() != isa.OpADD {
+				if i.Op() != isa.OpMOV {
+					return fmt.Errorf("unit %v masks a pointer", u)
+				}
+			}
+			if i.Op() == isa.OpMOV {
+				isPtr[i.Dst] = false
+			}
+		case i.Class() == isa.ClassLDX:
+			if !isPtr[i.Src] {
+				return fmt.Errorf("unit %v loads through a number", u)
+			}
+			isPtr[i.Dst], used = false, true
+		case i.Class() == isa.ClassST || i.Class() == isa.ClassSTX:
+			if !isPtr[i.Dst] || i.Mode() != isa.ModeMEM {
+				return fmt.Errorf("unit %v stores through a number", u)
+			}
+			if i.Class() == isa.ClassSTX && isPtr[i.Src] {
+				return fmt.Errorf("unit %v stores a pointer", u)
+			}
+			used = true
+		default:
+			return fmt.Errorf("unit %v: unexpected %v", u, i)
+		}
+	}
+	for r := isa.R0; r <= isa.R8; r++ {
+		if isPtr[r] {
+			return fmt.Errorf("unit %v leaves a pointer in r%d", u, r)
+		}
+	}
+	if !used {
+		return fmt.Errorf("unit %v accesses no memory", u)
+	}
+	return nil
+}
+
+// checkCmpxchgUnit checks a compare-and-exchange unit: optionally a load
+// of r0 from the exchanged word, the cmpxchg, and for the 32-bit form a
+// 64-bit use of r0 right after (see gen.atomic).
+func checkCmpxchgUnit(u []isa.Instruction) error {
+	if len(u) > 0 && u[0].Class() == isa.ClassLDX {
+		if u[0].Dst != isa.R0 || u[0].Src != isa.R10 {
+			return fmt.Errorf("unit %v: the load before cmpxchg is not r0 from the stack", u)
+		}
+		u = u[1:]
+	}
+	if len(u) == 0 || u[0].Mode() != isa.ModeATOMIC || u[0].Imm != isa.AtomicCMPXCHG {
+		return fmt.Errorf("unit %v has no cmpxchg", u)
+	}
+	w32 := u[0].Size() == isa.SizeW
+	switch {
+	case w32 && len(u) == 2 && u[1] == aluK(isa.ClassALU64, isa.OpADD, isa.R0, u[1].Imm):
+	case !w32 && len(u) == 1:
+	default:
+		return fmt.Errorf("unit %v: a 32-bit cmpxchg must be followed by exactly a 64-bit use of r0", u)
+	}
+	return nil
+}
+
 func checkAccess(p *Program, i isa.Instruction) error {
 	base := i.Dst
 	if i.Class() == isa.ClassLDX {
@@ -120,7 +215,7 @@ func checkAccess(p *Program, i isa.Instruction) error {
 }
 
 func TestStructure(t *testing.T) {
-	opts := []Options{{}, {Insns: 300, BufSize: 8, StackSize: 8}, {Insns: 1, MaxDepth: 0, NoCalls: true}, {Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}}
+	opts := []Options{{}, {Insns: 300, BufSize: 8, StackSize: 16}, {Insns: 1, MaxDepth: 0, NoCalls: true}, {Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}}
 	for _, o := range opts {
 		for seed := int64(0); seed < 200; seed++ {
 			p, err := Generate(seed, o)
@@ -259,10 +354,10 @@ func TestKernelAccepts(t *testing.T) {
 	}{
 		{Options{}, n},
 		{Options{Insns: 200, BufSize: 128, StackSize: 128, MaxDepth: 5}, n},
-		{Options{Insns: 16, BufSize: 8, StackSize: 8}, n},
+		{Options{Insns: 16, BufSize: 8, StackSize: 16}, n},
 		// The largest programs the options allow.
-		{Options{Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}, n / 5},
-		{Options{Insns: maxInsns, MaxDepth: 3}, n / 5},
+		{Options{Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}, n / 10},
+		{Options{Insns: maxInsns, MaxDepth: 3}, n / 10},
 	}
 	start := time.Now()
 	var ran, maxLen int
@@ -298,7 +393,7 @@ func TestKernelAccepts(t *testing.T) {
 
 func FuzzGenerate(f *testing.F) {
 	f.Add(int64(0), 64, 64, 64, 3, false)
-	f.Add(int64(-1), 1, 8, 8, 0, true)
+	f.Add(int64(-1), 1, 8, 16, 0, true)
 	f.Add(int64(1<<40), 512, 256, 256, 8, false)
 	f.Add(int64(7), 513, 64, 64, 3, false)
 	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls bool) {
@@ -323,4 +418,39 @@ func listing(insns []isa.Instruction) string {
 		fmt.Fprintf(&b, "%4d: %v\n", n, i)
 	}
 	return b.String()
+}
+
+func TestWrap(t *testing.T) {
+	code := []isa.Instruction{
+		ldx(isa.SizeDW, isa.R3, isa.R9, 8),
+		movK(isa.ClassALU64, isa.R0, 7),
+	}
+	buf := []byte{0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}
+	p, err := Wrap(code, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkStructure(p); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.Memory[:16], buf) || len(p.Memory) != 16+8*NumSavedRegisters {
+		t.Fatalf("memory %x", p.Memory)
+	}
+	for _, bad := range [][]byte{nil, make([]byte, 12), make([]byte, 4096)} {
+		if _, err := Wrap(code, bad); !errors.Is(err, ErrOptions) {
+			t.Errorf("Wrap with a %d-byte buffer: error %v", len(bad), err)
+		}
+	}
+	kerneltest.Require(t)
+	ret, out, _, err := kerneltest.RunXDP(p.Kernel, p.Memory, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regs, err := p.Registers(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ret != 7 || regs[0] != 7 || regs[3] != 0x0807060504030201 || regs[1] != 0 {
+		t.Errorf("retval %d, registers %x", ret, regs)
+	}
 }

@@ -149,7 +149,7 @@ func TestDifferentialProgen(t *testing.T) {
 	if testing.Short() {
 		n = 50
 	}
-	configs := []progen.Options{{}, {Insns: 200, BufSize: 128, StackSize: 128, MaxDepth: 5}, {Insns: 16, BufSize: 8, StackSize: 8}, {Insns: 512, MaxDepth: 8}}
+	configs := []progen.Options{{}, {Insns: 200, BufSize: 128, StackSize: 128, MaxDepth: 5}, {Insns: 16, BufSize: 8, StackSize: 16}, {Insns: 512, MaxDepth: 8}}
 	for ci, o := range configs {
 		for seed := int64(0); seed < n; seed++ {
 			p, err := progen.Generate(seed, o)
