@@ -269,7 +269,13 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	if vm.done != nil && isDone(vm.done) {
 		err = vm.cancelled(0)
 	} else {
-		r0, err = vm.loop(false)
+		// Most runs of small programs exit once, with the result.
+		enter(c, uintptr(base)+uintptr(p.comp.entry))
+		if c.exit>>24 == exitDone {
+			r0 = c.regs[0]
+		} else {
+			r0, err = vm.loop(false, true)
+		}
 	}
 	vm.executed = vm.budget - (vm.reserve + c.budget) - vm.uncounted
 	vm.mem, vm.pkt = nil, nil
@@ -316,13 +322,17 @@ func (vm *VM) cancelled(idx int) error {
 var errDoneInCallback = errors.New("program ended inside a callback")
 
 // loop enters the code until the program (or, nested, the function run by
-// Env.Call) returns.
-func (vm *VM) loop(nested bool) (uint64, error) {
+// Env.Call) returns; exited says the code has just exited (to be handled
+// before entering again).
+func (vm *VM) loop(nested, exited bool) (uint64, error) {
 	p, c := vm.p, vm.ctx
 	entry := uintptr(vm.base) + uintptr(p.comp.entry)
 	siteFns, resume := p.siteFns, p.comp.resume
 	for {
-		enter(c, entry)
+		if !exited {
+			enter(c, entry)
+		}
+		exited = false
 		code, idx := int(c.exit>>24), int(c.exit&0xffffff)
 		// The hot exit: a static helper call that succeeds, without a
 		// context to check.
@@ -537,7 +547,7 @@ func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
 	c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5] = 0, 0, 0, 0, 0
 	copy(c.regs[1:6], args)
 	c.resume = vm.base + uint64(p.comp.insnOff[pc])
-	r0, err := vm.loop(true)
+	r0, err := vm.loop(true, false)
 	if err != nil {
 		return 0, err
 	}
