@@ -465,6 +465,9 @@ func (g *gen) prim(n *primNode) (bexpr, error) {
 		if g.lt != LinkTypeEthernet {
 			return nil, errorf(-1, "no VLAN support for %s", g.lt)
 		}
+		if g.mplsDepth > 0 {
+			return nil, errorf(-1, "no VLAN match after MPLS")
+		}
 		if n.has && n.num > 4095 {
 			return nil, errorf(-1, "VLAN tag %d greater than maximum 4095", n.num)
 		}

@@ -263,15 +263,16 @@ func lex(s string) ([]token, error) {
 			word := s[i:k]
 			if _, ok := parseMAC(word); ok {
 				toks = append(toks, token{kind: tEID, text: word, pos: start})
+				i = k
+				continue
 			} else if a, err := netip.ParseAddr(word); err == nil && a.Is6() {
 				toks = append(toks, token{kind: tHID6, text: word, pos: start})
-			} else if isMACish(word) {
-				return nil, errorf(start, "bogus ethernet address %s", word)
-			} else {
-				return nil, errorf(start, "bogus IPv6 address %s", word)
+				i = k
+				continue
+			} else if strings.Count(word, ":") >= 2 {
+				return nil, errorf(start, "bogus ethernet or IPv6 address %s", word)
 			}
-			i = k
-			continue
+			// One colon: a number followed by ':' as in "ip[2:2]".
 		}
 		i = j
 		if kw, ok := keywords[name]; ok {
@@ -350,12 +351,6 @@ func parseNumber(s string) (uint32, error) {
 		return 0, fmt.Errorf("number %s overflows 32 bits", s)
 	}
 	return uint32(v), nil
-}
-
-// isMACish reports whether s looks like an attempt at a MAC address
-// (hex groups separated by colons only).
-func isMACish(s string) bool {
-	return !strings.Contains(s, "::") && strings.Count(s, ":") >= 2 && !strings.Contains(s, ".")
 }
 
 // parseMAC parses xx:xx:xx:xx:xx:xx, xx-xx-xx-xx-xx-xx, xxxx.xxxx.xxxx
