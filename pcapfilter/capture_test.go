@@ -18,8 +18,8 @@ import (
 // filtered capture names the packets it kept.
 
 var (
-	testV4 = []string{"10.0.0.1", "10.0.0.2", "192.168.1.10", "1.2.3.4", "10.1.2.3", "172.16.5.4", "224.0.0.1", "255.255.255.255", "0.0.0.0"}
-	testV6 = []string{"2001:db8::1", "2001:db8::2", "fe80::1", "::1", "ff02::1", "2001:db8:1::5"}
+	testV4   = []string{"10.0.0.1", "10.0.0.2", "192.168.1.10", "1.2.3.4", "10.1.2.3", "172.16.5.4", "224.0.0.1", "255.255.255.255", "0.0.0.0"}
+	testV6   = []string{"2001:db8::1", "2001:db8::2", "fe80::1", "::1", "ff02::1", "2001:db8:1::5"}
 	testMACs = [][6]byte{
 		{0x00, 0x11, 0x22, 0x33, 0x44, 0x55}, {0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb},
 		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01},
@@ -197,7 +197,6 @@ func networkPackets(r *rand.Rand) []l3 {
 	)
 	return out
 }
-
 
 func ethernet(dst, src [6]byte, tags []uint32, etherType uint16, payload []byte) []byte {
 	b := append([]byte{}, dst[:]...)

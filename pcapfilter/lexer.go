@@ -11,14 +11,14 @@ import (
 type tokKind int
 
 const (
-	tEOF  tokKind = iota
-	tID           // a name: host name, service, protocol, or an escaped keyword (\tcp)
-	tNum          // a number (decimal, 0x hex, 0 octal) or a named constant (tcp-syn)
-	tHID          // a dotted IPv4 address or prefix: 10, 10.1, 10.1.2, 10.1.2.3 (2-4 parts)
-	tHID6         // an IPv6 address
-	tEID          // an Ethernet (MAC) address
-	tKeyword      // a reserved word; see token.kw
-	tOp           // an operator or punctuation; see token.text
+	tEOF     tokKind = iota
+	tID              // a name: host name, service, protocol, or an escaped keyword (\tcp)
+	tNum             // a number (decimal, 0x hex, 0 octal) or a named constant (tcp-syn)
+	tHID             // a dotted IPv4 address or prefix: 10, 10.1, 10.1.2, 10.1.2.3 (2-4 parts)
+	tHID6            // an IPv6 address
+	tEID             // an Ethernet (MAC) address
+	tKeyword         // a reserved word; see token.kw
+	tOp              // an operator or punctuation; see token.text
 )
 
 // token is one lexical token; pos is its byte offset in the expression.
@@ -93,7 +93,7 @@ var keywords = map[string]keyword{
 	"host": kwHost, "net": kwNet, "port": kwPort, "portrange": kwPortrange,
 	"gateway": kwGateway, "proto": kwProto, "protochain": kwProtochain,
 	"mask": kwMask,
-	"and": kwAnd, "or": kwOr, "not": kwNot,
+	"and":  kwAnd, "or": kwOr, "not": kwNot,
 	"less": kwLess, "greater": kwGreater, "len": kwLen, "length": kwLen,
 	"broadcast": kwBroadcast, "multicast": kwMulticast,
 	"vlan": kwVLAN, "mpls": kwMPLS, "byte": kwByte,
@@ -140,7 +140,7 @@ var namedNumbers = map[string]uint32{
 	"icmp6-certpathsolicit": 148, "icmp6-certpathadvert": 149,
 	"icmp6-multicastrouteradvert": 151, "icmp6-multicastroutersolicit": 152,
 	"icmp6-multicastrouterterm": 153,
-	"tcpflags": 13, "tcp-fin": 0x01, "tcp-syn": 0x02, "tcp-rst": 0x04,
+	"tcpflags":                  13, "tcp-fin": 0x01, "tcp-syn": 0x02, "tcp-rst": 0x04,
 	"tcp-push": 0x08, "tcp-ack": 0x10, "tcp-urg": 0x20, "tcp-ece": 0x40,
 	"tcp-cwr": 0x80,
 }

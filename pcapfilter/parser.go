@@ -117,7 +117,7 @@ type parser struct {
 	far *Error
 }
 
-func (ps *parser) peek() token      { return ps.toks[ps.p] }
+func (ps *parser) peek() token { return ps.toks[ps.p] }
 func (ps *parser) peekAt(n int) token {
 	if ps.p+n < len(ps.toks) {
 		return ps.toks[ps.p+n]
@@ -147,19 +147,23 @@ func (ps *parser) syntax(t token) *Error {
 	return ps.fail(t, "syntax error at %q", t.text)
 }
 
-func (t token) isOp(s string) bool      { return t.kind == tOp && t.text == s }
-func (t token) isKw(k keyword) bool     { return t.kind == tKeyword && t.kw == k }
-func (t token) isAnd() bool             { return t.isKw(kwAnd) }
-func (t token) isOr() bool              { return t.isKw(kwOr) }
-func (t token) isNot() bool             { return t.isKw(kwNot) || t.isOp("!") }
-func isPname(k keyword) bool            { return k >= kwLink && k <= kwESP }
-func (t token) isPname() bool           { return t.kind == tKeyword && isPname(t.kw) }
-func (t token) isDir() bool             { return t.isKw(kwSrc) || t.isKw(kwDst) }
-func (t token) isAqual() bool           { return t.kind == tKeyword && t.kw >= kwHost && t.kw <= kwGateway }
-func (t token) isNdaqual() bool         { return t.isKw(kwProto) || t.isKw(kwProtochain) }
-func (t token) startsID() bool          { return t.kind == tID || t.kind == tHID || t.kind == tHID6 || t.kind == tEID || t.kind == tNum }
-func (t token) unsupported() bool       { return t.isKw(kwUnsupported) }
-func (t token) isRelop() bool           { return t.kind == tOp && (t.text == ">" || t.text == ">=" || t.text == "=" || t.text == "<" || t.text == "<=" || t.text == "!=") }
+func (t token) isOp(s string) bool  { return t.kind == tOp && t.text == s }
+func (t token) isKw(k keyword) bool { return t.kind == tKeyword && t.kw == k }
+func (t token) isAnd() bool         { return t.isKw(kwAnd) }
+func (t token) isOr() bool          { return t.isKw(kwOr) }
+func (t token) isNot() bool         { return t.isKw(kwNot) || t.isOp("!") }
+func isPname(k keyword) bool        { return k >= kwLink && k <= kwESP }
+func (t token) isPname() bool       { return t.kind == tKeyword && isPname(t.kw) }
+func (t token) isDir() bool         { return t.isKw(kwSrc) || t.isKw(kwDst) }
+func (t token) isAqual() bool       { return t.kind == tKeyword && t.kw >= kwHost && t.kw <= kwGateway }
+func (t token) isNdaqual() bool     { return t.isKw(kwProto) || t.isKw(kwProtochain) }
+func (t token) startsID() bool {
+	return t.kind == tID || t.kind == tHID || t.kind == tHID6 || t.kind == tEID || t.kind == tNum
+}
+func (t token) unsupported() bool { return t.isKw(kwUnsupported) }
+func (t token) isRelop() bool {
+	return t.kind == tOp && (t.text == ">" || t.text == ">=" || t.text == "=" || t.text == "<" || t.text == "<=" || t.text == "!=")
+}
 
 // parse parses a whole expression. An empty expression (only blanks) yields
 // nil: it matches every packet, as in libpcap.
