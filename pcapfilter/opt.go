@@ -372,7 +372,7 @@ func edgeFact(b *block, outcome bool) (fact, bool) {
 }
 
 // topo returns the blocks reachable from entry in an order where every jump
-// goes forward, the false branch placed right after its block when possible.
+// goes forward, the true branch placed right after its block when possible.
 func topo(entry *block) []*block {
 	var post []*block
 	var all []*block
@@ -384,10 +384,13 @@ func topo(entry *block) []*block {
 		b.seen = true
 		all = append(all, b)
 		if !b.ret {
-			visit(b.jt)
+			// The false branch is visited first so that, in reverse
+			// postorder, the true branch follows its block, as libpcap
+			// lays programs out.
 			if b.isJump() {
 				visit(b.jf)
 			}
+			visit(b.jt)
 		}
 		post = append(post, b)
 	}
