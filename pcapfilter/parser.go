@@ -202,20 +202,19 @@ func (ps *parser) expr(q qual) (node, qual, *Error) {
 			return n, q, nil
 		}
 		ps.next()
-		// A term is tried first; a bare address (inheriting q) second.
-		save := ps.p
-		r, rq, err := ps.term(q)
-		if err != nil {
-			ps.p = save
-			var err2 *Error
-			r, err2 = ps.id(q)
-			if err2 != nil {
-				if err2.Pos < err.Pos {
-					return nil, q, err
-				}
-				return nil, q, err2
-			}
+		// Either a term or a bare address inheriting q ("host a or b"),
+		// told apart by looking ahead, so parsing never backtracks here.
+		var r node
+		var rq qual
+		var err *Error
+		if ps.bareID() {
+			r, err = ps.id(q)
 			rq = q
+		} else {
+			r, rq, err = ps.term(q)
+		}
+		if err != nil {
+			return nil, q, err
 		}
 		if t.isAnd() {
 			n = &andNode{n, r}
@@ -224,6 +223,49 @@ func (ps *parser) expr(q qual) (node, qual, *Error) {
 		}
 		q = rq
 	}
+}
+
+// bareID reports whether the tokens ahead are an `id` (an address or
+// number, possibly negated or parenthesised) rather than a term.
+func (ps *parser) bareID() bool {
+	i := ps.p
+	for i < len(ps.toks) && (ps.toks[i].isOp("(") || ps.toks[i].isNot()) {
+		i++
+	}
+	if i >= len(ps.toks) {
+		return false
+	}
+	switch t := ps.toks[i]; t.kind {
+	case tID, tHID, tHID6, tEID:
+		return true
+	case tNum:
+		if i+1 < len(ps.toks) {
+			n := ps.toks[i+1]
+			return n.kind == tEOF || n.isAnd() || n.isOr() || n.isOp(")")
+		}
+	}
+	return false
+}
+
+// startsRelation reports whether a '(' at the current position opens an
+// arithmetic expression rather than a boolean one (a cheap test that
+// avoids backtracking in the common case).
+func (ps *parser) startsRelation() bool {
+	i := ps.p
+	for i < len(ps.toks) && ps.toks[i].isOp("(") {
+		i++
+	}
+	if i >= len(ps.toks) {
+		return false
+	}
+	t := ps.toks[i]
+	switch {
+	case t.kind == tNum, t.isKw(kwLen), t.isOp("-"):
+		return true
+	case t.isPname():
+		return i+1 < len(ps.toks) && ps.toks[i+1].isOp("[")
+	}
+	return false
 }
 
 // term: not term | rterm.
@@ -247,11 +289,13 @@ func (ps *parser) rterm(q qual) (node, qual, *Error) {
 	case t.isOp("("):
 		// Either a parenthesised expression or the start of an arithmetic
 		// relation such as "(ip[0] + 1) > 2".
-		save := ps.p
-		if n, err := ps.relation(); err == nil {
-			return n, qerr, nil
+		if ps.startsRelation() {
+			save := ps.p
+			if n, err := ps.relation(); err == nil {
+				return n, qerr, nil
+			}
+			ps.p = save
 		}
-		ps.p = save
 		ps.next()
 		n, _, err := ps.expr(q)
 		if err != nil {
