@@ -235,6 +235,7 @@ func loadFilter(f filterFlags, expr string, lt pcapfilter.LinkType, opts pcapfil
 func filterFile(f filterFlags, src *captureReader, prog []cbpf.Instruction, stdout, stderr io.Writer) error {
 	var out *bufio.Writer
 	var sink pcapSink
+	var flush func() error
 	if f.write != "" {
 		var w io.Writer = stdout
 		if f.write != "-" {
@@ -247,10 +248,11 @@ func filterFile(f filterFlags, src *captureReader, prog []cbpf.Instruction, stdo
 		}
 		out = bufio.NewWriterSize(w, 1<<20)
 		var err error
-		if sink, err = src.sink(out); err != nil {
+		if sink, flush, err = src.sink(out); err != nil {
 			return err
 		}
 	}
+	pf := newPacketFilter(prog)
 	lines := bufio.NewWriterSize(stdout, 64<<10)
 	defer lines.Flush()
 	bar := newProgressBar(stderr, src.size)
@@ -267,7 +269,7 @@ func filterFile(f filterFlags, src *captureReader, prog []cbpf.Instruction, stdo
 		if index&0x3fff == 0 {
 			bar.update(src.offset())
 		}
-		if cbpf.Eval(prog, pkt.data, nil) == 0 {
+		if pf.run(pkt.data, uint32(pkt.origLen)) == 0 {
 			continue
 		}
 		matched++
@@ -281,6 +283,11 @@ func filterFile(f filterFlags, src *captureReader, prog []cbpf.Instruction, stdo
 		}
 	}
 	bar.done()
+	if flush != nil {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
 	if out != nil {
 		if err := out.Flush(); err != nil {
 			return err
@@ -298,30 +305,46 @@ type packet struct {
 	sec, nsec int64
 	origLen   int
 	raw       []byte // the pcap record (header and data), for copying as is
+	off       int64  // offset of raw in the file
 }
 
 // pcapSink writes a matching packet.
 type pcapSink func(p packet) error
 
-// captureReader reads pcap files from memory (mapped) and pcapng files
-// through gopacket's pcapgo.
+// captureReader reads pcap files itself and pcapng files through
+// gopacket's pcapgo. pcap files are read in large chunks by a second
+// goroutine while the filter runs over the previous chunk, so reading and
+// filtering overlap (tcpdump does one after the other); packets are
+// filtered in place in the chunk buffers, without copying.
 type captureReader struct {
 	linkType  uint32
 	bigEndian bool // NULL link type: family in big-endian order
 	size      int64
+	file      *os.File
 
 	// pcap
-	mem     []byte
-	mapped  bool
-	pos     int
+	buf     []byte // the current chunk; unread data is buf[lo:hi]
+	lo, hi  int
+	base    int64 // file offset of buf[0]
 	order   binary.ByteOrder
 	nanos   bool
 	fileHdr []byte
+	full    chan chunk  // chunks read, in file order
+	free    chan []byte // buffers to read into
+	done    chan struct{}
+	// beforeRefill is called before the current chunk is recycled (the
+	// sink writes out the run of records it holds there).
+	beforeRefill func() error
 
 	// pcapng
-	file *os.File
-	ng   *pcapgo.NgReader
-	cr   *countingReader
+	ng *pcapgo.NgReader
+	cr *countingReader
+}
+
+type chunk struct {
+	buf []byte // data is buf[chunkRoom : chunkRoom+n]
+	n   int
+	err error
 }
 
 type countingReader struct {
@@ -335,6 +358,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+const (
+	chunkSize = 256 << 10
+	chunkRoom = 64 << 10  // room before a chunk for the record the previous one cut
+	chunks    = 3
+)
+
 func openCapture(path string) (*captureReader, error) {
 	file, err := os.Open(path)
 	if err != nil {
@@ -345,48 +374,29 @@ func openCapture(path string) (*captureReader, error) {
 		file.Close()
 		return nil, err
 	}
-	var magic [4]byte
-	if _, err := io.ReadFull(file, magic[:]); err != nil {
-		file.Close()
+	c := &captureReader{size: st.Size(), file: file}
+	var hdr [24]byte
+	if n, _ := io.ReadFull(file, hdr[:]); n < 4 {
+		c.Close()
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file (too short)", path)
 	}
-	c := &captureReader{size: st.Size()}
-	if binary.LittleEndian.Uint32(magic[:]) == 0x0a0d0d0a {
+	magic := binary.LittleEndian.Uint32(hdr[:])
+	if magic == 0x0a0d0d0a {
 		if _, err := file.Seek(0, io.SeekStart); err != nil {
-			file.Close()
+			c.Close()
 			return nil, err
 		}
-		c.file = file
 		c.cr = &countingReader{r: file}
 		ng, err := pcapgo.NewNgReader(bufio.NewReaderSize(c.cr, 1<<20), pcapgo.DefaultNgReaderOptions)
 		if err != nil {
-			file.Close()
+			c.Close()
 			return nil, fmt.Errorf("%s: %v", path, err)
 		}
 		c.ng = ng
 		c.linkType = uint32(ng.LinkType())
 		return c, nil
 	}
-	// A pcap file: map it (or read it when it cannot be mapped).
-	if m, ok := mapFile(file, st.Size()); ok {
-		c.mem, c.mapped = m, true
-	}
-	if c.mem == nil {
-		if _, err := file.Seek(0, io.SeekStart); err != nil {
-			file.Close()
-			return nil, err
-		}
-		if c.mem, err = io.ReadAll(file); err != nil {
-			file.Close()
-			return nil, err
-		}
-	}
-	file.Close()
-	if len(c.mem) < 24 {
-		c.Close()
-		return nil, fmt.Errorf("%s: not a pcap or pcapng file (too short)", path)
-	}
-	switch binary.LittleEndian.Uint32(c.mem) {
+	switch magic {
 	case 0xa1b2c3d4:
 		c.order = binary.LittleEndian
 	case 0xa1b23c4d:
@@ -399,19 +409,92 @@ func openCapture(path string) (*captureReader, error) {
 		c.Close()
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file (unknown magic number)", path)
 	}
-	c.linkType = c.order.Uint32(c.mem[20:]) & 0x0fffffff
+	if st.Size() < 24 {
+		c.Close()
+		return nil, fmt.Errorf("%s: not a pcap or pcapng file (too short)", path)
+	}
+	c.linkType = c.order.Uint32(hdr[20:]) & 0x0fffffff
 	c.bigEndian = c.order == binary.BigEndian
-	c.fileHdr = c.mem[:24]
-	c.pos = 24
+	c.fileHdr = hdr[:]
+	c.base = 24
+	c.full = make(chan chunk, chunks)
+	c.free = make(chan []byte, chunks)
+	c.done = make(chan struct{})
+	for i := 0; i < chunks; i++ {
+		c.free <- make([]byte, chunkRoom+chunkSize)
+	}
+	go c.readChunks()
 	return c, nil
 }
 
-func (c *captureReader) Close() {
-	if c.mapped {
-		unmapFile(c.mem)
-		c.mapped = false
+// readChunks runs in its own goroutine, reading the file into free buffers.
+func (c *captureReader) readChunks() {
+	for {
+		var b []byte
+		select {
+		case b = <-c.free:
+		case <-c.done:
+			return
+		}
+		n, err := io.ReadFull(c.file, b[chunkRoom:])
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = nil // the end of the file is a chunk of 0 bytes
+		}
+		select {
+		case c.full <- chunk{b, n, err}:
+		case <-c.done:
+			return
+		}
+		if n == 0 || err != nil {
+			return
+		}
 	}
-	c.mem = nil
+}
+
+// fill makes at least n bytes available in buf[lo:hi] unless the file
+// ends, moving to the next chunk.
+func (c *captureReader) fill(n int) error {
+	for c.hi-c.lo < n {
+		if c.beforeRefill != nil {
+			if err := c.beforeRefill(); err != nil {
+				return err
+			}
+		}
+		next := <-c.full
+		if next.err != nil {
+			return next.err
+		}
+		tail := c.buf[c.lo:c.hi]
+		if next.n == 0 {
+			// End of file: put the (empty) chunk back, keep the tail.
+			c.full <- next
+			return nil
+		}
+		nb := next.buf
+		start := chunkRoom - len(tail)
+		if len(tail) > chunkRoom {
+			// A record larger than the room: join it with the chunk.
+			nb = make([]byte, len(tail)+next.n)
+			copy(nb[len(tail):], next.buf[chunkRoom:chunkRoom+next.n])
+			c.free <- next.buf
+			start = 0
+		}
+		copy(nb[start:], tail)
+		if c.buf != nil && cap(c.buf) == chunkRoom+chunkSize {
+			c.free <- c.buf
+		}
+		c.base += int64(c.lo) - int64(start)
+		c.buf, c.lo = nb, start
+		c.hi = start + len(tail) + next.n
+	}
+	return nil
+}
+
+func (c *captureReader) Close() {
+	if c.done != nil {
+		close(c.done)
+		c.done = nil
+	}
 	if c.file != nil {
 		c.file.Close()
 	}
@@ -421,7 +504,7 @@ func (c *captureReader) offset() int64 {
 	if c.ng != nil {
 		return c.cr.n
 	}
-	return int64(c.pos)
+	return c.base + int64(c.lo)
 }
 
 func (c *captureReader) next() (packet, error) {
@@ -432,52 +515,84 @@ func (c *captureReader) next() (packet, error) {
 		}
 		return packet{data: data, sec: ci.Timestamp.Unix(), nsec: int64(ci.Timestamp.Nanosecond()), origLen: ci.Length}, nil
 	}
-	if c.pos == len(c.mem) {
-		return packet{}, io.EOF
+	if c.hi-c.lo < 16 {
+		if err := c.fill(16); err != nil {
+			return packet{}, err
+		}
+		if c.hi == c.lo {
+			return packet{}, io.EOF
+		}
+		if c.hi-c.lo < 16 {
+			return packet{}, fmt.Errorf("truncated record header at offset %d", c.offset())
+		}
 	}
-	if len(c.mem)-c.pos < 16 {
-		return packet{}, fmt.Errorf("truncated record header at offset %d", c.pos)
+	incl := int(c.order.Uint32(c.buf[c.lo+8:]))
+	if incl > 1<<28 {
+		return packet{}, fmt.Errorf("record at offset %d claims %d bytes", c.offset(), incl)
 	}
-	h := c.mem[c.pos : c.pos+16]
-	incl := int(c.order.Uint32(h[8:]))
-	if incl > len(c.mem)-c.pos-16 {
-		return packet{}, fmt.Errorf("truncated packet at offset %d (%d bytes claimed)", c.pos, incl)
+	if c.hi-c.lo < 16+incl {
+		if err := c.fill(16 + incl); err != nil {
+			return packet{}, err
+		}
+		if c.hi-c.lo < 16+incl {
+			return packet{}, fmt.Errorf("truncated packet at offset %d (%d bytes claimed)", c.offset(), incl)
+		}
 	}
+	h := c.buf[c.lo : c.lo+16]
 	p := packet{
-		data:    c.mem[c.pos+16 : c.pos+16+incl],
+		data:    c.buf[c.lo+16 : c.lo+16+incl],
 		sec:     int64(c.order.Uint32(h[0:])),
 		nsec:    int64(c.order.Uint32(h[4:])),
 		origLen: int(c.order.Uint32(h[12:])),
-		raw:     c.mem[c.pos : c.pos+16+incl],
+		raw:     c.buf[c.lo : c.lo+16+incl],
+		off:     c.base + int64(c.lo),
 	}
 	if !c.nanos {
 		p.nsec *= 1000
 	}
-	c.pos += 16 + incl
+	c.lo += 16 + incl
 	return p, nil
 }
 
-// sink returns the writer of matching packets: pcap records are copied as
-// they are (same header, byte order and precision); pcapng packets are
-// written as nanosecond pcap.
-func (c *captureReader) sink(w io.Writer) (pcapSink, error) {
+// sink returns the writer of matching packets and a function to call at
+// the end. pcap records are copied as they are (same header, byte order and
+// precision), runs of consecutive ones in a single write; pcapng packets
+// are written as nanosecond pcap.
+func (c *captureReader) sink(w io.Writer) (pcapSink, func() error, error) {
 	if c.ng == nil {
 		if _, err := w.Write(c.fileHdr); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return func(p packet) error {
-			_, err := w.Write(p.raw)
+		var start, end int64 // the pending run of consecutive records
+		flush := func() error {
+			if start == end {
+				return nil
+			}
+			_, err := w.Write(c.buf[start-c.base : end-c.base])
+			start, end = 0, 0
 			return err
-		}, nil
+		}
+		c.beforeRefill = flush
+		return func(p packet) error {
+			if p.off == end && end != 0 {
+				end += int64(len(p.raw))
+				return nil
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			start, end = p.off, p.off+int64(len(p.raw))
+			return nil
+		}, flush, nil
 	}
 	pw := pcapgo.NewWriterNanos(w)
 	if err := pw.WriteFileHeader(262144, layers.LinkType(c.linkType)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return func(p packet) error {
 		ci := gopacket.CaptureInfo{Timestamp: time.Unix(p.sec, p.nsec), CaptureLength: len(p.data), Length: p.origLen}
 		return pw.WritePacket(ci, p.data)
-	}, nil
+	}, nil, nil
 }
 
 // progressBar draws on stderr when it is a terminal and the input is large.

@@ -15,21 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapFile maps a capture read-only, so packets are read without copying.
-func mapFile(f *os.File, size int64) ([]byte, bool) {
-	if size <= 0 || size > 1<<40 {
-		return nil, false
-	}
-	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
-	if err != nil {
-		return nil, false
-	}
-	_ = unix.Madvise(m, unix.MADV_SEQUENTIAL)
-	return m, true
-}
-
-func unmapFile(m []byte) { _ = unix.Munmap(m) }
-
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
