@@ -360,7 +360,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 const (
 	chunkSize = 256 << 10
-	chunkRoom = 64 << 10  // room before a chunk for the record the previous one cut
+	chunkRoom = 64 << 10 // room before a chunk for the record the previous one cut
 	chunks    = 3
 )
 
