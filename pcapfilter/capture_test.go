@@ -177,7 +177,7 @@ func networkPackets(r *rand.Rand) []l3 {
 		)
 	}
 	// IPv6 extension headers.
-	for _, ext := range [][]byte{{44}, {0}, {0, 44}, {43}, {60, 44}} {
+	for _, ext := range [][]byte{{44}, {0}, {0, 44}, {43}, {60, 44}, {0, 60, 43, 44, 60}, {51}, {0, 51}, {0, 0, 0, 0, 0, 0, 0}} {
 		out = append(out,
 			l3{0x86dd, ipv6Pkt(pick6(), pick6(), 6, tcpSeg(port(), 80, 0x02, 0, 0), ext)},
 			l3{0x86dd, ipv6Pkt(pick6(), pick6(), 17, udpDgram(53, port(), 4), ext)},

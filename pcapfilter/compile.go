@@ -268,7 +268,10 @@ func (g *gen) ncode(s string, v uint32, q qual) (bexpr, error) {
 		}
 		return g.protoQual(v, q)
 	case kwProtochain:
-		return nil, g.protochain()
+		if s != "" {
+			return nil, errorf(-1, "syntax error: protocol must be a number or name")
+		}
+		return g.protochainQual(v, q)
 	case kwGateway:
 		return nil, errorf(-1, "'gateway' requires a name")
 	}
@@ -289,6 +292,14 @@ func (g *gen) protoQual(v uint32, q qual) (bexpr, error) {
 		return nil, errorf(-1, "%s does not encapsulate another protocol", protoNames[q.proto])
 	}
 	return nil, errorf(-1, "'%s proto' is bogus", protoNames[q.proto])
+}
+
+func (g *gen) protochainQual(v uint32, q qual) (bexpr, error) {
+	switch q.proto {
+	case kwNone, kwIP, kwIP6:
+		return g.protochain(v, q.proto)
+	}
+	return nil, errorf(-1, "bad protocol applicable for protochain")
 }
 
 // mcode handles `net A/len` and `net A mask M`.
@@ -408,7 +419,11 @@ func (g *gen) scode(name string, q qual) (bexpr, error) {
 		}
 		return g.protoQual(v, q)
 	case kwProtochain:
-		return nil, g.protochain()
+		v, ok := ipProtocols[name]
+		if !ok {
+			return nil, errorf(-1, "unknown ip proto '%s'", name)
+		}
+		return g.protochainQual(v, q)
 	case kwGateway:
 		return nil, errorf(-1, "'gateway' needs host name resolution, which is not supported")
 	}

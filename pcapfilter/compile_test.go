@@ -98,7 +98,7 @@ func TestCompileErrors(t *testing.T) {
 		{"host 1:2:3", 6, "bogus"},
 		{"tcp $", 5, "illegal char '$'"},
 		{"atalk", 1, "not supported by this compiler"},
-		{"ip protochain 6", 15, "'protochain' is not supported"},
+		{"tcp protochain 6", 16, "bad protocol applicable for protochain"},
 		{"link", 1, "link layer applied in wrong context"},
 		{"ip broadcast", 1, ""}, // valid with the default netmask 0
 	}
@@ -278,6 +278,19 @@ func TestDeepNesting(t *testing.T) {
 		Compile(expr, LinkTypeEthernet, Options{})
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("%.40q...: took %v", expr, d)
+		}
+	}
+}
+
+// protochain follows at most protochainDepth extension headers (classic BPF cannot
+// loop); libpcap follows any number.
+func TestProtochainDepth(t *testing.T) {
+	p := mustCompile(t, "ip6 protochain 6", LinkTypeRaw, Options{})
+	for n := 0; n <= protochainDepth+2; n++ {
+		pkt := ipv6Pkt("2001:db8::1", "2001:db8::2", 6, tcpSeg(1, 2, 2, 0, 0), make([]byte, n)) // n hop-by-hop headers
+		got := cbpf.Eval(p, pkt, nil) != 0
+		if want := n <= protochainDepth; got != want {
+			t.Errorf("%d extension headers: match %v, want %v", n, got, want)
 		}
 	}
 }

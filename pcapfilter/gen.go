@@ -552,8 +552,43 @@ func lookupPort(name string, proto uint32) (uint32, uint32, error) {
 	return s.port, proto, nil
 }
 
-// protochain is not implemented: libpcap compiles it to a loop with a
-// backward jump, which classic BPF in the kernel forbids.
-func (g *gen) protochain() error {
-	return errorf(-1, "'protochain' is not supported by this compiler")
+// protochainDepth is how many extension headers `protochain` follows. libpcap
+// compiles it to a loop with a backward jump, which the kernel refuses;
+// here the loop is unrolled, so chains longer than this do not match.
+const protochainDepth = 10
+
+// bChain is `protochain`: follow the header chain from the IPv4 protocol
+// field or IPv6 next-header field through IPv6 extension headers and AH,
+// looking for protocol v. It is lowered to its own blocks (see lowerChain).
+type bChain struct {
+	v   uint32
+	v6  bool
+	nl  uint32
+}
+
+// protochain is `[ip|ip6] protochain V`.
+func (g *gen) protochain(v uint32, which keyword) (bexpr, error) {
+	switch which {
+	case kwNone:
+		b0, err := g.protochain(v, kwIP)
+		if err != nil {
+			return nil, err
+		}
+		b1, err := g.protochain(v, kwIP6)
+		if err != nil {
+			return nil, err
+		}
+		return or(b0, b1), nil
+	case kwIP, kwIP6:
+		et := uint32(etherTypeIP)
+		if which == kwIP6 {
+			et = etherTypeIPv6
+		}
+		lt, err := g.linktype(et)
+		if err != nil {
+			return nil, err
+		}
+		return and(lt, &bChain{v: v, v6: which == kwIP6, nl: g.nl()}), nil
+	}
+	return nil, errorf(-1, "bad protocol applicable for protochain")
 }

@@ -32,6 +32,10 @@ type block struct {
 	k      uint32
 	jt, jf *block
 
+	// keep marks a block whose statements later blocks depend on (the
+	// head of a protochain walk): it is never skipped.
+	keep bool
+
 	// analysis state
 	sym   string // symbolic A at the jump ("" when it depends on entry state)
 	symX  string // symbolic X at the jump, for srcX jumps
@@ -65,8 +69,63 @@ func (lw *lowering) lower(e bexpr, t, f *block) *block {
 		return lw.lower(e.l, t, lw.lower(e.r, t, f))
 	case *bTest:
 		return lw.newBlock(&block{stmts: e.stmts, op: e.op, srcX: e.srcX, k: e.k, jt: t, jf: f})
+	case *bChain:
+		return lw.lowerChain(e, t, f)
 	}
 	panic(fmt.Sprintf("pcapfilter: unknown boolean node %T", e))
+}
+
+// lowerChain unrolls libpcap's protochain loop. A holds the protocol of
+// the next header and X its offset from the network header. Only the
+// first block is self-contained; the others depend on the registers it
+// and the previous iterations leave, so the optimizer only skips blocks
+// that are self-contained and never the head.
+func (lw *lowering) lowerChain(c *bChain, t, f *block) *block {
+	eq := func(k uint32, jt, jf *block) *block {
+		return lw.newBlock(&block{op: cbpf.JmpJEQ, k: k, jt: jt, jf: jf})
+	}
+	// Built backwards: after the last iteration the chain gives up.
+	var test *block = f // the block testing A == v, entered with A, X set
+	var head *block
+	for i := protochainDepth; i >= 0; i-- {
+		nextTest := test
+		var ah, ext *block
+		// AH: the next protocol is its first byte, and libpcap sets X to
+		// (length + 2) * 4 (not added to the previous offset, as libpcap does).
+		ah = lw.newBlock(&block{stmts: []cbpf.Instruction{
+			{Op: cbpf.ClassMISC | cbpf.MiscTXA}, ldInd(cbpf.SizeB, c.nl), st(0),
+			{Op: cbpf.ClassMISC | cbpf.MiscTXA}, aluK(cbpf.AluADD, 1), tax(), ldInd(cbpf.SizeB, c.nl),
+			aluK(cbpf.AluADD, 2), aluK(cbpf.AluMUL, 4), tax(), ldMem(0),
+		}, gotoOp: true, jt: nextTest})
+		rest := eq(51, ah, f)
+		if c.v6 {
+			// Hop-by-hop, destination options, routing, fragment: the
+			// next header is the first byte, the length (in 8 bytes,
+			// not counting the first 8) the second.
+			ext = lw.newBlock(&block{stmts: []cbpf.Instruction{
+				ldInd(cbpf.SizeB, c.nl), st(0), ldInd(cbpf.SizeB, c.nl+1),
+				aluK(cbpf.AluADD, 1), aluK(cbpf.AluMUL, 8), aluX(cbpf.AluADD), tax(), ldMem(0),
+			}, gotoOp: true, jt: nextTest})
+			rest = eq(0, ext, eq(60, ext, eq(43, ext, eq(44, ext, rest))))
+		}
+		if i == protochainDepth {
+			// Out of iterations: a further header cannot be followed.
+			rest = f
+		}
+		body := eq(59, f, rest)
+		if i == 0 {
+			var stmts []cbpf.Instruction
+			if c.v6 {
+				stmts = []cbpf.Instruction{ldAbs(cbpf.SizeB, c.nl+6), {Op: cbpf.ClassLDX | cbpf.ModeIMM, K: 40}}
+			} else {
+				stmts = []cbpf.Instruction{ldAbs(cbpf.SizeB, c.nl+9), ldxMSH(c.nl)}
+			}
+			head = lw.newBlock(&block{stmts: stmts, op: cbpf.JmpJEQ, k: c.v, jt: t, jf: body, keep: true})
+			break
+		}
+		test = eq(c.v, t, body)
+	}
+	return head
 }
 
 // assemble lowers, optimises and lays out the program.
@@ -341,7 +400,7 @@ func decide(facts map[fact]bool, sym string, op uint16, k uint32) (outcome, ok b
 
 // blockDecide reports whether b's jump is determined by facts.
 func blockDecide(facts map[fact]bool, b *block) (bool, bool) {
-	if !b.isJump() || b.sym == "" {
+	if !b.isJump() || b.sym == "" || b.keep {
 		return false, false
 	}
 	if b.srcX {
@@ -419,7 +478,10 @@ func thread(facts map[fact]bool, to *block) (*block, bool) {
 	changed := false
 	var local map[fact]bool
 	for steps := 0; to.isJump() && steps < 1000; steps++ {
-		if to.jt == to.jf {
+		if to.sym == "" && len(to.stmts) == 0 && to.jt != to.jf {
+			break
+		}
+		if to.jt == to.jf && to.sym != "" && !to.keep {
 			to, changed = to.jt, true
 			continue
 		}
