@@ -561,9 +561,9 @@ const protochainDepth = 10
 // field or IPv6 next-header field through IPv6 extension headers and AH,
 // looking for protocol v. It is lowered to its own blocks (see lowerChain).
 type bChain struct {
-	v   uint32
-	v6  bool
-	nl  uint32
+	v  uint32
+	v6 bool
+	nl uint32
 }
 
 // protochain is `[ip|ip6] protochain V`.
