@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
@@ -22,7 +23,7 @@ type conformanceCase struct {
 }
 
 // parseConformance reads a .data file as FORMAT.md section 1 describes.
-func parseConformance(t *testing.T, path string) conformanceCase {
+func parseConformance(t testing.TB, path string) conformanceCase {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -108,7 +109,7 @@ func TestConformance(t *testing.T) {
 				}
 			} else {
 				var err error
-				if insns, err = assemble(c.asm); err != nil {
+				if insns, err = asm.Assemble(c.asm); err != nil {
 					t.Fatalf("assemble: %v", err)
 				}
 			}

@@ -18,6 +18,14 @@ const (
 	skfNetOff = -0x100000
 )
 
+// The interpreter runs in two layers. inner is the hot loop: it executes
+// the common instructions and calls no function at all, so the Go compiler
+// keeps its state in machine registers instead of spilling it around
+// calls. Whatever needs Go calls (helpers, atomics, legacy packet loads,
+// memory outside the stack and the last region used, budget refills,
+// errors, the final exit) makes inner return to exec, which handles that
+// one instruction and re-enters inner.
+
 // exec runs the function at slot pc on a new frame (the caller checked the
 // depth) until that function exits, and returns its r0. It shares the
 // budget with the rest of the run through vm.left / vm.remaining, which it
@@ -25,8 +33,6 @@ const (
 // run bpf code (a helper) or the caller gets control.
 func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 	code := vm.prog.code
-	helpers := vm.prog.helpers
-
 	vm.depth++
 	vm.deepest = max(vm.deepest, vm.depth)
 	vm.stackLen = uint64(vm.depth) * isa.StackSize
@@ -40,6 +46,7 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 
 	left := vm.left
 	for {
+		pc, left = vm.inner(&regs, pc, left, base)
 		if left == 0 {
 			vm.left = 0
 			if err := vm.refill(); err != nil {
@@ -47,254 +54,30 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 				if err == engine.ErrCancelled {
 					reason = "run cancelled: " + vm.ctx.Err().Error()
 				}
-				// Count the instruction that could not run as executed
-				// neither: Executed() stays at most the budget.
 				return 0, vm.fault(pc, err, reason)
 			}
 			left = vm.left
+			continue
 		}
 		left--
 		in := &code[pc]
-		pc++
 		switch in.kind {
-		case opAdd64K:
-			regs[in.dst&15] += in.imm
-		case opAdd64X:
-			regs[in.dst&15] += regs[in.src&15]
-		case opSub64K:
-			regs[in.dst&15] -= in.imm
-		case opSub64X:
-			regs[in.dst&15] -= regs[in.src&15]
-		case opMul64K:
-			regs[in.dst&15] *= in.imm
-		case opMul64X:
-			regs[in.dst&15] *= regs[in.src&15]
-		case opDiv64K:
-			regs[in.dst&15] = div64(regs[in.dst&15], in.imm)
-		case opDiv64X:
-			regs[in.dst&15] = div64(regs[in.dst&15], regs[in.src&15])
-		case opSdiv64K:
-			regs[in.dst&15] = sdiv64(regs[in.dst&15], in.imm)
-		case opSdiv64X:
-			regs[in.dst&15] = sdiv64(regs[in.dst&15], regs[in.src&15])
-		case opMod64K:
-			regs[in.dst&15] = mod64(regs[in.dst&15], in.imm)
-		case opMod64X:
-			regs[in.dst&15] = mod64(regs[in.dst&15], regs[in.src&15])
-		case opSmod64K:
-			regs[in.dst&15] = smod64(regs[in.dst&15], in.imm)
-		case opSmod64X:
-			regs[in.dst&15] = smod64(regs[in.dst&15], regs[in.src&15])
-		case opOr64K:
-			regs[in.dst&15] |= in.imm
-		case opOr64X:
-			regs[in.dst&15] |= regs[in.src&15]
-		case opAnd64K:
-			regs[in.dst&15] &= in.imm
-		case opAnd64X:
-			regs[in.dst&15] &= regs[in.src&15]
-		case opLsh64K:
-			regs[in.dst&15] <<= in.imm & 63
-		case opLsh64X:
-			regs[in.dst&15] <<= regs[in.src&15] & 63
-		case opRsh64K:
-			regs[in.dst&15] >>= in.imm & 63
-		case opRsh64X:
-			regs[in.dst&15] >>= regs[in.src&15] & 63
-		case opArsh64K:
-			regs[in.dst&15] = uint64(int64(regs[in.dst&15]) >> (in.imm & 63))
-		case opArsh64X:
-			regs[in.dst&15] = uint64(int64(regs[in.dst&15]) >> (regs[in.src&15] & 63))
-		case opXor64K:
-			regs[in.dst&15] ^= in.imm
-		case opXor64X:
-			regs[in.dst&15] ^= regs[in.src&15]
-		case opNeg64:
-			regs[in.dst&15] = -regs[in.dst&15]
-		case opMov64K:
-			regs[in.dst&15] = in.imm
-		case opMov64X:
-			regs[in.dst&15] = regs[in.src&15]
-		case opMovsx64s8:
-			regs[in.dst&15] = uint64(int64(int8(regs[in.src&15])))
-		case opMovsx64s16:
-			regs[in.dst&15] = uint64(int64(int16(regs[in.src&15])))
-		case opMovsx64s32:
-			regs[in.dst&15] = uint64(int64(int32(regs[in.src&15])))
-
-		case opAdd32K:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) + uint32(in.imm))
-		case opAdd32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) + uint32(regs[in.src&15]))
-		case opSub32K:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) - uint32(in.imm))
-		case opSub32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) - uint32(regs[in.src&15]))
-		case opMul32K:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) * uint32(in.imm))
-		case opMul32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) * uint32(regs[in.src&15]))
-		case opDiv32K:
-			regs[in.dst&15] = uint64(div32(uint32(regs[in.dst&15]), uint32(in.imm)))
-		case opDiv32X:
-			regs[in.dst&15] = uint64(div32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
-		case opSdiv32K:
-			regs[in.dst&15] = uint64(sdiv32(uint32(regs[in.dst&15]), uint32(in.imm)))
-		case opSdiv32X:
-			regs[in.dst&15] = uint64(sdiv32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
-		case opMod32K:
-			regs[in.dst&15] = uint64(mod32(uint32(regs[in.dst&15]), uint32(in.imm)))
-		case opMod32X:
-			regs[in.dst&15] = uint64(mod32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
-		case opSmod32K:
-			regs[in.dst&15] = uint64(smod32(uint32(regs[in.dst&15]), uint32(in.imm)))
-		case opSmod32X:
-			regs[in.dst&15] = uint64(smod32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
-		case opOr32K:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) | uint32(in.imm))
-		case opOr32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) | uint32(regs[in.src&15]))
-		case opAnd32K:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) & uint32(in.imm))
-		case opAnd32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) & uint32(regs[in.src&15]))
-		case opLsh32K:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) << (in.imm & 31))
-		case opLsh32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) << (regs[in.src&15] & 31))
-		case opRsh32K:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) >> (in.imm & 31))
-		case opRsh32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) >> (regs[in.src&15] & 31))
-		case opArsh32K:
-			regs[in.dst&15] = uint64(uint32(int32(regs[in.dst&15]) >> (in.imm & 31)))
-		case opArsh32X:
-			regs[in.dst&15] = uint64(uint32(int32(regs[in.dst&15]) >> (regs[in.src&15] & 31)))
-		case opXor32K:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) ^ uint32(in.imm))
-		case opXor32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) ^ uint32(regs[in.src&15]))
-		case opNeg32:
-			regs[in.dst&15] = uint64(-uint32(regs[in.dst&15]))
-		case opMov32K:
-			regs[in.dst&15] = uint64(uint32(in.imm))
-		case opMov32X:
-			regs[in.dst&15] = uint64(uint32(regs[in.src&15]))
-		case opMovsx32s8:
-			regs[in.dst&15] = uint64(uint32(int32(int8(regs[in.src&15]))))
-		case opMovsx32s16:
-			regs[in.dst&15] = uint64(uint32(int32(int16(regs[in.src&15]))))
-
-		case opSwap16:
-			regs[in.dst&15] = uint64(bits.ReverseBytes16(uint16(regs[in.dst&15])))
-		case opSwap32:
-			regs[in.dst&15] = uint64(bits.ReverseBytes32(uint32(regs[in.dst&15])))
-		case opSwap64:
-			regs[in.dst&15] = bits.ReverseBytes64(regs[in.dst&15])
-		case opZext16:
-			regs[in.dst&15] = uint64(uint16(regs[in.dst&15]))
-		case opZext32:
-			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]))
-		case opNop:
-
-		case opLDDW:
-			regs[in.dst&15] = in.imm
-			pc++
-
-		case opLdxB:
+		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxsB, opLdxsH, opLdxsW:
+			// Outside the stack and the cached region: search all regions;
+			// on success the region is cached and inner runs the load.
 			addr := regs[in.src&15] + uint64(int64(in.off))
-			p := vm.access(addr, 1, false)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 1, false)
+			n := loadSize(in.kind)
+			if vm.accessRegion(addr, n, false) == nil {
+				return 0, vm.memFault(left, pc, addr, n, false)
 			}
-			regs[in.dst&15] = uint64(*(*uint8)(p))
-		case opLdxH:
-			addr := regs[in.src&15] + uint64(int64(in.off))
-			p := vm.access(addr, 2, false)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 2, false)
-			}
-			regs[in.dst&15] = uint64(*(*uint16)(p))
-		case opLdxW:
-			addr := regs[in.src&15] + uint64(int64(in.off))
-			p := vm.access(addr, 4, false)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 4, false)
-			}
-			regs[in.dst&15] = uint64(*(*uint32)(p))
-		case opLdxDW:
-			addr := regs[in.src&15] + uint64(int64(in.off))
-			p := vm.access(addr, 8, false)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 8, false)
-			}
-			regs[in.dst&15] = *(*uint64)(p)
-		case opLdxsB:
-			addr := regs[in.src&15] + uint64(int64(in.off))
-			p := vm.access(addr, 1, false)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 1, false)
-			}
-			regs[in.dst&15] = uint64(int64(*(*int8)(p)))
-		case opLdxsH:
-			addr := regs[in.src&15] + uint64(int64(in.off))
-			p := vm.access(addr, 2, false)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 2, false)
-			}
-			regs[in.dst&15] = uint64(int64(*(*int16)(p)))
-		case opLdxsW:
-			addr := regs[in.src&15] + uint64(int64(in.off))
-			p := vm.access(addr, 4, false)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 4, false)
-			}
-			regs[in.dst&15] = uint64(int64(*(*int32)(p)))
-
-		case opStB, opStxB:
-			v := in.imm
-			if in.kind == opStxB {
-				v = regs[in.src&15]
-			}
+			left++ // inner charges it
+		case opStB, opStH, opStW, opStDW, opStxB, opStxH, opStxW, opStxDW:
 			addr := regs[in.dst&15] + uint64(int64(in.off))
-			p := vm.access(addr, 1, true)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 1, true)
+			n := storeSize(in.kind)
+			if vm.accessRegion(addr, n, true) == nil {
+				return 0, vm.memFault(left, pc, addr, n, true)
 			}
-			*(*uint8)(p) = uint8(v)
-		case opStH, opStxH:
-			v := in.imm
-			if in.kind == opStxH {
-				v = regs[in.src&15]
-			}
-			addr := regs[in.dst&15] + uint64(int64(in.off))
-			p := vm.access(addr, 2, true)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 2, true)
-			}
-			*(*uint16)(p) = uint16(v)
-		case opStW, opStxW:
-			v := in.imm
-			if in.kind == opStxW {
-				v = regs[in.src&15]
-			}
-			addr := regs[in.dst&15] + uint64(int64(in.off))
-			p := vm.access(addr, 4, true)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 4, true)
-			}
-			*(*uint32)(p) = uint32(v)
-		case opStDW, opStxDW:
-			v := in.imm
-			if in.kind == opStxDW {
-				v = regs[in.src&15]
-			}
-			addr := regs[in.dst&15] + uint64(int64(in.off))
-			p := vm.access(addr, 8, true)
-			if p == nil {
-				return 0, vm.memFault(left, pc-1, addr, 8, true)
-			}
-			*(*uint64)(p) = v
+			left++
 
 		case opAtomAdd32, opAtomOr32, opAtomAnd32, opAtomXor32,
 			opAtomFetchAdd32, opAtomFetchOr32, opAtomFetchAnd32, opAtomFetchXor32,
@@ -302,18 +85,20 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 			addr := regs[in.dst&15] + uint64(int64(in.off))
 			p := vm.access(addr, 4, true)
 			if p == nil || addr&3 != 0 {
-				return 0, vm.memFault(left, pc-1, addr, 4, true)
+				return 0, vm.memFault(left, pc, addr, 4, true)
 			}
 			atomic32(in.kind, (*uint32)(p), &regs[in.src&15], &regs[0])
+			pc++
 		case opAtomAdd64, opAtomOr64, opAtomAnd64, opAtomXor64,
 			opAtomFetchAdd64, opAtomFetchOr64, opAtomFetchAnd64, opAtomFetchXor64,
 			opAtomXchg64, opAtomCmpxchg64:
 			addr := regs[in.dst&15] + uint64(int64(in.off))
 			p := vm.access(addr, 8, true)
 			if p == nil || addr&7 != 0 {
-				return 0, vm.memFault(left, pc-1, addr, 8, true)
+				return 0, vm.memFault(left, pc, addr, 8, true)
 			}
 			atomic64(in.kind, (*uint64)(p), &regs[in.src&15], &regs[0])
+			pc++
 
 		case opLdAbsB, opLdAbsH, opLdAbsW, opLdIndB, opLdIndH, opLdIndW:
 			off := uint32(in.imm)
@@ -323,6 +108,7 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 			v, ok := vm.loadPacket(int32(off), in.kind)
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			regs[0] = v
+			pc++
 			if !ok {
 				// As the kernel: a load outside the packet returns 0 from
 				// the current function.
@@ -333,212 +119,653 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 				}
 			}
 
-		case opJA:
-			pc = int(in.off)
-		case opJeq64K:
-			if regs[in.dst&15] == in.imm {
-				pc = int(in.off)
-			}
-		case opJeq64X:
-			if regs[in.dst&15] == regs[in.src&15] {
-				pc = int(in.off)
-			}
-		case opJeq32K:
-			if uint32(regs[in.dst&15]) == uint32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJeq32X:
-			if uint32(regs[in.dst&15]) == uint32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJne64K:
-			if regs[in.dst&15] != in.imm {
-				pc = int(in.off)
-			}
-		case opJne64X:
-			if regs[in.dst&15] != regs[in.src&15] {
-				pc = int(in.off)
-			}
-		case opJne32K:
-			if uint32(regs[in.dst&15]) != uint32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJne32X:
-			if uint32(regs[in.dst&15]) != uint32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJgt64K:
-			if regs[in.dst&15] > in.imm {
-				pc = int(in.off)
-			}
-		case opJgt64X:
-			if regs[in.dst&15] > regs[in.src&15] {
-				pc = int(in.off)
-			}
-		case opJgt32K:
-			if uint32(regs[in.dst&15]) > uint32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJgt32X:
-			if uint32(regs[in.dst&15]) > uint32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJge64K:
-			if regs[in.dst&15] >= in.imm {
-				pc = int(in.off)
-			}
-		case opJge64X:
-			if regs[in.dst&15] >= regs[in.src&15] {
-				pc = int(in.off)
-			}
-		case opJge32K:
-			if uint32(regs[in.dst&15]) >= uint32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJge32X:
-			if uint32(regs[in.dst&15]) >= uint32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJlt64K:
-			if regs[in.dst&15] < in.imm {
-				pc = int(in.off)
-			}
-		case opJlt64X:
-			if regs[in.dst&15] < regs[in.src&15] {
-				pc = int(in.off)
-			}
-		case opJlt32K:
-			if uint32(regs[in.dst&15]) < uint32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJlt32X:
-			if uint32(regs[in.dst&15]) < uint32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJle64K:
-			if regs[in.dst&15] <= in.imm {
-				pc = int(in.off)
-			}
-		case opJle64X:
-			if regs[in.dst&15] <= regs[in.src&15] {
-				pc = int(in.off)
-			}
-		case opJle32K:
-			if uint32(regs[in.dst&15]) <= uint32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJle32X:
-			if uint32(regs[in.dst&15]) <= uint32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJsgt64K:
-			if int64(regs[in.dst&15]) > int64(in.imm) {
-				pc = int(in.off)
-			}
-		case opJsgt64X:
-			if int64(regs[in.dst&15]) > int64(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJsgt32K:
-			if int32(regs[in.dst&15]) > int32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJsgt32X:
-			if int32(regs[in.dst&15]) > int32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJsge64K:
-			if int64(regs[in.dst&15]) >= int64(in.imm) {
-				pc = int(in.off)
-			}
-		case opJsge64X:
-			if int64(regs[in.dst&15]) >= int64(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJsge32K:
-			if int32(regs[in.dst&15]) >= int32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJsge32X:
-			if int32(regs[in.dst&15]) >= int32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJslt64K:
-			if int64(regs[in.dst&15]) < int64(in.imm) {
-				pc = int(in.off)
-			}
-		case opJslt64X:
-			if int64(regs[in.dst&15]) < int64(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJslt32K:
-			if int32(regs[in.dst&15]) < int32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJslt32X:
-			if int32(regs[in.dst&15]) < int32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJsle64K:
-			if int64(regs[in.dst&15]) <= int64(in.imm) {
-				pc = int(in.off)
-			}
-		case opJsle64X:
-			if int64(regs[in.dst&15]) <= int64(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJsle32K:
-			if int32(regs[in.dst&15]) <= int32(in.imm) {
-				pc = int(in.off)
-			}
-		case opJsle32X:
-			if int32(regs[in.dst&15]) <= int32(regs[in.src&15]) {
-				pc = int(in.off)
-			}
-		case opJset64K:
-			if regs[in.dst&15]&in.imm != 0 {
-				pc = int(in.off)
-			}
-		case opJset64X:
-			if regs[in.dst&15]&regs[in.src&15] != 0 {
-				pc = int(in.off)
-			}
-		case opJset32K:
-			if uint32(regs[in.dst&15])&uint32(in.imm) != 0 {
-				pc = int(in.off)
-			}
-		case opJset32X:
-			if uint32(regs[in.dst&15])&uint32(regs[in.src&15]) != 0 {
-				pc = int(in.off)
-			}
-
 		case opCall:
 			vm.left = left
-			r0, err := helpers[in.off](vm, regs[1], regs[2], regs[3], regs[4], regs[5])
+			r0, err := vm.prog.helpers[in.off](vm, regs[1], regs[2], regs[3], regs[4], regs[5])
 			left = vm.left
 			if err != nil {
-				return 0, vm.helperFault(left, pc-1, int64(vm.prog.insns[pc-1].Imm), err)
+				return 0, vm.helperFault(left, pc, int64(vm.prog.insns[pc].Imm), err)
 			}
 			regs[0] = r0
+			pc++
 		case opCallX:
 			id := regs[in.dst&15]
 			h := vm.prog.byID[int32(id)]
 			if h == nil || uint64(int64(int32(id))) != id {
-				return 0, vm.stop(left, pc-1, engine.ErrUnknownHelper, fmt.Sprintf("callx: r%d = %d is not a known helper id", in.dst, int64(id)))
+				return 0, vm.stop(left, pc, engine.ErrUnknownHelper, fmt.Sprintf("callx: r%d = %d is not a known helper id", in.dst, int64(id)))
 			}
 			vm.left = left
 			r0, err := h(vm, regs[1], regs[2], regs[3], regs[4], regs[5])
 			left = vm.left
 			if err != nil {
-				return 0, vm.helperFault(left, pc-1, int64(id), err)
+				return 0, vm.helperFault(left, pc, int64(id), err)
 			}
 			regs[0] = r0
+			pc++
+		case opCallLocal: // inner returns only when the depth is at the limit
+			return 0, vm.stop(left, pc, engine.ErrCallDepth, fmt.Sprintf("the call would make frame %d; the limit is %d frames", vm.depth+1, isa.MaxCallDepth))
+		case opExit: // inner returns only for the exit of the entry function
+			var done bool
+			if pc, done = vm.ret(&regs, base); done {
+				vm.left = left
+				return regs[0], nil
+			}
+		default: // opInvalid: Load makes sure no jump lands here
+			return 0, vm.stop(left, pc, engine.ErrOutOfBounds, "execution reached the second half of an lddw")
+		}
+	}
+}
+
+// inner executes instructions from slot pc until it meets one it leaves to
+// exec (or the budget chunk ends: left == 0), and returns that slot and the
+// budget left, not counting the instruction it returns for. It must call
+// no function (see above).
+func (vm *VM) inner(regs *[16]uint64, pc int, left uint64, base int) (int, uint64) {
+	// Every slot pc can reach is inside code: Validate checked the jump and
+	// call targets and that the last instruction cannot fall through, and
+	// Call checks its entry point. So indexing skips the bounds check.
+	code := unsafe.Pointer(unsafe.SliceData(vm.prog.code))
+	_ = regs[0] // one nil check here instead of one per register access
+	for {
+		if left == 0 {
+			return pc, 0
+		}
+		left--
+		in := (*op)(unsafe.Add(code, uintptr(pc)*unsafe.Sizeof(op{})))
+		switch in.kind {
+		case opInvalid: // a case, so the jump table starts at 0
+			return pc, left + 1
+		case opAdd64K:
+			regs[in.dst&15] += in.imm
+			pc++
+		case opAdd64X:
+			regs[in.dst&15] += regs[in.src&15]
+			pc++
+		case opSub64K:
+			regs[in.dst&15] -= in.imm
+			pc++
+		case opSub64X:
+			regs[in.dst&15] -= regs[in.src&15]
+			pc++
+		case opMul64K:
+			regs[in.dst&15] *= in.imm
+			pc++
+		case opMul64X:
+			regs[in.dst&15] *= regs[in.src&15]
+			pc++
+		case opDiv64K:
+			regs[in.dst&15] = div64(regs[in.dst&15], in.imm)
+			pc++
+		case opDiv64X:
+			regs[in.dst&15] = div64(regs[in.dst&15], regs[in.src&15])
+			pc++
+		case opSdiv64K:
+			regs[in.dst&15] = sdiv64(regs[in.dst&15], in.imm)
+			pc++
+		case opSdiv64X:
+			regs[in.dst&15] = sdiv64(regs[in.dst&15], regs[in.src&15])
+			pc++
+		case opMod64K:
+			regs[in.dst&15] = mod64(regs[in.dst&15], in.imm)
+			pc++
+		case opMod64X:
+			regs[in.dst&15] = mod64(regs[in.dst&15], regs[in.src&15])
+			pc++
+		case opSmod64K:
+			regs[in.dst&15] = smod64(regs[in.dst&15], in.imm)
+			pc++
+		case opSmod64X:
+			regs[in.dst&15] = smod64(regs[in.dst&15], regs[in.src&15])
+			pc++
+		case opOr64K:
+			regs[in.dst&15] |= in.imm
+			pc++
+		case opOr64X:
+			regs[in.dst&15] |= regs[in.src&15]
+			pc++
+		case opAnd64K:
+			regs[in.dst&15] &= in.imm
+			pc++
+		case opAnd64X:
+			regs[in.dst&15] &= regs[in.src&15]
+			pc++
+		case opLsh64K:
+			regs[in.dst&15] <<= in.imm & 63
+			pc++
+		case opLsh64X:
+			regs[in.dst&15] <<= regs[in.src&15] & 63
+			pc++
+		case opRsh64K:
+			regs[in.dst&15] >>= in.imm & 63
+			pc++
+		case opRsh64X:
+			regs[in.dst&15] >>= regs[in.src&15] & 63
+			pc++
+		case opArsh64K:
+			regs[in.dst&15] = uint64(int64(regs[in.dst&15]) >> (in.imm & 63))
+			pc++
+		case opArsh64X:
+			regs[in.dst&15] = uint64(int64(regs[in.dst&15]) >> (regs[in.src&15] & 63))
+			pc++
+		case opXor64K:
+			regs[in.dst&15] ^= in.imm
+			pc++
+		case opXor64X:
+			regs[in.dst&15] ^= regs[in.src&15]
+			pc++
+		case opNeg64:
+			regs[in.dst&15] = -regs[in.dst&15]
+			pc++
+		case opMov64K:
+			regs[in.dst&15] = in.imm
+			pc++
+		case opMov64X:
+			regs[in.dst&15] = regs[in.src&15]
+			pc++
+		case opMovsx64s8:
+			regs[in.dst&15] = uint64(int64(int8(regs[in.src&15])))
+			pc++
+		case opMovsx64s16:
+			regs[in.dst&15] = uint64(int64(int16(regs[in.src&15])))
+			pc++
+		case opMovsx64s32:
+			regs[in.dst&15] = uint64(int64(int32(regs[in.src&15])))
+			pc++
+
+		case opAdd32K:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) + uint32(in.imm))
+			pc++
+		case opAdd32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) + uint32(regs[in.src&15]))
+			pc++
+		case opSub32K:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) - uint32(in.imm))
+			pc++
+		case opSub32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) - uint32(regs[in.src&15]))
+			pc++
+		case opMul32K:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) * uint32(in.imm))
+			pc++
+		case opMul32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) * uint32(regs[in.src&15]))
+			pc++
+		case opDiv32K:
+			regs[in.dst&15] = uint64(div32(uint32(regs[in.dst&15]), uint32(in.imm)))
+			pc++
+		case opDiv32X:
+			regs[in.dst&15] = uint64(div32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
+			pc++
+		case opSdiv32K:
+			regs[in.dst&15] = uint64(sdiv32(uint32(regs[in.dst&15]), uint32(in.imm)))
+			pc++
+		case opSdiv32X:
+			regs[in.dst&15] = uint64(sdiv32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
+			pc++
+		case opMod32K:
+			regs[in.dst&15] = uint64(mod32(uint32(regs[in.dst&15]), uint32(in.imm)))
+			pc++
+		case opMod32X:
+			regs[in.dst&15] = uint64(mod32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
+			pc++
+		case opSmod32K:
+			regs[in.dst&15] = uint64(smod32(uint32(regs[in.dst&15]), uint32(in.imm)))
+			pc++
+		case opSmod32X:
+			regs[in.dst&15] = uint64(smod32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
+			pc++
+		case opOr32K:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) | uint32(in.imm))
+			pc++
+		case opOr32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) | uint32(regs[in.src&15]))
+			pc++
+		case opAnd32K:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) & uint32(in.imm))
+			pc++
+		case opAnd32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) & uint32(regs[in.src&15]))
+			pc++
+		case opLsh32K:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) << (in.imm & 31))
+			pc++
+		case opLsh32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) << (regs[in.src&15] & 31))
+			pc++
+		case opRsh32K:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) >> (in.imm & 31))
+			pc++
+		case opRsh32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) >> (regs[in.src&15] & 31))
+			pc++
+		case opArsh32K:
+			regs[in.dst&15] = uint64(uint32(int32(regs[in.dst&15]) >> (in.imm & 31)))
+			pc++
+		case opArsh32X:
+			regs[in.dst&15] = uint64(uint32(int32(regs[in.dst&15]) >> (regs[in.src&15] & 31)))
+			pc++
+		case opXor32K:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) ^ uint32(in.imm))
+			pc++
+		case opXor32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) ^ uint32(regs[in.src&15]))
+			pc++
+		case opNeg32:
+			regs[in.dst&15] = uint64(-uint32(regs[in.dst&15]))
+			pc++
+		case opMov32K:
+			regs[in.dst&15] = uint64(uint32(in.imm))
+			pc++
+		case opMov32X:
+			regs[in.dst&15] = uint64(uint32(regs[in.src&15]))
+			pc++
+		case opMovsx32s8:
+			regs[in.dst&15] = uint64(uint32(int32(int8(regs[in.src&15]))))
+			pc++
+		case opMovsx32s16:
+			regs[in.dst&15] = uint64(uint32(int32(int16(regs[in.src&15]))))
+			pc++
+
+		case opSwap16:
+			regs[in.dst&15] = uint64(bits.ReverseBytes16(uint16(regs[in.dst&15])))
+			pc++
+		case opSwap32:
+			regs[in.dst&15] = uint64(bits.ReverseBytes32(uint32(regs[in.dst&15])))
+			pc++
+		case opSwap64:
+			regs[in.dst&15] = bits.ReverseBytes64(regs[in.dst&15])
+			pc++
+		case opZext16:
+			regs[in.dst&15] = uint64(uint16(regs[in.dst&15]))
+			pc++
+		case opZext32:
+			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]))
+			pc++
+		case opNop:
+			pc++
+
+		case opLDDW:
+			regs[in.dst&15] = in.imm
+			pc += 2
+
+		case opLdxB:
+			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
+			if p == nil {
+				return pc, left + 1
+			}
+			regs[in.dst&15] = uint64(*(*uint8)(p))
+			pc++
+		case opLdxH:
+			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
+			if p == nil {
+				return pc, left + 1
+			}
+			regs[in.dst&15] = uint64(*(*uint16)(p))
+			pc++
+		case opLdxW:
+			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
+			if p == nil {
+				return pc, left + 1
+			}
+			regs[in.dst&15] = uint64(*(*uint32)(p))
+			pc++
+		case opLdxDW:
+			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8)
+			if p == nil {
+				return pc, left + 1
+			}
+			regs[in.dst&15] = *(*uint64)(p)
+			pc++
+		case opLdxsB:
+			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
+			if p == nil {
+				return pc, left + 1
+			}
+			regs[in.dst&15] = uint64(int64(*(*int8)(p)))
+			pc++
+		case opLdxsH:
+			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
+			if p == nil {
+				return pc, left + 1
+			}
+			regs[in.dst&15] = uint64(int64(*(*int16)(p)))
+			pc++
+		case opLdxsW:
+			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
+			if p == nil {
+				return pc, left + 1
+			}
+			regs[in.dst&15] = uint64(int64(*(*int32)(p)))
+			pc++
+		case opStB:
+			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
+			if p == nil {
+				return pc, left + 1
+			}
+			*(*uint8)(p) = uint8(in.imm)
+			pc++
+		case opStxB:
+			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
+			if p == nil {
+				return pc, left + 1
+			}
+			*(*uint8)(p) = uint8(regs[in.src&15])
+			pc++
+		case opStH:
+			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
+			if p == nil {
+				return pc, left + 1
+			}
+			*(*uint16)(p) = uint16(in.imm)
+			pc++
+		case opStxH:
+			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
+			if p == nil {
+				return pc, left + 1
+			}
+			*(*uint16)(p) = uint16(regs[in.src&15])
+			pc++
+		case opStW:
+			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
+			if p == nil {
+				return pc, left + 1
+			}
+			*(*uint32)(p) = uint32(in.imm)
+			pc++
+		case opStxW:
+			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
+			if p == nil {
+				return pc, left + 1
+			}
+			*(*uint32)(p) = uint32(regs[in.src&15])
+			pc++
+		case opStDW:
+			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
+			if p == nil {
+				return pc, left + 1
+			}
+			*(*uint64)(p) = in.imm
+			pc++
+		case opStxDW:
+			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
+			if p == nil {
+				return pc, left + 1
+			}
+			*(*uint64)(p) = regs[in.src&15]
+			pc++
+
+		case opJA:
+			pc = int(in.off)
+		case opJeq64K:
+			if regs[in.dst&15] == in.imm {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJeq64X:
+			if regs[in.dst&15] == regs[in.src&15] {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJeq32K:
+			if uint32(regs[in.dst&15]) == uint32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJeq32X:
+			if uint32(regs[in.dst&15]) == uint32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJne64K:
+			if regs[in.dst&15] != in.imm {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJne64X:
+			if regs[in.dst&15] != regs[in.src&15] {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJne32K:
+			if uint32(regs[in.dst&15]) != uint32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJne32X:
+			if uint32(regs[in.dst&15]) != uint32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJgt64K:
+			if regs[in.dst&15] > in.imm {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJgt64X:
+			if regs[in.dst&15] > regs[in.src&15] {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJgt32K:
+			if uint32(regs[in.dst&15]) > uint32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJgt32X:
+			if uint32(regs[in.dst&15]) > uint32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJge64K:
+			if regs[in.dst&15] >= in.imm {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJge64X:
+			if regs[in.dst&15] >= regs[in.src&15] {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJge32K:
+			if uint32(regs[in.dst&15]) >= uint32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJge32X:
+			if uint32(regs[in.dst&15]) >= uint32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJlt64K:
+			if regs[in.dst&15] < in.imm {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJlt64X:
+			if regs[in.dst&15] < regs[in.src&15] {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJlt32K:
+			if uint32(regs[in.dst&15]) < uint32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJlt32X:
+			if uint32(regs[in.dst&15]) < uint32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJle64K:
+			if regs[in.dst&15] <= in.imm {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJle64X:
+			if regs[in.dst&15] <= regs[in.src&15] {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJle32K:
+			if uint32(regs[in.dst&15]) <= uint32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJle32X:
+			if uint32(regs[in.dst&15]) <= uint32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsgt64K:
+			if int64(regs[in.dst&15]) > int64(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsgt64X:
+			if int64(regs[in.dst&15]) > int64(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsgt32K:
+			if int32(regs[in.dst&15]) > int32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsgt32X:
+			if int32(regs[in.dst&15]) > int32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsge64K:
+			if int64(regs[in.dst&15]) >= int64(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsge64X:
+			if int64(regs[in.dst&15]) >= int64(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsge32K:
+			if int32(regs[in.dst&15]) >= int32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsge32X:
+			if int32(regs[in.dst&15]) >= int32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJslt64K:
+			if int64(regs[in.dst&15]) < int64(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJslt64X:
+			if int64(regs[in.dst&15]) < int64(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJslt32K:
+			if int32(regs[in.dst&15]) < int32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJslt32X:
+			if int32(regs[in.dst&15]) < int32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsle64K:
+			if int64(regs[in.dst&15]) <= int64(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsle64X:
+			if int64(regs[in.dst&15]) <= int64(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsle32K:
+			if int32(regs[in.dst&15]) <= int32(in.imm) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJsle32X:
+			if int32(regs[in.dst&15]) <= int32(regs[in.src&15]) {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJset64K:
+			if regs[in.dst&15]&in.imm != 0 {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJset64X:
+			if regs[in.dst&15]&regs[in.src&15] != 0 {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJset32K:
+			if uint32(regs[in.dst&15])&uint32(in.imm) != 0 {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
+		case opJset32X:
+			if uint32(regs[in.dst&15])&uint32(regs[in.src&15]) != 0 {
+				pc = int(in.off)
+			} else {
+				pc++
+			}
 		case opCallLocal:
 			if vm.depth >= isa.MaxCallDepth {
-				return 0, vm.stop(left, pc-1, engine.ErrCallDepth, fmt.Sprintf("the call would make frame %d; the limit is %d frames", vm.depth+1, isa.MaxCallDepth))
+				return pc, left + 1
 			}
 			f := &vm.frames[vm.depth]
-			f.ret = pc
+			f.ret = pc + 1
 			f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
 			vm.depth++
 			vm.deepest = max(vm.deepest, vm.depth)
@@ -546,16 +773,69 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 			regs[10] = vm.stackLo + vm.stackLen
 			pc = int(in.off)
 		case opExit:
-			var done bool
-			if pc, done = vm.ret(&regs, base); done {
-				vm.left = left
-				return regs[0], nil
+			if vm.depth == base {
+				return pc, left + 1
 			}
+			vm.depth--
+			vm.stackLen -= isa.StackSize
+			f := &vm.frames[vm.depth]
+			regs[6], regs[7], regs[8], regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
+			regs[10] = vm.stackLo + vm.stackLen
+			pc = f.ret
 
-		default: // opInvalid: Load makes sure no jump lands here
-			return 0, vm.stop(left, pc-1, engine.ErrOutOfBounds, "execution reached the second half of an lddw")
+		default:
+			return pc, left + 1
 		}
 	}
+}
+
+// fastRead returns a pointer to the n bytes at addr if they lie in the
+// live stack or in the region the last read outside the stack used, or nil.
+// It is small enough to be inlined into inner.
+func (vm *VM) fastRead(addr, n uint64) unsafe.Pointer {
+	if a := addr - vm.stackLo; a <= vm.stackLen-n { // stackLen >= StackSize > n
+		return unsafe.Add(vm.stackPtr, a)
+	}
+	if a := addr - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= n {
+		return unsafe.Add(vm.cacheR.ptr, a)
+	}
+	return nil
+}
+
+// fastWrite is fastRead for stores: the cached region is the last writable
+// region a store outside the stack used.
+func (vm *VM) fastWrite(addr, n uint64) unsafe.Pointer {
+	if a := addr - vm.stackLo; a <= vm.stackLen-n {
+		return unsafe.Add(vm.stackPtr, a)
+	}
+	if a := addr - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= n {
+		return unsafe.Add(vm.cacheW.ptr, a)
+	}
+	return nil
+}
+
+func loadSize(kind uint8) uint64 {
+	switch kind {
+	case opLdxB, opLdxsB:
+		return 1
+	case opLdxH, opLdxsH:
+		return 2
+	case opLdxW, opLdxsW:
+		return 4
+	}
+	return 8
+}
+
+func storeSize(kind uint8) uint64 {
+	switch kind {
+	case opStB, opStxB:
+		return 1
+	case opStH, opStxH:
+		return 2
+	case opStW, opStxW:
+		return 4
+	}
+	return 8
 }
 
 // ret returns from the current function: to the caller's slot, or done if
@@ -579,9 +859,18 @@ func (vm *VM) stop(left uint64, pc int, sentinel error, reason string) error {
 }
 
 func (vm *VM) memFault(left uint64, pc int, addr, n uint64, write bool) error {
-	reason := vm.describeFault(addr, n, write)
+	// Name the operand as written (r1+9) before its value.
+	i := vm.prog.insns[pc]
+	base := i.Src
+	if write {
+		base = i.Dst
+	}
+	operand := fmt.Sprintf("r%d%+d", base, i.Offset)
+	var reason string
 	if vm.access(addr, n, write) != nil { // in bounds, so it was the alignment
-		reason = fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", n, addr, n)
+		reason = fmt.Sprintf("atomic access of %d bytes at %s (%#x) is not aligned to %d bytes", n, operand, addr, n)
+	} else {
+		reason = vm.describeFault(addr, n, write, operand)
 	}
 	return vm.stop(left, pc, engine.ErrOutOfBounds, reason)
 }

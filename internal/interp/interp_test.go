@@ -11,13 +11,14 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
 func mustLoad(t testing.TB, src string, opts Options) *Program {
 	t.Helper()
-	insns, err := assemble(src)
+	insns, err := asm.Assemble(src)
 	if err != nil {
 		t.Fatalf("assemble: %v", err)
 	}
@@ -754,4 +755,87 @@ func TestConcurrentRuns(t *testing.T) {
 	if got, want := binary.LittleEndian.Uint32(shared[8:]), uint32(2*workers*runs*1000); got != want {
 		t.Errorf("32-bit counter = %d, want %d", got, want)
 	}
+}
+
+func TestVMSettings(t *testing.T) {
+	p := mustLoad(t, "mov %r0, 0\nloop:\nadd %r0, 1\nja loop", Options{Budget: 50})
+	vm := p.NewVM()
+	vm.SetBudget(7)
+	if _, err := vm.Run(nil); !errors.Is(err, engine.ErrBudgetExhausted) || vm.Executed() != 7 {
+		t.Fatalf("SetBudget(7): %v, executed %d", err, vm.Executed())
+	}
+	vm.SetBudget(0) // back to the program's budget
+	if _, err := vm.Run(nil); !errors.Is(err, engine.ErrBudgetExhausted) || vm.Executed() != 50 {
+		t.Fatalf("SetBudget(0): %v, executed %d", err, vm.Executed())
+	}
+	// Another VM of the same program has the program's budget.
+	vm.SetBudget(3)
+	vm2 := p.NewVM()
+	if _, err := vm2.Run(nil); !errors.Is(err, engine.ErrBudgetExhausted) || vm2.Executed() != 50 {
+		t.Fatalf("second VM: %v, executed %d", err, vm2.Executed())
+	}
+}
+
+func TestReentrantRunRefused(t *testing.T) {
+	var vm *VM
+	var inner error
+	p := mustLoad(t, "call 1\nexit", Options{Helpers: engine.Helpers{1: func(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
+		_, inner = vm.Run(nil)
+		return 3, nil
+	}}})
+	vm = p.NewVM()
+	got, err := vm.Run(nil)
+	if err != nil || got != 3 {
+		t.Fatalf("r0 = %d, %v", got, err)
+	}
+	if inner == nil || !strings.Contains(inner.Error(), "already running") {
+		t.Fatalf("nested Run: %v, want a refusal", inner)
+	}
+}
+
+func TestEnvEdges(t *testing.T) {
+	var memErr error
+	var empty []byte
+	p := mustLoad(t, "mov %r1, 0\ncall 1\nexit", Options{Helpers: engine.Helpers{1: func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
+		empty, memErr = env.Memory(0, 0, true) // zero bytes: nothing to check
+		env.AddRegion(nil, true)               // ignored
+		if _, err := env.Memory(0, 1, false); !errors.Is(err, engine.ErrOutOfBounds) {
+			return 0, fmt.Errorf("Memory(0, 1) = %v, want ErrOutOfBounds", err)
+		}
+		if _, err := env.Memory(1<<40, 1<<40, false); !errors.Is(err, engine.ErrOutOfBounds) {
+			return 0, fmt.Errorf("huge Memory = %v, want ErrOutOfBounds", err)
+		}
+		if _, err := env.Call(0, 1, 2, 3, 4, 5, 6); err == nil {
+			return 0, errors.New("Call with 6 arguments succeeded")
+		}
+		return 1, nil
+	}}})
+	vm := p.NewVM()
+	if got, err := vm.Run(nil); err != nil || got != 1 {
+		t.Fatalf("r0 = %d, %v", got, err)
+	}
+	if memErr != nil || empty == nil || len(empty) != 0 {
+		t.Errorf("Memory(0, 0) = %v, %v; want an empty slice", empty, memErr)
+	}
+	// AddRegion outside a run is ignored.
+	vm.AddRegion(make([]byte, 8), true)
+	if len(vm.regions) != 0 {
+		t.Errorf("AddRegion outside a run added a region")
+	}
+}
+
+// TestPacketRegion: with RunWithPacket the packet is also addressable
+// through a pointer (here found by a helper) and writable.
+func TestPacketRegion(t *testing.T) {
+	pkt := []byte{1, 2, 3, 4}
+	p := mustLoad(t, "call 1\nldxb %r1, [%r0+3]\nstb [%r0], 9\nmov %r0, %r1\nexit", Options{Helpers: engine.Helpers{1: func(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
+		return uint64(uintptr(unsafe.Pointer(&pkt[0]))), nil
+	}}})
+	got, err := p.NewVM().RunWithPacket(make([]byte, 2), pkt)
+	if err != nil || got != 4 || pkt[0] != 9 {
+		t.Fatalf("r0 = %d, %v, packet % x", got, err, pkt)
+	}
+	// With Run, the packet is not part of the run.
+	_, err = p.NewVM().Run(make([]byte, 2))
+	checkErr(t, err, engine.ErrOutOfBounds, 1, "read of 1 bytes")
 }

@@ -1,20 +1,3 @@
-// Package interp is the bpfvm interpreter: the reference semantics of the
-// eBPF instruction set (RFC 9669, version 4, with the Linux kernel's
-// behaviour where the RFC leaves a choice) that every other engine is
-// tested against.
-//
-// Load validates a program and pre-decodes it into a compact internal form
-// (one specialised operation per instruction, lddw folded into one
-// operation, jump targets resolved to absolute indices, immediates
-// sign-extended once). A Program is immutable and safe for concurrent use;
-// each goroutine runs it on its own VM, which owns the stack and is reused
-// from run to run without allocating.
-//
-// Pointers are real host addresses, as in the kernel. Every load, store and
-// atomic operation is checked at run time against the memory regions the
-// run knows: the stack frames of the active calls, the caller's memory, the
-// packet and the regions helpers add. So even an unverified program cannot
-// touch anything else, and every run is bounded by an instruction budget.
 package interp
 
 import (
@@ -62,9 +45,9 @@ type op struct {
 	// absolute target of jumps and local calls, or the helper index of a
 	// static helper call.
 	off int32
-	// imm is the immediate operand: sign-extended to 64 bits for ALU64 and
-	// JMP, the 64-bit value of an lddw, the atomic operation's operand
-	// width-specific form is chosen by kind.
+	// imm is the immediate operand, sign-extended to 64 bits (ALU64, JMP,
+	// stores; 32-bit operations use its low half), or the 64-bit value of
+	// an lddw.
 	imm uint64
 }
 

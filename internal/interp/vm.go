@@ -37,10 +37,13 @@ type VM struct {
 	frames   [isa.MaxCallDepth]frame
 
 	// Other memory the run may access: the input memory, the packet and
-	// regions added by helpers. last is the index of the region that
-	// satisfied the previous access (accesses tend to repeat).
+	// regions added by helpers. cacheR and cacheW are copies of the regions
+	// the last read and write outside the stack used (accesses tend to
+	// repeat), checked by the hot loop before it asks for a search; a
+	// zero-size cache never matches.
 	regions []region
-	last    int
+	cacheR  region
+	cacheW  region
 
 	// The packet legacy LD_ABS/LD_IND loads read.
 	pktPtr unsafe.Pointer
@@ -99,8 +102,8 @@ func (vm *VM) SetContext(ctx context.Context) {
 	}
 }
 
-// Executed returns the number of instructions the last run executed
-// (including the failing one, if it failed).
+// Executed returns the number of instructions the last run executed. An
+// instruction that failed counts, except the one the budget did not allow.
 func (vm *VM) Executed() uint64 { return vm.executed }
 
 // Run runs the program with r1 = the address of mem[0] (0 if mem is empty)
@@ -131,6 +134,7 @@ func (vm *VM) run(mem, packet []byte) (r0 uint64, err error) {
 		vm.executed = vm.runBudget - vm.remaining - vm.left
 		clear(vm.regions) // drop references to the caller's memory
 		vm.regions = vm.regions[:0]
+		vm.cacheR, vm.cacheW = region{}, region{}
 		vm.pktPtr, vm.pktLen = nil, 0
 		vm.depth, vm.stackLen = 0, 0
 		vm.running = false
@@ -142,7 +146,7 @@ func (vm *VM) run(mem, packet []byte) (r0 uint64, err error) {
 	// previous run; only the frames the previous run used are cleared.
 	clear(vm.stack[:vm.deepest*isa.StackSize])
 	vm.deepest = 0
-	vm.last = 0
+	vm.cacheR, vm.cacheW = region{}, region{}
 	vm.runBudget = vm.budget
 	if vm.runBudget == 0 {
 		vm.runBudget = vm.prog.budget
@@ -214,40 +218,48 @@ func (vm *VM) access(addr, n uint64, write bool) unsafe.Pointer {
 	return vm.accessRegion(addr, n, write)
 }
 
+// accessRegion searches the regions other than the stack and caches the
+// one that matches.
 func (vm *VM) accessRegion(addr, n uint64, write bool) unsafe.Pointer {
-	if vm.last < len(vm.regions) {
-		r := &vm.regions[vm.last]
-		if a := addr - r.lo; a < r.size && n <= r.size-a && (r.writable || !write) {
-			return unsafe.Add(r.ptr, a)
-		}
-	}
 	for i := range vm.regions {
 		r := &vm.regions[i]
 		if a := addr - r.lo; a < r.size && n <= r.size-a && (r.writable || !write) {
-			vm.last = i
+			if write {
+				vm.cacheW = *r
+			} else {
+				vm.cacheR = *r
+			}
 			return unsafe.Add(r.ptr, a)
 		}
 	}
 	return nil
 }
 
-// describeFault explains why access(addr, n, write) failed.
-func (vm *VM) describeFault(addr, n uint64, write bool) string {
-	kind := "read"
+// describeFault explains why access(addr, n, write) failed; operand is the
+// address as the instruction writes it (r1+8), or "" for a helper's access.
+func (vm *VM) describeFault(addr, n uint64, write bool, operand string) string {
+	what := fmt.Sprintf("read of %d bytes at %#x", n, addr)
 	if write {
-		kind = "write"
+		what = fmt.Sprintf("write of %d bytes at %#x", n, addr)
+	}
+	if operand != "" {
+		what += " (" + operand + ")"
 	}
 	if write {
 		for _, r := range vm.regions {
 			if a := addr - r.lo; a < r.size && n <= r.size-a {
-				return fmt.Sprintf("%s of %d bytes at %#x: the memory is read-only", kind, n, addr)
+				return what + ": the memory is read-only"
 			}
 		}
 	}
-	if addr == 0 || addr < 4096 {
-		return fmt.Sprintf("%s of %d bytes at %#x: null or near-null pointer", kind, n, addr)
+	if addr < 4096 {
+		return what + ": null or near-null pointer"
 	}
-	return fmt.Sprintf("%s of %d bytes at %#x is outside the stack and every memory region of the run", kind, n, addr)
+	if addr-(vm.stackLo-isa.StackSize) < vm.stackLen+2*isa.StackSize {
+		fp := vm.stackLo + vm.stackLen
+		return what + fmt.Sprintf(": outside the stack frames of the active calls (at r10%+d of the current frame)", int64(addr-fp))
+	}
+	return what + ": outside the stack and every memory region of the run"
 }
 
 // Memory implements engine.Env: it returns the n bytes at addr if they lie
@@ -269,7 +281,7 @@ func (vm *VM) Memory(addr uint64, n uint64, write bool) ([]byte, error) {
 		p = vm.accessRegion(addr, n, write)
 	}
 	if p == nil {
-		return nil, fmt.Errorf("%w: %s", engine.ErrOutOfBounds, vm.describeFault(addr, n, write))
+		return nil, fmt.Errorf("%w: %s", engine.ErrOutOfBounds, vm.describeFault(addr, n, write, ""))
 	}
 	return unsafe.Slice((*byte)(p), int(n)), nil
 }
