@@ -359,7 +359,7 @@ func (p *asmParser) instruction(t token) error {
 			return nil
 		}
 		if p.peek().text == "[" {
-			return p.packetLoad(ClassLD|size, false)
+			return p.packetLoad(ClassLD | size)
 		}
 		if m != "ld" {
 			break
@@ -468,7 +468,7 @@ func (p *asmParser) memory(op uint16) error {
 }
 
 // packetLoad reads "[k]" or "[x + k]".
-func (p *asmParser) packetLoad(op uint16, _ bool) error {
+func (p *asmParser) packetLoad(op uint16) error {
 	if err := p.expect("["); err != nil {
 		return err
 	}

@@ -64,6 +64,11 @@ var allowed = func() (t [256]bool) {
 //   - every M[k] read preceded, on every path, by a write to M[k].
 //
 // Programs Check accepts run identically on Eval, Filter and the kernel.
+// Not modelled: the kernel's limits after the check, which refuse some
+// very long programs Check accepts: socket memory (net.core.optmem_max,
+// ENOMEM, around 2000 instructions by default) and bpf_convert_filter's
+// 16-bit eBPF jump offsets (EINVAL for a ja spanning more than 32767
+// translated instructions, possible only near 4096 instructions).
 func Check(prog []Instruction) error {
 	if len(prog) == 0 {
 		return fmt.Errorf("%w: the program has no instructions", ErrInvalidProgram)

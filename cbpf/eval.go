@@ -11,22 +11,27 @@ import (
 // zero value is a packet with no metadata (protocol 0, host, ifindex 0...).
 //
 // Packets are seen as a packet socket (AF_PACKET, SOCK_RAW) sees them: the
-// first byte is the first byte of the link-layer header.
+// first byte is the first byte of the link-layer header. A VLAN tag the
+// kernel has taken out of the frame (hardware offload, or software
+// untagging on receive) is reported in VLANTag, VLANTPID and VLANPresent,
+// and is no longer in the packet bytes.
 type Metadata struct {
-	Protocol  uint16 // skb->protocol in host order, e.g. 0x0800 (ETH_P_IP): #proto
-	PktType   uint8  // PACKET_HOST 0, BROADCAST 1, MULTICAST 2, OTHERHOST 3, OUTGOING 4 (3 bits): #type
-	IfIndex   uint32 // index of the receiving device: #ifidx
-	Mark      uint32 // skb->mark: #mark
-	Queue     uint16 // skb->queue_mapping: #queue
-	HAType    uint16 // device type, ARPHRD_ETHER 1, ARPHRD_LOOPBACK 772: #hatype
-	RXHash    uint32 // skb->hash: #rxhash
-	CPU       uint32 // the CPU running the filter: #cpu
-	VLANTag   uint16 // VLAN TCI of an offloaded tag: #vlan_tci
-	VLANTPID  uint16 // VLAN protocol of an offloaded tag, e.g. 0x8100: #vlan_tpid
-	VLANOK    bool   // an offloaded VLAN tag is present: #vlanp
-	PayOffset uint32 // offset of the transport payload (skb_get_poff): #poff
-	NetOffset uint32 // offset of the network header in the packet: base of SKF_NET_OFF loads
-	Random    func() uint32
+	Protocol    uint16 // skb->protocol in host order, e.g. 0x0800 (ETH_P_IP): #proto
+	PktType     uint8  // PACKET_HOST 0, BROADCAST 1, MULTICAST 2, OTHERHOST 3, OUTGOING 4 (3 bits): #type
+	IfIndex     uint32 // index of the receiving device: #ifidx
+	Mark        uint32 // skb->mark: #mark
+	Queue       uint16 // skb->queue_mapping: #queue
+	HAType      uint16 // device type, ARPHRD_ETHER 1, ARPHRD_LOOPBACK 772: #hatype
+	RXHash      uint32 // skb->hash: #rxhash
+	CPU         uint32 // the CPU running the filter: #cpu
+	VLANTag     uint16 // VLAN TCI of an offloaded tag: #vlan_tci
+	VLANTPID    uint16 // VLAN protocol of an offloaded tag, e.g. 0x8100: #vlan_tpid
+	VLANPresent bool   // an offloaded VLAN tag is present: #vlanp
+	PayOffset   uint32 // offset of the transport payload (skb_get_poff): #poff
+	NetOffset   uint32 // offset of the network header in the packet: base of SKF_NET_OFF loads
+	// Random is the source of #rand (SKF_AD_RANDOM), called once per
+	// load; nil means math/rand/v2's generator.
+	Random func() uint32
 }
 
 // ancillary returns the value an absolute load at SKF_AD_OFF+off yields,
@@ -54,7 +59,7 @@ func (md *Metadata) ancillary(off uint32, pkt []byte, a, x uint32) uint32 {
 	case AncillaryVLANTPID:
 		return uint32(md.VLANTPID)
 	case AncillaryVLANTagPresent:
-		if md.VLANOK {
+		if md.VLANPresent {
 			return 1
 		}
 		return 0
@@ -222,7 +227,10 @@ func Eval(prog []Instruction, pkt []byte, md *Metadata) uint32 {
 		case OpNeg:
 			a = -a
 		case OpJA:
-			pc += int(k) // a target past the end leaves the loop: return 0
+			if uint64(k) >= uint64(len(prog)-pc-1) {
+				return 0 // past the end (Check refuses it)
+			}
+			pc += int(k)
 		default:
 			switch ins.Class() {
 			case ClassALU:

@@ -58,7 +58,7 @@ func TestEvalSemantics(t *testing.T) {
 	pkt := []byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12}
 	md := &Metadata{
 		Protocol: 0x86dd, PktType: 3, IfIndex: 7, Mark: 0xdead, Queue: 2, HAType: 772, RXHash: 0x1234,
-		CPU: 1, VLANTag: 0x0123, VLANTPID: 0x8100, VLANOK: true, PayOffset: 34, NetOffset: 4,
+		CPU: 1, VLANTag: 0x0123, VLANTPID: 0x8100, VLANPresent: true, PayOffset: 34, NetOffset: 4,
 		Random: func() uint32 { return 42 },
 	}
 	for _, c := range []struct {

@@ -1,5 +1,3 @@
-// Package cbpf is classic BPF, the 1992 packet filter: its instructions, the
-// kernel's checker rules, text formats, and translation to eBPF.
 package cbpf
 
 // Instruction is one classic BPF instruction, laid out as the kernel's

@@ -324,6 +324,9 @@ func ParseDecimal(text string) ([]Instruction, error) {
 	if err != nil {
 		return nil, syntaxErr(items[0].line, items[0].col, "expected the instruction count, found %q", items[0].s)
 	}
+	if count == 0 {
+		return nil, syntaxErr(items[0].line, items[0].col, "the program has no instructions")
+	}
 	if int(count) != len(items)-1 {
 		return nil, syntaxErr(items[0].line, items[0].col, "the count says %d instructions but %d follow", count, len(items)-1)
 	}

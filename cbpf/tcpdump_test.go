@@ -2,6 +2,7 @@ package cbpf
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"reflect"
@@ -11,15 +12,23 @@ import (
 )
 
 type goldenProgram struct {
-	expr       string
+	link, expr string // tcpdump -y LINK expr
 	d, dd, ddd string
 }
 
-func readTcpdumpGolden(t *testing.T) []goldenProgram {
+func readTcpdumpGolden(t testing.TB) []goldenProgram {
 	t.Helper()
-	data, err := os.ReadFile("testdata/tcpdump.golden")
+	out, err := loadTcpdumpGolden()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+func loadTcpdumpGolden() ([]goldenProgram, error) {
+	data, err := os.ReadFile("testdata/tcpdump.golden")
+	if err != nil {
+		return nil, err
 	}
 	var out []goldenProgram
 	var cur *goldenProgram
@@ -27,7 +36,8 @@ func readTcpdumpGolden(t *testing.T) []goldenProgram {
 	for _, line := range strings.SplitAfter(string(data), "\n") {
 		switch {
 		case strings.HasPrefix(line, "=== "):
-			out = append(out, goldenProgram{expr: strings.TrimSpace(line[4:])})
+			link, expr, _ := strings.Cut(strings.TrimSpace(line[4:]), " ")
+			out = append(out, goldenProgram{link: link, expr: expr})
 			cur = &out[len(out)-1]
 		case line == "--- d\n":
 			section = &cur.d
@@ -40,9 +50,9 @@ func readTcpdumpGolden(t *testing.T) []goldenProgram {
 		}
 	}
 	if len(out) < 30 {
-		t.Fatalf("only %d golden programs", len(out))
+		return nil, fmt.Errorf("only %d golden programs", len(out))
 	}
-	return out
+	return out, nil
 }
 
 // TestTcpdumpGolden checks the three tcpdump formats in and out against
@@ -109,13 +119,13 @@ func TestTcpdumpLive(t *testing.T) {
 	for _, g := range readTcpdumpGolden(t) {
 		var outs [3]string
 		for i, flag := range []string{"-d", "-dd", "-ddd"} {
-			out, err := exec.Command("tcpdump", flag, "-y", "EN10MB", g.expr).Output()
+			out, err := exec.Command("tcpdump", flag, "-y", g.link, g.expr).Output()
 			if err != nil {
 				t.Skipf("tcpdump %s %q: %v (needs root for -y without an interface?)", flag, g.expr, err)
 			}
 			outs[i] = string(out)
 		}
-		checkTcpdumpFormats(t, goldenProgram{g.expr, outs[0], outs[1], outs[2]})
+		checkTcpdumpFormats(t, goldenProgram{g.link, g.expr, outs[0], outs[1], outs[2]})
 	}
 }
 
