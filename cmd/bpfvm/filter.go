@@ -43,8 +43,12 @@ either prints the program or filters packets with it.
   -F FILE        take the filter from FILE: a pcap-filter expression ('#'
                  starts a comment), a bpf_asm program, or tcpdump -dd/-ddd/-d
                  output (detected from the content)
-  --engine E     how packets are run through the filter: interp (default;
-                 jit is not available yet)
+  --engine E     how -r runs the filter: pcap (default: a pre-decoded classic
+                 interpreter with libpcap's semantics, where len is the
+                 length on the wire), or one of cbpf's engines with the
+                 kernel's semantics (len is the captured length): classic,
+                 interp (the eBPF translation on bpfvm's interpreter) or
+                 jit (the eBPF translation as native code)
   -i IFACE       capture live on IFACE (needs root): an AF_PACKET socket with
                  the compiled program attached in the kernel (SO_ATTACH_FILTER),
                  one line per packet (time, length) or -w; -n stops after
@@ -80,7 +84,7 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.write, "w", "", "")
 	fs.BoolVar(&f.count, "c", false, "")
 	fs.StringVar(&f.linkType, "y", "", "")
-	fs.StringVar(&f.engine, "engine", "interp", "")
+	fs.StringVar(&f.engine, "engine", "pcap", "")
 	fs.StringVar(&f.file, "F", "", "")
 	fs.StringVar(&f.iface, "i", "", "")
 	fs.IntVar(&f.limit, "n", 0, "")
@@ -119,12 +123,9 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 	if f.file != "" && expr != "" {
 		return usageErr("give the filter either as arguments or with -F, not both")
 	}
-	switch f.engine {
-	case "interp":
-	case "jit":
-		return fail("engine %q is not available yet (use --engine interp)", f.engine)
-	default:
-		return usageErr("unknown engine %q (known: interp)", f.engine)
+	cbpfEngine, ok := filterEngines[f.engine]
+	if !ok {
+		return usageErr("unknown engine %q (known: pcap, classic, interp, jit)", f.engine)
 	}
 	printing := f.d || f.dd || f.ddd
 	if !printing && f.read == "" && f.iface == "" {
@@ -183,10 +184,39 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if err := filterFile(f, src, prog, stdout, stderr); err != nil {
+	run, closeEngine, err := newMatchFunc(prog, cbpfEngine)
+	if err != nil {
+		return fail("engine %s: %v", f.engine, err)
+	}
+	defer closeEngine()
+	if err := filterFile(f, src, run, stdout, stderr); err != nil {
 		return fail("%v", err)
 	}
 	return 0
+}
+
+// filterEngines maps --engine names to cbpf engines; "pcap" (-1) is this
+// command's own evaluator.
+var filterEngines = map[string]cbpf.Engine{
+	"pcap": -1, "classic": cbpf.EngineClassic, "interp": cbpf.EngineInterp, "jit": cbpf.EngineJIT,
+}
+
+// matchFunc returns the verdict for a packet of wireLen bytes of which data
+// were captured.
+type matchFunc func(data []byte, wireLen uint32) (uint32, error)
+
+func newMatchFunc(prog []cbpf.Instruction, e cbpf.Engine) (matchFunc, func(), error) {
+	if e < 0 {
+		pf := newPacketFilter(prog)
+		return func(data []byte, wireLen uint32) (uint32, error) { return pf.run(data, wireLen), nil }, func() {}, nil
+	}
+	flt, err := cbpf.NewFilter(prog, cbpf.Options{Engine: e})
+	if err != nil {
+		return nil, nil, err
+	}
+	m := flt.NewMatcher()
+	return func(data []byte, _ uint32) (uint32, error) { return m.Match(data, nil) },
+		func() { m.Close(); flt.Close() }, nil
 }
 
 // loadFilter compiles the expression, or reads -F's file and detects what
@@ -232,7 +262,7 @@ func loadFilter(f filterFlags, expr string, lt pcapfilter.LinkType, opts pcapfil
 }
 
 // filterFile runs the filter over a capture file.
-func filterFile(f filterFlags, src *captureReader, prog []cbpf.Instruction, stdout, stderr io.Writer) error {
+func filterFile(f filterFlags, src *captureReader, run matchFunc, stdout, stderr io.Writer) error {
 	var out *bufio.Writer
 	var sink pcapSink
 	var flush func() error
@@ -252,7 +282,6 @@ func filterFile(f filterFlags, src *captureReader, prog []cbpf.Instruction, stdo
 			return err
 		}
 	}
-	pf := newPacketFilter(prog)
 	lines := bufio.NewWriterSize(stdout, 64<<10)
 	defer lines.Flush()
 	bar := newProgressBar(stderr, src.size)
@@ -269,7 +298,11 @@ func filterFile(f filterFlags, src *captureReader, prog []cbpf.Instruction, stdo
 		if index&0x3fff == 0 {
 			bar.update(src.offset())
 		}
-		if pf.run(pkt.data, uint32(pkt.origLen)) == 0 {
+		v, err := run(pkt.data, uint32(pkt.origLen))
+		if err != nil {
+			return fmt.Errorf("packet %d: %v", index, err)
+		}
+		if v == 0 {
 			continue
 		}
 		matched++
