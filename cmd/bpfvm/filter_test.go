@@ -410,3 +410,41 @@ func TestFilterChunkBoundaries(t *testing.T) {
 		t.Fatalf("truncated capture: rc %d, %q", rc, errs)
 	}
 }
+
+// With the default engine, len is the length on the wire, as in libpcap:
+// a capture cut to a small snapshot length filters as with tcpdump.
+func TestFilterWireLength(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "snap.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	w.WriteFileHeader(64, layers.LinkTypeEthernet)
+	for i := 0; i < 40; i++ {
+		p := testFrame(6, 1, 80, "10.0.0.2")
+		wire := 54 + 20*i
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(int64(i), 0), CaptureLength: len(p), Length: wire}
+		w.WritePacket(ci, p)
+	}
+	f.Close()
+	for expr, want := range map[string]string{"len > 300": "27", "greater 500": "17", "less 100": "3", "tcp and len >= 54": "40"} {
+		out, errs, rc := runCmd(t, "-r", path, "-c", expr)
+		if rc != 0 || strings.TrimSpace(out) != want {
+			t.Errorf("%q: rc %d %s: got %q, want %s", expr, rc, errs, out, want)
+		}
+		if _, err := exec.LookPath("tcpdump"); err == nil {
+			ours, theirs := filepath.Join(dir, "o.pcap"), filepath.Join(dir, "t.pcap")
+			runCmd(t, "-r", path, "-w", ours, expr)
+			if out, err := exec.Command("tcpdump", "-r", path, "-w", theirs, expr).CombinedOutput(); err != nil {
+				t.Fatalf("tcpdump: %v %s", err, out)
+			}
+			a, _ := os.ReadFile(ours)
+			b, _ := os.ReadFile(theirs)
+			if !bytes.Equal(a, b) {
+				t.Errorf("%q: -w output differs from tcpdump's", expr)
+			}
+		}
+	}
+}
