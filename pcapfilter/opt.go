@@ -323,10 +323,93 @@ func evalJump(op uint16, v, k uint32) bool {
 	return false
 }
 
+// parseAbsSym recognises the name of an absolute packet load, "H[12]".
+func parseAbsSym(sym string) (size int, off uint32, ok bool) {
+	if len(sym) < 4 || sym[1] != '[' || sym[len(sym)-1] != ']' {
+		return 0, 0, false
+	}
+	switch sym[0] {
+	case 'B':
+		size = 1
+	case 'H':
+		size = 2
+	case 'W':
+		size = 4
+	default:
+		return 0, 0, false
+	}
+	v, err := strconv.ParseUint(sym[2:len(sym)-1], 10, 32)
+	if err != nil {
+		return 0, 0, false
+	}
+	return size, uint32(v), true
+}
+
+// decideFromBytes uses the packet bytes that equality facts on other
+// absolute loads pin down (ldb [20] == 6 fixes the high byte of ldh [20]),
+// provided an earlier load proves the skipped one would not have failed.
+func decideFromBytes(facts map[fact]bool, sym string, op uint16, k uint32) (outcome, ok bool) {
+	size, off, isAbs := parseAbsSym(sym)
+	if !isAbs {
+		return false, false
+	}
+	var known, value uint32 // bit masks of the tested value
+	reach := uint64(0)       // the packet is at least this long
+	for f := range facts {
+		fs, fo, ok := parseAbsSym(f.sym)
+		if !ok {
+			continue
+		}
+		reach = max(reach, uint64(fo)+uint64(fs))
+		if f.op != cbpf.JmpJEQ || !f.outcome || f.sym == sym || fo+uint32(fs) <= off || fo >= off+uint32(size) {
+			continue
+		}
+		for i := 0; i < fs; i++ {
+			pos := fo + uint32(i)
+			if pos < off || pos >= off+uint32(size) {
+				continue
+			}
+			b := f.k >> (8 * uint(fs-1-i)) & 0xff
+			shift := 8 * uint(int(off)+size-1-int(pos))
+			known |= 0xff << shift
+			value |= b << shift
+		}
+	}
+	// Deciding skips the load, so it must be known not to fail: an
+	// earlier load on this path reached at least as far.
+	if known == 0 || reach < uint64(off)+uint64(size) {
+		return false, false
+	}
+	full := uint32(0xffffffff)
+	if size < 4 {
+		full = 1<<(8*uint(size)) - 1
+	}
+	if known == full {
+		return evalJump(op, value, k), true
+	}
+	switch op {
+	case cbpf.JmpJSET:
+		if value&k != 0 {
+			return true, true
+		}
+		if k&^known == 0 {
+			return false, true
+		}
+	case cbpf.JmpJEQ:
+		if k&known != value {
+			return false, true
+		}
+	}
+	return false, false
+}
+
 // decide tries to determine `sym op k` from known facts.
 func decide(facts map[fact]bool, sym string, op uint16, k uint32) (outcome, ok bool) {
 	if v, isConst := isConstSym(sym); isConst {
 		return evalJump(op, v, k), true
+	}
+	if o, ok := decideFromBytes(facts, sym, op, k); ok {
+		return o, true
 	}
 	for f := range facts {
 		if f.sym != sym {
