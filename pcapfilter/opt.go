@@ -354,7 +354,7 @@ func decideFromBytes(facts map[fact]bool, sym string, op uint16, k uint32) (outc
 		return false, false
 	}
 	var known, value uint32 // bit masks of the tested value
-	reach := uint64(0)       // the packet is at least this long
+	reach := uint64(0)      // the packet is at least this long
 	for f := range facts {
 		fs, fo, ok := parseAbsSym(f.sym)
 		if !ok {
