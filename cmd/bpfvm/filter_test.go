@@ -448,3 +448,27 @@ func TestFilterWireLength(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	var buf bytes.Buffer
+	// A buffer is not a terminal: no bar, whatever the size.
+	b := newProgressBar(&buf, 1<<40)
+	b.update(1 << 39)
+	b.done()
+	if buf.Len() != 0 {
+		t.Fatalf("progress bar drawn on a non-terminal: %q", buf.String())
+	}
+	b = &progressBar{w: &buf, total: 1000, on: true}
+	b.update(500)
+	if !strings.Contains(buf.String(), " 50%") || !strings.Contains(buf.String(), "====") {
+		t.Fatalf("bar: %q", buf.String())
+	}
+	b.update(600) // too soon after the last drawing: skipped
+	if strings.Contains(buf.String(), "60%") {
+		t.Fatalf("bar redrawn too often: %q", buf.String())
+	}
+	b.done()
+	if !strings.HasSuffix(buf.String(), "\r") {
+		t.Fatalf("bar not cleared: %q", buf.String())
+	}
+}
