@@ -546,6 +546,12 @@ func (c *captureReader) next() (packet, error) {
 		if err != nil {
 			return packet{}, err
 		}
+		if ci.InterfaceIndex != 0 {
+			// The filter is compiled for the first interface's link type.
+			if ifc, err := c.ng.Interface(ci.InterfaceIndex); err == nil && uint32(ifc.LinkType) != c.linkType {
+				return packet{}, fmt.Errorf("the capture mixes link types (%d and %d): not supported", c.linkType, uint32(ifc.LinkType))
+			}
+		}
 		return packet{data: data, sec: ci.Timestamp.Unix(), nsec: int64(ci.Timestamp.Nanosecond()), origLen: ci.Length}, nil
 	}
 	if c.hi-c.lo < 16 {
