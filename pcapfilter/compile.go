@@ -472,6 +472,26 @@ func (g *gen) prim(n *primNode) (bexpr, error) {
 			return and(lt, cmp(g.nl()+24, 1, 255)), nil
 		}
 		return nil, errorf(-1, "only link-layer/IP multicast filters supported")
+	case kwInbound, kwOutbound:
+		// The packet type of Linux cooked captures; 4 is PACKET_OUTGOING.
+		var b bexpr
+		switch g.lt {
+		case LinkTypeLinuxSLL:
+			b = cmp(0, 2, 4)
+		case LinkTypeLinuxSLL2:
+			b = cmp(10, 1, 4)
+		default:
+			return nil, errorf(-1, "inbound/outbound not supported on %s", g.lt)
+		}
+		if n.kind == kwInbound {
+			b = not(b)
+		}
+		return b, nil
+	case kwIfindex:
+		if g.lt != LinkTypeLinuxSLL2 {
+			return nil, errorf(-1, "ifindex not supported on %s", g.lt)
+		}
+		return cmp(4, 4, n.num), nil
 	case kwLess:
 		return not(&bTest{stmts: []cbpf.Instruction{ldLen()}, op: cbpf.JmpJGT, k: n.num}), nil
 	case kwGreater:

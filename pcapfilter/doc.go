@@ -20,7 +20,8 @@
 // carp, ah, esp; proto and protochain with numbers or names ("ip proto
 // \udp": protocol keywords must be escaped, as in libpcap); ether proto;
 // vlan [ID] (stacked vlans each shift the headers that follow) and mpls
-// [LABEL]; less, greater and len; byte and field expressions with
+// [LABEL]; inbound, outbound (Linux cooked captures) and ifindex (LINUX_SLL2);
+// less, greater and len; byte and field expressions with
 // arithmetic (+ - * / % & | ^ << >>, unary -) and comparisons (> >= = == <
 // <= !=), such as "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn" or
 // "ip[0] & 0xf > 5"; and, or, not (also &&, ||, !) and parentheses.
@@ -54,9 +55,13 @@
 //   - protochain follows at most 10 extension headers: libpcap's loop has a
 //     backward jump, which classic BPF in the kernel does not allow.
 //   - Link types and protocols outside the list above (802.11, FDDI,
-//     AppleTalk, DECnet, ISO, IPX, PPPoE, Geneve...) and the live-capture
-//     only primitives (inbound, outbound, ifindex) are rejected with a
-//     clear message.
+//     AppleTalk, DECnet, ISO, IPX, PPPoE, Geneve...) are rejected with a
+//     clear message, as are inbound, outbound and ifindex where the link
+//     header does not carry them (libpcap reads them from Linux socket
+//     metadata in live captures).
+//   - In live captures libpcap tests VLAN tags the kernel took out of the
+//     packet through Linux metadata; these programs only see tags left in
+//     the packet.
 //   - The optimizer is simpler than libpcap's: programs are a few percent
 //     longer. libpcap's optimizer sometimes drops a load whose result
 //     cannot change the verdict, which changes the verdict for packets

@@ -77,6 +77,9 @@ const (
 	kwVLAN
 	kwMPLS
 	kwByte
+	kwInbound
+	kwOutbound
+	kwIfindex
 	// recognised by libpcap but not implemented here: they are reserved so
 	// that they are never mistaken for host names, and reported clearly.
 	kwUnsupported
@@ -97,6 +100,7 @@ var keywords = map[string]keyword{
 	"less": kwLess, "greater": kwGreater, "len": kwLen, "length": kwLen,
 	"broadcast": kwBroadcast, "multicast": kwMulticast,
 	"vlan": kwVLAN, "mpls": kwMPLS, "byte": kwByte,
+	"inbound": kwInbound, "outbound": kwOutbound, "ifindex": kwIfindex,
 }
 
 // unsupportedKeywords are libpcap reserved words this compiler does not
@@ -107,7 +111,7 @@ var unsupportedKeywords = []string{
 	"csnp", "psnp", "clnp", "stp", "ipx", "netbeui",
 	"type", "subtype", "direction", "dir", "address1", "addr1", "address2",
 	"addr2", "address3", "addr3", "address4", "addr4", "ra", "ta",
-	"inbound", "outbound", "ifindex", "pppoed", "pppoes", "geneve",
+	"pppoed", "pppoes", "geneve",
 	"lane", "llc", "metac", "bcc", "oam", "oamf4", "oamf4ec", "oamf4sc",
 	"sc", "ilmic", "vpi", "vci", "connectmsg", "metaconnect",
 	"on", "ifname", "rnr", "rulenum", "reason", "rset", "ruleset",

@@ -333,6 +333,16 @@ func (ps *parser) rterm(q qual) (node, qual, *Error) {
 			return nil, q, ps.syntax(n)
 		}
 		return &primNode{kind: t.kw, num: n.num, pos: t.pos}, qerr, nil
+	case t.isKw(kwInbound) || t.isKw(kwOutbound):
+		ps.next()
+		return &primNode{kind: t.kw, pos: t.pos}, qerr, nil
+	case t.isKw(kwIfindex):
+		ps.next()
+		n := ps.next()
+		if n.kind != tNum {
+			return nil, q, ps.syntax(n)
+		}
+		return &primNode{kind: kwIfindex, num: n.num, pos: t.pos}, qerr, nil
 	case t.isKw(kwVLAN) || t.isKw(kwMPLS):
 		ps.next()
 		p := &primNode{kind: t.kw, pos: t.pos}

@@ -74,6 +74,7 @@ var ipExprs = []string{
 	"not not tcp", "ip && (tcp[13] & 2 != 0 || udp)", "host 10.0.0.1 and (port 80 or 53)",
 	"(host 10.0.0.1 or host 10.0.0.2) and tcp", "icmp or icmp6", "tcp and ip6", "udp and ip",
 	"ip and tcp and tcp[13] & 0x3f = 0x10", "ip6 and not tcp",
+	"inbound", "outbound", "outbound and tcp", "not inbound or udp", "ifindex 2", "ifindex 3 and ip",
 }
 
 // etherExprs need Ethernet (or fail the same way elsewhere).
