@@ -357,6 +357,7 @@ type captureReader struct {
 
 	// pcap
 	buf     []byte // the current chunk; unread data is buf[lo:hi]
+	joined  bool   // buf is not a pool buffer (a large record was joined)
 	lo, hi  int
 	base    int64 // file offset of buf[0]
 	order   binary.ByteOrder
@@ -453,8 +454,9 @@ func openCapture(path string) (*captureReader, error) {
 	c.full = make(chan chunk, chunks)
 	c.free = make(chan []byte, chunks)
 	c.done = make(chan struct{})
+	size := min(int64(chunkSize), st.Size()) // small files need small buffers
 	for i := 0; i < chunks; i++ {
-		c.free <- make([]byte, chunkRoom+chunkSize)
+		c.free <- make([]byte, chunkRoom+int(size))
 	}
 	go c.readChunks()
 	return c, nil
@@ -513,9 +515,10 @@ func (c *captureReader) fill(n int) error {
 			start = 0
 		}
 		copy(nb[start:], tail)
-		if c.buf != nil && cap(c.buf) == chunkRoom+chunkSize {
+		if c.buf != nil && !c.joined {
 			c.free <- c.buf
 		}
+		c.joined = len(tail) > chunkRoom
 		c.base += int64(c.lo) - int64(start)
 		c.buf, c.lo = nb, start
 		c.hi = start + len(tail) + next.n

@@ -472,3 +472,37 @@ func TestProgressBar(t *testing.T) {
 		t.Fatalf("bar not cleared: %q", buf.String())
 	}
 }
+
+// FuzzCaptureReader feeds arbitrary files to the capture reader: it must
+// return packets or an error, never panic or hang.
+func FuzzCaptureReader(f *testing.F) {
+	dir := f.TempDir()
+	for i, write := range []func(*testing.T, string, [][]byte){writePcap, writePcapng} {
+		path := filepath.Join(dir, strconv.Itoa(i))
+		write(&testing.T{}, path, testFrames()[:3])
+		data, _ := os.ReadFile(path)
+		f.Add(data)
+	}
+	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "in")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := openCapture(path)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for i := 0; i < 100000; i++ {
+			p, err := c.next()
+			if err != nil {
+				return
+			}
+			if len(p.data) > len(data) {
+				t.Fatalf("packet of %d bytes from a %d-byte file", len(p.data), len(data))
+			}
+		}
+		t.Fatal("no end after 100000 packets")
+	})
+}
