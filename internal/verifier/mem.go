@@ -8,14 +8,14 @@ import (
 
 // access describes one memory access being checked.
 type access struct {
-	regno  uint8
-	off    int32 // the instruction's offset
-	size   int
-	write  bool
-	val    *Reg   // the stored register, when a register is stored
-	imm    *int32 // the stored immediate, for BPF_ST
-	atomic bool
-	helper bool // the access is a helper's, not an instruction's
+	regno   uint8
+	off     int32 // the instruction's offset
+	size    int
+	write   bool
+	val     *Reg   // the stored register, when a register is stored
+	imm     *int32 // the stored immediate, for BPF_ST
+	atomic  bool
+	helper  bool // the access is a helper's, not an instruction's
 	signExt bool // a sign-extending load
 }
 
