@@ -16,6 +16,20 @@ func (v *verifier) checkJump(in isa.Instruction) error {
 		return nil
 	case isa.OpEXIT:
 		return v.checkExit()
+	case opJCOND:
+		// may_goto: the jump is taken once the run's loop budget is spent.
+		// Follow the jump now and explore the fall-through one level deeper.
+		v.jmps++
+		t, _ := isa.Target(v.insns, v.idx)
+		other, err := v.push(v.idx+1, false)
+		if err != nil {
+			return err
+		}
+		other.mayGotoDepth++
+		v.cur.path = &pathNode{idx: v.idx, taken: true, prev: v.cur.path}
+		v.cur.insn = t
+		v.facts[v.idx] |= FactBranchTaken | FactBranchNotTaken
+		return nil
 	case isa.OpCALL:
 		v.jmps++
 		if in.Source() == isa.SrcX {

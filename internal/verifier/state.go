@@ -71,12 +71,14 @@ type state struct {
 	path     *pathNode
 	// hits and misses count pruning attempts against a stored state.
 	hits, misses int
+	// mayGotoDepth counts the may_goto fall-throughs taken on this path.
+	mayGotoDepth int
 }
 
 func (s *state) cur() *frame { return s.frames[len(s.frames)-1] }
 
 func (s *state) copy() *state {
-	n := &state{insn: s.insn, parent: s.parent, path: s.path}
+	n := &state{insn: s.insn, parent: s.parent, path: s.path, mayGotoDepth: s.mayGotoDepth}
 	n.frames = make([]*frame, len(s.frames))
 	for i, f := range s.frames {
 		n.frames[i] = f.copy()

@@ -25,16 +25,19 @@ type verifier struct {
 	facts []Fact
 	stats Stats
 
-	subprogs   []int // entry instruction of each subprogram, sorted
+	second     []bool // second halves of lddw
+	subprogs   []int  // entry instruction of each subprogram, sorted
 	subprogOf  []int
 	prunePoint []bool
-	live       []uint16 // registers live before each instruction
-	ptrType    []RegType
-	explored   [][]*state
-	pending    []*state
-	cur        *state
-	idGen      uint32
-	limit      int
+	// forceCheckpoint: always store a state here (may_goto loops).
+	forceCheckpoint []bool
+	live            []uint16 // registers live before each instruction
+	ptrType         []RegType
+	explored        [][]*state
+	pending         []*state
+	cur             *state
+	idGen           uint32
+	limit           int
 
 	jmps, prevJmps, prevInsns int
 	curStates                 int
@@ -81,12 +84,8 @@ func (v *verifier) logf(format string, args ...any) {
 
 func (v *verifier) run() error {
 	v.idx = -1
-	if err := isa.Validate(v.insns); err != nil {
-		e := &Error{Kind: KindInvalid, Index: -1, Reason: err.Error()}
-		if ie, ok := err.(*isa.InstructionError); ok {
-			e.Index, e.Insn, e.Reason = ie.Index, ie.Insn.String(), ie.Reason
-		}
-		return e
+	if err := v.checkStatic(); err != nil {
+		return err
 	}
 	pt, ok := progTypes[v.cfg.ProgType]
 	if !ok {
@@ -162,6 +161,7 @@ func (v *verifier) checkStructure() error {
 		}
 	}
 	v.prunePoint = make([]bool, n)
+	v.forceCheckpoint = make([]bool, n)
 	for i := 0; i < n; i++ {
 		in := insns[i]
 		if in.IsLDDW() {
@@ -190,6 +190,9 @@ func (v *verifier) checkStructure() error {
 		}
 		if in.Op() == isa.OpJA {
 			v.prunePoint[t] = true
+		} else if in.Opcode == isa.ClassJMP|opJCOND {
+			v.prunePoint[i] = true
+			v.forceCheckpoint[i] = true
 		} else {
 			v.prunePoint[i] = true
 		}
@@ -432,6 +435,9 @@ func (v *verifier) doCheck() error {
 			}
 		}
 		v.facts[v.idx] |= FactReached
+		if err := v.checkFields(v.insns[v.idx]); err != nil {
+			return err
+		}
 		if err := v.step(); err != nil {
 			return err
 		}
@@ -471,7 +477,8 @@ func (v *verifier) push(insn int, taken bool) (*state, error) {
 
 func (v *verifier) isStateVisited(idx int) (bool, error) {
 	cur := v.cur
-	addNew := !(v.jmps-v.prevJmps < 2 && v.stats.Processed-v.prevInsns < 8)
+	force := v.forceCheckpoint[idx]
+	addNew := force || !(v.jmps-v.prevJmps < 2 && v.stats.Processed-v.prevInsns < 8)
 	list := v.explored[idx]
 	kept := list[:0]
 	pruned := false
@@ -482,10 +489,17 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 		}
 		if old.branches > 0 {
 			// old is still being explored below: we are in a loop.
-			if v.maybeLooping(old, cur) && v.statesEqual(old, cur, true) {
+			if v.insns[idx].Opcode == isa.ClassJMP|opJCOND && old.mayGotoDepth != cur.mayGotoDepth && v.statesEqual(old, cur, false) {
+				// A may_goto loop whose state repeats: the budget ends it.
+				old.hits++
+				pruned = true
+				kept = append(kept, old)
+				continue
+			}
+			if old.mayGotoDepth == cur.mayGotoDepth && v.maybeLooping(old, cur) && v.statesEqual(old, cur, true) {
 				return false, v.unsafe("infinite loop detected at insn %d: the loop comes back to the same state, so it never ends", idx)
 			}
-			if v.jmps-v.prevJmps < 20 && v.stats.Processed-v.prevInsns < 100 {
+			if !force && v.jmps-v.prevJmps < 20 && v.stats.Processed-v.prevInsns < 100 {
 				addNew = false
 			}
 		} else if v.statesEqual(old, cur, false) {
