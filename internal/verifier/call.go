@@ -1,6 +1,8 @@
 package verifier
 
 import (
+	"math"
+
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
@@ -56,6 +58,7 @@ type callMeta struct {
 	size     uint64
 	refID    uint32 // reference of the released / cast argument
 	allocLen uint64
+	constKey int64 // the key of an array lookup when known, else -1
 }
 
 func (v *verifier) checkHelperCall(in isa.Instruction) error {
@@ -71,7 +74,7 @@ func (v *verifier) checkHelperCall(in isa.Instruction) error {
 		return v.unsafe("program of this type cannot use helper bpf_%s#%d", p.name, id)
 	}
 	regs := v.regs()
-	var meta callMeta
+	meta := callMeta{constKey: -1}
 	for i, at := range p.args {
 		if at == argNone {
 			break
@@ -120,7 +123,8 @@ func (v *verifier) checkHelperCall(in isa.Instruction) error {
 	case retMapValueOrNull, retMapValue:
 		r0.setPointer(PtrToMapValue)
 		r0.Map = meta.m
-		if p.ret == retMapValueOrNull {
+		elide := id == 1 && (meta.m.Type == "array" || meta.m.Type == "percpu_array") && meta.constKey >= 0 && meta.constKey < int64(meta.m.MaxEntries) && v.isOuterMap(meta.m)
+		if p.ret == retMapValueOrNull && !elide {
 			r0.Type |= MaybeNull
 			r0.ID = v.newID()
 		}
@@ -185,6 +189,8 @@ func (v *verifier) checkArg(p *helperProto, id int32, regno uint8, at argType, m
 		size := meta.m.KeySize
 		if at == argMapValue {
 			size = meta.m.ValueSize
+		} else {
+			meta.constKey = v.constMapKey(&r, int(size))
 		}
 		return v.helperMemAccess(regno, &r, int64(size), false, false, p.pktAccess)
 	case argMem, argUninitMem, argMemOrNull:
@@ -276,4 +282,55 @@ func (v *verifier) checkArg(p *helperProto, id int32, regno uint8, at argType, m
 		return v.helperMemAccess(regno, &r, 8, true, false, p.pktAccess)
 	}
 	return v.unsupported("helper argument kind %d is not supported", at)
+}
+
+// constMapKey returns the key a stack pointer points to when it is a known
+// constant (spilled constant or zeroed bytes), else -1.
+func (v *verifier) constMapKey(r *Reg, size int) int64 {
+	if r.Type != PtrToStack || !r.VarOff.IsConst() || int(r.Frame) >= len(v.cur.frames) {
+		return -1
+	}
+	off := int64(r.Off) + int64(r.VarOff.Value)
+	if off >= 0 || off < -isa.StackSize {
+		return -1
+	}
+	f := v.cur.frames[r.Frame]
+	spi, b := spiOf(off)
+	if spi >= len(f.stack) {
+		return -1
+	}
+	s := &f.stack[spi]
+	zero := 0
+	for i := b; i >= 0 && s.types[i] == slotZero; i-- {
+		zero++
+	}
+	if zero >= size {
+		return 0
+	}
+	if !s.isSpill() || s.spilled.Type != Scalar {
+		return -1
+	}
+	spill := 0
+	for i := b; i >= 0 && s.types[i] == slotSpill; i-- {
+		spill++
+	}
+	if spill != size || !s.spilled.VarOff.IsConst() {
+		return -1
+	}
+	k := s.spilled.VarOff.Value
+	if k > math.MaxInt32 {
+		return -1
+	}
+	return int64(k)
+}
+
+// isOuterMap reports whether m is one of the program's own maps (not the
+// template of an inner map, whose size may differ at run time).
+func (v *verifier) isOuterMap(m *Map) bool {
+	for _, o := range v.cfg.Maps {
+		if o == m {
+			return true
+		}
+	}
+	return false
 }

@@ -90,7 +90,61 @@ func (v *verifier) checkStore(in isa.Instruction) error {
 	return err
 }
 
+const (
+	atomicLoadAcq  = 0x100 // BPF_LOAD_ACQ: dst = load_acquire(src + off)
+	atomicStoreRel = 0x110 // BPF_STORE_REL: store_release(dst + off, src)
+)
+
 func (v *verifier) checkAtomic(in isa.Instruction) error {
+	size := isa.SizeBytes(in.Size())
+	switch in.Imm {
+	case atomicLoadAcq:
+		if err := v.checkReadable(in.Src); err != nil {
+			return err
+		}
+		if in.Dst == isa.R10 {
+			return v.unsafe("frame pointer is read only: r10 cannot be written")
+		}
+		base := v.regs()[in.Src]
+		switch base.Type.Base() {
+		case PtrToCtx, PtrToPacket, PtrToPacketMeta, PtrToFlowKeys, PtrToSocket, PtrToSockCommon, PtrToTCPSock, PtrToXDPSock:
+			return v.unsafe("BPF_ATOMIC loads from R%d %s is not allowed", in.Src, base.Type)
+		}
+		val, err := v.checkMemAccess(&base, access{regno: in.Src, off: int32(in.Offset), size: size, atomic: true})
+		if err != nil {
+			return err
+		}
+		if val.Type == Scalar && size < 8 {
+			val.coerceToSize(size)
+		}
+		v.regs()[in.Dst] = val
+		return nil
+	case atomicStoreRel:
+		if err := v.checkReadable(in.Src); err != nil {
+			return err
+		}
+		if err := v.checkReadable(in.Dst); err != nil {
+			return err
+		}
+		base := v.regs()[in.Dst]
+		switch base.Type.Base() {
+		case PtrToCtx, PtrToPacket, PtrToPacketMeta, PtrToFlowKeys, PtrToSocket, PtrToSockCommon, PtrToTCPSock, PtrToXDPSock:
+			return v.unsafe("BPF_ATOMIC stores into R%d %s is not allowed", in.Dst, base.Type)
+		}
+		val := v.regs()[in.Src]
+		_, err := v.checkMemAccess(&base, access{regno: in.Dst, off: int32(in.Offset), size: size, write: true, atomic: true, val: &val})
+		return err
+	}
+	if size != 4 && size != 8 {
+		return v.fail(KindInvalid, "invalid atomic operand size")
+	}
+	switch in.Imm {
+	case isa.AtomicADD, isa.AtomicOR, isa.AtomicAND, isa.AtomicXOR,
+		isa.AtomicADD | isa.AtomicFETCH, isa.AtomicOR | isa.AtomicFETCH, isa.AtomicAND | isa.AtomicFETCH, isa.AtomicXOR | isa.AtomicFETCH,
+		isa.AtomicXCHG, isa.AtomicCMPXCHG:
+	default:
+		return v.fail(KindInvalid, "BPF_ATOMIC uses invalid atomic opcode %02x", in.Imm)
+	}
 	if err := v.checkReadable(in.Src); err != nil {
 		return err
 	}
@@ -101,6 +155,8 @@ func (v *verifier) checkAtomic(in isa.Instruction) error {
 		if err := v.checkReadable(isa.R0); err != nil {
 			return err
 		}
+	} else if in.Imm&isa.AtomicFETCH != 0 && in.Src == isa.R10 {
+		return v.unsafe("frame pointer is read only: the fetch would write r10")
 	}
 	regs := v.regs()
 	base := regs[in.Dst]
@@ -108,7 +164,6 @@ func (v *verifier) checkAtomic(in isa.Instruction) error {
 	case PtrToCtx, PtrToPacket, PtrToPacketMeta, PtrToFlowKeys, PtrToSocket, PtrToSockCommon, PtrToTCPSock, PtrToXDPSock:
 		return v.unsafe("BPF_ATOMIC stores into R%d %s is not allowed: atomic operations work only on stack, map values and memory", in.Dst, base.Type)
 	}
-	size := isa.SizeBytes(in.Size())
 	val, err := v.checkMemAccess(&base, access{regno: in.Dst, off: int32(in.Offset), size: size, atomic: true})
 	if err != nil {
 		return err
@@ -121,12 +176,12 @@ func (v *verifier) checkAtomic(in isa.Instruction) error {
 		if in.Imm != isa.AtomicCMPXCHG {
 			load = in.Src
 		}
-		// What the memory held: a scalar (a fetched spilled pointer is
-		// treated as an unknown scalar, which is never dereferenceable).
-		if val.Type != Scalar {
+		// What the memory held before the operation (a spilled pointer
+		// stays a pointer, as in the kernel).
+		if val.Type == Scalar && size < 8 {
+			val.coerceToSize(size)
+		} else if val.Type != Scalar && size < 8 {
 			val.setUnknown()
-		}
-		if size < 8 {
 			val.coerceToSize(size)
 		}
 		v.regs()[load] = val
@@ -417,7 +472,7 @@ func spiOf(off int64) (int, int) { // off < 0 → slot index and byte index with
 }
 
 func scrubSpill(s *stackSlot) {
-	if s.isSpill() || s.types[0] == slotSpill {
+	if s.types != [8]slotType{} {
 		for i := range s.types {
 			if s.types[i] == slotSpill {
 				s.types[i] = slotMisc
@@ -433,10 +488,10 @@ func (v *verifier) stackWriteRange(f *frame, minOff, maxOff int64, zero bool) {
 		s := f.slot(spi)
 		scrubSpill(s)
 		t := slotMisc
-		if zero && s.types[7-b] == slotZero {
+		if zero && s.types[b] == slotZero {
 			t = slotZero
 		}
-		s.types[7-b] = t
+		s.types[b] = t
 	}
 }
 
@@ -445,7 +500,7 @@ func (v *verifier) stackReadRange(f *frame, minOff, maxOff int64) Reg {
 	zero := true
 	for o := minOff; o < maxOff && zero; o++ {
 		spi, b := spiOf(o)
-		if spi >= len(f.stack) || f.stack[spi].types[7-b] != slotZero {
+		if spi >= len(f.stack) || f.stack[spi].types[b] != slotZero {
 			zero = false
 		}
 	}
@@ -468,8 +523,8 @@ func regWidth(r *Reg) int { // bits needed for the largest value
 func (v *verifier) stackWriteFixed(f *frame, off int64, a access) error {
 	spi, b := spiOf(off)
 	s := f.slot(spi)
-	// b is the byte index from the top of the slot of the access's lowest
-	// address; slot bytes are kept as types[0] = highest address.
+	// Byte kinds are indexed as the kernel does: index (-addr-1)%8, so
+	// index 7 is the slot's lowest address, where a spill starts.
 	aligned := (off % 8) == 0
 	switch {
 	case a.val != nil && aligned && a.val.Type == Scalar:
@@ -509,7 +564,7 @@ func (v *verifier) stackWriteFixed(f *frame, off int64, a access) error {
 			if ss != spi {
 				scrubSpill(sl)
 			}
-			sl.types[7-bb] = t
+			sl.types[bb] = t
 		}
 		_ = b
 	}
@@ -558,7 +613,7 @@ func (v *verifier) stackReadFixed(f *frame, off int64, a access) (Reg, error) {
 			spillCnt, zeroCnt := 0, 0
 			for i := 0; i < a.size; i++ {
 				ss, bb := spiOf(off + int64(i))
-				t := f.slot(ss).types[7-bb]
+				t := f.slot(ss).types[bb]
 				switch t {
 				case slotSpill:
 					spillCnt++
@@ -576,7 +631,7 @@ func (v *verifier) stackReadFixed(f *frame, off int64, a access) (Reg, error) {
 	zero := true
 	for i := 0; i < a.size; i++ {
 		ss, bb := spiOf(off + int64(i))
-		if f.slot(ss).types[7-bb] != slotZero {
+		if f.slot(ss).types[bb] != slotZero {
 			zero = false
 		}
 	}
@@ -649,7 +704,7 @@ func (v *verifier) stackRangeAccess(regno uint8, r *Reg, off, size int64, write,
 			spi, b := spiOf(o)
 			s := f.slot(spi)
 			scrubSpill(s)
-			s.types[7-b] = slotMisc
+			s.types[b] = slotMisc
 		}
 	}
 	return nil

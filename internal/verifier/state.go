@@ -127,7 +127,7 @@ func (s *state) String() string {
 			var t [8]byte
 			any := false
 			for i := 0; i < 8; i++ {
-				t[7-i] = "?rm0"[sl.types[i]]
+				t[i] = "?rm0"[sl.types[i]]
 				any = any || sl.types[i] != slotInvalid
 			}
 			if any {

@@ -351,15 +351,17 @@ func (v *verifier) computeLiveness() {
 	}
 }
 
+// checkStackDepth walks every call chain (dead code included, as the
+// kernel's check_max_stack_depth does): at most 8 frames, and at most 512
+// bytes of stack in total, each frame rounded up to 32 bytes.
 func (v *verifier) checkStackDepth() error {
-	// Frames are rounded up to 32 bytes, as the kernel's JIT lays them out.
 	round := func(d int) int { return (max(d, 1) + 31) &^ 31 }
-	var walk func(sp int, total int, depth int, seen []int) error
-	walk = func(sp, total, depth int, chain []int) error {
+	var walk func(sp, total, frames int) error
+	walk = func(sp, total, frames int) error {
 		total += round(v.depth[sp])
 		if total > isa.StackSize {
 			return &Error{Kind: KindUnsafe, Index: v.subprogs[sp], Insn: v.insnString(v.subprogs[sp]),
-				Reason: fmt.Sprintf("combined stack size of %d calls is %d. Too large: the stack of a call chain may use at most %d bytes", depth, total, isa.StackSize)}
+				Reason: fmt.Sprintf("combined stack size of %d calls is %d. Too large: the stack of a call chain may use at most %d bytes", frames, total, isa.StackSize)}
 		}
 		end := len(v.insns)
 		if sp+1 < len(v.subprogs) {
@@ -367,26 +369,21 @@ func (v *verifier) checkStackDepth() error {
 		}
 		for i := v.subprogs[sp]; i < end; i++ {
 			in := v.insns[i]
-			if in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal && v.facts[i]&FactReached != 0 {
-				t, _ := isa.Target(v.insns, i)
-				callee := v.subprogOf[t]
-				recursive := false
-				for _, c := range chain {
-					if c == callee {
-						recursive = true
-					}
-				}
-				if recursive || depth >= isa.MaxCallDepth {
-					continue // the analysis already bounded the call depth
-				}
-				if err := walk(callee, total, depth+1, append(chain, callee)); err != nil {
-					return err
-				}
+			if v.second[i] || !((in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal) || (in.IsLDDW() && in.Src == isa.PseudoFunc)) {
+				continue
+			}
+			if frames+1 > isa.MaxCallDepth {
+				return &Error{Kind: KindUnsafe, Index: i, Insn: v.insnString(i),
+					Reason: fmt.Sprintf("the call stack of %d frames is too deep !: calls may nest at most %d deep, counting every call in the code", frames+1, isa.MaxCallDepth)}
+			}
+			t, _ := isa.Target(v.insns, i)
+			if err := walk(v.subprogOf[t], total, frames+1); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
-	return walk(0, 0, 1, []int{0})
+	return walk(0, 0, 1)
 }
 
 // initialState is the state at the entry: r1 = context, r10 = frame pointer.
@@ -735,8 +732,12 @@ func (v *verifier) checkALU(in isa.Instruction) error {
 			d.ID = 0
 			return nil
 		}
-		if op == isa.OpEND && d.Type == Scalar && d.VarOff.IsConst() {
-			d.setKnown(byteSwap(d.VarOff.Value, in))
+		if op == isa.OpEND && d.Type == Scalar {
+			// Byte swaps move known bits: swap value and mask alike.
+			t := Tnum{byteSwap(d.VarOff.Value, in), byteSwap(d.VarOff.Mask, in)}
+			d.setUnknown()
+			d.VarOff = t
+			d.boundsSync()
 			return nil
 		}
 		d.setUnknown()
