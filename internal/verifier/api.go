@@ -205,6 +205,7 @@ func Verify(insns []isa.Instruction, cfg Config) (res *Result, err error) {
 	}()
 	err = v.run()
 	v.stats.Duration = time.Since(start)
+	v.stats.StackDepth = v.depth
 	if err != nil {
 		if e, ok := err.(*Error); ok {
 			e.Stats = v.stats

@@ -438,8 +438,12 @@ func (v *verifier) doCheck() error {
 		if err := v.step(); err != nil {
 			return err
 		}
-		if v.cfg.LogLevel > 0 && v.cur != nil {
-			v.logf("%d: (%02x) %s ; %s\n", v.idx, v.insns[v.idx].Opcode, v.insns[v.idx], v.cur)
+		if v.cfg.LogLevel > 0 {
+			if v.cur != nil {
+				v.logf("%d: (%02x) %s ; %s\n", v.idx, v.insns[v.idx].Opcode, v.insns[v.idx], v.cur)
+			} else {
+				v.logf("%d: (%02x) %s\n", v.idx, v.insns[v.idx].Opcode, v.insns[v.idx])
+			}
 		}
 	}
 }
