@@ -33,7 +33,7 @@ type mapSpec struct {
 	// Insns lists the lddw slots that refer to this map; their immediates
 	// are patched with the map's fd. Without it, lddw map fds count from 0
 	// in the order of the file (BPF_PSEUDO_MAP_IDX style).
-	Insns []int `json:"insns"`
+	Insns []int  `json:"insns"`
 	FD    *int32 `json:"fd"`
 }
 
