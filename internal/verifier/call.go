@@ -121,6 +121,14 @@ func (v *verifier) checkHelperCall(in isa.Instruction) error {
 	case retVoid:
 		*r0 = Reg{Type: NotInit}
 	case retMapValueOrNull, retMapValue:
+		if id == 1 && (meta.m.Type == "sockmap" || meta.m.Type == "sockhash") {
+			// A socket map lookup returns a referenced socket.
+			r0.setPointer(PtrToSocket | MaybeNull)
+			r0.ID = v.newID()
+			r0.RefID = r0.ID
+			v.cur.refs = append(v.cur.refs, refState{id: r0.ID, insn: v.idx})
+			break
+		}
 		r0.setPointer(PtrToMapValue)
 		r0.Map = meta.m
 		elide := id == 1 && (meta.m.Type == "array" || meta.m.Type == "percpu_array") && meta.constKey >= 0 && meta.constKey < int64(meta.m.MaxEntries) && v.isOuterMap(meta.m)
@@ -238,6 +246,15 @@ func (v *verifier) checkArg(p *helperProto, id int32, regno uint8, at argType, m
 			return v.unsafe("dereference of modified ctx ptr R%d off=%d disallowed", regno, r.Off)
 		}
 		return nil
+	case argSockCommonOrNull:
+		if r.isNull() {
+			return nil
+		}
+		switch r.Type {
+		case PtrToSocket, PtrToSockCommon, PtrToTCPSock:
+			return nil
+		}
+		return v.unsafe("R%d type=%s expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_", regno, r.Type)
 	case argSockCommon, argSocket:
 		switch r.Type {
 		case PtrToSocket, PtrToSockCommon, PtrToTCPSock:

@@ -8,24 +8,25 @@ package verifier
 type argType uint8
 
 const (
-	argNone            argType = iota
-	argAnything                // any initialised value
-	argConstMapPtr             // a map pointer (lddw of a map)
-	argMapKey                  // pointer to key_size readable bytes
-	argMapValue                // pointer to value_size readable bytes
-	argMem                     // pointer to readable memory, size in the next argument
-	argMemOrNull               // like argMem, or NULL with size 0
-	argUninitMem               // pointer to writable memory, size in the next argument
-	argConstSize               // size of the previous memory argument, > 0
-	argConstSizeOrZero         // size of the previous memory argument, >= 0
-	argCtx                     // the program's context
-	argSockCommon              // any socket pointer
-	argSocket                  // a full socket (release argument)
-	argRingbufMem              // a ring buffer record (release argument)
-	argConstAllocSize          // a constant size (ringbuf_reserve)
-	argLong                    // pointer to 8 writable, aligned bytes
-	argFunc                    // a callback
-	argStackOrNull             // pointer to stack or NULL (callback context)
+	argNone             argType = iota
+	argAnything                 // any initialised value
+	argConstMapPtr              // a map pointer (lddw of a map)
+	argMapKey                   // pointer to key_size readable bytes
+	argMapValue                 // pointer to value_size readable bytes
+	argMem                      // pointer to readable memory, size in the next argument
+	argMemOrNull                // like argMem, or NULL with size 0
+	argUninitMem                // pointer to writable memory, size in the next argument
+	argConstSize                // size of the previous memory argument, > 0
+	argConstSizeOrZero          // size of the previous memory argument, >= 0
+	argCtx                      // the program's context
+	argSockCommon               // any socket pointer
+	argSocket                   // a full socket (release argument)
+	argRingbufMem               // a ring buffer record (release argument)
+	argConstAllocSize           // a constant size (ringbuf_reserve)
+	argLong                     // pointer to 8 writable, aligned bytes
+	argFunc                     // a callback
+	argStackOrNull              // pointer to stack or NULL (callback context)
+	argSockCommonOrNull         // a socket pointer or NULL
 )
 
 // retType is the kind of a helper's result.
@@ -109,7 +110,7 @@ var helperProtos = map[int32]*helperProto{
 	43:  {name: "skb_change_head", args: [5]argType{argCtx, anyArgs, anyArgs}, changesPkt: true, group: groupTC},
 	44:  {name: "xdp_adjust_head", args: [5]argType{argCtx, anyArgs}, changesPkt: true, group: groupSKBOrXDP},
 	45:  {name: "probe_read_str", args: [5]argType{argUninitMem, argConstSizeOrZero, argAnything}, group: groupTracing},
-	46:  {name: "get_socket_cookie", args: [5]argType{argCtx}, group: groupSKB},
+	46:  {name: "get_socket_cookie", args: [5]argType{argCtx}, group: groupNotTracing},
 	54:  {name: "xdp_adjust_meta", args: [5]argType{argCtx, anyArgs}, changesPkt: true, group: groupSKBOrXDP},
 	65:  {name: "xdp_adjust_tail", args: [5]argType{argCtx, anyArgs}, changesPkt: true, group: groupSKBOrXDP},
 	67:  {name: "get_stack", args: [5]argType{argCtx, argUninitMem, argConstSizeOrZero, argAnything}, group: groupTracing},
@@ -143,6 +144,13 @@ var helperProtos = map[int32]*helperProto{
 	189: {name: "xdp_load_bytes", args: [5]argType{argCtx, argAnything, argUninitMem, argConstSize}, group: groupSKBOrXDP},
 	190: {name: "xdp_store_bytes", args: [5]argType{argCtx, argAnything, argMem, argConstSize}, group: groupSKBOrXDP},
 	188: {name: "xdp_get_buff_len", args: [5]argType{argCtx}, group: groupSKBOrXDP},
+	124: {name: "sk_assign", args: [5]argType{argCtx, argSockCommonOrNull, argAnything}, group: groupSockLookup},
+	52:  {name: "sk_redirect_map", args: [5]argType{argCtx, argConstMapPtr, argAnything, argAnything}, group: groupSockLookup},
+	60:  {name: "msg_redirect_map", args: [5]argType{argCtx, argConstMapPtr, argAnything, argAnything}, group: groupSockLookup},
+	61:  {name: "msg_apply_bytes", args: [5]argType{argCtx, argAnything}, group: groupSockLookup},
+	62:  {name: "msg_cork_bytes", args: [5]argType{argCtx, argAnything}, group: groupSockLookup},
+	63:  {name: "msg_pull_data", args: [5]argType{argCtx, argAnything, argAnything, argAnything}, changesPkt: true, group: groupSockLookup},
+	64:  {name: "bind", args: [5]argType{argCtx, argMem, argConstSize}, group: groupSockLookup},
 	106: {name: "strtoul", args: [5]argType{argMem, argConstSize, argAnything, argLong}},
 	105: {name: "strtol", args: [5]argType{argMem, argConstSize, argAnything, argLong}},
 	187: {name: "set_retval", args: [5]argType{argAnything}, group: groupCgroupStorage},

@@ -84,6 +84,14 @@ func (v *verifier) checkReturn() error {
 	if v.pt.name == "cgroup_skb" && v.cfg.ExpectedAttachType == 1 { // BPF_CGROUP_INET_EGRESS
 		hi = 3
 	}
+	if v.pt.name == "cgroup_sock_addr" {
+		switch v.cfg.ExpectedAttachType {
+		case attachUDP4Recvmsg, attachUDP6Recvmsg, attachInet4Getpeer, attachInet6Getpeer, attachInet4Getsock, attachInet6Getsock:
+			lo = 1
+		case attachInet4Bind, attachInet6Bind:
+			hi = 3
+		}
+	}
 	if !has {
 		return nil
 	}
