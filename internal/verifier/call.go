@@ -20,6 +20,8 @@ func mapAllows(id int32, m *Map) bool {
 		return id == 27
 	case "cgroup_storage", "percpu_cgroup_storage":
 		return id == 81
+	case "reuseport_sockarray":
+		return id == 82 || id == 1 || id == 2 || id == 3
 	case "queue", "stack":
 		return id == 87 || id == 88 || id == 89
 	}
@@ -238,7 +240,10 @@ func (v *verifier) checkArg(p *helperProto, id int32, regno uint8, at argType, m
 			return err
 		}
 		return nil
-	case argCtx:
+	case argCtx, argCtxOrNull:
+		if at == argCtxOrNull && r.isNull() {
+			return nil
+		}
 		if r.Type != PtrToCtx {
 			return v.unsafe("R%d type=%s expected=ctx", regno, r.Type)
 		}
@@ -289,14 +294,18 @@ func (v *verifier) checkArg(p *helperProto, id int32, regno uint8, at argType, m
 		}
 		meta.allocLen = r.VarOff.Value
 		return nil
-	case argLong:
+	case argLong, argInt:
+		size := int64(8)
+		if at == argInt {
+			size = 4
+		}
 		if !isMem(r.Type) {
 			return v.unsafe("R%d type=%s expected=%s", regno, r.Type, memTypes)
 		}
-		if !r.VarOff.Add(TnumConst(uint64(int64(r.Off)))).IsAligned(8) {
-			return v.unsafe("misaligned access through R%d: the result pointer must be 8-byte aligned", regno)
+		if !r.VarOff.Add(TnumConst(uint64(int64(r.Off)))).IsAligned(uint64(size)) {
+			return v.unsafe("misaligned access through R%d: the result pointer must be %d-byte aligned", regno, size)
 		}
-		return v.helperMemAccess(regno, &r, 8, true, false, p.pktAccess)
+		return v.helperMemAccess(regno, &r, size, true, false, p.pktAccess)
 	}
 	return v.unsupported("helper argument kind %d is not supported", at)
 }

@@ -256,6 +256,11 @@ const (
 	attachInet4Getsock    = 31
 	attachInet6Getsock    = 32
 	attachInetSockRelease = 34
+	attachUnixConnect     = 49
+	attachUnixSendmsg     = 50
+	attachUnixRecvmsg     = 51
+	attachUnixGetpeer     = 52
+	attachUnixGetsock     = 53
 )
 
 func wideOK(off, size, lo, hi int) bool { // an 8-byte access inside [lo, hi)
@@ -391,6 +396,11 @@ func skLookupAccess(off, size int, write bool, _ uint32) (bool, RegType) {
 // cgroup_sock programs see a struct bpf_sock; which fields depends on the
 // attach point.
 func cgroupSockAccess(off, size int, write bool, attach uint32) (bool, RegType) {
+	if attach == 0 {
+		// The kernel loads cgroup_sock programs without an attach type as
+		// BPF_CGROUP_INET_SOCK_CREATE.
+		attach = attachInetSockCreate
+	}
 	if !sockAccessOK(PtrToSocket, off, size) {
 		return false, 0
 	}
@@ -464,7 +474,7 @@ var progTypes = map[string]*progType{
 	"cgroup_device":    {name: "cgroup_device", cgroup: true, ctxAccess: cgroupDeviceAccess, hasRet: true, retMin: 0, retMax: 1},
 	"lwt_in":           {name: "lwt_in", skb: true, pktRead: true, ctxAccess: lwtAccess},
 	"lwt_out":          {name: "lwt_out", skb: true, pktRead: true, ctxAccess: lwtAccess},
-	"lwt_xmit":         {name: "lwt_xmit", skb: true, pktRead: true, pktWrite: true, ctxAccess: lwtAccess},
+	"lwt_xmit":         {name: "lwt_xmit", skb: true, tc: true, pktRead: true, pktWrite: true, ctxAccess: lwtAccess},
 	"sk_reuseport":     {name: "sk_reuseport", pktRead: true, ctxAccess: skReuseportAccess},
 }
 

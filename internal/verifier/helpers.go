@@ -27,6 +27,8 @@ const (
 	argFunc                     // a callback
 	argStackOrNull              // pointer to stack or NULL (callback context)
 	argSockCommonOrNull         // a socket pointer or NULL
+	argCtxOrNull                // the context or NULL
+	argInt                      // pointer to 4 writable, aligned bytes
 )
 
 // retType is the kind of a helper's result.
@@ -132,7 +134,9 @@ var helperProtos = map[int32]*helperProto{
 	114: {name: "probe_read_user_str", args: [5]argType{argUninitMem, argConstSizeOrZero, argAnything}, group: groupTracing},
 	115: {name: "probe_read_kernel_str", args: [5]argType{argUninitMem, argConstSizeOrZero, argAnything}},
 	118: {name: "jiffies64"},
-	122: {name: "get_netns_cookie", args: [5]argType{argCtx}, group: groupNotTracing},
+	122: {name: "get_netns_cookie", args: [5]argType{argCtxOrNull}, group: groupNotTracing},
+	82:  {name: "sk_select_reuseport", args: [5]argType{argCtx, argConstMapPtr, argMapKey, argAnything}, group: groupSockLookup},
+	163: {name: "check_mtu", args: [5]argType{argCtx, argAnything, argInt, argAnything, argAnything}, group: groupSKBOrXDP},
 	125: {name: "ktime_get_boot_ns"},
 	130: {name: "ringbuf_output", args: [5]argType{argConstMapPtr, argMem, argConstSizeOrZero, argAnything}},
 	131: {name: "ringbuf_reserve", ret: retRingbufMemOrNull, acquire: true, args: [5]argType{argConstMapPtr, argConstAllocSize, argAnything}},

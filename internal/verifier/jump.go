@@ -86,7 +86,8 @@ func (v *verifier) checkReturn() error {
 	}
 	if v.pt.name == "cgroup_sock_addr" {
 		switch v.cfg.ExpectedAttachType {
-		case attachUDP4Recvmsg, attachUDP6Recvmsg, attachInet4Getpeer, attachInet6Getpeer, attachInet4Getsock, attachInet6Getsock:
+		case attachUDP4Recvmsg, attachUDP6Recvmsg, attachInet4Getpeer, attachInet6Getpeer, attachInet4Getsock, attachInet6Getsock,
+			attachUnixRecvmsg, attachUnixGetpeer, attachUnixGetsock:
 			lo = 1
 		case attachInet4Bind, attachInet6Bind:
 			hi = 3

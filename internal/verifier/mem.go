@@ -486,6 +486,9 @@ func (v *verifier) stackWriteRange(f *frame, minOff, maxOff int64, zero bool) {
 	for o := minOff; o < maxOff; o++ {
 		spi, b := spiOf(o)
 		s := f.slot(spi)
+		if zero && s.isSpill() && s.spilled.isNull() {
+			continue // writing zero over a spilled zero keeps it
+		}
 		scrubSpill(s)
 		t := slotMisc
 		if zero && s.types[b] == slotZero {
