@@ -1,6 +1,10 @@
 package verifier
 
 import (
+	"regexp"
+	"strconv"
+	"time"
+
 	"bufio"
 	"encoding/hex"
 	"encoding/json"
@@ -152,13 +156,30 @@ func TestCorpus(t *testing.T) {
 	}
 	agree := 0
 	var unsound, disagreements []string
+	var ours, kernels time.Duration
+	timed := 0
+	type slowCase struct {
+		name         string
+		ours, kernel time.Duration
+	}
+	var slow []slowCase
+	cpuStart := cpuTime()
 	for i := range cases {
 		c := &cases[i]
 		insns, cfg, err := c.load()
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
+		start := time.Now()
 		_, verr := Verify(insns, cfg)
+		elapsed := time.Since(start)
+		if m := kernelTimeRe.FindStringSubmatch(c.KernelLogTail); m != nil {
+			us, _ := strconv.Atoi(m[1])
+			kernels += time.Duration(us) * time.Microsecond
+			ours += elapsed
+			timed++
+			slow = append(slow, slowCase{c.Name, elapsed, time.Duration(us) * time.Microsecond})
+		}
 		got := "accept"
 		kind := "-"
 		if verr != nil {
@@ -189,7 +210,14 @@ func TestCorpus(t *testing.T) {
 			count("our rejection kind", kind, ok)
 		}
 	}
+	cpu := cpuTime() - cpuStart
 	pct := 100 * float64(agree) / float64(len(cases))
+	t.Logf("CPU time of the whole run (verification plus decoding): %v; the kernel's verification time sum: %v", cpu, kernels)
+	t.Logf("verification time over the %d cases whose kernel log states it: bpfvm %v, Linux 6.18 %v (%.2fx)", timed, ours, kernels, float64(ours)/float64(kernels))
+	sort.Slice(slow, func(i, j int) bool { return slow[i].ours > slow[j].ours })
+	for _, sc := range slow[:min(5, len(slow))] {
+		t.Logf("slowest: %-60s bpfvm %v, kernel %v", sc.name, sc.ours, sc.kernel)
+	}
 	t.Logf("agreement with Linux 6.18: %d/%d = %.2f%%", agree, len(cases), pct)
 	for _, dim := range []string{"kernel verdict", "our rejection kind", "prog type", "file"} {
 		var keys []string
@@ -218,6 +246,8 @@ func TestCorpus(t *testing.T) {
 // corpusFloor is the agreement the verifier has reached; raise it as the
 // verifier improves (the goal is 98%).
 const corpusFloor = 98.5
+
+var kernelTimeRe = regexp.MustCompile(`verification time (\d+) usec`)
 
 func lastLogLine(log string) string {
 	lines := strings.Split(strings.TrimSpace(log), "\n")

@@ -13,7 +13,7 @@ const (
 	maxVarSize     = 1 << 29 // BPF_MAX_VAR_SIZ
 	maxPacketOff   = 0xffff
 	defaultLimit   = 1_000_000
-	maxStackStates = 64 * 1024 // pending branches (BPF_COMPLEXITY_LIMIT_JMP_SEQ is 8192)
+	maxStackStates = 8192 // pending branches (BPF_COMPLEXITY_LIMIT_JMP_SEQ)
 )
 
 // verifier is one analysis run.
