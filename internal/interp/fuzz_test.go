@@ -1,0 +1,317 @@
+package interp
+
+import (
+	"bytes"
+	"errors"
+	"math/rand"
+	"path/filepath"
+	"testing"
+
+	"github.com/bpfvm/bpfvm/asm"
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+const fuzzBudget = 20_000
+
+// FuzzInterp loads arbitrary bytecode and, if Load accepts it, runs it with
+// a small budget: it must never panic or hang, never execute more than the
+// budget, fail only with *isa.InstructionError, and behave the same on a
+// second run with the same input.
+func FuzzInterp(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(conformanceDir, "tests", "*.data"))
+	for _, file := range files {
+		c := parseConformance(f, file)
+		insns, err := asm.Assemble(c.asm)
+		if err != nil {
+			continue
+		}
+		f.Add(isa.Encode(insns), c.mem)
+	}
+	for _, src := range []string{
+		"mov %r0, 0\nloop:\nadd %r0, 1\nja loop",
+		"ldxdw %r0, [%r1+4]\nstxdw [%r1], %r0\nexit",
+		"call local f\nexit\nf:\ncall local f\nexit",
+		"call 1\nstb [%r0+1], 1\nldxdw %r0, [%r0]\nexit",
+		"mov %r1, 3\nmov %r2, 4\ncall 5\nexit\ncb:\nmov %r0, %r1\nexit",
+		"mov %r2, 1\ncall %r2\nmov %r1, %r10\nadd %r1, -8\nmov %r2, 8\ncall 4\nldxdw %r0, [%r10-8]\nexit",
+	} {
+		insns, err := asm.Assemble(src)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(isa.Encode(insns), []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+	}
+	ro := make([]byte, 8)
+	rw := make([]byte, 8)
+	helpers := envHelpers(ro, rw)
+	for id, h := range conformanceHelpers {
+		helpers[id+100] = h
+	}
+
+	f.Fuzz(func(t *testing.T, code []byte, mem []byte) {
+		insns, err := isa.Decode(code)
+		if err != nil {
+			return
+		}
+		p, err := Load(insns, Options{Helpers: helpers, Budget: fuzzBudget})
+		if err != nil {
+			var ie *isa.InstructionError
+			if len(insns) > 0 && len(insns) <= isa.MaxInstructions && !errors.As(err, &ie) {
+				t.Fatalf("load error is not an *isa.InstructionError: %v", err)
+			}
+			return
+		}
+		vm := p.NewVM()
+		type outcome struct {
+			r0       uint64
+			err      string
+			executed uint64
+			mem      []byte
+		}
+		// Both runs use the same buffer, so addresses (which programs may
+		// return or errors may print) are equal too.
+		m := make([]byte, len(mem))
+		var results [2]outcome
+		for i := range results {
+			copy(m, mem)
+			clear(ro)
+			clear(rw)
+			r0, err := vm.Run(m)
+			o := outcome{r0: r0, executed: vm.Executed(), mem: append([]byte(nil), m...)}
+			if err != nil {
+				var ie *isa.InstructionError
+				if !errors.As(err, &ie) {
+					t.Fatalf("run error is not an *isa.InstructionError: %v", err)
+				}
+				o.err = err.Error()
+			}
+			if o.executed > fuzzBudget {
+				t.Fatalf("executed %d instructions, budget %d", o.executed, fuzzBudget)
+			}
+			results[i] = o
+		}
+		a, b := results[0], results[1]
+		if a.r0 != b.r0 || a.err != b.err || a.executed != b.executed || !bytes.Equal(a.mem, b.mem) {
+			t.Fatalf("two runs differ:\n%+v\n%+v", a, b)
+		}
+	})
+}
+
+// FuzzInterpGen builds structurally valid programs from the fuzzer's bytes
+// (random bytes rarely pass isa.Validate, so FuzzInterp mostly tests Load),
+// with stack and memory accesses near valid addresses, local calls,
+// helpers and atomics, and checks the same properties as FuzzInterp.
+func FuzzInterpGen(f *testing.F) {
+	f.Add([]byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08}, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add([]byte("a longer seed that makes a longer program with several kinds of instructions"), make([]byte, 16))
+	f.Add(bytes.Repeat([]byte{0x9c, 0x33, 0x71, 0x05, 0xe2}, 20), []byte{0xff, 0xfe})
+	ro := make([]byte, 8)
+	rw := make([]byte, 8)
+	helpers := envHelpers(ro, rw)
+	f.Fuzz(func(t *testing.T, seed []byte, mem []byte) {
+		insns := genProgram(seed)
+		if isa.Validate(insns) != nil {
+			return
+		}
+		p, err := Load(insns, Options{Helpers: helpers, Budget: fuzzBudget})
+		if err != nil {
+			t.Fatalf("Load refused a valid generated program: %v", err)
+		}
+		vm := p.NewVM()
+		m := make([]byte, len(mem))
+		var first struct {
+			r0       uint64
+			err      string
+			executed uint64
+			mem      []byte
+		}
+		for i := 0; i < 2; i++ {
+			copy(m, mem)
+			clear(ro)
+			clear(rw)
+			r0, err := vm.Run(m)
+			errText := ""
+			if err != nil {
+				var ie *isa.InstructionError
+				if !errors.As(err, &ie) {
+					t.Fatalf("run error is not an *isa.InstructionError: %v", err)
+				}
+				errText = err.Error()
+			}
+			if vm.Executed() > fuzzBudget {
+				t.Fatalf("executed %d instructions, budget %d", vm.Executed(), fuzzBudget)
+			}
+			if i == 0 {
+				first.r0, first.err, first.executed, first.mem = r0, errText, vm.Executed(), append([]byte(nil), m...)
+				continue
+			}
+			if r0 != first.r0 || errText != first.err || vm.Executed() != first.executed || !bytes.Equal(m, first.mem) {
+				t.Fatalf("two runs differ: %#x %q %d vs %#x %q %d", first.r0, first.err, first.executed, r0, errText, vm.Executed())
+			}
+		}
+	})
+}
+
+// genProgram turns bytes into a program: 5 bytes per instruction, with
+// every field forced into a valid range, and exit at the end.
+func genProgram(seed []byte) []isa.Instruction {
+	n := len(seed)/5 + 1
+	if n > 64 {
+		n = 64
+	}
+	var out []isa.Instruction
+	aluOps := []uint8{isa.OpADD, isa.OpSUB, isa.OpMUL, isa.OpDIV, isa.OpOR, isa.OpAND, isa.OpLSH, isa.OpRSH, isa.OpNEG, isa.OpMOD, isa.OpXOR, isa.OpMOV, isa.OpARSH, isa.OpEND}
+	jmpOps := []uint8{isa.OpJEQ, isa.OpJGT, isa.OpJGE, isa.OpJSET, isa.OpJNE, isa.OpJSGT, isa.OpJSGE, isa.OpJLT, isa.OpJLE, isa.OpJSLT, isa.OpJSLE}
+	sizes := []uint8{isa.SizeB, isa.SizeH, isa.SizeW, isa.SizeDW}
+	atomics := []int32{isa.AtomicADD, isa.AtomicOR, isa.AtomicAND, isa.AtomicXOR, isa.AtomicADD | isa.AtomicFETCH,
+		isa.AtomicOR | isa.AtomicFETCH, isa.AtomicAND | isa.AtomicFETCH, isa.AtomicXOR | isa.AtomicFETCH, isa.AtomicXCHG, isa.AtomicCMPXCHG}
+	var jumps []int // slots whose offset/imm is a raw target to fix up
+	for i := 0; i < n && 5*i+4 < len(seed); i++ {
+		b := seed[5*i : 5*i+5]
+		dst, src := b[1]%10, b[1]>>4%11
+		imm := int32(int8(b[2])) * int32(b[3]|1)
+		off := int16(int8(b[3])) * 4
+		// Base registers for memory: mostly r10 (stack) or r1 (mem).
+		base := []uint8{10, 10, 1, 1, 0, 6}[b[4]%6]
+		switch b[0] % 12 {
+		case 0, 1, 2: // ALU64 / ALU32
+			op := aluOps[int(b[4])%len(aluOps)]
+			cls := isa.ClassALU64
+			if b[0]&0x10 != 0 {
+				cls = isa.ClassALU
+			}
+			in := isa.Instruction{Opcode: cls | op, Dst: dst}
+			switch op {
+			case isa.OpNEG:
+			case isa.OpEND:
+				in.Imm = []int32{16, 32, 64}[b[2]%3]
+				if cls == isa.ClassALU && b[3]&1 != 0 {
+					in.Opcode |= isa.SrcX
+				}
+			default:
+				if b[0]&0x20 != 0 {
+					in.Opcode |= isa.SrcX
+					in.Src = src
+					if op == isa.OpMOV && b[3]&3 != 0 {
+						in.Offset = []int16{0, 8, 16, 32}[b[3]&3]
+						if cls == isa.ClassALU && in.Offset == 32 {
+							in.Offset = 16
+						}
+					}
+				} else {
+					in.Imm = imm
+				}
+				if (op == isa.OpDIV || op == isa.OpMOD) && b[2]&1 != 0 {
+					in.Offset = 1
+				}
+			}
+			out = append(out, in)
+		case 3, 4: // conditional jump, JMP or JMP32
+			cls := isa.ClassJMP
+			if b[0]&0x10 != 0 {
+				cls = isa.ClassJMP32
+			}
+			in := isa.Instruction{Opcode: cls | jmpOps[int(b[4])%len(jmpOps)], Dst: dst, Offset: int16(b[3])}
+			if b[0]&0x20 != 0 {
+				in.Opcode |= isa.SrcX
+				in.Src = src
+			} else {
+				in.Imm = imm
+			}
+			jumps = append(jumps, len(out))
+			out = append(out, in)
+		case 5: // load
+			mode := isa.ModeMEM
+			size := sizes[b[2]%4]
+			if b[2]&4 != 0 && size != isa.SizeDW {
+				mode = isa.ModeMEMSX
+			}
+			out = append(out, isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: dst, Src: base, Offset: off})
+		case 6: // store (register or immediate)
+			if b[2]&1 != 0 {
+				out = append(out, isa.Instruction{Opcode: isa.ClassST | isa.ModeMEM | sizes[b[2]>>1%4], Dst: base, Offset: off, Imm: imm})
+			} else {
+				out = append(out, isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | sizes[b[2]>>1%4], Dst: base, Src: src, Offset: off})
+			}
+		case 7: // atomic
+			size := isa.SizeW
+			if b[2]&1 != 0 {
+				size = isa.SizeDW
+			}
+			a := atomics[int(b[4])%len(atomics)]
+			if a&isa.AtomicFETCH != 0 && src == 10 {
+				src = 9
+			}
+			out = append(out, isa.Instruction{Opcode: isa.ClassSTX | isa.ModeATOMIC | size, Dst: base, Src: src, Offset: off &^ 7, Imm: a})
+		case 8: // lddw
+			l := isa.LDDW(dst, uint64(imm)<<uint(b[4]%40)|uint64(b[3]))
+			out = append(out, l[0], l[1])
+		case 9: // local call or helper call
+			if b[2]&1 != 0 {
+				jumps = append(jumps, len(out))
+				out = append(out, isa.Instruction{Opcode: isa.OpcodeCall, Src: isa.CallLocal, Imm: int32(b[3])})
+			} else {
+				out = append(out, isa.Instruction{Opcode: isa.OpcodeCall, Imm: int32(b[3]%6) + 1})
+			}
+		case 10: // legacy packet load
+			mode := isa.ModeABS
+			in := isa.Instruction{Imm: int32(b[3] % 16)}
+			if b[2]&1 != 0 {
+				mode = isa.ModeIND
+				in.Src = src
+			}
+			in.Opcode = isa.ClassLD | mode | sizes[b[2]>>1%3]
+			out = append(out, in)
+		case 11: // exit or ja
+			if b[2]&1 != 0 {
+				out = append(out, isa.Instruction{Opcode: isa.OpcodeExit})
+			} else {
+				jumps = append(jumps, len(out))
+				out = append(out, isa.Instruction{Opcode: isa.OpcodeJA, Offset: int16(b[3])})
+			}
+		}
+	}
+	out = append(out, isa.Instruction{Opcode: isa.OpcodeExit})
+	// Point every jump at a real instruction: the raw value picks one.
+	starts := make([]int, 0, len(out))
+	for i := 0; i < len(out); i++ {
+		starts = append(starts, i)
+		if out[i].IsLDDW() {
+			i++
+		}
+	}
+	for _, j := range jumps {
+		in := &out[j]
+		raw := int(uint16(in.Offset))
+		if in.Opcode == isa.OpcodeCall {
+			raw = int(in.Imm)
+		}
+		t := starts[raw%len(starts)]
+		if in.Opcode == isa.OpcodeCall {
+			in.Imm = int32(t - j - 1)
+		} else {
+			in.Offset = int16(t - j - 1)
+		}
+	}
+	return out
+}
+
+// TestGenProgramValid keeps FuzzInterpGen honest: nearly every program it
+// generates must pass isa.Validate, or the fuzzer would discard its input.
+func TestGenProgramValid(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	valid := 0
+	const tries = 2000
+	for i := 0; i < tries; i++ {
+		seed := make([]byte, rng.Intn(300))
+		rng.Read(seed)
+		if err := isa.Validate(genProgram(seed)); err == nil {
+			valid++
+		} else if i < 5 {
+			t.Logf("invalid: %v", err)
+		}
+	}
+	if valid < tries*95/100 {
+		t.Errorf("only %d of %d generated programs are valid", valid, tries)
+	}
+}

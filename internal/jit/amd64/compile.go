@@ -1,0 +1,764 @@
+//go:build linux && amd64
+
+package amd64
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// xreg maps eBPF registers r0-r10 to x86 registers.
+var xreg = [isa.NumRegisters]reg{rax, rdi, rsi, rdx, rcx, r8, rbx, r13, r14, r15, r12}
+
+// Registers the generated code reserves.
+const (
+	ctxReg     = r9  // *runContext
+	budgetReg  = r10 // remaining budget slice
+	scratchReg = r11
+)
+
+// Field offsets in runContext.
+var (
+	offRegs        = int32(unsafe.Offsetof(runContext{}.regs))
+	offFP          = int32(unsafe.Offsetof(runContext{}.fp))
+	offBudget      = int32(unsafe.Offsetof(runContext{}.budget))
+	offScratch     = int32(unsafe.Offsetof(runContext{}.scratch))
+	offResume      = int32(unsafe.Offsetof(runContext{}.resume))
+	offExit        = int32(unsafe.Offsetof(runContext{}.exit))
+	offCodeBase    = int32(unsafe.Offsetof(runContext{}.codeBase))
+	offShadowSP    = int32(unsafe.Offsetof(runContext{}.shadowSP))
+	offShadowBase  = int32(unsafe.Offsetof(runContext{}.shadowBase))
+	offShadowLimit = int32(unsafe.Offsetof(runContext{}.shadowLimit))
+	offSpill       = int32(unsafe.Offsetof(runContext{}.spill))
+	offRegions     = int32(unsafe.Offsetof(runContext{}.regions))
+	offLdBase      = int32(unsafe.Offsetof(runContext{}.ldBase))
+	offLdEnd       = int32(unsafe.Offsetof(runContext{}.ldEnd))
+	sizeRegion     = int32(unsafe.Sizeof(region{}))
+	offRegionHi    = int32(unsafe.Offsetof(region{}.hi))
+	offStackHi     = offRegions + regionStack*sizeRegion + offRegionHi
+)
+
+func ctxField(off int32) operand { return mem(ctxReg, off) }
+
+func sizeIndex(size int) int32 {
+	switch size {
+	case 1:
+		return 0
+	case 2:
+		return 1
+	case 4:
+		return 2
+	}
+	return 3
+}
+
+// compiled is the output of compile, before the code is mapped.
+type compiled struct {
+	code        []byte
+	entry       int      // offset of the entry stub
+	callbackRet int      // return point of functions run through Env.Call
+	insnOff     []int32  // per slot: offset of the instruction's code (-1 for lddw second halves)
+	resume      []int32  // per slot: resume offset after a helper exit or region exit
+	blockLen    []uint32 // per leader: instructions in its block
+	leader      []bool
+	blockOf     []int32  // per slot: the leader of its block
+	pos         []uint32 // per slot: instructions before it in its block
+	// stackFrames is how many stack frames a run may dirty: 0 when the
+	// program can never write its stack, so runs need not clear it.
+	stackFrames int
+}
+
+type compiler struct {
+	e      encoder
+	insns  []isa.Instruction
+	opts   *Options
+	insn   []label
+	leader []bool
+	out    compiled
+	resume []label  // per slot: where Go resumes after an exit, or -1
+	cold   []func() // out-of-line code, emitted after the body
+
+	exitCommon, bpfReturn, ldOOB, callbackRet label
+}
+
+// exitCodeImm packs an exit code and instruction index for one 32-bit store.
+func exitCodeImm(code, idx int) int32 { return int32(code<<24 | idx) }
+
+// compile translates a validated program to machine code.
+func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
+	n := len(insns)
+	c := &compiler{insns: insns, opts: opts}
+	c.out.insnOff = make([]int32, n)
+	c.out.resume = make([]int32, n)
+	c.out.blockLen = make([]uint32, n)
+	c.insn = make([]label, n)
+	c.resume = make([]label, n)
+	for i := range c.insn {
+		c.insn[i] = c.e.newLabel()
+		c.resume[i] = -1
+	}
+	c.exitCommon = c.e.newLabel()
+	c.bpfReturn = c.e.newLabel()
+	c.ldOOB = c.e.newLabel()
+	c.callbackRet = c.e.newLabel()
+	c.findBlocks()
+
+	c.emitStubs()
+	for i := 0; i < n; i++ {
+		c.e.bind(c.insn[i])
+		if c.leader[i] {
+			c.emitBudgetCheck(i)
+		}
+		if err := c.emitInsn(i); err != nil {
+			return nil, err
+		}
+		if insns[i].IsLDDW() {
+			i++
+			c.insn[i] = c.insn[i-1] // never a target: Validate refuses that
+		}
+	}
+	for k := 0; k < len(c.cold); k++ {
+		c.cold[k]()
+	}
+	if l, ok := c.e.resolve(); !ok {
+		return nil, fmt.Errorf("jit: internal error: label %d never bound", l)
+	}
+	for i := range c.insn {
+		c.out.insnOff[i] = int32(c.e.labels[c.insn[i]])
+		if i > 0 && insns[i-1].IsLDDW() && c.insn[i] == c.insn[i-1] {
+			c.out.insnOff[i] = -1
+		}
+	}
+	for i, r := range c.resume {
+		c.out.resume[i] = -1
+		if r >= 0 {
+			c.out.resume[i] = int32(c.e.labels[r])
+		}
+	}
+	c.out.code = c.e.b
+	c.out.callbackRet = c.e.labels[c.callbackRet]
+	c.out.leader = c.leader
+	return &c.out, nil
+}
+
+// findBlocks marks basic block leaders and counts each block's instructions.
+func (c *compiler) findBlocks() {
+	insns := c.insns
+	n := len(insns)
+	c.leader = make([]bool, n)
+	c.out.blockOf = make([]int32, n)
+	c.out.pos = make([]uint32, n)
+	c.leader[0] = true
+	calls := false
+	for i := 0; i < n; i++ {
+		in := insns[i]
+		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
+			c.leader[t] = true
+		}
+		if in.IsLDDW() {
+			i++
+			continue
+		}
+		// A block ends after every jump, call and exit, and after legacy
+		// loads (which may return from the function).
+		cl := in.Class()
+		if (cl == isa.ClassJMP || cl == isa.ClassJMP32 || cl == isa.ClassLD) && i+1 < n {
+			c.leader[i+1] = true
+		}
+		if in.Opcode == isa.OpcodeCall || in.Opcode == isa.OpcodeCallX {
+			calls = true // local calls, and helpers through Env.Call, add frames
+		}
+		// The stack can only be written through r10 as a store's base or
+		// through a copy of r10 (any other use of it as a source).
+		if (cl == isa.ClassST || cl == isa.ClassSTX) && in.Dst == isa.R10 || in.Src == isa.R10 && cl != isa.ClassLDX {
+			c.out.stackFrames = 1
+		}
+	}
+	if calls && c.out.stackFrames != 0 {
+		c.out.stackFrames = isa.MaxCallDepth
+	}
+	start := 0
+	for i := 0; i < n; i++ {
+		if c.leader[i] {
+			start = i
+		}
+		c.out.blockOf[i] = int32(start)
+		c.out.pos[i] = c.out.blockLen[start]
+		c.out.blockLen[start]++ // an lddw counts as one instruction, as in the interpreter
+		if insns[i].IsLDDW() {
+			i++
+			c.out.blockOf[i] = int32(start)
+			c.out.pos[i] = c.out.pos[i-1]
+		}
+	}
+}
+
+// emitStubs emits the code shared by the whole program.
+func (c *compiler) emitStubs() {
+	e := &c.e
+	// Entry: load the eBPF registers from the context and jump to the
+	// resume point.
+	c.out.entry = len(e.b)
+	for r := 0; r < 10; r++ {
+		e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFP))
+	e.load(s64, budgetReg, ctxField(offBudget))
+	e.load(s64, scratchReg, ctxField(offScratch))
+	e.jmpIndirect(ctxField(offResume))
+
+	// Exit: save them and return to the trampoline. The exit code is
+	// already stored.
+	e.bind(c.exitCommon)
+	for r := 0; r < 10; r++ {
+		e.store(s64, ctxField(offRegs+int32(8*r)), xreg[r])
+	}
+	e.store(s64, ctxField(offFP), xreg[isa.R10])
+	e.store(s64, ctxField(offBudget), budgetReg)
+	e.store(s64, ctxField(offScratch), scratchReg)
+	e.ret()
+
+	// Return from a function: pop a shadow frame or, in the entry
+	// function, end the run.
+	e.bind(c.bpfReturn)
+	final := e.newLabel()
+	e.load(s64, scratchReg, ctxField(offShadowSP))
+	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offShadowBase))
+	e.jcc(condE, final)
+	e.aluImm(aluSUB, s64, direct(scratchReg), 8*shadowFrameWords)
+	e.store(s64, ctxField(offShadowSP), scratchReg)
+	for k, r := range []uint8{isa.R6, isa.R7, isa.R8, isa.R9} {
+		e.load(s64, xreg[r], mem(scratchReg, int32(8+8*k)))
+	}
+	e.aluImm(aluSUB, s64, direct(xreg[isa.R10]), isa.StackSize)
+	e.store(s64, ctxField(offStackHi), xreg[isa.R10])
+	e.load(s64, scratchReg, mem(scratchReg, 0))
+	e.aluLoad(aluADD, s64, scratchReg, ctxField(offCodeBase))
+	e.jmpIndirect(direct(scratchReg))
+	e.bind(final)
+	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitDone, 0))
+	e.jmp(c.exitCommon)
+
+	// A legacy packet load out of bounds returns 0 from the function, with
+	// r1-r5 cleared as after every legacy load.
+	e.bind(c.ldOOB)
+	e.aluStore(aluXOR, s32, direct(rax), rax)
+	c.clearArgs()
+	e.jmp(c.bpfReturn)
+
+	// Where functions called from Go (Env.Call) return to.
+	e.bind(c.callbackRet)
+	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitCallbackDone, 0))
+	e.jmp(c.exitCommon)
+}
+
+// clearArgs zeroes r1-r5 (the kernel's legacy loads clobber them).
+func (c *compiler) clearArgs() {
+	for r := isa.R1; r <= isa.R5; r++ {
+		c.e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+	}
+}
+
+// exitTo emits an exit to Go with the given code.
+func (c *compiler) exitTo(code, idx int) {
+	// A full 64-bit store: Go reads the field as a uint64, and a narrower
+	// store would make that load miss store forwarding.
+	c.e.storeImm(s64, ctxField(offExit), exitCodeImm(code, idx))
+	c.e.jmp(c.exitCommon)
+}
+
+// coldExit returns a label of out-of-line code that exits to Go.
+func (c *compiler) coldExit(code, idx int) label {
+	l := c.e.newLabel()
+	c.cold = append(c.cold, func() {
+		c.e.bind(l)
+		c.exitTo(code, idx)
+	})
+	return l
+}
+
+func (c *compiler) emitBudgetCheck(i int) {
+	e := &c.e
+	n := int32(c.out.blockLen[i])
+	stub := e.newLabel()
+	e.aluImm(aluSUB, s64, direct(budgetReg), n)
+	e.jcc(condB, stub)
+	c.cold = append(c.cold, func() {
+		e.bind(stub)
+		e.aluImm(aluADD, s64, direct(budgetReg), n) // Go resumes at the block start
+		c.exitTo(exitBudget, i)
+	})
+}
+
+func (c *compiler) emitInsn(i int) error {
+	in := c.insns[i]
+	switch in.Class() {
+	case isa.ClassALU, isa.ClassALU64:
+		c.emitALU(in)
+	case isa.ClassJMP, isa.ClassJMP32:
+		return c.emitJump(i, in)
+	case isa.ClassLD:
+		return c.emitLD(i, in)
+	case isa.ClassLDX:
+		size := isa.SizeBytes(in.Size())
+		dst := xreg[in.Dst]
+		c.emitAccess(i, in.Src, in.Offset, size, false, func(m operand) {
+			if in.Mode() == isa.ModeMEMSX {
+				c.e.loadSX(size, s64, dst, m)
+			} else {
+				c.e.load(size, dst, m)
+			}
+		})
+	case isa.ClassST:
+		size := isa.SizeBytes(in.Size())
+		c.emitAccess(i, in.Dst, in.Offset, size, true, func(m operand) { c.e.storeImm(size, m, in.Imm) })
+	case isa.ClassSTX:
+		size := isa.SizeBytes(in.Size())
+		if in.Mode() == isa.ModeATOMIC {
+			c.emitAtomic(i, in, size)
+			break
+		}
+		src := xreg[in.Src]
+		c.emitAccess(i, in.Dst, in.Offset, size, true, func(m operand) { c.e.store(size, m, src) })
+	}
+	return nil
+}
+
+func (c *compiler) emitALU(in isa.Instruction) {
+	e := &c.e
+	size := s32
+	if in.Class() == isa.ClassALU64 {
+		size = s64
+	}
+	dst, src := xreg[in.Dst], xreg[in.Src]
+	k := in.Source() == isa.SrcK
+	switch op := in.Op(); op {
+	case isa.OpADD, isa.OpSUB, isa.OpOR, isa.OpAND, isa.OpXOR:
+		opc := map[uint8]byte{isa.OpADD: aluADD, isa.OpSUB: aluSUB, isa.OpOR: aluOR, isa.OpAND: aluAND, isa.OpXOR: aluXOR}[op]
+		if k {
+			e.aluImm(opc, size, direct(dst), in.Imm)
+		} else {
+			e.aluStore(opc, size, direct(dst), src)
+		}
+	case isa.OpMOV:
+		switch {
+		case k && size == s64:
+			e.movImm64(dst, uint64(int64(in.Imm)))
+		case k:
+			e.movImm32(dst, uint32(in.Imm))
+		case in.Offset == 0:
+			e.mov(size, dst, src)
+		default: // movsx: sign-extend the low 8, 16 or 32 bits
+			e.loadSX(int(in.Offset)/8, size, dst, direct(src))
+		}
+	case isa.OpMUL:
+		if k {
+			e.imulImm(size, dst, dst, in.Imm)
+		} else {
+			e.imul(size, dst, src)
+		}
+	case isa.OpNEG:
+		e.unary(f7NEG, size, direct(dst))
+	case isa.OpLSH, isa.OpRSH, isa.OpARSH:
+		digit := map[uint8]byte{isa.OpLSH: shSHL, isa.OpRSH: shSHR, isa.OpARSH: shSAR}[op]
+		if k {
+			n := uint8(in.Imm) & uint8(size*8-1)
+			if n == 0 {
+				if size == s32 {
+					e.mov(s32, dst, dst) // still zero-extends
+				}
+				return
+			}
+			e.shiftImm(digit, size, dst, n)
+			return
+		}
+		c.emitShiftCL(digit, size, dst, src)
+	case isa.OpDIV, isa.OpMOD:
+		c.emitDivMod(in, size)
+	case isa.OpEND:
+		switch {
+		case in.Class() == isa.ClassALU && in.Source() == isa.SrcK: // to little endian: truncate
+			switch in.Imm {
+			case 16:
+				e.movZX(s16, dst, dst)
+			case 32:
+				e.mov(s32, dst, dst)
+			}
+		default: // to big endian, or bswap: swap
+			switch in.Imm {
+			case 16:
+				e.shiftImm(shROL, s16, dst, 8)
+				e.movZX(s16, dst, dst)
+			case 32:
+				e.bswap(s32, dst)
+			case 64:
+				e.bswap(s64, dst)
+			}
+		}
+	}
+}
+
+// emitShiftCL shifts dst by src, which x86 wants in cl (eBPF r4's register).
+func (c *compiler) emitShiftCL(digit byte, size int, dst, src reg) {
+	e := &c.e
+	switch {
+	case src == rcx:
+		e.shiftCL(digit, size, dst)
+	case dst == rcx:
+		e.mov(s64, scratchReg, rcx)
+		e.mov(s64, rcx, src)
+		e.shiftCL(digit, size, scratchReg)
+		e.mov(s64, rcx, scratchReg)
+	default:
+		e.mov(s64, scratchReg, rcx)
+		e.mov(s64, rcx, src)
+		e.shiftCL(digit, size, dst)
+		e.mov(s64, rcx, scratchReg)
+	}
+	if size == s32 {
+		// A shift by zero leaves the register as it was; eBPF still
+		// zero-extends the 32-bit result.
+		e.mov(s32, dst, dst)
+	}
+}
+
+// emitDivMod implements div, mod, sdiv and smod with the ISA's results for
+// division by zero (quotient 0, remainder the dividend) and for
+// INT_MIN / -1 (quotient INT_MIN, remainder 0), which would trap on x86.
+func (c *compiler) emitDivMod(in isa.Instruction, size int) {
+	e := &c.e
+	dst := xreg[in.Dst]
+	signed := in.Offset == 1
+	isMod := in.Op() == isa.OpMOD
+	zeroResult := func() {
+		if isMod {
+			if size == s32 {
+				e.mov(s32, dst, dst)
+			}
+		} else {
+			e.aluStore(aluXOR, s32, direct(dst), dst)
+		}
+	}
+	negOneResult := func() {
+		if isMod {
+			e.aluStore(aluXOR, s32, direct(dst), dst)
+		} else {
+			e.unary(f7NEG, size, direct(dst))
+		}
+	}
+	var divisor reg
+	done := e.newLabel()
+	var special []func()
+	if in.Source() == isa.SrcK {
+		switch {
+		case in.Imm == 0:
+			zeroResult()
+			return
+		case signed && in.Imm == -1:
+			negOneResult()
+			return
+		}
+		if size == s64 {
+			e.movImm64(scratchReg, uint64(int64(in.Imm)))
+		} else {
+			e.movImm32(scratchReg, uint32(in.Imm))
+		}
+		divisor = scratchReg
+	} else {
+		divisor = xreg[in.Src]
+		zero := e.newLabel()
+		e.test(size, divisor, divisor)
+		e.jcc(condE, zero)
+		special = append(special, func() { e.bind(zero); zeroResult(); e.jmp(done) })
+		if signed {
+			negOne := e.newLabel()
+			e.aluImm(aluCMP, size, direct(divisor), -1)
+			e.jcc(condE, negOne)
+			special = append(special, func() { e.bind(negOne); negOneResult(); e.jmp(done) })
+		}
+		if divisor == rax || divisor == rdx {
+			e.mov(s64, scratchReg, divisor)
+			divisor = scratchReg
+		}
+	}
+	if dst != rax {
+		e.store(s64, ctxField(offSpill), rax)
+	}
+	if dst != rdx {
+		e.store(s64, ctxField(offSpill+8), rdx)
+	}
+	if dst != rax {
+		e.mov(s64, rax, dst)
+	}
+	if signed {
+		e.signExtendAX(size)
+		e.unary(f7IDIV, size, direct(divisor))
+	} else {
+		e.aluStore(aluXOR, s32, direct(rdx), rdx)
+		e.unary(f7DIV, size, direct(divisor))
+	}
+	result := rax
+	if isMod {
+		result = rdx
+	}
+	if dst != result {
+		e.mov(size, dst, result)
+	}
+	if dst != rax {
+		e.load(s64, rax, ctxField(offSpill))
+	}
+	if dst != rdx {
+		e.load(s64, rdx, ctxField(offSpill+8))
+	}
+	if len(special) > 0 {
+		e.jmp(done)
+		for _, f := range special {
+			f()
+		}
+	}
+	e.bind(done)
+}
+
+var jumpCond = map[uint8]cond{
+	isa.OpJEQ: condE, isa.OpJNE: condNE, isa.OpJSET: condNE,
+	isa.OpJGT: condA, isa.OpJGE: condAE, isa.OpJLT: condB, isa.OpJLE: condBE,
+	isa.OpJSGT: condG, isa.OpJSGE: condGE, isa.OpJSLT: condL, isa.OpJSLE: condLE,
+}
+
+func (c *compiler) emitJump(i int, in isa.Instruction) error {
+	e := &c.e
+	size := s64
+	if in.Class() == isa.ClassJMP32 {
+		size = s32
+	}
+	switch op := in.Op(); op {
+	case isa.OpJA:
+		t, _ := isa.Target(c.insns, i)
+		if t != i+1 {
+			e.jmp(c.insn[t])
+		}
+	case isa.OpEXIT:
+		e.jmp(c.bpfReturn)
+	case isa.OpCALL:
+		switch {
+		case in.Source() == isa.SrcX:
+			c.exitTo(exitCallx, i)
+			c.resume[i] = c.insn[i+1]
+		case in.Src == isa.CallHelper:
+			c.exitTo(exitHelper, i)
+			c.resume[i] = c.insn[i+1]
+		case in.Src == isa.CallLocal:
+			t, _ := isa.Target(c.insns, i)
+			c.emitLocalCall(i, t)
+		default:
+			return &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("kfunc calls (call src %d) must be resolved by a loader; the JIT cannot compile them", in.Src), Err: ErrUnsupported}
+		}
+	default:
+		t, _ := isa.Target(c.insns, i)
+		dst := xreg[in.Dst]
+		if in.Source() == isa.SrcK {
+			if op == isa.OpJSET {
+				e.testImm(size, direct(dst), in.Imm)
+			} else {
+				e.aluImm(aluCMP, size, direct(dst), in.Imm)
+			}
+		} else {
+			src := xreg[in.Src]
+			if op == isa.OpJSET {
+				e.test(size, dst, src)
+			} else {
+				e.aluStore(aluCMP, size, direct(dst), src)
+			}
+		}
+		e.jcc(jumpCond[op], c.insn[t])
+	}
+	return nil
+}
+
+// emitLocalCall pushes a shadow frame (return point, r6-r9), moves the
+// frame pointer up one frame (frames grow upwards, as in the interpreter)
+// and jumps to the callee.
+func (c *compiler) emitLocalCall(i, target int) {
+	e := &c.e
+	e.load(s64, scratchReg, ctxField(offShadowSP))
+	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offShadowLimit))
+	e.jcc(condAE, c.coldExit(exitCallDepth, i))
+	e.storeLabelOffset(mem(scratchReg, 0), c.insn[i+1])
+	for k, r := range []uint8{isa.R6, isa.R7, isa.R8, isa.R9} {
+		e.store(s64, mem(scratchReg, int32(8+8*k)), xreg[r])
+	}
+	e.lea(scratchReg, mem(scratchReg, 8*shadowFrameWords))
+	e.store(s64, ctxField(offShadowSP), scratchReg)
+	e.aluImm(aluADD, s64, direct(xreg[isa.R10]), isa.StackSize)
+	e.store(s64, ctxField(offStackHi), xreg[isa.R10])
+	e.jmp(c.insn[target])
+}
+
+func (c *compiler) emitLD(i int, in isa.Instruction) error {
+	e := &c.e
+	if in.IsLDDW() {
+		if in.Src != isa.PseudoImm64 {
+			return &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("lddw with pseudo source %d must be resolved by a loader before the JIT compiles it", in.Src), Err: ErrUnsupported}
+		}
+		e.movImm64(xreg[in.Dst], isa.Imm64(c.insns, i))
+		return nil
+	}
+	// Legacy packet load: r0 = ntoh(packet[imm (+ src)]); out of bounds,
+	// the function returns 0. Offsets are 32-bit; the negative ones in
+	// [SKF_LL_OFF, SKF_NET_OFF) address the packet from its start.
+	size := isa.SizeBytes(in.Size())
+	if in.Mode() == isa.ModeABS {
+		e.movImm32(scratchReg, uint32(in.Imm))
+	} else {
+		e.mov(s32, scratchReg, xreg[in.Src])
+		e.aluImm(aluADD, s32, direct(scratchReg), in.Imm)
+	}
+	negative := e.newLabel()
+	back := e.newLabel()
+	e.test(s32, scratchReg, scratchReg)
+	e.jcc(condL, negative)
+	e.bind(back)
+	// The offset is now a non-negative 64-bit value; ldEnd is the packet
+	// length minus the size, possibly negative.
+	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offLdEnd+8*sizeIndex(size)))
+	e.jcc(condG, c.ldOOB)
+	e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
+	switch size {
+	case 1:
+		e.load(s8, rax, mem(scratchReg, 0))
+	case 2:
+		e.load(s16, rax, mem(scratchReg, 0))
+		e.shiftImm(shROL, s16, rax, 8)
+	case 4:
+		e.load(s32, rax, mem(scratchReg, 0))
+		e.bswap(s32, rax)
+	}
+	c.clearArgs()
+	c.cold = append(c.cold, func() {
+		e.bind(negative)
+		e.aluImm(aluCMP, s32, direct(scratchReg), skfLLOff)
+		e.jcc(condL, c.ldOOB)
+		e.aluImm(aluCMP, s32, direct(scratchReg), skfNetOff)
+		e.jcc(condGE, c.ldOOB)
+		e.aluImm(aluSUB, s32, direct(scratchReg), skfLLOff)
+		e.jmp(back)
+	})
+	return nil
+}
+
+// Negative legacy packet offsets of classic BPF: SKF_LL_OFF addresses the
+// link layer header, which for a plain packet is its first byte; others
+// need socket buffer metadata and read as out of bounds.
+const (
+	skfLLOff  = -0x200000
+	skfNetOff = -0x100000
+)
+
+// emitAccess emits a memory access of size bytes at base+off, bounds
+// checked unless proven safe; do emits the access itself on the operand.
+func (c *compiler) emitAccess(i int, base uint8, off int16, size int, write bool, do func(m operand)) {
+	e := &c.e
+	if base == isa.R10 && int(off) >= -isa.StackSize && int(off)+size <= 0 {
+		do(mem(xreg[isa.R10], int32(off))) // inside the current frame
+		return
+	}
+	if c.opts.proven(i) {
+		do(mem(xreg[base], int32(off)))
+		return
+	}
+	e.lea(scratchReg, mem(xreg[base], int32(off)+int32(size)))
+	c.emitCheck(i, base, size, false)
+	do(mem(scratchReg, -int32(size)))
+}
+
+// emitCheck compares the end address of an access (in r11) with the inline
+// regions and exits to Go when it lies in none of them (or, for atomics,
+// is misaligned). The access follows it, addressed as [r11-size].
+func (c *compiler) emitCheck(i int, base uint8, size int, aligned bool) {
+	e := &c.e
+	order := []int{regionMem, regionStack, regionPacket}
+	if base == isa.R10 {
+		order = []int{regionStack, regionMem, regionPacket}
+	}
+	ok := e.newLabel()
+	slow := c.coldExit(exitRegion, i)
+	if aligned {
+		e.testImm(s32, direct(scratchReg), int32(size-1))
+		e.jcc(condNE, slow)
+	}
+	for k, r := range order {
+		ro := offRegions + int32(r)*sizeRegion
+		next := slow
+		if k < len(order)-1 {
+			next = e.newLabel()
+		}
+		e.aluLoad(aluCMP, s64, scratchReg, ctxField(ro+8*sizeIndex(size)))
+		e.jcc(condB, next)
+		e.aluLoad(aluCMP, s64, scratchReg, ctxField(ro+offRegionHi))
+		if k < len(order)-1 {
+			e.jcc(condBE, ok)
+			e.bind(next)
+		} else {
+			e.jcc(condA, slow)
+		}
+	}
+	e.bind(ok)
+	c.resume[i] = ok
+}
+
+// emitAtomic emits the atomic read-modify-write operations as LOCK-prefixed
+// instructions; the fetching and, or and xor are a cmpxchg loop.
+func (c *compiler) emitAtomic(i int, in isa.Instruction, size int) {
+	e := &c.e
+	src := xreg[in.Src]
+	// Always address through r11: the cmpxchg loop needs rax, which may
+	// be the base. Misaligned atomics fail, as in the interpreter (and a
+	// locked access across a cache line would be a split lock).
+	e.lea(scratchReg, mem(xreg[in.Dst], int32(in.Offset)+int32(size)))
+	if !c.opts.proven(i) {
+		c.emitCheck(i, in.Dst, size, true)
+	}
+	m := mem(scratchReg, -int32(size))
+	op := in.Imm &^ isa.AtomicFETCH
+	fetch := in.Imm&isa.AtomicFETCH != 0
+	opc := map[int32]byte{isa.AtomicADD: aluADD, isa.AtomicOR: aluOR, isa.AtomicAND: aluAND, isa.AtomicXOR: aluXOR}[op]
+	switch {
+	case in.Imm == isa.AtomicCMPXCHG:
+		e.lockCmpxchg(size, m, src)
+		if size == s32 {
+			e.mov(s32, rax, rax) // r0 gets the zero-extended old value
+		}
+	case in.Imm == isa.AtomicXCHG:
+		e.xchgMem(size, m, src)
+	case !fetch:
+		e.lockALU(opc, size, m, src)
+	case op == isa.AtomicADD:
+		e.lockXadd(size, m, src)
+	default:
+		// Fetch and/or/xor: old = *m; loop { new = old op src;
+		// cmpxchg } with rax as the comparand and r10 (the budget)
+		// borrowed for new.
+		e.store(s64, ctxField(offSpill), rax)
+		e.store(s64, ctxField(offSpill+8), budgetReg)
+		e.load(size, rax, m)
+		loop := e.newLabel()
+		e.bind(loop)
+		e.mov(size, budgetReg, rax)
+		if src == rax {
+			e.aluLoad(opc, size, budgetReg, ctxField(offSpill))
+		} else {
+			e.aluStore(opc, size, direct(budgetReg), src)
+		}
+		e.lockCmpxchg(size, m, budgetReg)
+		e.jcc(condNE, loop)
+		e.load(s64, budgetReg, ctxField(offSpill+8))
+		if src != rax {
+			e.mov(size, src, rax)
+			e.load(s64, rax, ctxField(offSpill))
+		} else if size == s32 {
+			e.mov(s32, rax, rax)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+//go:build linux && amd64
+
+package amd64
+
+import "github.com/bpfvm/bpfvm/internal/isa"
+
+// shadowFrameWords is the size of one shadow call stack entry: the return
+// point (an offset in the code) and the caller's r6-r9.
+const shadowFrameWords = 5
+
+// region is one writable memory region generated code checks inline. The
+// check works on the end address of an access (start + size, in r11): it
+// is in the region iff loPlus[size] <= end <= hi. An absent region has
+// loPlus ^0 and hi 0, so nothing matches. Working on the end address makes
+// one field (hi) describe the stack's live frames, so a call or return
+// updates it with a single store.
+type region struct {
+	loPlus [4]uint64 // lo + 1, 2, 4, 8
+	hi     uint64    // one past the last byte
+}
+
+// runContext is everything generated code reads and writes besides the eBPF
+// stack and the program's memory. x86 r9 points to it for the whole run.
+// Generated code addresses its fields through unsafe.Offsetof, and the
+// trampoline through go_asm.h, so field order is free.
+type runContext struct {
+	regs    [10]uint64 // r0-r9 while the code is not running
+	fp      uint64     // r10 (x86 r12)
+	budget  uint64     // what is left of the budget slice (x86 r10)
+	scratch uint64     // x86 r11: the end address of a checked access that exited
+	resume  uint64     // absolute address the entry stub jumps to
+	exit    uint64     // exit code << 24 | instruction index
+
+	codeBase    uint64 // address of the code, for shadow stack return offsets
+	shadowSP    uint64 // address of the next free shadow frame
+	shadowBase  uint64 // address of shadow[0]: shadowSP == shadowBase in the entry function
+	shadowLimit uint64 // shadowSP at the deepest allowed call depth
+	spill       [2]uint64
+
+	regions [numRegions]region
+
+	ldBase uint64   // the packet legacy loads read
+	ldEnd  [3]int64 // its length minus 1, 2, 4 (may be negative)
+
+	goR14, goR15, goBP uint64 // Go's fixed registers, saved by the trampoline
+
+	shadow [(isa.MaxCallDepth - 1) * shadowFrameWords]uint64
+}
+
+// Inline-checked regions.
+const (
+	regionMem = iota
+	regionStack
+	regionPacket
+	numRegions
+)
+
+// Exit codes (the high byte of runContext.exit).
+const (
+	exitDone         = 1 + iota // the entry function returned r0
+	exitHelper                  // a helper call; resume after it
+	exitCallx                   // callx: the helper id is in the dst register
+	exitBudget                  // the budget slice ran out at a block start
+	exitRegion                  // an access outside the inline regions
+	exitCallDepth               // a local call beyond the call depth limit
+	exitCallbackDone            // a function run through Env.Call returned
+)
+
+// enter runs generated code: it saves Go's fixed registers, calls entry with
+// ctx in R9, restores them and returns when the code exits.
+//
+//go:noescape
+func enter(ctx *runContext, entry uintptr)

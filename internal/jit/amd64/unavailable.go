@@ -1,0 +1,42 @@
+//go:build !(linux && amd64)
+
+package amd64
+
+import (
+	"context"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// Program is a compiled program; on this platform Load never returns one.
+type Program struct{}
+
+// VM runs a Program.
+type VM struct{}
+
+// Load reports ErrUnavailable: the JIT runs on linux/amd64 only.
+func Load(insns []isa.Instruction, opts Options) (*Program, error) { return nil, ErrUnavailable }
+
+// Close does nothing.
+func (p *Program) Close() error { return nil }
+
+// CodeSize returns 0.
+func (p *Program) CodeSize() int { return 0 }
+
+// NewVM returns a VM whose runs fail with ErrUnavailable.
+func (p *Program) NewVM() *VM { return &VM{} }
+
+// SetBudget does nothing.
+func (vm *VM) SetBudget(n uint64) {}
+
+// SetContext does nothing.
+func (vm *VM) SetContext(ctx context.Context) {}
+
+// Executed returns 0.
+func (vm *VM) Executed() uint64 { return 0 }
+
+// Run reports ErrUnavailable.
+func (vm *VM) Run(mem []byte) (uint64, error) { return 0, ErrUnavailable }
+
+// RunWithPacket reports ErrUnavailable.
+func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) { return 0, ErrUnavailable }

@@ -1,0 +1,504 @@
+//go:build linux && amd64
+
+package amd64
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// budgetQuantum is the most instructions generated code runs before it
+// returns to Go, which checks for cancellation: a few tens of microseconds
+// even for slow instructions.
+const budgetQuantum = 1 << 15
+
+// stackBytes is the eBPF stack of one VM: one frame per call depth.
+const stackBytes = isa.StackSize * isa.MaxCallDepth
+
+// Program is a compiled program. It is safe for concurrent use by VMs in
+// different goroutines. Close must not run while any VM is running (nor from
+// a helper): the code it unmaps would be running.
+type Program struct {
+	insns    []isa.Instruction
+	helpers  engine.Helpers
+	siteFns  []engine.Helper // per slot: the helper a static call reaches
+	budget   uint64
+	comp     *compiled
+	mu       sync.Mutex    // serialises Close
+	code     []byte        // the executable mapping; nil after Close
+	codeAddr atomic.Uint64 // its address; 0 after Close
+	cleanup  runtime.Cleanup
+}
+
+// Load validates and compiles a program.
+func Load(insns []isa.Instruction, opts Options) (*Program, error) {
+	if err := isa.Validate(insns); err != nil {
+		return nil, err
+	}
+	p := &Program{
+		insns:   append([]isa.Instruction(nil), insns...),
+		helpers: opts.Helpers,
+		siteFns: make([]engine.Helper, len(insns)),
+		budget:  opts.Budget,
+	}
+	if p.budget == 0 {
+		p.budget = engine.DefaultBudget
+	}
+	for i := 0; i < len(insns); i++ {
+		in := insns[i]
+		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallHelper {
+			fn, ok := opts.Helpers[in.Imm]
+			if !ok || fn == nil {
+				return nil, &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("call to unknown helper %d", in.Imm), Err: engine.ErrUnknownHelper}
+			}
+			p.siteFns[i] = fn
+		}
+		if in.IsLDDW() {
+			i++
+		}
+	}
+	comp, err := compile(p.insns, &opts)
+	if err != nil {
+		return nil, err
+	}
+	code, err := mapCode(comp.code)
+	if err != nil {
+		return nil, err
+	}
+	p.comp = comp
+	p.code = code
+	p.codeAddr.Store(uint64(uintptr(unsafe.Pointer(unsafe.SliceData(code)))))
+	p.cleanup = runtime.AddCleanup(p, unmapCode, code)
+	return p, nil
+}
+
+// Close releases the program's executable memory. Runs after Close fail
+// with ErrClosed. Close is idempotent.
+func (p *Program) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.code != nil {
+		p.cleanup.Stop()
+		unmapCode(p.code)
+		p.codeAddr.Store(0)
+		p.code = nil
+	}
+	return nil
+}
+
+// CodeSize returns the size of the generated machine code in bytes.
+func (p *Program) CodeSize() int { return len(p.comp.code) }
+
+// extraRegion is memory a helper made accessible with Env.AddRegion.
+type extraRegion struct {
+	lo, hi   uint64
+	b        []byte
+	writable bool
+}
+
+// VM runs a Program. It is reusable and allocation-free per run, but a VM
+// must be used by one goroutine at a time.
+type VM struct {
+	p        *Program
+	ctx      *runContext
+	stack    []byte
+	budget   uint64
+	reserve  uint64 // budget not yet handed to the code
+	executed uint64
+	done     <-chan struct{}
+	goCtx    context.Context
+
+	mem, pkt  []byte
+	extra     []extraRegion
+	running   bool
+	base      uint64 // the code's address during a run
+	uncounted uint64 // instructions of the failing block that did not run
+}
+
+// NewVM returns a machine for running the program.
+func (p *Program) NewVM() *VM {
+	vm := &VM{p: p, ctx: new(runContext), stack: make([]byte, stackBytes), budget: p.budget, extra: make([]extraRegion, 0, 4)}
+	c := vm.ctx
+	c.shadowBase = uint64(uintptr(unsafe.Pointer(&c.shadow[0])))
+	c.shadowLimit = c.shadowBase + uint64(len(c.shadow))*8
+	return vm
+}
+
+// SetBudget overrides the program's instruction budget for this VM's runs
+// (0 restores the program's).
+func (vm *VM) SetBudget(n uint64) {
+	if n == 0 {
+		n = vm.p.budget
+	}
+	vm.budget = n
+}
+
+// SetContext makes runs stop with engine.ErrCancelled once ctx is done
+// (checked whenever the code returns to Go, at least every budgetQuantum
+// instructions). nil removes it.
+func (vm *VM) SetContext(ctx context.Context) {
+	vm.goCtx = ctx
+	vm.done = nil
+	if ctx != nil {
+		vm.done = ctx.Done()
+	}
+}
+
+// Executed returns the number of instructions the last run executed. It is
+// exact for runs that succeed; a failed run reports at least the
+// instructions before the failing block.
+func (vm *VM) Executed() uint64 { return vm.executed }
+
+// Run runs the program with r1 = the address of mem[0] (0 if mem is empty)
+// and r2 = len(mem). The program may read and write mem; legacy packet loads
+// read mem. It returns r0.
+func (vm *VM) Run(mem []byte) (uint64, error) { return vm.run(mem, nil, mem) }
+
+// RunWithPacket is Run, with legacy packet loads (LD_ABS, LD_IND) reading
+// packet, which is also accessible to the program.
+func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
+	return vm.run(mem, packet, packet)
+}
+
+func addrOf(b []byte) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+}
+
+// setRegion describes [lo, hi) to the inline checks (nothing if empty).
+func setRegion(r *region, lo, hi uint64) {
+	if hi <= lo {
+		*r = region{loPlus: [4]uint64{math.MaxUint64, math.MaxUint64, math.MaxUint64, math.MaxUint64}}
+		return
+	}
+	r.loPlus = [4]uint64{lo + 1, lo + 2, lo + 4, lo + 8}
+	r.hi = hi
+}
+
+func setSliceRegion(r *region, b []byte) {
+	lo := addrOf(b)
+	setRegion(r, lo, lo+uint64(len(b)))
+}
+
+func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
+	p := vm.p
+	base := p.codeAddr.Load()
+	if base == 0 {
+		return 0, ErrClosed
+	}
+	if vm.running {
+		return 0, errors.New("jit: VM is already running; a VM is not reentrant, use one per goroutine")
+	}
+	if len(ld) > math.MaxInt32 {
+		return 0, fmt.Errorf("jit: packet of %d bytes is too large", len(ld))
+	}
+	vm.running = true
+	vm.base = base
+	c := vm.ctx
+	// Each run starts with a zeroed stack, as in the interpreter; a
+	// program that cannot write its stack never dirties it.
+	clear(vm.stack[:p.comp.stackFrames*isa.StackSize])
+	vm.mem, vm.pkt = mem, pkt
+	if len(pkt) > 0 && len(mem) > 0 && &pkt[0] == &mem[0] {
+		vm.pkt = nil
+	}
+	vm.extra = vm.extra[:0]
+	stackLo := addrOf(vm.stack)
+	setSliceRegion(&c.regions[regionMem], mem)
+	setRegion(&c.regions[regionStack], stackLo, stackLo+isa.StackSize)
+	setSliceRegion(&c.regions[regionPacket], vm.pkt)
+	c.ldBase = addrOf(ld)
+	for k, size := range [3]int64{1, 2, 4} {
+		c.ldEnd[k] = int64(len(ld)) - size
+	}
+	c.regs = [10]uint64{}
+	c.regs[1] = addrOf(mem)
+	c.regs[2] = uint64(len(mem))
+	c.fp = stackLo + isa.StackSize
+	c.scratch = 0
+	c.codeBase = base
+	c.shadowSP = c.shadowBase
+	slice := min(vm.budget, budgetQuantum)
+	c.budget = slice
+	vm.reserve = vm.budget - slice
+	vm.uncounted = 0
+	c.resume = base + uint64(p.comp.insnOff[0])
+
+	var r0 uint64
+	var err error
+	if vm.done != nil && isDone(vm.done) {
+		err = vm.cancelled(0)
+	} else {
+		r0, err = vm.loop(false)
+	}
+	vm.executed = vm.budget - (vm.reserve + c.budget) - vm.uncounted
+	vm.mem, vm.pkt = nil, nil
+	clear(vm.extra)
+	vm.extra = vm.extra[:0]
+	vm.running = false
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(pkt)
+	return r0, err
+}
+
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// fail builds the error for a failure at slot idx and makes Executed
+// exact: the instruction counts as executed, the rest of its block not.
+func (vm *VM) fail(idx int, sentinel error, reason string) error {
+	comp := vm.p.comp
+	l := comp.blockOf[idx]
+	vm.uncounted = uint64(comp.blockLen[l] - comp.pos[idx] - 1)
+	return &isa.InstructionError{Index: idx, Insn: vm.p.insns[idx], Reason: reason, Err: sentinel}
+}
+
+func (vm *VM) cancelled(idx int) error {
+	reason := "run cancelled"
+	if vm.goCtx != nil && vm.goCtx.Err() != nil {
+		reason += ": " + vm.goCtx.Err().Error()
+	}
+	return &isa.InstructionError{Index: idx, Insn: vm.p.insns[idx], Reason: reason, Err: engine.ErrCancelled}
+}
+
+// errDoneInCallback unwinds Env.Call when a legacy packet load ends the
+// whole program inside a callback.
+var errDoneInCallback = errors.New("program ended inside a callback")
+
+// loop enters the code until the program (or, nested, the function run by
+// Env.Call) returns.
+func (vm *VM) loop(nested bool) (uint64, error) {
+	p, c := vm.p, vm.ctx
+	entry := uintptr(vm.base) + uintptr(p.comp.entry)
+	for {
+		enter(c, entry)
+		code, idx := int(c.exit>>24), int(c.exit&0xffffff)
+		switch code {
+		case exitDone:
+			if nested {
+				return c.regs[0], errDoneInCallback
+			}
+			return c.regs[0], nil
+		case exitCallbackDone:
+			if !nested {
+				return 0, fmt.Errorf("jit: internal error: callback return outside a callback")
+			}
+			return c.regs[0], nil
+		case exitHelper:
+			if err := vm.callHelper(idx, p.siteFns[idx], p.insns[idx].Imm); err != nil {
+				return 0, err
+			}
+		case exitCallx:
+			in := p.insns[idx]
+			id := c.regs[in.Dst]
+			var fn engine.Helper
+			if uint64(int64(int32(id))) == id {
+				fn = p.helpers[int32(id)]
+			}
+			if fn == nil {
+				return 0, vm.fail(idx, engine.ErrUnknownHelper, fmt.Sprintf("callx: r%d = %d is not a known helper id", in.Dst, int64(id)))
+			}
+			if err := vm.callHelper(idx, fn, int32(id)); err != nil {
+				return 0, err
+			}
+		case exitBudget:
+			if err := vm.refill(idx); err != nil {
+				return 0, err
+			}
+		case exitRegion:
+			if err := vm.checkExtra(idx); err != nil {
+				return 0, err
+			}
+		case exitCallDepth:
+			return 0, vm.fail(idx, engine.ErrCallDepth, fmt.Sprintf("the call would make frame %d; the limit is %d frames", isa.MaxCallDepth+1, isa.MaxCallDepth))
+		default:
+			return 0, fmt.Errorf("jit: internal error: unknown exit code %d at instruction %d", code, idx)
+		}
+	}
+}
+
+func (vm *VM) callHelper(idx int, fn engine.Helper, id int32) error {
+	c := vm.ctx
+	if vm.done != nil && isDone(vm.done) {
+		return vm.fail(idx, engine.ErrCancelled, "run cancelled before a helper call: "+vm.goCtx.Err().Error())
+	}
+	r0, err := fn(vm, c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5])
+	if err != nil {
+		return vm.fail(idx, fmt.Errorf("%w: %w", engine.ErrHelperFailed, err), fmt.Sprintf("helper %d failed: %v", id, err))
+	}
+	c.regs[0] = r0
+	c.resume = vm.base + uint64(vm.p.comp.resume[idx])
+	return nil
+}
+
+// refill hands the code another budget slice before the block at idx, or
+// fails the run when the budget cannot cover the block.
+func (vm *VM) refill(idx int) error {
+	c, p := vm.ctx, vm.p
+	if vm.done != nil && isDone(vm.done) {
+		return vm.cancelled(idx)
+	}
+	if err := vm.charge(idx, uint64(p.comp.blockLen[idx])); err != nil {
+		return err
+	}
+	c.resume = vm.base + uint64(p.comp.insnOff[idx])
+	return nil
+}
+
+// charge takes need instructions, those of the block (or rest of a block)
+// starting at slot idx, from the budget, leaving the code a slice that
+// covers them. If the budget is too small, the run fails where the
+// interpreter would: after running what is left of the budget.
+func (vm *VM) charge(idx int, need uint64) error {
+	c, p := vm.ctx, vm.p
+	total := vm.reserve + c.budget
+	if total < need {
+		at := idx
+		for k := uint64(0); k < total; k++ {
+			if p.insns[at].IsLDDW() {
+				at++
+			}
+			at++
+		}
+		c.budget, vm.reserve = 0, 0
+		return &isa.InstructionError{Index: at, Insn: p.insns[at], Reason: fmt.Sprintf("the run reached its budget of %d instructions", vm.budget), Err: engine.ErrBudgetExhausted}
+	}
+	// The block's own check subtracts need again when the code resumes.
+	slice := max(min(total, budgetQuantum), need)
+	c.budget = slice
+	vm.reserve = total - slice
+	return nil
+}
+
+// checkExtra handles an access the inline checks did not place: it resumes
+// the access if a helper-added region holds it.
+func (vm *VM) checkExtra(idx int) error {
+	c, p := vm.ctx, vm.p
+	in := p.insns[idx]
+	size := uint64(isa.SizeBytes(in.Size()))
+	write := in.Class() != isa.ClassLDX
+	addr := c.scratch - size
+	atomic := in.Class() == isa.ClassSTX && in.Mode() == isa.ModeATOMIC
+	if b, _ := vm.Memory(addr, size, write); b != nil {
+		if atomic && addr&(size-1) != 0 {
+			return vm.fail(idx, engine.ErrOutOfBounds, fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", size, addr, size))
+		}
+		c.resume = vm.base + uint64(p.comp.resume[idx])
+		return nil
+	}
+	kind := "read"
+	if write {
+		kind = "write"
+	}
+	reason := fmt.Sprintf("%s of %d bytes at %#x is outside the stack and every memory region of the run", kind, size, addr)
+	if addr < 4096 {
+		reason = fmt.Sprintf("%s of %d bytes at %#x: null or near-null pointer", kind, size, addr)
+	}
+	return vm.fail(idx, engine.ErrOutOfBounds, reason)
+}
+
+// Memory implements engine.Env.
+func (vm *VM) Memory(addr, n uint64, write bool) ([]byte, error) {
+	if !vm.running {
+		return nil, fmt.Errorf("%w: the VM is not running", engine.ErrOutOfBounds)
+	}
+	if n == 0 {
+		return []byte{}, nil
+	}
+	try := func(b []byte, writable bool) []byte {
+		lo := addrOf(b)
+		if len(b) == 0 || addr < lo || n > uint64(len(b)) || addr-lo > uint64(len(b))-n || (write && !writable) {
+			return nil
+		}
+		return b[addr-lo : addr-lo+n : addr-lo+n]
+	}
+	// The live frames only: those below the current frame pointer.
+	if b := try(vm.stack[:vm.ctx.fp-addrOf(vm.stack)], true); b != nil {
+		return b, nil
+	}
+	if b := try(vm.mem, true); b != nil {
+		return b, nil
+	}
+	if b := try(vm.pkt, true); b != nil {
+		return b, nil
+	}
+	for _, r := range vm.extra {
+		if b := try(r.b, r.writable); b != nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %d bytes at %#x", engine.ErrOutOfBounds, n, addr)
+}
+
+// AddRegion implements engine.Env.
+func (vm *VM) AddRegion(b []byte, writable bool) {
+	if !vm.running || len(b) == 0 {
+		return
+	}
+	lo := addrOf(b)
+	vm.extra = append(vm.extra, extraRegion{lo: lo, hi: lo + uint64(len(b)), b: b, writable: writable})
+}
+
+// Call implements engine.Env: it runs the function at pc on a new frame,
+// against the run's budget and call depth, and returns its r0.
+func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
+	p, c := vm.p, vm.ctx
+	if !vm.running {
+		return 0, errors.New("jit: Call outside a run")
+	}
+	if len(args) > 5 {
+		return 0, fmt.Errorf("jit: Call with %d arguments; a bpf function takes at most 5", len(args))
+	}
+	if pc < 0 || pc >= len(p.insns) || p.comp.insnOff[pc] < 0 {
+		return 0, fmt.Errorf("jit: Call target %d is not an instruction of the program (0..%d)", pc, len(p.insns)-1)
+	}
+	if c.shadowSP >= c.shadowLimit {
+		return 0, fmt.Errorf("%w: a callback at %d would be frame %d, the limit is %d", engine.ErrCallDepth, pc, isa.MaxCallDepth+1, isa.MaxCallDepth)
+	}
+	saved := *c // registers, frame pointer, resume point of the helper's caller
+	// Entering in the middle of a block skips its budget check: charge
+	// the rest of the block here.
+	if !p.comp.leader[pc] {
+		l := p.comp.blockOf[pc]
+		need := uint64(p.comp.blockLen[l] - p.comp.pos[pc])
+		if err := vm.charge(pc, need); err != nil {
+			return 0, err
+		}
+		c.budget -= need
+	}
+	// Push a shadow frame whose return point exits back to Go.
+	k := (c.shadowSP - c.shadowBase) / 8
+	c.shadow[k] = uint64(p.comp.callbackRet)
+	copy(c.shadow[k+1:k+5], c.regs[6:10])
+	c.shadowSP += 8 * shadowFrameWords
+	c.fp += isa.StackSize
+	c.regions[regionStack].hi = c.fp
+	c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5] = 0, 0, 0, 0, 0
+	copy(c.regs[1:6], args)
+	c.resume = vm.base + uint64(p.comp.insnOff[pc])
+	r0, err := vm.loop(true)
+	if err != nil {
+		return 0, err
+	}
+	budget := c.budget
+	*c = saved
+	c.budget = budget
+	return r0, nil
+}
