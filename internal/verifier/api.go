@@ -54,6 +54,8 @@ type Config struct {
 	ProgType string
 	// ExpectedAttachType is the numeric enum bpf_attach_type, when needed.
 	ExpectedAttachType uint32
+	// MemSize is the size of the memory r1 points to for ProgType "mem".
+	MemSize uint32
 	// Flags are BPF_PROG_LOAD prog_flags (FlagStrictAlignment, ...).
 	Flags uint32
 	// Maps the program's lddw instructions refer to.

@@ -456,16 +456,20 @@ func skReuseportAccess(off, size int, write bool, _ uint32) (bool, RegType) {
 }
 
 var progTypes = map[string]*progType{
-	"socket_filter":    {name: "socket_filter", skb: true, ldAbs: true, ctxAccess: socketFilterAccess},
-	"sched_cls":        {name: "sched_cls", skb: true, tc: true, ldAbs: true, pktRead: true, pktWrite: true, ctxAccess: tcAccess},
-	"sched_act":        {name: "sched_act", skb: true, tc: true, ldAbs: true, pktRead: true, pktWrite: true, ctxAccess: tcAccess},
-	"cgroup_skb":       {name: "cgroup_skb", skb: true, cgroup: true, pktRead: true, ctxAccess: cgroupSKBAccess, hasRet: true, retMin: 0, retMax: 1},
-	"xdp":              {name: "xdp", pktRead: true, pktWrite: true, ctxAccess: xdpAccess},
-	"tracepoint":       {name: "tracepoint", tracing: true, ctxAccess: tracepointAccess},
-	"kprobe":           {name: "kprobe", tracing: true, ctxAccess: kprobeAccess},
-	"raw_tp":           {name: "raw_tp", tracing: true, ctxAccess: rawTPAccess},
-	"perf_event":       {name: "perf_event", tracing: true, ctxAccess: perfEventAccess},
-	"syscall":          {name: "syscall", ctxAccess: syscallAccess},
+	"socket_filter": {name: "socket_filter", skb: true, ldAbs: true, ctxAccess: socketFilterAccess},
+	"sched_cls":     {name: "sched_cls", skb: true, tc: true, ldAbs: true, pktRead: true, pktWrite: true, ctxAccess: tcAccess},
+	"sched_act":     {name: "sched_act", skb: true, tc: true, ldAbs: true, pktRead: true, pktWrite: true, ctxAccess: tcAccess},
+	"cgroup_skb":    {name: "cgroup_skb", skb: true, cgroup: true, pktRead: true, ctxAccess: cgroupSKBAccess, hasRet: true, retMin: 0, retMax: 1},
+	"xdp":           {name: "xdp", pktRead: true, pktWrite: true, ctxAccess: xdpAccess},
+	"tracepoint":    {name: "tracepoint", tracing: true, ctxAccess: tracepointAccess},
+	"kprobe":        {name: "kprobe", tracing: true, ctxAccess: kprobeAccess},
+	"raw_tp":        {name: "raw_tp", tracing: true, ctxAccess: rawTPAccess},
+	"perf_event":    {name: "perf_event", tracing: true, ctxAccess: perfEventAccess},
+	"syscall":       {name: "syscall", ctxAccess: syscallAccess},
+	// mem is bpfvm's own contract (the conformance suite's, interp.Run's):
+	// r1 points to Config.MemSize bytes of readable, writable memory and r2
+	// holds that size. There is no context.
+	"mem":              {name: "mem", ctxAccess: func(int, int, bool, uint32) (bool, RegType) { return false, 0 }},
 	"cgroup_sock_addr": {name: "cgroup_sock_addr", cgroup: true, ctxAccess: sockAddrAccess, hasRet: true, retMin: 0, retMax: 1},
 	"sk_skb":           {name: "sk_skb", skb: true, pktRead: true, pktWrite: true, ctxAccess: skSKBAccess},
 	"sk_msg":           {name: "sk_msg", pktRead: true, pktWrite: true, ctxAccess: skMsgAccess},

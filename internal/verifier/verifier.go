@@ -393,6 +393,15 @@ func (v *verifier) initialState() *state {
 		f.regs[i] = Reg{Type: NotInit}
 	}
 	f.regs[isa.R1].setPointer(PtrToCtx)
+	if v.pt.name == "mem" {
+		if v.cfg.MemSize > 0 {
+			f.regs[isa.R1].setPointer(PtrToMem)
+			f.regs[isa.R1].MemSize = v.cfg.MemSize
+		} else {
+			f.regs[isa.R1].setKnown(0)
+		}
+		f.regs[isa.R2].setKnown(uint64(v.cfg.MemSize))
+	}
 	f.regs[isa.R10].setPointer(PtrToStack)
 	return &state{frames: []*frame{f}, branches: 1}
 }
