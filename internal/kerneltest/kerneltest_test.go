@@ -191,3 +191,33 @@ func TestMapFD(t *testing.T) {
 		t.Errorf("map value = %d, want 4242", v)
 	}
 }
+
+// BenchmarkLoad measures BPF_PROG_LOAD of a small program (verifier and
+// JIT included), the fixed cost of each kernel-oracle check.
+func BenchmarkLoad(b *testing.B) {
+	Require(b)
+	insns := []isa.Instruction{mov64(isa.R0, 2), exit}
+	for b.Loop() {
+		p, err := Load(ebpf.XDP, insns)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Close()
+	}
+}
+
+// BenchmarkRun measures one BPF_PROG_TEST_RUN of a trivial XDP program.
+func BenchmarkRun(b *testing.B) {
+	Require(b)
+	p, err := Load(ebpf.XDP, []isa.Instruction{mov64(isa.R0, 2), exit})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	data := make([]byte, 64)
+	for b.Loop() {
+		if _, err := p.Run(RunInput{Data: data}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -31,7 +31,8 @@ func nopOut(p *Program, seed uint64) *Program {
 			width = 2
 		}
 		if w := unitAt[n]; w > 0 {
-			removable, width = true, w
+			// Not a call: its callee would become unreachable.
+			removable, width = body[n+w-1].Opcode != isa.OpcodeCall, w
 		}
 		if removable && r.IntN(3) == 0 {
 			for k := n; k < n+width; k++ {

@@ -287,6 +287,11 @@ type gen struct {
 	opts    Options
 	callees int // number of functions called from the main function
 	called  [maxCallees]bool
+	// argOff[c] is, when nonzero, the offset from the main function's r10
+	// of the pointer passed in r1 to callee c.
+	argOff [maxCallees]int
+	// regs are the registers the function being generated computes on.
+	regs []uint8
 }
 
 // frame describes the function being generated.
@@ -297,6 +302,12 @@ type frame struct {
 	atomicSize int
 	hasMemory  bool // r9 points to the memory (main function only)
 	canCall    bool
+	// argPtr: r1 points into the caller's stack, and accesses through it
+	// may use offsets in [argLo, argHi) (a called function whose caller
+	// passed a pointer to its stack). r1 is then never written or used as
+	// a number.
+	argPtr       bool
+	argLo, argHi int
 }
 
 // Statement kinds.
@@ -317,9 +328,10 @@ type stmt struct {
 	then    []stmt            // stmtIf
 	els     []stmt            // stmtIf, when hasElse
 	hasElse bool
-	gotol   bool // the jump over the else block is ja32 (gotol)
-	skip    int  // stmtSkip: how many following siblings to skip
-	callee  int  // stmtCall
+	gotol   bool              // the jump over the else block is ja32 (gotol)
+	skip    int               // stmtSkip: how many following siblings to skip
+	callee  int               // stmtCall
+	pre     []isa.Instruction // stmtCall: set-up of r1 before the call
 }
 
 func size(s *stmt) int {
@@ -333,7 +345,7 @@ func size(s *stmt) int {
 	case stmtSkip:
 		return 1
 	case stmtCall:
-		return 1 + len(s.insns)
+		return len(s.pre) + 1 + len(s.insns)
 	}
 	return len(s.insns)
 }
@@ -354,8 +366,9 @@ type emitter struct {
 	out   []isa.Instruction
 	calls []callFixup
 	// units are the slot ranges of multi-instruction leaves, which only
-	// make sense whole (a pointer computed, used and overwritten): Minimize
-	// removes them together or not at all.
+	// make sense whole (a pointer computed, used and overwritten), and of
+	// calls with the set-up of their pointer argument: Minimize removes
+	// them together or not at all.
 	units [][2]int
 }
 
@@ -390,6 +403,10 @@ func (e *emitter) block(b []stmt) {
 				e.block(s.els)
 			}
 		case stmtCall:
+			if len(s.pre) > 0 {
+				e.units = append(e.units, [2]int{len(e.out), len(e.out) + len(s.pre) + 1})
+			}
+			e.out = append(e.out, s.pre...)
 			e.calls = append(e.calls, callFixup{pc: len(e.out), callee: s.callee})
 			e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeCall, Src: isa.CallLocal})
 			e.out = append(e.out, s.insns...)
@@ -406,6 +423,18 @@ func (g *gen) program(p *Program) {
 		g.callees = 1 + g.r.IntN(maxCallees)
 	}
 	main := frame{stackSize: g.opts.StackSize, atomicSize: g.opts.StackSize / 16 * 8, hasMemory: true, canCall: g.callees > 0}
+	plainLo := -main.stackSize + main.atomicSize // the main function's plain stack area is [plainLo, 0)
+	for c := range g.callees {
+		if g.r.IntN(2) == 0 {
+			// A pointer to an 8-byte boundary in the plain area, or just
+			// past its end.
+			g.argOff[c] = plainLo + 8*g.r.IntN(-plainLo/8+1)
+			if g.argOff[c] == 0 {
+				g.argOff[c] = plainLo
+			}
+		}
+	}
+	g.regs = allRegs
 
 	e := &emitter{out: []isa.Instruction{movX(isa.ClassALU64, regMem, isa.R1)}}
 	e.out = append(e.out, g.initRegs(0, 1, 2, 3, 4, 5, 6, 7, 8)...)
@@ -421,9 +450,15 @@ func (g *gen) program(p *Program) {
 	e.block(body)
 	e.out = appendEpilogue(e.out, p.BufSize)
 
-	callee := frame{stackSize: calleeStackSize, atomicSize: calleeStackSize / 2}
 	starts := make([]int, g.callees)
 	for c := range starts {
+		callee := frame{stackSize: calleeStackSize, atomicSize: calleeStackSize / 2}
+		g.regs = allRegs
+		if off := g.argOff[c]; off != 0 {
+			// Accesses through r1 reach the caller's plain area only.
+			callee.argPtr, callee.argLo, callee.argHi = true, plainLo-off, -off
+			g.regs = regsButR1
+		}
 		starts[c] = len(e.out)
 		// r1-r5 are the arguments; r0 and r6-r8 are the callee's own. The
 		// caller's r6-r9 must survive the callee writing its own.
@@ -487,10 +522,20 @@ func (g *gen) block(f frame, budget, depth int) []stmt {
 // registers the call clobbered, r1-r5.
 func (g *gen) call(callee int) stmt {
 	g.called[callee] = true
-	return stmt{kind: stmtCall, callee: callee, insns: g.initRegs(1, 2, 3, 4, 5)}
+	s := stmt{kind: stmtCall, callee: callee, insns: g.initRegs(1, 2, 3, 4, 5)}
+	if off := g.argOff[callee]; off != 0 {
+		s.pre = []isa.Instruction{movX(isa.ClassALU64, isa.R1, isa.R10), aluK(isa.ClassALU64, isa.OpADD, isa.R1, int32(off))}
+	}
+	return s
 }
 
-func (g *gen) reg() uint8 { return uint8(g.r.IntN(nRegs)) }
+var (
+	allRegs   = []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8}
+	regsButR1 = []uint8{0, 2, 3, 4, 5, 6, 7, 8}
+)
+
+// reg returns a register the current function computes on.
+func (g *gen) reg() uint8 { return g.regs[g.r.IntN(len(g.regs))] }
 
 // initRegs gives each register a random value.
 func (g *gen) initRegs(regs ...uint8) []isa.Instruction {
@@ -579,6 +624,10 @@ func (g *gen) leaf(f frame) []isa.Instruction {
 		case k < 50:
 			l := isa.LDDW(g.reg(), g.imm64())
 			return l[:]
+		case k < 60 && f.argPtr:
+			return []isa.Instruction{g.callerAccess(f, false)}
+		case k < 69 && f.argPtr:
+			return []isa.Instruction{g.callerAccess(f, true)}
 		case k < 60 && f.hasMemory:
 			return []isa.Instruction{g.memLoad(regMem, f)}
 		case k < 69 && f.hasMemory:
@@ -683,6 +732,26 @@ func (g *gen) memLoad(base uint8, f frame) isa.Instruction {
 	return isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: g.reg(), Src: base, Offset: off}
 }
 
+// callerAccess loads from or stores to the caller's plain stack area
+// through the pointer the caller passed in r1.
+func (g *gen) callerAccess(f frame, store bool) isa.Instruction {
+	size := sizes[g.r.IntN(4)]
+	n := isa.SizeBytes(size)
+	off := g.stackOffset(f.argLo, f.argHi, n)
+	switch {
+	case !store:
+		mode := isa.ModeMEM
+		if size != isa.SizeDW && g.r.IntN(2) == 0 {
+			mode = isa.ModeMEMSX
+		}
+		return isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: g.reg(), Src: isa.R1, Offset: off}
+	case g.r.IntN(3) == 0:
+		return isa.Instruction{Opcode: isa.ClassST | isa.ModeMEM | size, Dst: isa.R1, Offset: off, Imm: g.imm32()}
+	default:
+		return isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | size, Dst: isa.R1, Src: g.reg(), Offset: off}
+	}
+}
+
 // memStore stores to the buffer or to the plain part of the stack area.
 func (g *gen) memStore(base uint8, f frame) isa.Instruction {
 	size := sizes[g.r.IntN(4)]
@@ -744,32 +813,24 @@ func (g *gen) pointerAccess(f frame) []isa.Instruction {
 		}
 		mask := int32((p - 1) &^ (n - 1))
 		start := lo + 8*g.r.IntN((region-p)/8+1)
+		// pointer += scalar, with the index in a second scratch register.
+		// Why not scalar += pointer: for that form the kernel verifier
+		// keeps the frame number the scalar register happened to hold
+		// (adjust_ptr_min_max_vals copies the pointer's type but not its
+		// frameno; Linux 6.18), so it tracks some other frame's stack,
+		// may remove code on the strength of values from it, and can take
+		// minutes to verify the program.
 		a := g.reg()
-		if f.hasMemory {
-			// The main function: scalar += pointer.
-			out = append(out,
-				movX(isa.ClassALU64, t, a),
-				aluK(isa.ClassALU64, isa.OpAND, t, mask),
-				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: isa.R10})
-		} else {
-			// A called function: pointer += scalar, with the index in a
-			// second scratch register. Why not scalar += pointer: there
-			// the kernel verifier gives the result the frame number of
-			// the main function (adjust_ptr_min_max_vals copies the
-			// pointer's type but not its frameno; Linux 6.18), tracks
-			// the wrong frame's stack, and may remove code on the
-			// strength of values from it.
-			i := g.reg()
-			for i == t {
-				i = g.reg()
-			}
-			out = append(out,
-				movX(isa.ClassALU64, i, a),
-				aluK(isa.ClassALU64, isa.OpAND, i, mask),
-				movX(isa.ClassALU64, t, isa.R10),
-				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: i})
-			tail = append(tail, movK(isa.ClassALU64, i, g.imm32()))
+		i := g.reg()
+		for i == t {
+			i = g.reg()
 		}
+		out = append(out,
+			movX(isa.ClassALU64, i, a),
+			aluK(isa.ClassALU64, isa.OpAND, i, mask),
+			movX(isa.ClassALU64, t, isa.R10),
+			isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: i})
+		tail = append(tail, movK(isa.ClassALU64, i, g.imm32()))
 		off = int16(start)
 	}
 	if !store {

@@ -75,8 +75,12 @@ func checkStructure(p *Program) error {
 			}
 		}
 	}
+	inCallee := false // after the main function's exit, r1 may be a pointer
 	for n := 1; n < len(b); n++ {
 		i := b[n]
+		if i.Opcode == isa.OpcodeExit {
+			inCallee = true
+		}
 		if t, ok := isa.Target(b, n); ok && t <= n {
 			return fmt.Errorf("slot %d (%v) jumps backwards to %d", n, i, t)
 		}
@@ -92,14 +96,14 @@ func checkStructure(p *Program) error {
 				return fmt.Errorf("slot %d (%v) writes r%d", n, i, i.Dst)
 			}
 			if i.Class() == isa.ClassLDX {
-				if err := checkAccess(p, i); err != nil {
+				if err := checkAccess(p, i, inCallee); err != nil {
 					return fmt.Errorf("slot %d (%v): %w", n, i, err)
 				}
 			} else if i.Source() == isa.SrcX && i.Src > isa.R8 && i.Class() != isa.ClassLD {
 				return fmt.Errorf("slot %d (%v) computes on r%d", n, i, i.Src)
 			}
 		case isa.ClassST, isa.ClassSTX:
-			if err := checkAccess(p, i); err != nil {
+			if err := checkAccess(p, i, inCallee); err != nil {
 				return fmt.Errorf("slot %d (%v): %w", n, i, err)
 			}
 			if i.Class() == isa.ClassSTX && i.Src > isa.R8 {
@@ -120,6 +124,14 @@ func checkStructure(p *Program) error {
 func checkPointerUnit(u []isa.Instruction) error {
 	if slices.ContainsFunc(u, func(i isa.Instruction) bool { return i.Mode() == isa.ModeATOMIC && i.Class() == isa.ClassSTX }) {
 		return checkCmpxchgUnit(u)
+	}
+	if u[len(u)-1].Opcode == isa.OpcodeCall {
+		// A call passing a pointer to the caller's stack in r1.
+		if len(u) != 3 || u[0] != movX(isa.ClassALU64, isa.R1, isa.R10) || u[1] != aluK(isa.ClassALU64, isa.OpADD, isa.R1, u[1].Imm) ||
+			u[1].Imm > 0 || u[1].Imm%8 != 0 || u[2].Src != isa.CallLocal {
+			return fmt.Errorf("unit %v is not r1 = r10 + k; call", u)
+		}
+		return nil
 	}
 	isPtr := map[uint8]bool{isa.R9: true, isa.R10: true}
 	used := false
@@ -192,7 +204,9 @@ func checkCmpxchgUnit(u []isa.Instruction) error {
 	return nil
 }
 
-func checkAccess(p *Program, i isa.Instruction) error {
+// checkAccess checks the base and offset of a load or store; in a called
+// function r1 may point into the caller's stack.
+func checkAccess(p *Program, i isa.Instruction, inCallee bool) error {
 	base := i.Dst
 	if i.Class() == isa.ClassLDX {
 		base = i.Src
@@ -203,6 +217,10 @@ func checkAccess(p *Program, i isa.Instruction) error {
 	case isa.R9:
 		if off < 0 || off+n > len(p.Memory) {
 			return fmt.Errorf("memory access [%d, %d) outside [0, %d)", off, off+n, len(p.Memory))
+		}
+	case isa.R1:
+		if !inCallee || off%n != 0 || off < -maxStackSize || off+n > maxStackSize {
+			return fmt.Errorf("access through r1 at %d of %d bytes outside a called function or misaligned", off, n)
 		}
 	case isa.R10:
 		if off < -maxStackSize || off+n > 0 || off%n != 0 {
@@ -326,12 +344,18 @@ func TestCoverage(t *testing.T) {
 		}
 		for n := 0; n < len(p.Body); n++ {
 			seen[variant(p.Body[n])]++
+			if i := p.Body[n]; (i.Class() == isa.ClassLDX && i.Src == isa.R1) || ((i.Class() == isa.ClassST || i.Class() == isa.ClassSTX) && i.Dst == isa.R1) {
+				seen["access to the caller's stack"]++
+			}
+			if i := p.Body[n]; i.Opcode == isa.ClassALU64|isa.OpADD|isa.SrcX && i.Src != isa.R10 && n >= 2 && p.Body[n-1].Src == isa.R10 {
+				seen["variable stack offset"]++
+			}
 			if p.Body[n].IsLDDW() {
 				n++
 			}
 		}
 	}
-	for _, v := range want {
+	for _, v := range append(want, "access to the caller's stack", "variable stack offset") {
 		if seen[v] == 0 {
 			t.Errorf("no program uses %s", v)
 		}
@@ -411,46 +435,13 @@ func FuzzGenerate(f *testing.F) {
 	})
 }
 
-// listing formats a program one slot a line with its index.
-func listing(insns []isa.Instruction) string {
-	var b bytes.Buffer
-	for n, i := range insns {
-		fmt.Fprintf(&b, "%4d: %v\n", n, i)
-	}
-	return b.String()
-}
+// listing formats a program as the kernel's verifier log does.
+func listing(insns []isa.Instruction) string { return isa.FormatProgram(insns) }
 
-func TestWrap(t *testing.T) {
-	code := []isa.Instruction{
-		ldx(isa.SizeDW, isa.R3, isa.R9, 8),
-		movK(isa.ClassALU64, isa.R0, 7),
-	}
-	buf := []byte{0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}
-	p, err := Wrap(code, buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkStructure(p); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(p.Memory[:16], buf) || len(p.Memory) != 16+8*NumSavedRegisters {
-		t.Fatalf("memory %x", p.Memory)
-	}
-	for _, bad := range [][]byte{nil, make([]byte, 12), make([]byte, 4096)} {
-		if _, err := Wrap(code, bad); !errors.Is(err, ErrOptions) {
-			t.Errorf("Wrap with a %d-byte buffer: error %v", len(bad), err)
+func BenchmarkGenerate(b *testing.B) {
+	for n := 0; b.Loop(); n++ {
+		if _, err := Generate(int64(n), Options{}); err != nil {
+			b.Fatal(err)
 		}
-	}
-	kerneltest.Require(t)
-	ret, out, _, err := kerneltest.RunXDP(p.Kernel, p.Memory, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	regs, err := p.Registers(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ret != 7 || regs[0] != 7 || regs[3] != 0x0807060504030201 || regs[1] != 0 {
-		t.Errorf("retval %d, registers %x", ret, regs)
 	}
 }
