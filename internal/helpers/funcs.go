@@ -72,6 +72,7 @@ func (s *State) build() engine.Helpers {
 		GetStackid:             s.getStackid,
 		FibLookup:              s.fibLookup,
 		SkbChangeTail:          s.skbChangeTail,
+		SkbChangeHead:          s.skbChangeHead,
 		GetStack:               s.getStack,
 		SkbPullData:            s.skbPullData,
 		GetFuncIp:              zeroHelper,
