@@ -278,6 +278,12 @@ func (o runOutput) String() string {
 }
 
 func TestProgramsAgainstKernel(t *testing.T) {
+	for _, engine := range []Engine{Interpreter, JIT} {
+		t.Run(string(engine), func(t *testing.T) { testProgramsAgainstKernel(t, engine) })
+	}
+}
+
+func testProgramsAgainstKernel(t *testing.T, engine Engine) {
 	for _, c := range progCases {
 		t.Run(c.prog, func(t *testing.T) {
 			spec, err := ebpf.LoadCollectionSpec(filepath.Join("testdata", c.obj))
@@ -289,7 +295,7 @@ func TestProgramsAgainstKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := []Option{WithNumCPU(ncpu)}
+			opts := []Option{WithNumCPU(ncpu), WithEngine(engine)}
 			if c.kernelTypes {
 				kt, err := btf.LoadKernelSpec()
 				if err != nil {
@@ -324,6 +330,9 @@ func TestProgramsAgainstKernel(t *testing.T) {
 			kp, vp := kc.Programs[c.prog], vc.Programs[c.prog]
 			if kp == nil || vp == nil {
 				t.Fatalf("program %s missing", c.prog)
+			}
+			if engine == JIT && runtime.GOARCH == "amd64" && vp.Engine() != JIT {
+				t.Fatalf("program runs on %s, not the JIT", vp.Engine())
 			}
 			for i, in := range c.inputs {
 				var ko, vo runOutput
