@@ -327,11 +327,11 @@ func (m *Map) Close() error {
 
 // RingBufReader returns a reader of a RINGBUF map, like cilium/ebpf's
 // ringbuf.NewReader.
-func (m *Map) RingBufReader() (*maps.RingReader, error) { return maps.NewRingReader(m.m) }
+func (m *Map) RingBufReader() (*RingBufReader, error) { return maps.NewRingReader(m.m) }
 
 // PerfReader opens an event on every CPU slot of a PERF_EVENT_ARRAY map
 // with a buffer of perCPUBuffer bytes, like cilium/ebpf's perf.NewReader.
-func (m *Map) PerfReader(perCPUBuffer int) (*maps.PerfReader, error) {
+func (m *Map) PerfReader(perCPUBuffer int) (*PerfReader, error) {
 	return maps.NewPerfReader(m.m, perCPUBuffer)
 }
 
