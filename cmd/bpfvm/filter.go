@@ -327,7 +327,12 @@ func filterFile(f filterFlags, src *captureReader, run matchFunc, stdout, stderr
 		}
 	}
 	if f.count {
-		fmt.Fprintln(lines, matched)
+		if f.write == "-" {
+			// The capture goes to stdout: keep the count apart, as tcpdump does.
+			fmt.Fprintln(stderr, matched)
+		} else {
+			fmt.Fprintln(lines, matched)
+		}
 	}
 	return nil
 }
