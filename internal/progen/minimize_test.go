@@ -46,7 +46,7 @@ func nopOut(p *Program, seed uint64) *Program {
 
 func TestCompactStructure(t *testing.T) {
 	for seed := int64(0); seed < 200; seed++ {
-		p, err := Generate(seed, Options{})
+		p, err := Generate(seed, Options{Loops: seed%2 == 1}) // loops: backward jumps
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestCompactStructure(t *testing.T) {
 func TestCompactKernel(t *testing.T) {
 	kerneltest.Require(t)
 	for seed := int64(0); seed < 100; seed++ {
-		p, err := Generate(seed, Options{})
+		p, err := Generate(seed, Options{Loops: seed%2 == 1}) // loops: backward jumps
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,6 +56,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
@@ -84,6 +85,10 @@ type Options struct {
 	MaxDepth int
 	// NoCalls disables bpf-to-bpf calls.
 	NoCalls bool
+	// Loops adds counted loops, the only backward jumps: a counter in
+	// r6..r8 (which the loop body never writes, and calls preserve) set to
+	// 1..4, decremented after the body, and `if counter != 0 goto body`.
+	Loops bool
 }
 
 const (
@@ -291,7 +296,8 @@ type gen struct {
 	// of the pointer passed in r1 to callee c.
 	argOff [maxCallees]int
 	// regs are the registers the function being generated computes on.
-	regs []uint8
+	regs   []uint8
+	inLoop bool // loops do not nest: the verifier walks every iteration
 }
 
 // frame describes the function being generated.
@@ -316,6 +322,7 @@ const (
 	stmtIf
 	stmtSkip
 	stmtCall
+	stmtLoop
 )
 
 // stmt is one statement of a structured block. Jumps only go forward to
@@ -332,6 +339,9 @@ type stmt struct {
 	skip    int               // stmtSkip: how many following siblings to skip
 	callee  int               // stmtCall
 	pre     []isa.Instruction // stmtCall: set-up of r1 before the call
+	counter uint8             // stmtLoop: the counter register
+	trips   int32             // stmtLoop: the number of iterations
+	body    []stmt            // stmtLoop
 }
 
 func size(s *stmt) int {
@@ -346,6 +356,8 @@ func size(s *stmt) int {
 		return 1
 	case stmtCall:
 		return len(s.pre) + 1 + len(s.insns)
+	case stmtLoop:
+		return 1 + blockSize(s.body) + 2
 	}
 	return len(s.insns)
 }
@@ -370,6 +382,8 @@ type emitter struct {
 	// calls with the set-up of their pointer argument: Minimize removes
 	// them together or not at all.
 	units [][2]int
+	// keep are slot ranges Minimize must not remove.
+	keep [][2]int
 }
 
 func (e *emitter) block(b []stmt) {
@@ -402,6 +416,16 @@ func (e *emitter) block(b []stmt) {
 				}
 				e.block(s.els)
 			}
+		case stmtLoop:
+			// Minimize must keep the loop control, or the loop could run
+			// for ever (or for the counter's previous value of trips).
+			e.keep = append(e.keep, [2]int{len(e.out), len(e.out) + 1})
+			e.out = append(e.out, movK(isa.ClassALU64, s.counter, s.trips))
+			e.block(s.body)
+			e.keep = append(e.keep, [2]int{len(e.out), len(e.out) + 2})
+			e.out = append(e.out,
+				aluK(isa.ClassALU64, isa.OpADD, s.counter, -1),
+				isa.Instruction{Opcode: isa.ClassJMP | isa.OpJNE | isa.SrcK, Dst: s.counter, Offset: int16(-(blockSize(s.body) + 2))})
 		case stmtCall:
 			if len(s.pre) > 0 {
 				e.units = append(e.units, [2]int{len(e.out), len(e.out) + len(s.pre) + 1})
@@ -472,7 +496,7 @@ func (g *gen) program(p *Program) {
 		e.out[c.pc].Imm = int32(starts[c.callee] - (c.pc + 1))
 	}
 	p.Body = e.out
-	p.setup = setupMask(len(e.out), setup)
+	p.setup = setupMask(len(e.out), append(setup, e.keep...))
 	p.units = e.units
 }
 
@@ -508,6 +532,8 @@ func (g *gen) block(f frame, budget, depth int) []stmt {
 			s.skip = 1 + g.r.IntN(3)
 		case k < 24 && f.canCall:
 			s = g.call(g.r.IntN(g.callees))
+		case k < 28 && g.opts.Loops && !g.inLoop && depth < g.opts.MaxDepth && budget >= 4:
+			s = g.loop(f, budget, depth)
 		default:
 			s.kind = stmtLeaf
 			s.insns = g.leaf(f)
@@ -516,6 +542,19 @@ func (g *gen) block(f frame, budget, depth int) []stmt {
 		b = append(b, s)
 	}
 	return b
+}
+
+// loop returns a counted loop: the verifier follows each of its 1..4
+// iterations, so its body is short and loops do not nest.
+func (g *gen) loop(f frame, budget, depth int) stmt {
+	s := stmt{kind: stmtLoop, counter: uint8(6 + g.r.IntN(3)), trips: 1 + g.r.Int32N(4)}
+	saved := g.regs
+	g.regs = slices.DeleteFunc(slices.Clone(saved), func(r uint8) bool { return r == s.counter })
+	g.inLoop = true
+	s.body = g.block(f, 1+g.r.IntN(min(8, budget/2)), depth+1)
+	g.inLoop = false
+	g.regs = saved
+	return s
 }
 
 // call returns a call of callee followed by the re-initialisation of the
