@@ -25,30 +25,48 @@
 //
 // # Why the kernel accepts the programs and their behaviour is defined
 //
-//   - The body never writes r9 (the memory pointer) or reads it other than
-//     as a load/store base, so no pointer value reaches a register the
-//     epilogue stores, or arithmetic.
+//   - The body never writes r9 (the memory pointer). Pointers appear in
+//     r0..r8 only inside short units that compute one (r9 or r10 plus a
+//     constant, or r10 plus a masked register: a variable offset the
+//     verifier bounds), load or store through it once and overwrite it, so
+//     no address reaches arithmetic, a comparison or the epilogue.
 //   - r0 to r8 are initialised before the body, and r1 to r5 again after
 //     each call, so no register is read uninitialised.
 //   - Loads and stores use r9 with constant offsets inside the buffer, which
-//     the prologue's length check proves in range, or r10 with constant
-//     offsets, aligned to the access size, inside a stack area every byte
-//     of which is written before the body.
+//     the prologue's length check proves in range, or the stack, aligned to
+//     the access size, inside a stack area every byte of which is written
+//     before the body.
 //   - Atomics operate on the stack only (the kernel refuses them on packet
-//     memory), in an area of it only atomics write, whose contents the
-//     verifier never knows: this sidesteps a kernel verifier bug (see
-//     initStack) that would otherwise make the kernel run code that
-//     differs from the program.
+//     memory).
 //   - Division and modulo by an immediate never divide by zero; by a
 //     register they may, which is defined (the result is 0, or the dividend
 //     for modulo). Shifts by an immediate stay within the operand width;
 //     shifts by a register are masked, which is defined.
-//   - All jumps go forward, so programs terminate, and code is laid out as
-//     nested if/else blocks and forward skips between sibling statements,
-//     so every instruction is reachable (the verifier refuses unreachable
-//     code).
+//   - Jumps go forward, except the latches of the opt-in counted loops, so
+//     programs terminate; code is laid out as nested if/else blocks, loops
+//     and forward skips between sibling statements, so every instruction is
+//     reachable (the verifier refuses unreachable code).
 //   - Called functions (bpf-to-bpf calls) compute on their arguments r1-r5
-//     and registers they initialise themselves, on their own small stack.
+//     and registers they initialise themselves, on their own small stack;
+//     some receive in r1 a pointer into the caller's stack, which they only
+//     load and store through.
+//
+// # Kernel verifier bugs the generator steers clear of
+//
+// Linux 6.18 runs some valid programs differently from the instruction set's
+// semantics, because its verifier learns something false and removes code or
+// a zero-extension on the strength of it. The generator avoids the shapes
+// that trigger the bugs the differential tests found (the comments at each
+// avoidance say more; interp's TestKnownKernelBugs pins them down):
+//
+//   - precision tracking ignores atomic fetches from the stack: atomics use
+//     an area of the stack only atomics write, whose contents the verifier
+//     never knows (initStack);
+//   - the zero-extension of r0 after a 32-bit cmpxchg is lost when its
+//     64-bit use is only on a pruned path: r0 is used as 64 bits right after
+//     (atomic);
+//   - scalar += r10 keeps the scalar's stale frame number: variable stack
+//     offsets are added as pointer += scalar (pointerAccess).
 package progen
 
 import (
@@ -118,13 +136,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	switch {
 	case o.Insns < 1 || o.Insns > maxInsns:
-		return o, fmt.Errorf("progen: Insns %d is outside 1..%d", o.Insns, maxInsns)
+		return o, fmt.Errorf("Insns %d is outside 1..%d", o.Insns, maxInsns)
 	case o.BufSize < 8 || o.BufSize > maxBufSize || o.BufSize%8 != 0:
-		return o, fmt.Errorf("progen: BufSize %d is not a multiple of 8 in 8..%d", o.BufSize, maxBufSize)
+		return o, fmt.Errorf("BufSize %d is not a multiple of 8 in 8..%d", o.BufSize, maxBufSize)
 	case o.StackSize < 16 || o.StackSize > maxStackSize || o.StackSize%8 != 0:
-		return o, fmt.Errorf("progen: StackSize %d is not a multiple of 8 in 16..%d", o.StackSize, maxStackSize)
+		return o, fmt.Errorf("StackSize %d is not a multiple of 8 in 16..%d", o.StackSize, maxStackSize)
 	case o.MaxDepth < 0 || o.MaxDepth > 16:
-		return o, fmt.Errorf("progen: MaxDepth %d is outside 0..16", o.MaxDepth)
+		return o, fmt.Errorf("MaxDepth %d is outside 0..16", o.MaxDepth)
 	}
 	return o, nil
 }
@@ -326,8 +344,9 @@ const (
 )
 
 // stmt is one statement of a structured block. Jumps only go forward to
-// the start of a later sibling or to the end of the block, and if/else
-// bodies are nested blocks, so every instruction stays reachable.
+// the start of a later sibling or to the end of the block, except a loop's
+// latch back to the start of its body, and if/else and loop bodies are
+// nested blocks, so every instruction stays reachable.
 type stmt struct {
 	kind    int
 	insns   []isa.Instruction // stmtLeaf; stmtCall: the re-initialisation after the call
