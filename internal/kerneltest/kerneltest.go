@@ -184,7 +184,7 @@ type RunInput struct {
 type Result struct {
 	Retval   uint32        // the program's return value (the low 32 bits of r0)
 	Data     []byte        // the packet after the (last) run
-	Context  []byte        // the context after the run, when one was passed in
+	Context  []byte        // the context after the run, when one was passed in: the kernel's whole structure
 	Duration time.Duration // mean time of one run, as the kernel measured it
 }
 
