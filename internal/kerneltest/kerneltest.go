@@ -119,7 +119,8 @@ type Program struct {
 // Load loads insns into the kernel as a program of the given type, with a
 // GPL license (so every helper is allowed) and the privileged verifier
 // profile of the current process. A refusal is a *LoadError carrying the
-// verifier log.
+// verifier log. Load blocks until the verifier is done, which for rare
+// programs (see progen's notes on kernel verifier bugs) can take minutes.
 func Load(typ ebpf.ProgramType, insns []isa.Instruction) (*Program, error) {
 	if err := Available(); err != nil {
 		return nil, err
