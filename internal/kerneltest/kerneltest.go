@@ -60,9 +60,12 @@ func doProbe() error {
 		return fmt.Errorf("%w: bpf() is a Linux system call and this is %s", ErrUnavailable, runtime.GOOS)
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones
-	// use memory cgroups and RemoveMemlock does nothing.
+	// use memory cgroups and RemoveMemlock does nothing. Its failure
+	// (typically EPERM without privileges) matters only if loading fails
+	// too, and then the load's error is the better explanation.
+	memlockNote := ""
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return fmt.Errorf("%w: raising RLIMIT_MEMLOCK: %v", ErrUnavailable, err)
+		memlockNote = fmt.Sprintf(" (raising RLIMIT_MEMLOCK failed too: %v)", err)
 	}
 	// XDP_TX, a value no kernel returns by accident.
 	const want = 3
@@ -72,7 +75,7 @@ func doProbe() error {
 	}
 	p, err := load(ebpf.XDP, insns)
 	if err != nil {
-		return fmt.Errorf("%w: loading a trivial XDP program: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: loading a trivial XDP program: %v%s", ErrUnavailable, err, memlockNote)
 	}
 	defer p.Close()
 	res, err := p.run(RunInput{Data: make([]byte, 64), Repeat: 1})
