@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
+	"github.com/bpfvm/bpfvm/internal/verifier"
+)
+
+func init() {
+	register(&command{name: "verify", summary: "check that a program is safe, as the kernel's verifier would", run: runVerify})
+}
+
+// mapSpec is one map in a --maps file (the verifier corpus's format).
+type mapSpec struct {
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	KeySize    uint32   `json:"key_size"`
+	ValueSize  uint32   `json:"value_size"`
+	MaxEntries uint32   `json:"max_entries"`
+	Flags      uint32   `json:"flags"`
+	Inner      *mapSpec `json:"inner"`
+	// Insns lists the lddw slots that refer to this map; their immediates
+	// are patched with the map's fd. Without it, lddw map fds count from 0
+	// in the order of the file (BPF_PSEUDO_MAP_IDX style).
+	Insns []int  `json:"insns"`
+	FD    *int32 `json:"fd"`
+}
+
+func (m *mapSpec) toMap(fd int32) *verifier.Map {
+	out := &verifier.Map{Name: m.Name, Type: m.Type, KeySize: m.KeySize, ValueSize: m.ValueSize, MaxEntries: m.MaxEntries, Flags: m.Flags, FD: fd}
+	if m.Inner != nil {
+		out.Inner = m.Inner.toMap(0)
+	}
+	return out
+}
+
+func runVerify(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	progType := fs.String("type", "socket_filter", "program type (kernel name: socket_filter, sched_cls, xdp, tracepoint, raw_tp, kprobe, cgroup_skb, ...)")
+	progName := fs.String("prog", "", "program to verify in an ELF object (ELF input is not supported yet)")
+	mapsFile := fs.String("maps", "", "JSON file describing the maps the program uses (the verifier corpus's map format)")
+	logOn := fs.Bool("log", false, "print a kernel-style per-instruction state log")
+	attach := fs.Uint("attach", 0, "expected attach type (numeric enum bpf_attach_type)")
+	flags := fs.Uint("flags", 0, "BPF_PROG_LOAD prog_flags (1 = strict alignment, 2 = any alignment)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: bpfvm verify [--type T] [--maps FILE.json] [--log] PROGRAM")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Verifies raw eBPF bytecode (PROGRAM.bin: little-endian 8-byte slots; PROGRAM.hex or -:")
+		fmt.Fprintln(stderr, "hex text, one 16-digit slot per line or one run of digits) the way the Linux kernel's")
+		fmt.Fprintln(stderr, "verifier does for root. Exit status: 0 accepted, 1 rejected, 2 bad usage.")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	if !knownProgType(*progType) {
+		fmt.Fprintf(stderr, "bpfvm verify: unknown program type %q (supported: %s)\n", *progType, strings.Join(sortedProgTypes(), ", "))
+		return 2
+	}
+	path := fs.Arg(0)
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(os.Stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bpfvm verify: %v\n", err)
+		return 2
+	}
+	if bytes.HasPrefix(data, []byte("\x7fELF")) {
+		fmt.Fprintf(stderr, "bpfvm verify: %s is an ELF object; ELF input needs the loader, which is not there yet: give raw bytecode (.bin/.hex)\n", path)
+		return 2
+	}
+	if *progName != "" {
+		fmt.Fprintln(stderr, "bpfvm verify: --prog selects a program in an ELF object; raw bytecode holds exactly one program")
+		return 2
+	}
+	insns, err := decodeProgram(path, data)
+	if err != nil {
+		fmt.Fprintf(stderr, "bpfvm verify: %s: %v\n", path, err)
+		return 2
+	}
+	cfg := verifier.Config{ProgType: *progType, ExpectedAttachType: uint32(*attach), Flags: uint32(*flags)}
+	if *mapsFile != "" {
+		maps, err := loadMaps(*mapsFile, insns)
+		if err != nil {
+			fmt.Fprintf(stderr, "bpfvm verify: %s: %v\n", *mapsFile, err)
+			return 2
+		}
+		cfg.Maps = maps
+	}
+	if *logOn {
+		cfg.Log, cfg.LogLevel = stdout, 1
+	}
+	res, err := verifier.Verify(insns, cfg)
+	if err != nil {
+		var verr *verifier.Error
+		if errors.As(err, &verr) {
+			fmt.Fprintf(stdout, "rejected: %s", verr.Detail())
+			fmt.Fprintln(stdout, verr.Stats)
+			return 1
+		}
+		fmt.Fprintf(stdout, "rejected: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "accepted")
+	fmt.Fprintln(stdout, res.Stats)
+	return 0
+}
+
+func knownProgType(t string) bool {
+	for _, n := range verifier.ProgTypes() {
+		if n == t {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedProgTypes() []string {
+	n := verifier.ProgTypes()
+	sort.Strings(n)
+	return n
+}
+
+// decodeProgram reads raw bytecode: binary, or hex text when the file
+// ends in .hex, is stdin, or consists only of hex digits and spaces.
+func decodeProgram(path string, data []byte) ([]isa.Instruction, error) {
+	text := strings.TrimSpace(string(data))
+	isHex := filepath.Ext(path) == ".hex" || path == "-"
+	if !isHex && len(text) > 0 {
+		isHex = strings.Trim(text, "0123456789abcdefABCDEF \t\r\n") == ""
+	}
+	if isHex {
+		var digits strings.Builder
+		for _, line := range strings.Split(text, "\n") {
+			if i := strings.IndexAny(line, "#;"); i >= 0 {
+				line = line[:i]
+			}
+			digits.WriteString(strings.Join(strings.Fields(line), ""))
+		}
+		b, err := hex.DecodeString(digits.String())
+		if err != nil {
+			return nil, fmt.Errorf("bad hex: %v", err)
+		}
+		data = b
+	}
+	return isa.Decode(data)
+}
+
+func loadMaps(path string, insns []isa.Instruction) ([]*verifier.Map, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var specs []mapSpec
+	if err := json.Unmarshal(data, &specs); err != nil {
+		// A corpus case line carries its maps in a "maps" field.
+		var wrapped struct {
+			Maps []mapSpec `json:"maps"`
+		}
+		if err2 := json.Unmarshal(data, &wrapped); err2 != nil || wrapped.Maps == nil {
+			return nil, fmt.Errorf("not a JSON array of maps: %v", err)
+		}
+		specs = wrapped.Maps
+	}
+	var maps []*verifier.Map
+	for i := range specs {
+		fd := int32(100 + i)
+		if specs[i].FD != nil {
+			fd = *specs[i].FD
+		} else if len(specs[i].Insns) == 0 {
+			fd = int32(i)
+		}
+		maps = append(maps, specs[i].toMap(fd))
+		for _, at := range specs[i].Insns {
+			if at < 0 || at >= len(insns) || !insns[at].IsLDDW() {
+				return nil, fmt.Errorf("map %q: instruction %d is not an lddw", specs[i].Name, at)
+			}
+			insns[at].Imm = fd
+		}
+	}
+	return maps, nil
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestVerifyCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := write("ok.hex", "b700000000000000\n9500000000000000\n")
+	// r0 = *(u32 *)(r1 + 1000): outside __sk_buff.
+	bad := write("bad.hex", "6110e80300000000 9500000000000000")
+	// A hash map lookup without a null check, then a dereference.
+	mapProg := write("map.hex", strings.Join([]string{
+		"7a0af8ff00000000", "bfa2000000000000", "07020000f8ffffff",
+		"1811000000000000", "0000000000000000", "8500000001000000",
+		"7100000000000000", "9500000000000000"}, "\n"))
+	maps := write("maps.json", `[{"name":"m","type":"hash","key_size":8,"value_size":8,"max_entries":1,"insns":[3]}]`)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-h"}, 0, ""},
+		{[]string{}, 2, ""},
+		{[]string{ok}, 0, "accepted"},
+		{[]string{"--log", ok}, 0, "processed 2 insns"},
+		{[]string{bad}, 1, "invalid bpf_context access"},
+		{[]string{"--type", "nonsense", ok}, 2, ""},
+		{[]string{"--maps", maps, mapProg}, 1, "map_value_or_null"},
+		{[]string{filepath.Join(dir, "missing.bin")}, 2, ""},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		code := runVerify(tc.args, &out, &errb)
+		if code != tc.code {
+			t.Errorf("verify %v: exit %d, want %d\nstdout: %s\nstderr: %s", tc.args, code, tc.code, out.String(), errb.String())
+		}
+		if tc.want != "" && !strings.Contains(out.String(), tc.want) {
+			t.Errorf("verify %v: output lacks %q:\n%s", tc.args, tc.want, out.String())
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package verifier
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// kernelMustReject loads a program into the running kernel (the oracle)
+// and fails the test if the kernel accepts it. It skips where bpf() is
+// unavailable.
+func kernelMustReject(t *testing.T, insns []isa.Instruction, progType string, maps []*Map) {
+	t.Helper()
+	accepted, log, err := kernelVerdict(insns, progType, maps)
+	if err != nil {
+		t.Logf("kernel oracle unavailable: %v", err)
+		return
+	}
+	if accepted {
+		t.Fatalf("the kernel accepts this program, so it is not an unsafe regression case")
+	}
+	t.Logf("kernel: %s", lastLogLine(log))
+}
+
+var errNoKernel = errors.New("bpf() is unavailable (needs Linux and root)")
+
+func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool, string, error) {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		return false, "", errNoKernel
+	}
+	pt := map[string]ebpf.ProgramType{"socket_filter": ebpf.SocketFilter, "sched_cls": ebpf.SchedCLS, "xdp": ebpf.XDP}[progType]
+	if pt == 0 {
+		return false, "", errors.New("program type not mapped for the kernel oracle")
+	}
+	fds := map[int32]int{}
+	var closers []*ebpf.Map
+	defer func() {
+		for _, m := range closers {
+			m.Close()
+		}
+	}()
+	types := map[string]ebpf.MapType{"array": ebpf.Array, "hash": ebpf.Hash, "ringbuf": ebpf.RingBuf, "prog_array": ebpf.ProgramArray}
+	for _, m := range maps {
+		mt, ok := types[m.Type]
+		if !ok {
+			return false, "", errors.New("map type not mapped for the kernel oracle")
+		}
+		km, err := ebpf.NewMap(&ebpf.MapSpec{Type: mt, KeySize: m.KeySize, ValueSize: m.ValueSize, MaxEntries: m.MaxEntries})
+		if err != nil {
+			return false, "", err
+		}
+		closers = append(closers, km)
+		fds[m.FD] = km.FD()
+	}
+	raw := make([]isa.Instruction, len(insns))
+	copy(raw, insns)
+	for i := range raw {
+		if raw[i].IsLDDW() && raw[i].Src == isa.PseudoMapFD {
+			fd, ok := fds[raw[i].Imm]
+			if !ok {
+				return false, "", errors.New("program refers to an unknown map")
+			}
+			raw[i].Imm = int32(fd)
+		}
+	}
+	var prog asm.Instructions
+	r := bytes.NewReader(isa.Encode(raw))
+	for r.Len() > 0 {
+		var ins asm.Instruction
+		if err := ins.Unmarshal(r, binary.LittleEndian, "linux"); err != nil {
+			return false, "", err
+		}
+		prog = append(prog, ins)
+	}
+	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Type: pt, Instructions: prog, License: "GPL"}, ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			log := ""
+			for _, l := range ve.Log {
+				log += l + "\n"
+			}
+			return false, log, nil
+		}
+		return false, err.Error(), nil
+	}
+	p.Close()
+	return true, "", nil
+}
