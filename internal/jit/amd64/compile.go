@@ -57,6 +57,7 @@ func sizeIndex(size int) int32 {
 type compiled struct {
 	code        []byte
 	entry       int      // offset of the entry stub
+	freshEntry  int      // offset of the entry stub for the start of a run
 	callbackRet int      // return point of functions run through Env.Call
 	insnOff     []int32  // per slot: offset of the instruction's code (-1 for lddw second halves)
 	resume      []int32  // per slot: resume offset after a helper exit or region exit
@@ -229,6 +230,22 @@ func (c *compiler) emitStubs() {
 	e.load(s64, scratchReg, ctxField(offScratch))
 	e.jmpIndirect(ctxField(offResume))
 
+	// The first entry of a run: r1 and r2 come from the context, the other
+	// registers start at zero (as in the interpreter), which is cheaper
+	// than loading them.
+	c.out.freshEntry = len(e.b)
+	for r := 0; r < 10; r++ {
+		if r == 1 || r == 2 {
+			e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
+		} else {
+			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+		}
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFP))
+	e.load(s64, budgetReg, ctxField(offBudget))
+	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
+	e.jmpIndirect(ctxField(offResume))
+
 	// Exit: save them and return to the trampoline. The exit code is
 	// already stored.
 	e.bind(c.exitCommon)
@@ -252,8 +269,11 @@ func (c *compiler) emitStubs() {
 	// The return point restores the r6-r9 the callee may have changed.
 	e.jmpIndirect(mem(fp, shadowOffset))
 	e.bind(final)
+	// The run is over: Go only reads r0 and the budget left.
+	e.store(s64, ctxField(offRegs), rax)
+	e.store(s64, ctxField(offBudget), budgetReg)
 	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitDone, 0))
-	e.jmp(c.exitCommon)
+	e.ret()
 
 	// A legacy packet load out of bounds returns 0 from the function, with
 	// r1-r5 cleared as after every legacy load.
