@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -90,15 +91,15 @@ func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool,
 	if err := prog.Marshal(&back, binary.LittleEndian); err != nil || !bytes.Equal(back.Bytes(), code) {
 		return false, "", errNotExpressible
 	}
-	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Type: pt, Instructions: prog, License: "GPL"}, ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch, LogSizeStart: 1 << 24})
+	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Type: pt, Instructions: prog, License: "GPL"}, ebpf.ProgramOptions{})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			log := ""
-			for _, l := range ve.Log {
-				log += l + "\n"
+			lines := ve.Log
+			if len(lines) > 50 {
+				lines = lines[len(lines)-50:]
 			}
-			return false, log, nil
+			return false, strings.Join(lines, "\n"), nil
 		}
 		return false, err.Error(), nil
 	}
