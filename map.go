@@ -367,3 +367,33 @@ func (t TypedMap[K, V]) All() (map[K]V, error) {
 	}
 	return out, it.Err()
 }
+
+// BatchUpdate stores n entries from keys and values (n*size bytes each)
+// with flags, stopping at the first error; it returns how many it stored.
+func (m *Map) BatchUpdate(keys, values []byte, flags MapUpdateFlags) (int, error) {
+	ks, vs := int(m.KeySize()), m.m.HostValueSize()
+	if ks == 0 || len(keys)%ks != 0 || len(values) != len(keys)/ks*vs {
+		return 0, fmt.Errorf("%w: batch buffers of %d and %d bytes for %d-byte keys and %d-byte values", ErrInvalidArgument, len(keys), len(values), ks, vs)
+	}
+	for i := 0; i < len(keys)/ks; i++ {
+		if err := m.m.Update(keys[i*ks:(i+1)*ks], values[i*vs:(i+1)*vs], uint64(flags)); err != nil {
+			return i, fmt.Errorf("batch update of %s, entry %d: %w", m, i, err)
+		}
+	}
+	return len(keys) / ks, nil
+}
+
+// BatchDelete removes the n keys in keys (n*size bytes), stopping at the
+// first error; it returns how many it removed.
+func (m *Map) BatchDelete(keys []byte) (int, error) {
+	ks := int(m.KeySize())
+	if ks == 0 || len(keys)%ks != 0 {
+		return 0, fmt.Errorf("%w: batch of %d bytes for %d-byte keys", ErrInvalidArgument, len(keys), ks)
+	}
+	for i := 0; i < len(keys)/ks; i++ {
+		if err := m.m.Delete(keys[i*ks : (i+1)*ks]); err != nil {
+			return i, fmt.Errorf("batch delete from %s, entry %d: %w", m, i, err)
+		}
+	}
+	return len(keys) / ks, nil
+}
