@@ -249,6 +249,16 @@ func linkPackets(lt LinkType, r *rand.Rand) [][]byte {
 				if p.etherType == 0x0800 {
 					out = append(out, ethernet(mac(), mac(), []uint32{0x81000000 | 100}, 0x8847, mplsStack([]uint32{20}, p.data)))
 				}
+			case 2:
+				// PPPoE session: version/type, code, session id, length,
+				// then the PPP protocol (IPv4 0x21, IPv6 0x57).
+				proto := map[uint16]uint16{0x0800: 0x21, 0x86dd: 0x57}[p.etherType]
+				if proto == 0 {
+					proto = p.etherType
+				}
+				h := []byte{0x11, 0, 0, byte(5 + r.IntN(2)), 0, 0, byte(proto >> 8), byte(proto)}
+				binary.BigEndian.PutUint16(h[4:], uint16(len(p.data)+2))
+				out = append(out, ethernet(mac(), mac(), nil, 0x8864, append(h, p.data...)))
 			}
 		case LinkTypeRaw:
 			if p.etherType == 0x0800 || p.etherType == 0x86dd {
@@ -300,6 +310,7 @@ func linkPackets(lt LinkType, r *rand.Rand) [][]byte {
 			out = append(out, b)
 		}
 		out = append(out, ethernet(testMACs[2], testMACs[0], nil, 0x9000, make([]byte, 40)))
+		out = append(out, ethernet(testMACs[2], testMACs[0], nil, 0x8863, []byte{0x11, 0x09, 0, 0, 0, 0}))
 		out = append(out, ethernet(testMACs[3], testMACs[1], nil, 0x88cc, make([]byte, 40)))
 		out = append(out, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 1}) // runt
 	}

@@ -27,8 +27,14 @@ var linkTypeNames = map[LinkType]string{
 	LinkTypeLinuxSLL2: "Linux cooked v2",
 }
 
+// linkTypePPP is the link layer inside PPPoE sessions, after `pppoes`.
+const linkTypePPP LinkType = 9
+
 // String returns the link type's description.
 func (lt LinkType) String() string {
+	if lt == linkTypePPP {
+		return "PPP"
+	}
 	if s, ok := linkTypeNames[lt]; ok {
 		return s
 	}
@@ -514,6 +520,27 @@ func (g *gen) prim(n *primNode) (bexpr, error) {
 		g.offType += 4
 		g.offPL += 4
 		g.vlanDepth++
+		return b, nil
+	case kwPPPoED:
+		return g.linktype(0x8863)
+	case kwPPPoES:
+		if n.has && n.num > 0xffff {
+			return nil, errorf(-1, "PPPoE session number %d greater than maximum 65535", n.num)
+		}
+		b, err := g.linktype(0x8864)
+		if err != nil {
+			return nil, err
+		}
+		if n.has {
+			b = and(b, mcmp(g.nl(), 4, n.num, 0xffff))
+		}
+		// What follows is a PPP packet: its protocol field is 6 bytes past
+		// the PPPoE header, its payload 2 bytes further.
+		g.lt = linkTypePPP
+		g.offLinkHdr = g.nl() + 6
+		g.offType = int64(g.offLinkHdr)
+		g.offPL = g.offLinkHdr + 2
+		g.offNL = 0
 		return b, nil
 	case kwMPLS:
 		if n.has && n.num > 0xfffff {

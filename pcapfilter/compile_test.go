@@ -276,7 +276,7 @@ func TestDeepNesting(t *testing.T) {
 	} {
 		start := time.Now()
 		Compile(expr, LinkTypeEthernet, Options{})
-		if d := time.Since(start); d > 2*time.Second {
+		if d := time.Since(start); d > 10*time.Second { // generous: -race and a loaded machine; an exponential parse takes forever
 			t.Errorf("%.40q...: took %v", expr, d)
 		}
 	}

@@ -20,7 +20,8 @@
 // carp, ah, esp; proto and protochain with numbers or names ("ip proto
 // \udp": protocol keywords must be escaped, as in libpcap); ether proto;
 // vlan [ID] (stacked vlans each shift the headers that follow) and mpls
-// [LABEL]; inbound, outbound (Linux cooked captures) and ifindex (LINUX_SLL2);
+// [LABEL]; pppoed and pppoes [SESSION] (what follows pppoes is matched
+// inside the PPP session); inbound, outbound (Linux cooked captures) and ifindex (LINUX_SLL2);
 // less, greater and len; byte and field expressions with
 // arithmetic (+ - * / % & | ^ << >>, unary -) and comparisons (> >= = == <
 // <= !=), such as "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn" or
@@ -55,7 +56,7 @@
 //   - protochain follows at most 10 extension headers: libpcap's loop has a
 //     backward jump, which classic BPF in the kernel does not allow.
 //   - Link types and protocols outside the list above (802.11, FDDI,
-//     AppleTalk, DECnet, ISO, IPX, PPPoE, Geneve...) are rejected with a
+//     AppleTalk, DECnet, ISO, IPX, Geneve, MPLS inside PPPoE...) are rejected with a
 //     clear message, as are inbound, outbound and ifindex where the link
 //     header does not carry them (libpcap reads them from Linux socket
 //     metadata in live captures).

@@ -192,6 +192,14 @@ func (g *gen) linktype(proto uint32) (bexpr, error) {
 		return cmp(t, 2, proto), nil
 	case LinkTypeLinuxSLL2:
 		return cmp(uint32(g.offType), 2, proto), nil
+	case linkTypePPP:
+		switch proto {
+		case etherTypeIP:
+			proto = 0x0021
+		case etherTypeIPv6:
+			proto = 0x0057
+		}
+		return cmp(uint32(g.offType), 2, proto), nil
 	case LinkTypeRaw:
 		switch proto {
 		case etherTypeIP:

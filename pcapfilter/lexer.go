@@ -80,6 +80,8 @@ const (
 	kwInbound
 	kwOutbound
 	kwIfindex
+	kwPPPoED
+	kwPPPoES
 	// recognised by libpcap but not implemented here: they are reserved so
 	// that they are never mistaken for host names, and reported clearly.
 	kwUnsupported
@@ -101,6 +103,7 @@ var keywords = map[string]keyword{
 	"broadcast": kwBroadcast, "multicast": kwMulticast,
 	"vlan": kwVLAN, "mpls": kwMPLS, "byte": kwByte,
 	"inbound": kwInbound, "outbound": kwOutbound, "ifindex": kwIfindex,
+	"pppoed": kwPPPoED, "pppoes": kwPPPoES,
 }
 
 // unsupportedKeywords are libpcap reserved words this compiler does not
@@ -111,7 +114,7 @@ var unsupportedKeywords = []string{
 	"csnp", "psnp", "clnp", "stp", "ipx", "netbeui",
 	"type", "subtype", "direction", "dir", "address1", "addr1", "address2",
 	"addr2", "address3", "addr3", "address4", "addr4", "ra", "ta",
-	"pppoed", "pppoes", "geneve",
+	"geneve",
 	"lane", "llc", "metac", "bcc", "oam", "oamf4", "oamf4ec", "oamf4sc",
 	"sc", "ilmic", "vpi", "vci", "connectmsg", "metaconnect",
 	"on", "ifname", "rnr", "rulenum", "reason", "rset", "ruleset",

@@ -343,7 +343,10 @@ func (ps *parser) rterm(q qual) (node, qual, *Error) {
 			return nil, q, ps.syntax(n)
 		}
 		return &primNode{kind: kwIfindex, num: n.num, pos: t.pos}, qerr, nil
-	case t.isKw(kwVLAN) || t.isKw(kwMPLS):
+	case t.isKw(kwPPPoED):
+		ps.next()
+		return &primNode{kind: kwPPPoED, pos: t.pos}, qerr, nil
+	case t.isKw(kwVLAN) || t.isKw(kwMPLS) || t.isKw(kwPPPoES):
 		ps.next()
 		p := &primNode{kind: t.kw, pos: t.pos}
 		save := ps.p

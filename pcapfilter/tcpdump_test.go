@@ -99,6 +99,9 @@ var etherExprs = []string{
 	"not mpls", "mpls 20", "mpls and udp port 53",
 	"ether host 00:11:22:33:44:55 and tcp", "ether broadcast or arp", "arp or host 10.0.0.1",
 	"(arp or ip) and host 1.2.3.4", "ether src 00:11:22:33:44:55 and not ip",
+	"pppoed", "pppoes", "pppoes 5", "pppoes 6 and ip", "pppoes and ip6", "pppoes and tcp port 80",
+	"pppoes and host 10.0.0.1", "pppoes and arp", "pppoes and udp and not port 53", "ip or pppoes and ip6",
+	"pppoes and ether[0] = 0x45", "pppoes and vlan", "pppoes 70000",
 }
 
 // errorExprs must be rejected, as libpcap does.

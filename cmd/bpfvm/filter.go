@@ -327,7 +327,12 @@ func filterFile(f filterFlags, src *captureReader, run matchFunc, stdout, stderr
 		}
 	}
 	if f.count {
-		fmt.Fprintln(lines, matched)
+		if f.write == "-" {
+			// The capture goes to stdout: keep the count apart, as tcpdump does.
+			fmt.Fprintln(stderr, matched)
+		} else {
+			fmt.Fprintln(lines, matched)
+		}
 	}
 	return nil
 }
@@ -366,6 +371,7 @@ type captureReader struct {
 	full    chan chunk  // chunks read, in file order
 	free    chan []byte // buffers to read into
 	done    chan struct{}
+	closed  bool
 	// beforeRefill is called before the current chunk is recycled (the
 	// sink writes out the run of records it holds there).
 	beforeRefill func() error
@@ -458,26 +464,26 @@ func openCapture(path string) (*captureReader, error) {
 	for i := 0; i < chunks; i++ {
 		c.free <- make([]byte, chunkRoom+int(size))
 	}
-	go c.readChunks()
+	go c.readChunks(c.file, c.done)
 	return c, nil
 }
 
 // readChunks runs in its own goroutine, reading the file into free buffers.
-func (c *captureReader) readChunks() {
+func (c *captureReader) readChunks(file *os.File, done chan struct{}) {
 	for {
 		var b []byte
 		select {
 		case b = <-c.free:
-		case <-c.done:
+		case <-done:
 			return
 		}
-		n, err := io.ReadFull(c.file, b[chunkRoom:])
+		n, err := io.ReadFull(file, b[chunkRoom:])
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			err = nil // the end of the file is a chunk of 0 bytes
 		}
 		select {
 		case c.full <- chunk{b, n, err}:
-		case <-c.done:
+		case <-done:
 			return
 		}
 		if n == 0 || err != nil {
@@ -527,9 +533,9 @@ func (c *captureReader) fill(n int) error {
 }
 
 func (c *captureReader) Close() {
-	if c.done != nil {
+	if c.done != nil && !c.closed {
 		close(c.done)
-		c.done = nil
+		c.closed = true
 	}
 	if c.file != nil {
 		c.file.Close()

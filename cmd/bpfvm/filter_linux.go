@@ -120,7 +120,11 @@ func liveCapture(f filterFlags, prog []cbpf.Instruction, stdout, stderr io.Write
 		}
 	}
 	if f.count {
-		fmt.Fprintln(out, count)
+		if f.write == "-" {
+			fmt.Fprintln(stderr, count)
+		} else {
+			fmt.Fprintln(out, count)
+		}
 	}
 	return nil
 }

@@ -506,3 +506,29 @@ func FuzzCaptureReader(f *testing.F) {
 		t.Fatal("no end after 100000 packets")
 	})
 }
+
+func TestFilterWriteStdout(t *testing.T) {
+	dir := t.TempDir()
+	pkts := testFrames()
+	capture := filepath.Join(dir, "in.pcap")
+	writePcap(t, capture, pkts)
+	want := wantMatches(t, "udp", pkts)
+	out, errs, rc := runCmd(t, "-r", capture, "-w", "-", "-c", "udp")
+	if rc != 0 || strings.TrimSpace(errs) != strconv.Itoa(want) {
+		t.Fatalf("rc %d, count on stderr %q, want %d", rc, errs, want)
+	}
+	r, err := pcapgo.NewReader(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		if _, _, err := r.ReadPacketData(); err != nil {
+			break
+		}
+		n++
+	}
+	if n != want {
+		t.Fatalf("%d packets on stdout, want %d", n, want)
+	}
+}

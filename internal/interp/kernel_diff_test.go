@@ -64,12 +64,14 @@ func kernelDiffParams(t *testing.T) (n int, first int64) {
 }
 
 // diffConfigs are the generator options, chosen by seed, so that small
-// buffers and stacks, deep nesting and call-free programs all get their turn.
+// buffers and stacks, deep nesting, call-free programs and programs with
+// loops all get their turn.
 var diffConfigs = []progen.Options{
 	{},
 	{Insns: 128, BufSize: 32, StackSize: 128, MaxDepth: 4},
 	{Insns: 24, BufSize: 8, StackSize: 16, MaxDepth: 2},
 	{Insns: 256, BufSize: 256, StackSize: 64, MaxDepth: 5, NoCalls: true},
+	{Insns: 96, BufSize: 64, StackSize: 64, MaxDepth: 4, Loops: true},
 }
 
 func diffOptions(seed int64) progen.Options {
@@ -237,11 +239,11 @@ func TestKernelDifferential(t *testing.T) {
 func FuzzKernelDifferential(f *testing.F) {
 	for seed := range int64(len(diffConfigs)) {
 		o := diffOptions(seed)
-		f.Add(seed, o.Insns, o.BufSize, o.StackSize, o.MaxDepth, o.NoCalls)
+		f.Add(seed, o.Insns, o.BufSize, o.StackSize, o.MaxDepth, o.NoCalls, o.Loops)
 	}
-	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls bool) {
+	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls, loops bool) {
 		kerneltest.Require(t)
-		opts := progen.Options{Insns: insns, BufSize: buf, StackSize: stack, MaxDepth: depth, NoCalls: noCalls}
+		opts := progen.Options{Insns: insns, BufSize: buf, StackSize: stack, MaxDepth: depth, NoCalls: noCalls, Loops: loops}
 		p, err := progen.Generate(seed, opts)
 		if err != nil {
 			t.Skip(err) // options out of range

@@ -12,8 +12,8 @@ import (
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
-// chunk is how many instructions run between two checks of the context and
-// the remaining budget; the loop itself only counts a chunk down.
+// chunk is how much of the budget is handed to the run loop at a time; the
+// context is checked whenever the loop needs more.
 const chunk = 4096
 
 // VM runs one Program. It owns the stack frames and per-run state and is

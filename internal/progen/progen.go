@@ -25,30 +25,48 @@
 //
 // # Why the kernel accepts the programs and their behaviour is defined
 //
-//   - The body never writes r9 (the memory pointer) or reads it other than
-//     as a load/store base, so no pointer value reaches a register the
-//     epilogue stores, or arithmetic.
+//   - The body never writes r9 (the memory pointer). Pointers appear in
+//     r0..r8 only inside short units that compute one (r9 or r10 plus a
+//     constant, or r10 plus a masked register: a variable offset the
+//     verifier bounds), load or store through it once and overwrite it, so
+//     no address reaches arithmetic, a comparison or the epilogue.
 //   - r0 to r8 are initialised before the body, and r1 to r5 again after
 //     each call, so no register is read uninitialised.
 //   - Loads and stores use r9 with constant offsets inside the buffer, which
-//     the prologue's length check proves in range, or r10 with constant
-//     offsets, aligned to the access size, inside a stack area every byte
-//     of which is written before the body.
+//     the prologue's length check proves in range, or the stack, aligned to
+//     the access size, inside a stack area every byte of which is written
+//     before the body.
 //   - Atomics operate on the stack only (the kernel refuses them on packet
-//     memory), in an area of it only atomics write, whose contents the
-//     verifier never knows: this sidesteps a kernel verifier bug (see
-//     initStack) that would otherwise make the kernel run code that
-//     differs from the program.
+//     memory).
 //   - Division and modulo by an immediate never divide by zero; by a
 //     register they may, which is defined (the result is 0, or the dividend
 //     for modulo). Shifts by an immediate stay within the operand width;
 //     shifts by a register are masked, which is defined.
-//   - All jumps go forward, so programs terminate, and code is laid out as
-//     nested if/else blocks and forward skips between sibling statements,
-//     so every instruction is reachable (the verifier refuses unreachable
-//     code).
+//   - Jumps go forward, except the latches of the opt-in counted loops, so
+//     programs terminate; code is laid out as nested if/else blocks, loops
+//     and forward skips between sibling statements, so every instruction is
+//     reachable (the verifier refuses unreachable code).
 //   - Called functions (bpf-to-bpf calls) compute on their arguments r1-r5
-//     and registers they initialise themselves, on their own small stack.
+//     and registers they initialise themselves, on their own small stack;
+//     some receive in r1 a pointer into the caller's stack, which they only
+//     load and store through.
+//
+// # Kernel verifier bugs the generator steers clear of
+//
+// Linux 6.18 runs some valid programs differently from the instruction set's
+// semantics, because its verifier learns something false and removes code or
+// a zero-extension on the strength of it. The generator avoids the shapes
+// that trigger the bugs the differential tests found (the comments at each
+// avoidance say more; interp's TestKnownKernelBugs pins them down):
+//
+//   - precision tracking ignores atomic fetches from the stack: atomics use
+//     an area of the stack only atomics write, whose contents the verifier
+//     never knows (initStack);
+//   - the zero-extension of r0 after a 32-bit cmpxchg is lost when its
+//     64-bit use is only on a pruned path: r0 is used as 64 bits right after
+//     (atomic);
+//   - scalar += r10 keeps the scalar's stale frame number: variable stack
+//     offsets are added as pointer += scalar (pointerAccess).
 package progen
 
 import (
@@ -56,6 +74,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
@@ -84,6 +103,10 @@ type Options struct {
 	MaxDepth int
 	// NoCalls disables bpf-to-bpf calls.
 	NoCalls bool
+	// Loops adds counted loops, the only backward jumps: a counter in
+	// r6..r8 (which the loop body never writes, and calls preserve) set to
+	// 1..4, decremented after the body, and `if counter != 0 goto body`.
+	Loops bool
 }
 
 const (
@@ -113,13 +136,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	switch {
 	case o.Insns < 1 || o.Insns > maxInsns:
-		return o, fmt.Errorf("progen: Insns %d is outside 1..%d", o.Insns, maxInsns)
+		return o, fmt.Errorf("Insns %d is outside 1..%d", o.Insns, maxInsns)
 	case o.BufSize < 8 || o.BufSize > maxBufSize || o.BufSize%8 != 0:
-		return o, fmt.Errorf("progen: BufSize %d is not a multiple of 8 in 8..%d", o.BufSize, maxBufSize)
+		return o, fmt.Errorf("BufSize %d is not a multiple of 8 in 8..%d", o.BufSize, maxBufSize)
 	case o.StackSize < 16 || o.StackSize > maxStackSize || o.StackSize%8 != 0:
-		return o, fmt.Errorf("progen: StackSize %d is not a multiple of 8 in 16..%d", o.StackSize, maxStackSize)
+		return o, fmt.Errorf("StackSize %d is not a multiple of 8 in 16..%d", o.StackSize, maxStackSize)
 	case o.MaxDepth < 0 || o.MaxDepth > 16:
-		return o, fmt.Errorf("progen: MaxDepth %d is outside 0..16", o.MaxDepth)
+		return o, fmt.Errorf("MaxDepth %d is outside 0..16", o.MaxDepth)
 	}
 	return o, nil
 }
@@ -291,7 +314,8 @@ type gen struct {
 	// of the pointer passed in r1 to callee c.
 	argOff [maxCallees]int
 	// regs are the registers the function being generated computes on.
-	regs []uint8
+	regs   []uint8
+	inLoop bool // loops do not nest: the verifier walks every iteration
 }
 
 // frame describes the function being generated.
@@ -316,11 +340,13 @@ const (
 	stmtIf
 	stmtSkip
 	stmtCall
+	stmtLoop
 )
 
 // stmt is one statement of a structured block. Jumps only go forward to
-// the start of a later sibling or to the end of the block, and if/else
-// bodies are nested blocks, so every instruction stays reachable.
+// the start of a later sibling or to the end of the block, except a loop's
+// latch back to the start of its body, and if/else and loop bodies are
+// nested blocks, so every instruction stays reachable.
 type stmt struct {
 	kind    int
 	insns   []isa.Instruction // stmtLeaf; stmtCall: the re-initialisation after the call
@@ -332,6 +358,9 @@ type stmt struct {
 	skip    int               // stmtSkip: how many following siblings to skip
 	callee  int               // stmtCall
 	pre     []isa.Instruction // stmtCall: set-up of r1 before the call
+	counter uint8             // stmtLoop: the counter register
+	trips   int32             // stmtLoop: the number of iterations
+	body    []stmt            // stmtLoop
 }
 
 func size(s *stmt) int {
@@ -346,6 +375,8 @@ func size(s *stmt) int {
 		return 1
 	case stmtCall:
 		return len(s.pre) + 1 + len(s.insns)
+	case stmtLoop:
+		return 1 + blockSize(s.body) + 2
 	}
 	return len(s.insns)
 }
@@ -370,6 +401,8 @@ type emitter struct {
 	// calls with the set-up of their pointer argument: Minimize removes
 	// them together or not at all.
 	units [][2]int
+	// keep are slot ranges Minimize must not remove.
+	keep [][2]int
 }
 
 func (e *emitter) block(b []stmt) {
@@ -402,6 +435,16 @@ func (e *emitter) block(b []stmt) {
 				}
 				e.block(s.els)
 			}
+		case stmtLoop:
+			// Minimize must keep the loop control, or the loop could run
+			// for ever (or for the counter's previous value of trips).
+			e.keep = append(e.keep, [2]int{len(e.out), len(e.out) + 1})
+			e.out = append(e.out, movK(isa.ClassALU64, s.counter, s.trips))
+			e.block(s.body)
+			e.keep = append(e.keep, [2]int{len(e.out), len(e.out) + 2})
+			e.out = append(e.out,
+				aluK(isa.ClassALU64, isa.OpADD, s.counter, -1),
+				isa.Instruction{Opcode: isa.ClassJMP | isa.OpJNE | isa.SrcK, Dst: s.counter, Offset: int16(-(blockSize(s.body) + 2))})
 		case stmtCall:
 			if len(s.pre) > 0 {
 				e.units = append(e.units, [2]int{len(e.out), len(e.out) + len(s.pre) + 1})
@@ -472,7 +515,7 @@ func (g *gen) program(p *Program) {
 		e.out[c.pc].Imm = int32(starts[c.callee] - (c.pc + 1))
 	}
 	p.Body = e.out
-	p.setup = setupMask(len(e.out), setup)
+	p.setup = setupMask(len(e.out), append(setup, e.keep...))
 	p.units = e.units
 }
 
@@ -508,6 +551,8 @@ func (g *gen) block(f frame, budget, depth int) []stmt {
 			s.skip = 1 + g.r.IntN(3)
 		case k < 24 && f.canCall:
 			s = g.call(g.r.IntN(g.callees))
+		case k < 28 && g.opts.Loops && !g.inLoop && depth < g.opts.MaxDepth && budget >= 4:
+			s = g.loop(f, budget, depth)
 		default:
 			s.kind = stmtLeaf
 			s.insns = g.leaf(f)
@@ -516,6 +561,19 @@ func (g *gen) block(f frame, budget, depth int) []stmt {
 		b = append(b, s)
 	}
 	return b
+}
+
+// loop returns a counted loop: the verifier follows each of its 1..4
+// iterations, so its body is short and loops do not nest.
+func (g *gen) loop(f frame, budget, depth int) stmt {
+	s := stmt{kind: stmtLoop, counter: uint8(6 + g.r.IntN(3)), trips: 1 + g.r.Int32N(4)}
+	saved := g.regs
+	g.regs = slices.DeleteFunc(slices.Clone(saved), func(r uint8) bool { return r == s.counter })
+	g.inLoop = true
+	s.body = g.block(f, 1+g.r.IntN(min(8, budget/2)), depth+1)
+	g.inLoop = false
+	g.regs = saved
+	return s
 }
 
 // call returns a call of callee followed by the re-initialisation of the

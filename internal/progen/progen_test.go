@@ -82,7 +82,9 @@ func checkStructure(p *Program) error {
 			inCallee = true
 		}
 		if t, ok := isa.Target(b, n); ok && t <= n {
-			return fmt.Errorf("slot %d (%v) jumps backwards to %d", n, i, t)
+			if err := checkLoop(b, t, n); err != nil {
+				return fmt.Errorf("slot %d (%v) jumps backwards to %d: %w", n, i, t, err)
+			}
 		}
 		if i.IsLDDW() {
 			n++
@@ -112,6 +114,45 @@ func checkStructure(p *Program) error {
 			if i.Mode() == isa.ModeATOMIC && i.Dst != isa.R10 {
 				return fmt.Errorf("slot %d (%v): atomic outside the stack", n, i)
 			}
+		}
+	}
+	return nil
+}
+
+// checkLoop checks that the backward jump at slot latch to slot start
+// closes a counted loop: counter = 1..4 just before start, counter += -1
+// and `if counter != 0` at the end, and no write to the counter in between
+// (calls preserve it: it is one of r6..r8).
+func checkLoop(b []isa.Instruction, start, latch int) error {
+	j := b[latch]
+	c := j.Dst
+	if j.Opcode != isa.ClassJMP|isa.OpJNE|isa.SrcK || j.Imm != 0 || c < isa.R6 || c > isa.R8 {
+		return errors.New("not a loop latch: if r6..r8 != 0")
+	}
+	if start < 1 || b[start-1] != movK(isa.ClassALU64, c, b[start-1].Imm) || b[start-1].Imm < 1 || b[start-1].Imm > 4 {
+		return errors.New("the counter is not set to 1..4 before the loop")
+	}
+	if b[latch-1] != aluK(isa.ClassALU64, isa.OpADD, c, -1) {
+		return errors.New("the counter is not decremented before the latch")
+	}
+	for n := start; n < latch-1; n++ {
+		i := b[n]
+		writes := false
+		switch i.Class() {
+		case isa.ClassALU, isa.ClassALU64, isa.ClassLD, isa.ClassLDX:
+			writes = i.Dst == c
+		case isa.ClassSTX:
+			writes = i.Mode() == isa.ModeATOMIC && i.Imm&isa.AtomicFETCH != 0 && (i.Src == c || (i.Imm == isa.AtomicCMPXCHG && c == isa.R0))
+		case isa.ClassJMP, isa.ClassJMP32:
+			if t, ok := isa.Target(b, n); ok && (t <= start || t >= latch) && i.Opcode != isa.OpcodeCall {
+				return fmt.Errorf("slot %d jumps out of the loop body or backwards", n)
+			}
+		}
+		if writes {
+			return fmt.Errorf("slot %d (%v) writes the counter r%d", n, i, c)
+		}
+		if i.IsLDDW() {
+			n++
 		}
 	}
 	return nil
@@ -233,7 +274,8 @@ func checkAccess(p *Program, i isa.Instruction, inCallee bool) error {
 }
 
 func TestStructure(t *testing.T) {
-	opts := []Options{{}, {Insns: 300, BufSize: 8, StackSize: 16}, {Insns: 1, MaxDepth: 0, NoCalls: true}, {Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}}
+	opts := []Options{{}, {Insns: 300, BufSize: 8, StackSize: 16}, {Insns: 1, MaxDepth: 0, NoCalls: true}, {Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8},
+		{Loops: true}, {Insns: 300, Loops: true, MaxDepth: 6}}
 	for _, o := range opts {
 		for seed := int64(0); seed < 200; seed++ {
 			p, err := Generate(seed, o)
@@ -382,6 +424,9 @@ func TestKernelAccepts(t *testing.T) {
 		// The largest programs the options allow.
 		{Options{Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}, n / 10},
 		{Options{Insns: maxInsns, MaxDepth: 3}, n / 10},
+		{Options{Loops: true}, n},
+		{Options{Insns: 200, BufSize: 128, StackSize: 128, MaxDepth: 5, Loops: true}, n / 2},
+		{Options{Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8, Loops: true}, n / 10},
 	}
 	start := time.Now()
 	var ran, maxLen int
@@ -416,12 +461,13 @@ func TestKernelAccepts(t *testing.T) {
 }
 
 func FuzzGenerate(f *testing.F) {
-	f.Add(int64(0), 64, 64, 64, 3, false)
-	f.Add(int64(-1), 1, 8, 16, 0, true)
-	f.Add(int64(1<<40), 512, 256, 256, 8, false)
-	f.Add(int64(7), 513, 64, 64, 3, false)
-	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls bool) {
-		o := Options{Insns: insns, BufSize: buf, StackSize: stack, MaxDepth: depth, NoCalls: noCalls}
+	f.Add(int64(0), 64, 64, 64, 3, false, false)
+	f.Add(int64(-1), 1, 8, 16, 0, true, false)
+	f.Add(int64(1<<40), 512, 256, 256, 8, false, true)
+	f.Add(int64(7), 513, 64, 64, 3, false, false)
+	f.Add(int64(9), 100, 32, 32, 4, false, true)
+	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls, loops bool) {
+		o := Options{Insns: insns, BufSize: buf, StackSize: stack, MaxDepth: depth, NoCalls: noCalls, Loops: loops}
 		p, err := Generate(seed, o)
 		if err != nil {
 			if !errors.Is(err, ErrOptions) {
