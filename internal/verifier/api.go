@@ -60,6 +60,9 @@ type Config struct {
 	Flags uint32
 	// Maps the program's lddw instructions refer to.
 	Maps []*Map
+	// LineInfo maps instruction slots to source lines (from BTF line
+	// info, when the loader has it); rejections quote the line.
+	LineInfo map[int]string
 	// Log receives a kernel-style per-instruction state log when LogLevel
 	// is at least 1 (level 2 also prints every state at every instruction).
 	Log      io.Writer
@@ -155,6 +158,7 @@ type Error struct {
 	Index  int    // instruction slot (-1: the program as a whole)
 	Insn   string // its disassembly
 	Reason string // one plain sentence, with a hint where one helps
+	Line   string // the source line of the instruction, when line info exists
 	State  string // registers and stack where the check failed
 	Path   []Branch
 	Stats  Stats
@@ -176,6 +180,9 @@ func (e *Error) Error() string {
 func (e *Error) Detail() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s\n", e.Kind, e.Error())
+	if e.Line != "" {
+		fmt.Fprintf(&b, "source: %s\n", e.Line)
+	}
 	if e.State != "" {
 		fmt.Fprintf(&b, "state: %s\n", e.State)
 	}
@@ -211,6 +218,16 @@ func Verify(insns []isa.Instruction, cfg Config) (res *Result, err error) {
 	if err != nil {
 		if e, ok := err.(*Error); ok {
 			e.Stats = v.stats
+			if e.Index >= 0 && e.Line == "" {
+				// The nearest line at or before the instruction, as the
+				// kernel's verbose_linfo does.
+				for i := e.Index; i >= 0; i-- {
+					if l, ok := cfg.LineInfo[i]; ok {
+						e.Line = l
+						break
+					}
+				}
+			}
 		}
 		return nil, err
 	}

@@ -531,16 +531,16 @@ func (v *verifier) stackWriteFixed(f *frame, off int64, a access) error {
 	aligned := (off % 8) == 0
 	switch {
 	case a.val != nil && aligned && a.val.Type == Scalar:
-		r := *a.val
-		fits := regWidth(&r) <= 8*a.size
-		if fits {
-			v.assignScalarID(a.val)
-			r.ID = a.val.ID
-			// keep the id in the source register too
-			v.regs()[v.insns[v.idx].Src].ID = r.ID
-		}
-		if !fits {
-			r.ID = 0
+		// The spill links to the source register (same id), unless it
+		// truncates the value.
+		src := &v.regs()[v.insns[v.idx].Src]
+		var r Reg
+		if regWidth(a.val) <= 8*a.size {
+			v.assignScalarID(src)
+			r = *src
+		} else {
+			r = *a.val
+			r.ID, r.AddConst, r.Off = 0, false, 0
 		}
 		v.saveSpill(s, &r, a.size)
 	case a.val == nil && aligned && a.imm != nil:
@@ -609,7 +609,7 @@ func (v *verifier) stackReadFixed(f *frame, off int64, a access) (Reg, error) {
 			if a.size <= spillSize && off%8 == 0 {
 				val = r
 				if regWidth(&r) > 8*a.size {
-					val.ID = 0
+					val.ID, val.AddConst, val.Off = 0, false, 0
 				}
 				return val, nil
 			}

@@ -92,6 +92,9 @@ type Reg struct {
 	// ID links copies: registers with the same ID refine together (null
 	// checks, packet ranges, scalar comparisons).
 	ID uint32
+	// AddConst marks a scalar linked to the others of its ID plus the
+	// constant in Off (rX = rY; rX += K), the kernel's BPF_ADD_CONST.
+	AddConst bool
 	// RefID is the reference (socket, ringbuf record) this pointer holds.
 	RefID uint32
 	// Range is how many bytes after a packet pointer are proven readable.
