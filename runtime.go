@@ -41,6 +41,8 @@ type Runtime struct {
 	coreTargets []*btf.Spec
 	hostHelpers map[int32]HelperFunc
 	engine      jit.Kind
+	// unverified: programs load without the verifier (WithoutVerifier).
+	unverified bool
 }
 
 // Engine names an execution engine.
