@@ -251,3 +251,32 @@ func TestProvenAccesses(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkProven compares JIT runs with every access checked
+// (WithoutVerifier) and with the verifier's proven accesses unchecked.
+func BenchmarkProven(b *testing.B) {
+	for _, c := range []struct{ obj, prog string }{
+		{"xdp_firewall.o", "xdp_firewall"},
+		{"xdp_swap_mac.o", "xdp_swap_mac"},
+		{"parse_tcp.o", "parse_tcp"},
+		{"tc_fields.o", "tc_fields"},
+		{"percpu_counters.o", "percpu_counters"},
+		{"bench_maps.o", "bench_array_lookup"},
+	} {
+		for _, mode := range []string{"checked", "proven"} {
+			b.Run(c.prog+"/"+mode, func(b *testing.B) {
+				opts := []Option{WithEngine(JIT)}
+				if mode == "checked" {
+					opts = append(opts, WithoutVerifier())
+				}
+				_, coll := loadTestdata(b, c.obj, opts...)
+				ro := &RunOptions{Data: tcpPkt, Repeat: uint32(b.N)}
+				b.ResetTimer()
+				if _, err := coll.Programs[c.prog].Run(ro); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(ro.Duration.Nanoseconds()), "ns/run")
+			})
+		}
+	}
+}
