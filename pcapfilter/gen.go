@@ -22,6 +22,9 @@ type (
 	bOr    struct{ l, r bexpr }
 	bNot   struct{ x bexpr }
 	bConst bool
+	// bAbort ends the run with 0 whatever the enclosing negations, as a
+	// load past the end of the packet does.
+	bAbort struct{}
 	// bTest runs stmts, then jumps on A op k (or A op X with srcX).
 	bTest struct {
 		stmts []cbpf.Instruction

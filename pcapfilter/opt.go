@@ -47,6 +47,7 @@ func (b *block) isJump() bool { return !b.ret && !b.gotoOp }
 
 type lowering struct {
 	blocks []*block
+	reject *block // returns 0
 }
 
 func (lw *lowering) newBlock(b *block) *block {
@@ -71,6 +72,8 @@ func (lw *lowering) lower(e bexpr, t, f *block) *block {
 		return lw.newBlock(&block{stmts: e.stmts, op: e.op, srcX: e.srcX, k: e.k, jt: t, jf: f})
 	case *bChain:
 		return lw.lowerChain(e, t, f)
+	case bAbort:
+		return lw.reject
 	}
 	panic(fmt.Sprintf("pcapfilter: unknown boolean node %T", e))
 }
@@ -133,6 +136,7 @@ func assemble(e bexpr, opts Options) ([]cbpf.Instruction, error) {
 	lw := &lowering{}
 	accept := lw.newBlock(&block{ret: true, retVal: opts.SnapLen})
 	reject := lw.newBlock(&block{ret: true, retVal: 0})
+	lw.reject = reject
 	entry := lw.lower(e, accept, reject)
 	if !opts.NoOptimize {
 		entry = optimize(entry)

@@ -75,6 +75,7 @@ var ipExprs = []string{
 	"(host 10.0.0.1 or host 10.0.0.2) and tcp", "icmp or icmp6", "tcp and ip6", "udp and ip",
 	"ip and tcp and tcp[13] & 0x3f = 0x10", "ip6 and not tcp",
 	"inbound", "outbound", "outbound and tcp", "not inbound or udp", "ifindex 2", "ifindex 3 and ip",
+	"ip[0xfffff000] = 1", "not tcp[0xfffffff0] = 1", "not ip[0x80000000] = 0 or udp", "not ether[0xffe00000:4] = 1",
 }
 
 // etherExprs need Ethernet (or fail the same way elsewhere).
