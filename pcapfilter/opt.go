@@ -1,6 +1,7 @@
 package pcapfilter
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -658,10 +659,19 @@ func optimize(entry *block) *block {
 	return entry
 }
 
+// dupKey identifies a block by its code and successors.
+type dupKey struct {
+	ret, gotoOp, srcX bool
+	retVal, k         uint32
+	op                uint16
+	stmts             string
+	jt, jf            int
+}
+
 // mergeDuplicates makes identical blocks (same code, same successors) one.
 func mergeDuplicates(entry *block) *block {
 	order := topo(entry)
-	canon := map[string]*block{}
+	canon := map[dupKey]*block{}
 	repl := map[*block]*block{}
 	id := map[*block]int{}
 	for i := len(order) - 1; i >= 0; i-- {
@@ -676,18 +686,19 @@ func mergeDuplicates(entry *block) *block {
 				}
 			}
 		}
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "%v|%v|%d|%v|%d|%v|%d", b.ret, b.gotoOp, b.retVal, b.srcX, b.op, b.k, len(b.stmts))
-		for _, s := range b.stmts {
-			fmt.Fprintf(&sb, "|%d,%d", s.Op, s.K)
+		key := dupKey{ret: b.ret, gotoOp: b.gotoOp, retVal: b.retVal, srcX: b.srcX, op: b.op, k: b.k}
+		enc := make([]byte, 0, 8*len(b.stmts))
+		for _, st := range b.stmts {
+			enc = binary.LittleEndian.AppendUint16(enc, st.Op)
+			enc = binary.LittleEndian.AppendUint32(enc, st.K)
 		}
+		key.stmts = string(enc)
 		if !b.ret {
-			fmt.Fprintf(&sb, "|t%d", id[b.jt])
+			key.jt = id[b.jt]
 			if b.isJump() {
-				fmt.Fprintf(&sb, "|f%d", id[b.jf])
+				key.jf = id[b.jf]
 			}
 		}
-		key := sb.String()
 		if c, ok := canon[key]; ok {
 			repl[b] = c
 			id[b] = id[c]
