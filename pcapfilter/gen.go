@@ -3,7 +3,6 @@ package pcapfilter
 import (
 	"encoding/binary"
 	"net/netip"
-	"strings"
 
 	"github.com/bpfvm/bpfvm/cbpf"
 )
@@ -548,7 +547,7 @@ func lookupPort(name string, proto uint32) (uint32, uint32, error) {
 		v, err := parseNumber(name)
 		return v, proto, err
 	}
-	s, ok := services[strings.ToLower(name)]
+	s, ok := services[name] // case-sensitive, as getservbyname
 	if !ok {
 		return 0, 0, errorf(-1, "unknown port '%s' (only numbers and a few well-known service names are known)", name)
 	}

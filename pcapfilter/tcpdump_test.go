@@ -113,7 +113,8 @@ var errorExprs = []string{
 	"ip[0:3] = 1", "icmp port 80", "port 1.2", "host 1:2:3:4:5:6", "ether host 10.0.0.1", "len-1 > 10",
 	"(host 1.1.1.1 or 2.2.2.2) and 3.3.3.3", "tcp or 80", "09", "0x", "ip[0] = ", "1 = ", "udp port nosuchservice",
 	"arp proto 6", "tcp proto 6", "ip6 net 10.0.0.0/8", "net ::1/129", "portrange 1-99999", "ip[", "[0]",
-	"link host 10.0.0.1", "src proto 6", "host 10.0.0.1 mask 255.0.0.0",
+	"link host 10.0.0.1", "src proto 6", "host 10.0.0.1 mask 255.0.0.0", "TCP PORT 80", "port HTTP",
+	"tcp[TCPFLAGS] & 2 != 0", "ether host AA:BB:CC:DD:EE:FF or Ip",
 }
 
 var testLinkTypes = []struct {
