@@ -104,6 +104,7 @@ var etherExprs = []string{
 	"not mpls", "mpls 20", "mpls and udp port 53",
 	"ether host 00:11:22:33:44:55 and tcp", "ether broadcast or arp", "arp or host 10.0.0.1",
 	"(arp or ip) and host 1.2.3.4", "ether src 00:11:22:33:44:55 and not ip",
+	"ether proto \\iso", "ether proto \\stp", "ether proto \\netbeui", "ether proto \\decnet", "not ether proto \\stp",
 	"vlan 100 and host 10.0.0.1 and port 80", "ether[12:2] = 0x0800 and ip[9] = 17", "not arp and not icmp",
 	"pppoed", "pppoes", "pppoes 5", "pppoes 6 and ip", "pppoes and ip6", "pppoes and tcp port 80",
 	"pppoes and host 10.0.0.1", "pppoes and arp", "pppoes and udp and not port 53", "ip or pppoes and ip6",
