@@ -116,7 +116,10 @@ func (lw *lowering) lowerChain(c *bChain, t, f *block) *block {
 			// Out of iterations: a further header cannot be followed.
 			rest = f
 		}
-		body := eq(59, f, rest)
+		body := f
+		if rest != f {
+			body = eq(59, f, rest)
+		}
 		if i == 0 {
 			var stmts []cbpf.Instruction
 			if c.v6 {
@@ -646,8 +649,8 @@ func optimize(entry *block) *block {
 					}
 				}
 			}
-			if b.isJump() && b.jt == b.jf {
-				changed = true
+			if b.isJump() && b.jt == b.jf && b.sym != "" && !b.keep {
+				changed = true // removable: thread skips it next round
 			}
 		}
 		entry = mergeDuplicates(entry)
