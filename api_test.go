@@ -330,3 +330,29 @@ func TestRunErrorNamesSourceLine(t *testing.T) {
 		t.Fatalf("error %v does not name the source line", err)
 	}
 }
+
+func TestBatchOps(t *testing.T) {
+	m, err := NewRuntime().NewMap(&ebpf.MapSpec{Name: "b", Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []byte{1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0}
+	vals := []byte{10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0, 40, 0, 0, 0}
+	if n, err := m.BatchUpdate(keys, vals, UpdateAny); n != 3 || !errors.Is(err, ErrMapFull) {
+		t.Fatalf("batch update into a 3-entry map: %d %v", n, err)
+	}
+	ko, vo := make([]byte, 16), make([]byte, 16)
+	n, _, err := m.BatchLookup(nil, ko, vo)
+	if n != 3 || !errors.Is(err, ErrKeyNotExist) {
+		t.Fatalf("batch lookup: %d %v", n, err)
+	}
+	if n, err := m.BatchDelete(keys[:8]); n != 2 || err != nil {
+		t.Fatalf("batch delete: %d %v", n, err)
+	}
+	if n, err := m.BatchDelete(keys[:4]); n != 0 || !errors.Is(err, ErrKeyNotExist) {
+		t.Fatalf("batch delete of a deleted key: %d %v", n, err)
+	}
+	if _, err := m.BatchUpdate(keys[:3], vals, 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("ragged batch: %v", err)
+	}
+}

@@ -10,13 +10,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-func loadTestdata(tb testing.TB, obj string) (*ebpf.CollectionSpec, *Collection) {
+func loadTestdata(tb testing.TB, obj string, opts ...Option) (*ebpf.CollectionSpec, *Collection) {
 	tb.Helper()
 	spec, err := ebpf.LoadCollectionSpec(filepath.Join("testdata", obj))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	coll, err := NewRuntime(WithNumCPU(4)).LoadCollection(spec)
+	coll, err := NewRuntime(append([]Option{WithNumCPU(4)}, opts...)...).LoadCollection(spec)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -53,16 +53,21 @@ func BenchmarkRepeat(b *testing.B) {
 		{"xdp_pass.o", "xdp_pass"},
 		{"xdp_firewall.o", "xdp_firewall"},
 		{"percpu_counters.o", "percpu_counters"},
+		{"bench_maps.o", "bench_hash_update"}, // 16 updates per run
+		{"bench_maps.o", "bench_hash_lookup"}, // 16 lookups per run
+		{"bench_maps.o", "bench_array_lookup"},
 	} {
-		b.Run(c.prog+"/bpfvm", func(b *testing.B) {
-			_, coll := loadTestdata(b, c.obj)
-			opts := &RunOptions{Data: udpPkt, Repeat: uint32(b.N)}
-			b.ResetTimer()
-			if _, err := coll.Programs[c.prog].Run(opts); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(opts.Duration.Nanoseconds()), "ns/run")
-		})
+		for _, e := range []Engine{Interpreter, JIT} {
+			b.Run(c.prog+"/bpfvm-"+string(e), func(b *testing.B) {
+				_, coll := loadTestdata(b, c.obj, WithEngine(e))
+				opts := &RunOptions{Data: udpPkt, Repeat: uint32(b.N)}
+				b.ResetTimer()
+				if _, err := coll.Programs[c.prog].Run(opts); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(opts.Duration.Nanoseconds()), "ns/run")
+			})
+		}
 		b.Run(c.prog+"/kernel", func(b *testing.B) {
 			spec, err := ebpf.LoadCollectionSpec(filepath.Join("testdata", c.obj))
 			if err != nil {

@@ -141,3 +141,27 @@ func ExampleWithTraceOutput() {
 	fmt.Print(trace.String())
 	// Output: hello 5
 }
+
+func ExampleMap_RingBufReader() {
+	coll, err := bpfvm.NewRuntime().LoadCollectionFile("testdata/ringbuf.o")
+	if err != nil {
+		panic(err)
+	}
+	defer coll.Close()
+	rd, err := coll.Maps["events"].RingBufReader()
+	if err != nil {
+		panic(err)
+	}
+	defer rd.Close()
+	coll.Programs["ringbuf"].Run(&bpfvm.RunOptions{Data: frame([4]byte{1, 2, 3, 4})})
+	for {
+		rec, ok := rd.TryRead()
+		if !ok {
+			break
+		}
+		fmt.Printf("%d-byte record %x\n", len(rec), rec[:4])
+	}
+	// Output:
+	// 16-byte record 3c000000
+	// 4-byte record 0100edfe
+}

@@ -327,11 +327,11 @@ func (m *Map) Close() error {
 
 // RingBufReader returns a reader of a RINGBUF map, like cilium/ebpf's
 // ringbuf.NewReader.
-func (m *Map) RingBufReader() (*maps.RingReader, error) { return maps.NewRingReader(m.m) }
+func (m *Map) RingBufReader() (*RingBufReader, error) { return maps.NewRingReader(m.m) }
 
 // PerfReader opens an event on every CPU slot of a PERF_EVENT_ARRAY map
 // with a buffer of perCPUBuffer bytes, like cilium/ebpf's perf.NewReader.
-func (m *Map) PerfReader(perCPUBuffer int) (*maps.PerfReader, error) {
+func (m *Map) PerfReader(perCPUBuffer int) (*PerfReader, error) {
 	return maps.NewPerfReader(m.m, perCPUBuffer)
 }
 
@@ -366,4 +366,34 @@ func (t TypedMap[K, V]) All() (map[K]V, error) {
 		out[k] = v
 	}
 	return out, it.Err()
+}
+
+// BatchUpdate stores n entries from keys and values (n*size bytes each)
+// with flags, stopping at the first error; it returns how many it stored.
+func (m *Map) BatchUpdate(keys, values []byte, flags MapUpdateFlags) (int, error) {
+	ks, vs := int(m.KeySize()), m.m.HostValueSize()
+	if ks == 0 || len(keys)%ks != 0 || len(values) != len(keys)/ks*vs {
+		return 0, fmt.Errorf("%w: batch buffers of %d and %d bytes for %d-byte keys and %d-byte values", ErrInvalidArgument, len(keys), len(values), ks, vs)
+	}
+	for i := 0; i < len(keys)/ks; i++ {
+		if err := m.m.Update(keys[i*ks:(i+1)*ks], values[i*vs:(i+1)*vs], uint64(flags)); err != nil {
+			return i, fmt.Errorf("batch update of %s, entry %d: %w", m, i, err)
+		}
+	}
+	return len(keys) / ks, nil
+}
+
+// BatchDelete removes the n keys in keys (n*size bytes), stopping at the
+// first error; it returns how many it removed.
+func (m *Map) BatchDelete(keys []byte) (int, error) {
+	ks := int(m.KeySize())
+	if ks == 0 || len(keys)%ks != 0 {
+		return 0, fmt.Errorf("%w: batch of %d bytes for %d-byte keys", ErrInvalidArgument, len(keys), ks)
+	}
+	for i := 0; i < len(keys)/ks; i++ {
+		if err := m.m.Delete(keys[i*ks : (i+1)*ks]); err != nil {
+			return i, fmt.Errorf("batch delete from %s, entry %d: %w", m, i, err)
+		}
+	}
+	return len(keys) / ks, nil
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/helpers"
-	"github.com/bpfvm/bpfvm/internal/interp"
 	"github.com/bpfvm/bpfvm/internal/isa"
+	"github.com/bpfvm/bpfvm/internal/jit"
 	"github.com/bpfvm/bpfvm/internal/loader"
 	"github.com/bpfvm/bpfvm/internal/progtype"
 )
@@ -35,7 +35,7 @@ type Program struct {
 	// prologue is the number of instructions bpfvm put in front of the
 	// program (to expose global data); error indices are shifted back.
 	prologue int
-	pool     sync.Pool // *instance
+	pool     instancePool
 	runs     sync.Pool // *progtype.Run
 	cpu      sync.Mutex
 	nextCPU  int
@@ -44,7 +44,49 @@ type Program struct {
 // instance is one machine for a program: its helper state and VM.
 type instance struct {
 	state *helpers.State
-	vm    *interp.VM
+	vm    jit.VM
+	prog  jit.Program
+}
+
+// instancePool keeps idle instances. Unlike a sync.Pool it never drops
+// them, so every engine program it created can be closed (the JIT's code
+// memory) and the number of instances stays at the peak concurrency.
+type instancePool struct {
+	mu   sync.Mutex
+	free []*instance
+	all  []*instance
+}
+
+func (pp *instancePool) Get() any {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if n := len(pp.free); n > 0 {
+		inst := pp.free[n-1]
+		pp.free = pp.free[:n-1]
+		return inst
+	}
+	return nil
+}
+
+func (pp *instancePool) Put(inst *instance) {
+	pp.mu.Lock()
+	pp.free = append(pp.free, inst)
+	pp.mu.Unlock()
+}
+
+func (pp *instancePool) track(inst *instance) {
+	pp.mu.Lock()
+	pp.all = append(pp.all, inst)
+	pp.mu.Unlock()
+}
+
+func (pp *instancePool) closeAll() {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	for _, inst := range pp.all {
+		inst.prog.Close()
+	}
+	pp.all, pp.free = nil, nil
 }
 
 // regionsHelper is the private helper id of the prologue that makes the
@@ -56,6 +98,17 @@ func (p *Program) Name() string { return p.name }
 
 // Type returns the program's type.
 func (p *Program) Type() ProgramType { return p.typ }
+
+// Engine returns the engine the program runs on (the interpreter when the
+// JIT was asked for but is unavailable here).
+func (p *Program) Engine() Engine {
+	inst, err := p.get()
+	if err != nil {
+		return p.rt.engine
+	}
+	defer p.pool.Put(inst)
+	return inst.prog.Engine()
+}
 
 // SectionName returns the ELF section the program came from.
 func (p *Program) SectionName() string { return p.section }
@@ -139,11 +192,13 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 		hs = withRegions
 	}
-	prog, err := interp.Load(p.insns, interp.Options{Helpers: hs, Budget: p.rt.budget})
+	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget})
 	if err != nil {
 		return nil, err
 	}
-	return &instance{state: st, vm: prog.NewVM()}, nil
+	inst := &instance{state: st, vm: prog.NewVM(), prog: prog}
+	p.pool.track(inst)
+	return inst, nil
 }
 
 func (p *Program) get() (*instance, error) {
@@ -336,8 +391,10 @@ func tailCall(err error) *helpers.TailCallRequest {
 	return nil
 }
 
-// Close releases the program.
+// Close releases the program (and the JIT's code memory). It must not be
+// running.
 func (p *Program) Close() error {
 	p.rt.registry.RemoveProgram(p.id)
+	p.pool.closeAll()
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpfvm/bpfvm/internal/helpers"
+	"github.com/bpfvm/bpfvm/internal/jit"
 	"github.com/bpfvm/bpfvm/internal/maps"
 )
 
@@ -39,7 +40,22 @@ type Runtime struct {
 	// coreTargets resolve CO-RE relocations (nil: the object's BTF).
 	coreTargets []*btf.Spec
 	hostHelpers map[int32]HelperFunc
+	engine      jit.Kind
 }
+
+// Engine names an execution engine.
+type Engine = jit.Kind
+
+// The engines: the interpreter (the default, the reference semantics) and
+// the amd64 JIT (linux/amd64; elsewhere programs fall back to the
+// interpreter).
+const (
+	Interpreter Engine = jit.Interpreter
+	JIT         Engine = jit.JIT
+)
+
+// WithEngine selects the engine programs run on.
+func WithEngine(e Engine) Option { return func(r *Runtime) { r.engine = e } }
 
 // WithKernelTypes resolves CO-RE relocations against spec (for instance
 // btf.LoadKernelSpec(), the running kernel's /sys/kernel/btf/vmlinux, or

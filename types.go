@@ -48,3 +48,14 @@ var (
 	// ErrUnsupportedType: a program type bpfvm cannot run yet.
 	ErrUnsupportedType = progtype.ErrUnsupportedType
 )
+
+// RingBufReader reads a RINGBUF map's records (Map.RingBufReader), like
+// cilium/ebpf's ringbuf.Reader.
+type RingBufReader = maps.RingReader
+
+// PerfReader reads a PERF_EVENT_ARRAY map's samples (Map.PerfReader), like
+// cilium/ebpf's perf.Reader.
+type PerfReader = maps.PerfReader
+
+// PerfRecord is one sample or lost-sample count from a PerfReader.
+type PerfRecord = maps.PerfRecord

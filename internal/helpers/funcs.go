@@ -72,6 +72,7 @@ func (s *State) build() engine.Helpers {
 		GetStackid:             s.getStackid,
 		FibLookup:              s.fibLookup,
 		SkbChangeTail:          s.skbChangeTail,
+		SkbChangeHead:          s.skbChangeHead,
 		GetStack:               s.getStack,
 		SkbPullData:            s.skbPullData,
 		GetFuncIp:              zeroHelper,
@@ -88,75 +89,72 @@ func Implemented(id int32) bool {
 }
 
 func (s *State) mapLookupElem(env engine.Env, r1, r2, _, _, _ uint64) (uint64, error) {
-	m, err := s.mapArg(r1)
+	mi, err := s.info(r1)
 	if err != nil {
 		return 0, err
 	}
-	spec := m.Spec()
-	key, err := env.Memory(r2, uint64(spec.KeySize), false)
+	key, err := env.Memory(r2, mi.keySize, false)
 	if err != nil {
 		return 0, err
 	}
-	if mm, ok := m.(maps.MapOfMaps); ok {
-		if _, id, ok := mm.InnerMapAt(key); ok {
+	if mi.mapOfMaps != nil {
+		if _, id, ok := mi.mapOfMaps.InnerMapAt(key); ok {
 			return maps.Handle(id), nil
 		}
 		return 0, nil
 	}
-	v := m.ProgLookup(key, s.CPU)
+	v := mi.m.ProgLookup(key, s.CPU)
 	if v == nil {
 		return 0, nil
 	}
-	return s.expose(env, v, spec.Flags&maps.FlagRdonlyProg == 0), nil
+	return s.expose(env, v, mi.writable), nil
 }
 
 func (s *State) mapLookupPercpuElem(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, error) {
-	m, err := s.mapArg(r1)
+	mi, err := s.info(r1)
 	if err != nil {
 		return 0, err
 	}
-	spec := m.Spec()
 	if r3 >= uint64(max(s.Host.NumCPU, 1)) {
 		return 0, nil
 	}
-	key, err := env.Memory(r2, uint64(spec.KeySize), false)
+	key, err := env.Memory(r2, mi.keySize, false)
 	if err != nil {
 		return 0, err
 	}
-	v := m.ProgLookup(key, int(r3))
+	v := mi.m.ProgLookup(key, int(r3))
 	if v == nil {
 		return 0, nil
 	}
-	return s.expose(env, v, spec.Flags&maps.FlagRdonlyProg == 0), nil
+	return s.expose(env, v, mi.writable), nil
 }
 
 func (s *State) mapUpdateElem(env engine.Env, r1, r2, r3, r4, _ uint64) (uint64, error) {
-	m, err := s.mapArg(r1)
+	mi, err := s.info(r1)
 	if err != nil {
 		return 0, err
 	}
-	spec := m.Spec()
-	key, err := env.Memory(r2, uint64(spec.KeySize), false)
+	key, err := env.Memory(r2, mi.keySize, false)
 	if err != nil {
 		return 0, err
 	}
-	val, err := env.Memory(r3, uint64(spec.ValueSize), false)
+	val, err := env.Memory(r3, mi.valueSize, false)
 	if err != nil {
 		return 0, err
 	}
-	return maps.Ret(m.ProgUpdate(key, val, r4, s.CPU)), nil
+	return maps.Ret(mi.m.ProgUpdate(key, val, r4, s.CPU)), nil
 }
 
 func (s *State) mapDeleteElem(env engine.Env, r1, r2, _, _, _ uint64) (uint64, error) {
-	m, err := s.mapArg(r1)
+	mi, err := s.info(r1)
 	if err != nil {
 		return 0, err
 	}
-	key, err := env.Memory(r2, uint64(m.Spec().KeySize), false)
+	key, err := env.Memory(r2, mi.keySize, false)
 	if err != nil {
 		return 0, err
 	}
-	return maps.Ret(m.ProgDelete(key)), nil
+	return maps.Ret(mi.m.ProgDelete(key)), nil
 }
 
 func (s *State) pushPopper(r1 uint64) (maps.PushPopper, uint64, error) {

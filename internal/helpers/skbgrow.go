@@ -43,3 +43,37 @@ func (s *State) skbChangeTail(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, 
 	s.resizeTail(env, p.Data+int(r2))
 	return 0, nil
 }
+
+// skbChangeHead is bpf_skb_change_head(skb, len, flags): len zeroed bytes
+// are pushed in front of the packet (for an L3 packet that needs a MAC
+// header); the network header stays where it is.
+func (s *State) skbChangeHead(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, error) {
+	p := s.Packet
+	if p == nil || p.XDP {
+		return errno(maps.EINVAL), nil
+	}
+	n := int(uint32(r2))
+	newLen := uint64(p.End-p.Data) + uint64(uint32(r2))
+	if r3 != 0 || newLen > skbMaxLen {
+		return errno(maps.EINVAL), nil
+	}
+	if p.Data-n < p.MinData {
+		// Not enough headroom: a new buffer (old pointers go stale, as
+		// the kernel invalidates them).
+		grow := n - (p.Data - p.MinData)
+		buf := make([]byte, len(p.Buf)+grow)
+		copy(buf[grow:], p.Buf)
+		p.Buf = buf
+		p.Data += grow
+		p.End += grow
+		p.Meta += grow
+		p.Net += grow
+		p.MaxEnd += grow
+	}
+	p.Data -= n
+	p.Meta = p.Data
+	clear(p.Buf[p.Data : p.Data+n])
+	env.AddRegion(p.Buf, true)
+	p.sync()
+	return 0, nil
+}

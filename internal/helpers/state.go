@@ -146,6 +146,7 @@ type State struct {
 	keyBuf  []byte   // for_each_map_elem keys
 	locks   []*sync.Mutex
 	helpers engine.Helpers
+	maps    mapCache
 }
 
 type record struct {

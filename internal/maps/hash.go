@@ -11,6 +11,7 @@ import (
 type hashEntry struct {
 	key        string
 	values     [][]byte
+	one        [1][]byte  // backing array of values for maps that are not per-CPU
 	prev, next *hashEntry // iteration order (insertion order; LRU rotation)
 	ref        atomic.Bool
 }
@@ -206,7 +207,13 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		}
 		m.evict()
 	}
-	e := &hashEntry{key: string(key), values: make([][]byte, 1)}
+	e := &hashEntry{}
+	if old != nil {
+		e.key = old.key // already allocated
+	} else {
+		e.key = string(key)
+	}
+	e.values = e.one[:]
 	if m.percpu {
 		e.values = make([][]byte, m.ncpu)
 	}

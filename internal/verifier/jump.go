@@ -515,15 +515,7 @@ func (v *verifier) checkCondJump(in isa.Instruction) error {
 	dst := regs[in.Dst]
 	target, _ := isa.Target(v.insns, v.idx)
 	pred := branchTaken(&dst, &src, op, is32)
-	if in.Source() == isa.SrcX && in.Src == in.Dst && dst.Type == Scalar {
-		// A register compared with itself.
-		switch op {
-		case isa.OpJEQ, isa.OpJGE, isa.OpJLE, isa.OpJSGE, isa.OpJSLE:
-			pred = 1
-		case isa.OpJNE, isa.OpJGT, isa.OpJLT, isa.OpJSGT, isa.OpJSLT:
-			pred = 0
-		}
-	}
+
 	if pred == 1 {
 		v.facts[v.idx] |= FactBranchTaken
 		v.cur.path = &pathNode{idx: v.idx, taken: true, prev: v.cur.path}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -30,7 +31,10 @@ func kernelMustReject(t *testing.T, insns []isa.Instruction, progType string, ma
 	t.Logf("kernel: %s", lastLogLine(log))
 }
 
-var errNoKernel = errors.New("bpf() is unavailable (needs Linux and root)")
+var (
+	errNoKernel       = errors.New("bpf() is unavailable (needs Linux and root)")
+	errNotExpressible = errors.New("cilium/ebpf does not pass this program through unchanged")
+)
 
 func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool, string, error) {
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
@@ -72,7 +76,8 @@ func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool,
 		}
 	}
 	var prog asm.Instructions
-	r := bytes.NewReader(isa.Encode(raw))
+	code := isa.Encode(raw)
+	r := bytes.NewReader(code)
 	for r.Len() > 0 {
 		var ins asm.Instruction
 		if err := ins.Unmarshal(r, binary.LittleEndian, "linux"); err != nil {
@@ -80,15 +85,21 @@ func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool,
 		}
 		prog = append(prog, ins)
 	}
-	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Type: pt, Instructions: prog, License: "GPL"}, ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch})
+	// cilium/ebpf normalises some fields on the way; a program it cannot
+	// pass through unchanged cannot be judged by the kernel here.
+	var back bytes.Buffer
+	if err := prog.Marshal(&back, binary.LittleEndian); err != nil || !bytes.Equal(back.Bytes(), code) {
+		return false, "", errNotExpressible
+	}
+	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Type: pt, Instructions: prog, License: "GPL"}, ebpf.ProgramOptions{})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			log := ""
-			for _, l := range ve.Log {
-				log += l + "\n"
+			lines := ve.Log
+			if len(lines) > 50 {
+				lines = lines[len(lines)-50:]
 			}
-			return false, log, nil
+			return false, strings.Join(lines, "\n"), nil
 		}
 		return false, err.Error(), nil
 	}

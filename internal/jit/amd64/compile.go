@@ -57,6 +57,7 @@ func sizeIndex(size int) int32 {
 type compiled struct {
 	code        []byte
 	entry       int      // offset of the entry stub
+	freshEntry  int      // offset of the entry stub for the start of a run
 	callbackRet int      // return point of functions run through Env.Call
 	insnOff     []int32  // per slot: offset of the instruction's code (-1 for lddw second halves)
 	resume      []int32  // per slot: resume offset after a helper exit or region exit
@@ -65,7 +66,9 @@ type compiled struct {
 	blockOf     []int32  // per slot: the leader of its block
 	pos         []uint32 // per slot: instructions before it in its block
 	// stackFrames is how many stack frames a run may dirty: 0 when the
-	// program can never write its stack, so runs need not clear it.
+	// program can never write its stack, so runs need not clear it; else
+	// the depth of its call graph (all frames if it is recursive or calls
+	// helpers, which may call back on new frames).
 	stackFrames int
 }
 
@@ -80,6 +83,7 @@ type compiler struct {
 	out      compiled
 	resume   []label        // per slot: where Go resumes after an exit, or -1
 	writes   map[int]uint16 // per call target: the callee-saved registers it may write
+	callees  map[int][]int  // per function start: the functions it calls
 	cold     []func()       // out-of-line code, emitted after the body
 
 	exitCommon, bpfReturn, ldOOB, callbackRet label
@@ -159,7 +163,7 @@ func (c *compiler) findBlocks() {
 	c.out.pos = make([]uint32, n)
 	c.leader[0] = true
 	c.loopHead = make([]bool, n)
-	calls := false
+	helpers, stackWrites := false, false
 	for i := 0; i < n; i++ {
 		in := insns[i]
 		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
@@ -178,17 +182,23 @@ func (c *compiler) findBlocks() {
 		if (cl == isa.ClassJMP || cl == isa.ClassJMP32 || cl == isa.ClassLD) && i+1 < n {
 			c.leader[i+1] = true
 		}
-		if in.Opcode == isa.OpcodeCall || in.Opcode == isa.OpcodeCallX {
-			calls = true // local calls, and helpers through Env.Call, add frames
+		if in.Opcode == isa.OpcodeCallX || in.Opcode == isa.OpcodeCall && in.Src != isa.CallLocal {
+			helpers = true // helpers may add frames through Env.Call
 		}
 		// The stack can only be written through r10 as a store's base or
 		// through a copy of r10 (any other use of it as a source).
 		if (cl == isa.ClassST || cl == isa.ClassSTX) && in.Dst == isa.R10 || in.Src == isa.R10 && cl != isa.ClassLDX {
-			c.out.stackFrames = 1
+			stackWrites = true
 		}
 	}
-	if calls && c.out.stackFrames != 0 {
+	switch {
+	case !stackWrites:
+		c.out.stackFrames = 0
+	case helpers:
 		c.out.stackFrames = isa.MaxCallDepth
+	default:
+		c.computeWrites()
+		c.out.stackFrames = c.frames(0, map[int]int{}, map[int]bool{})
 	}
 	start := 0
 	for i := 0; i < n; i++ {
@@ -220,6 +230,22 @@ func (c *compiler) emitStubs() {
 	e.load(s64, scratchReg, ctxField(offScratch))
 	e.jmpIndirect(ctxField(offResume))
 
+	// The first entry of a run: r1 and r2 come from the context, the other
+	// registers start at zero (as in the interpreter), which is cheaper
+	// than loading them.
+	c.out.freshEntry = len(e.b)
+	for r := 0; r < 10; r++ {
+		if r == 1 || r == 2 {
+			e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
+		} else {
+			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+		}
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFP))
+	e.load(s64, budgetReg, ctxField(offBudget))
+	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
+	e.jmpIndirect(ctxField(offResume))
+
 	// Exit: save them and return to the trampoline. The exit code is
 	// already stored.
 	e.bind(c.exitCommon)
@@ -243,8 +269,11 @@ func (c *compiler) emitStubs() {
 	// The return point restores the r6-r9 the callee may have changed.
 	e.jmpIndirect(mem(fp, shadowOffset))
 	e.bind(final)
+	// The run is over: Go only reads r0 and the budget left.
+	e.store(s64, ctxField(offRegs), rax)
+	e.store(s64, ctxField(offBudget), budgetReg)
 	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitDone, 0))
-	e.jmp(c.exitCommon)
+	e.ret()
 
 	// A legacy packet load out of bounds returns 0 from the function, with
 	// r1-r5 cleared as after every legacy load.
@@ -664,6 +693,26 @@ func (c *compiler) emitLocalCall(i, target int) {
 	}
 }
 
+// frames returns how many stack frames a run of function f may use: one,
+// plus the most its callees use; a recursive call graph may use them all.
+func (c *compiler) frames(f int, memo map[int]int, active map[int]bool) int {
+	if d, ok := memo[f]; ok {
+		return d
+	}
+	if active[f] {
+		return isa.MaxCallDepth
+	}
+	active[f] = true
+	d := 1
+	for _, callee := range c.callees[f] {
+		d = max(d, 1+c.frames(callee, memo, active))
+	}
+	active[f] = false
+	d = min(d, isa.MaxCallDepth)
+	memo[f] = d
+	return d
+}
+
 // calleeSaved returns the set (bit r for register r) of r6-r9 that the
 // function at target, or a function it calls, may write: only those need
 // saving around a call to it. Saving a register that never changes would
@@ -680,9 +729,10 @@ func (c *compiler) calleeSaved(target int) uint16 {
 func (c *compiler) computeWrites() {
 	insns := c.insns
 	n := len(insns)
-	c.writes = map[int]uint16{}
-	callees := map[int][]int{}
-	var starts []int
+	c.writes = map[int]uint16{0: 0}
+	c.callees = map[int][]int{}
+	callees := c.callees
+	starts := []int{0} // the entry function too, for its call graph
 	for i := 0; i < n; i++ {
 		in := insns[i]
 		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal {

@@ -582,3 +582,30 @@ func TestGCAndStackMoves(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestStackClearedBetweenRuns checks each run starts with a zeroed stack, as
+// in the interpreter, also in the frames of called functions.
+func TestStackClearedBetweenRuns(t *testing.T) {
+	p := load(t, `
+		ldxdw %r6, [%r10-8]
+		stdw [%r10-8], 1
+		call local f
+		add %r0, %r6
+		exit
+	f:
+		ldxdw %r7, [%r10-16]
+		stdw [%r10-16], 2
+		call local g
+		add %r0, %r7
+		exit
+	g:
+		ldxdw %r0, [%r10-504]
+		stdw [%r10-504], 3
+		exit`, amd64.Options{})
+	vm := p.NewVM()
+	for k := 0; k < 3; k++ {
+		if r0, err := vm.Run(nil); err != nil || r0 != 0 {
+			t.Fatalf("run %d: %d, %v; want 0 (a stale stack)", k, r0, err)
+		}
+	}
+}

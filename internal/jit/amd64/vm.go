@@ -255,7 +255,8 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	if k := &vm.regionKey; k.mem != memAddr || k.memLen != len(mem) || k.pkt != addrOf(pkt) || k.pktLen != len(pkt) || k.ld != addrOf(ld) || k.ldLen != len(ld) {
 		vm.describeRegions(mem, pkt, ld)
 	}
-	c.regs = [10]uint64{1: memAddr, 2: uint64(len(mem))}
+	// (The fresh entry zeroes the other registers.)
+	c.regs[1], c.regs[2] = memAddr, uint64(len(mem))
 	c.fp = vm.stackLo + isa.StackSize
 	c.regions[regionStack].hi = c.fp
 	slice := min(vm.budget, budgetQuantum)
@@ -270,7 +271,7 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 		err = vm.cancelled(0)
 	} else {
 		// Most runs of small programs exit once, with the result.
-		enter(c, uintptr(base)+uintptr(p.comp.entry))
+		enter(c, uintptr(base)+uintptr(p.comp.freshEntry))
 		if c.exit>>24 == exitDone {
 			r0 = c.regs[0]
 		} else {

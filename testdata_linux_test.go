@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -43,6 +44,9 @@ type progCase struct {
 	// kernelTypes: resolve CO-RE against the running kernel's BTF, as
 	// the kernel loader does.
 	kernelTypes bool
+	// currentTask: bpfvm reports the test process as the current task,
+	// as the kernel does for syscall programs run by it.
+	currentTask bool
 	// noCtxOut: the kernel takes no ctx_out for this type (raw
 	// tracepoints, syscall programs).
 	noCtxOut bool
@@ -52,47 +56,7 @@ type progCase struct {
 	check func(t *testing.T, kc *ebpf.Collection, vc *Collection)
 }
 
-func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
-func le64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
-
-// packet builds an Ethernet/IPv4/UDP or TCP frame.
-func packet(dstMAC byte, proto uint8, src, dst [4]byte, payload int) []byte {
-	p := make([]byte, 14+20+8+payload)
-	p[0] = dstMAC
-	p[6], p[11] = 0x02, 0x07
-	binary.BigEndian.PutUint16(p[12:], 0x0800)
-	ip := p[14:]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+payload))
-	ip[8], ip[9] = 64, proto
-	copy(ip[12:], src[:])
-	copy(ip[16:], dst[:])
-	for i := range payload {
-		p[42+i] = byte(i * 7)
-	}
-	return p
-}
-
-var (
-	udpPkt   = packet(0, 17, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 16)
-	tcpPkt   = packet(0, 6, [4]byte{192, 168, 1, 1}, [4]byte{10, 0, 0, 2}, 30)
-	bcastPkt = func() []byte {
-		p := packet(0xff, 17, [4]byte{1, 2, 3, 4}, [4]byte{5, 6, 7, 8}, 4)
-		copy(p, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-		return p
-	}()
-	otherPkt = packet(0x02, 6, [4]byte{9, 9, 9, 9}, [4]byte{5, 6, 7, 8}, 64)
-	arpPkt   = func() []byte { p := make([]byte, 42); binary.BigEndian.PutUint16(p[12:], 0x0806); return p }()
-	allPkts  = []runInput{{data: udpPkt}, {data: tcpPkt}, {data: bcastPkt}, {data: otherPkt}, {data: arpPkt}}
-)
-
-func skbCtx(mark, priority uint32, cb0 uint32) []byte {
-	c := make([]byte, 192)
-	binary.LittleEndian.PutUint32(c[8:], mark)
-	binary.LittleEndian.PutUint32(c[32:], priority)
-	binary.LittleEndian.PutUint32(c[48:], cb0)
-	return c
-}
+var allPkts = []runInput{{data: udpPkt}, {data: tcpPkt}, {data: bcastPkt}, {data: otherPkt}, {data: arpPkt}}
 
 var progCases = []progCase{
 	{obj: "xdp_pass.o", prog: "xdp_pass", inputs: allPkts},
@@ -148,6 +112,10 @@ var progCases = []progCase{
 	{obj: "perf_output.o", prog: "perf_output", inputs: allPkts[:3], prepare: comparePerf("samples")},
 	{obj: "cpuv4.o", prog: "cpuv4", inputs: append(allPkts, runInput{data: []byte{0, 1, 2, 3, 4, 5, 0x80, 7, 0xff, 0xfe, 0x01, 0x80, 0xff, 0xff, 0x33, 0x44}})},
 	{obj: "skb_change_tail.o", prog: "skb_change_tail", inputs: allPkts},
+	{obj: "task.o", prog: "task", noCtxOut: true, currentTask: true, inputs: []runInput{{ctx: make([]byte, 8)}}},
+	{obj: "bench_maps.o", prog: "bench_hash_update", inputs: allPkts[:1]},
+	{obj: "bench_maps.o", prog: "bench_hash_lookup", inputs: allPkts[:1], setup: []mapEntry{{"bh", le32(3), le64(7)}, {"bh", le32(9), le64(2)}}},
+	{obj: "skb_change_head.o", prog: "skb_change_head", inputs: allPkts},
 	{obj: "core.o", prog: "core", kernelTypes: true, inputs: allPkts},
 	{obj: "ld_abs.o", prog: "ld_abs", inputs: []runInput{{data: udpPkt}, {data: tcpPkt}, {data: ipv6Pkt}, {data: synPkt(8080)}}},
 }
@@ -310,6 +278,12 @@ func (o runOutput) String() string {
 }
 
 func TestProgramsAgainstKernel(t *testing.T) {
+	for _, engine := range []Engine{Interpreter, JIT} {
+		t.Run(string(engine), func(t *testing.T) { testProgramsAgainstKernel(t, engine) })
+	}
+}
+
+func testProgramsAgainstKernel(t *testing.T, engine Engine) {
 	for _, c := range progCases {
 		t.Run(c.prog, func(t *testing.T) {
 			spec, err := ebpf.LoadCollectionSpec(filepath.Join("testdata", c.obj))
@@ -321,13 +295,19 @@ func TestProgramsAgainstKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := []Option{WithNumCPU(ncpu)}
+			opts := []Option{WithNumCPU(ncpu), WithEngine(engine)}
 			if c.kernelTypes {
 				kt, err := btf.LoadKernelSpec()
 				if err != nil {
 					t.Skipf("no kernel BTF: %v", err)
 				}
 				opts = append(opts, WithKernelTypes(kt))
+			}
+			if c.currentTask {
+				// The kernel reports the calling thread: stay on one.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				opts = append(opts, WithTask(thisTask(t)))
 			}
 			rt := NewRuntime(opts...)
 			vc, err := rt.LoadCollection(spec)
@@ -350,6 +330,9 @@ func TestProgramsAgainstKernel(t *testing.T) {
 			kp, vp := kc.Programs[c.prog], vc.Programs[c.prog]
 			if kp == nil || vp == nil {
 				t.Fatalf("program %s missing", c.prog)
+			}
+			if engine == JIT && runtime.GOARCH == "amd64" && vp.Engine() != JIT {
+				t.Fatalf("program runs on %s, not the JIT", vp.Engine())
 			}
 			for i, in := range c.inputs {
 				var ko, vo runOutput
