@@ -471,14 +471,23 @@ func spiOf(off int64) (int, int) { // off < 0 → slot index and byte index with
 	return slot / 8, slot % 8
 }
 
+// scrubSpill is what an ordinary write does to a slot holding a spilled
+// register: the register is gone and, as in the kernel, every initialised
+// byte of the slot becomes unknown data (zeros included).
 func scrubSpill(s *stackSlot) {
-	if s.types != [8]slotType{} {
+	if s.isSpill() {
 		for i := range s.types {
-			if s.types[i] == slotSpill {
+			if s.types[i] != slotInvalid {
 				s.types[i] = slotMisc
 			}
 		}
 		s.spilled = Reg{}
+		return
+	}
+	for i := range s.types {
+		if s.types[i] == slotSpill {
+			s.types[i] = slotMisc
+		}
 	}
 }
 
@@ -551,7 +560,7 @@ func (v *verifier) stackWriteFixed(f *frame, off int64, a access) error {
 		if a.size != 8 {
 			return v.unsafe("invalid size of register spill: pointers are spilled to the stack whole (8 bytes)")
 		}
-		if int(a.val.Frame) < len(v.cur.frames)-1 && a.val.Type == PtrToStack && f != v.cur.cur() {
+		if a.val.Type == PtrToStack && f != v.cur.cur() {
 			return v.unsafe("cannot spill pointers to stack into stack frame of the caller")
 		}
 		v.saveSpill(s, a.val, 8)
