@@ -364,6 +364,9 @@ func (v *verifier) ctxAccess(base *Reg, a access) (Reg, error) {
 	if !ok {
 		return val, v.unsafe("invalid bpf_context access off=%d size=%d: %s programs may not %s this context field", a.off, a.size, v.pt.name, map[bool]string{true: "write", false: "read"}[a.write])
 	}
+	if t == ptrToBTFID && !a.write {
+		return val, v.unsupported("context field at offset %d is a BTF-typed kernel pointer; bpfvm does not model those yet", a.off)
+	}
 	v.markMemSafe()
 	if a.write || t == Scalar {
 		return val, nil

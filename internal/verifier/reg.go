@@ -32,6 +32,7 @@ const (
 	PtrToRingbuf // a ring buffer record (PTR_TO_MEM | MEM_RINGBUF in the kernel)
 	PtrToFunc
 	PtrToXDPSock
+	ptrToBTFID // a BTF-typed kernel pointer: not modelled yet
 	numRegTypes
 	// MaybeNull is or-ed into a pointer type that may be NULL.
 	MaybeNull RegType = 0x80
@@ -43,7 +44,7 @@ var regTypeNames = [numRegTypes]string{
 	PtrToPacketMeta: "pkt_meta", PtrToPacket: "pkt", PtrToPacketEnd: "pkt_end",
 	PtrToFlowKeys: "flow_keys", PtrToSocket: "sock", PtrToSockCommon: "sock_common",
 	PtrToTCPSock: "tcp_sock", PtrToMem: "mem", PtrToRingbuf: "ringbuf_mem",
-	PtrToFunc: "func", PtrToXDPSock: "xdp_sock",
+	PtrToFunc: "func", PtrToXDPSock: "xdp_sock", ptrToBTFID: "trusted_ptr_",
 }
 
 // Base returns the type without the MaybeNull flag.
