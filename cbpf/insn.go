@@ -1,5 +1,3 @@
-// Package cbpf is classic BPF, the 1992 packet filter: its instructions, the
-// kernel's checker rules, text formats, and translation to eBPF.
 package cbpf
 
 // Instruction is one classic BPF instruction, laid out as the kernel's
@@ -109,3 +107,40 @@ const (
 	NetOffset = -0x100000
 	LLOffset  = -0x200000
 )
+
+// Opcodes that are not built from a single class constant, named for
+// readability where the kernel's checker lists them.
+const (
+	OpLDImm  = ClassLD | ModeIMM          // ld #k  (0x00)
+	OpLDMem  = ClassLD | ModeMEM          // ld M[k] (0x60)
+	OpLDLen  = ClassLD | SizeW | ModeLEN  // ld #len (0x80)
+	OpLDXImm = ClassLDX | ModeIMM         // ldx #k (0x01)
+	OpLDXMem = ClassLDX | ModeMEM         // ldx M[k] (0x61)
+	OpLDXLen = ClassLDX | SizeW | ModeLEN // ldx #len (0x81)
+	OpLDXMSH = ClassLDX | SizeB | ModeMSH // ldxb 4*([k]&0xf) (0xb1)
+	OpST     = ClassST                    // st M[k] (0x02)
+	OpSTX    = ClassSTX                   // stx M[k] (0x03)
+	OpRetK   = ClassRET | SrcK            // ret #k (0x06)
+	OpRetA   = ClassRET | RetA            // ret a (0x16)
+	OpRetX   = ClassRET | SrcX            // ret x (0x0e): BSD only, Linux rejects it
+	OpTAX    = ClassMISC | MiscTAX        // tax (0x07)
+	OpTXA    = ClassMISC | MiscTXA        // txa (0x87)
+	OpJA     = ClassJMP | JmpJA           // ja k (0x05)
+	OpNeg    = ClassALU | AluNEG          // neg (0x84)
+)
+
+// Stmt returns a non-jump instruction, like the C macro BPF_STMT.
+func Stmt(op uint16, k uint32) Instruction { return Instruction{Op: op, K: k} }
+
+// Jump returns a jump instruction, like the C macro BPF_JUMP. jt and jf
+// count instructions to skip after this one.
+func Jump(op uint16, k uint32, jt, jf uint8) Instruction {
+	return Instruction{Op: op, Jt: jt, Jf: jf, K: k}
+}
+
+// Class returns the instruction class (Op & 0x07).
+func (i Instruction) Class() uint16 { return i.Op & 0x07 }
+
+// IsJump reports whether the instruction is a conditional jump (one with
+// true and false targets).
+func (i Instruction) IsJump() bool { return i.Class() == ClassJMP && i.Op&0xf0 != JmpJA }

@@ -166,3 +166,16 @@ func TestRunHelp(t *testing.T) {
 		t.Errorf("bpfvm help does not list run:\n%s", buf.String())
 	}
 }
+
+func TestRunJITEngine(t *testing.T) {
+	for _, engine := range []string{"interp", "jit"} {
+		var stdout, stderr bytes.Buffer
+		status := dispatch([]string{"run", "--engine", engine, "--json", "../../examples/asm/primes.s"}, &stdout, &stderr)
+		if status != 0 {
+			t.Fatalf("%s: status %d, stderr %q", engine, status, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), `"r0":"0xa8"`) {
+			t.Errorf("%s: want 168 primes (0xa8), got %s", engine, stdout.String())
+		}
+	}
+}

@@ -184,14 +184,14 @@ func StackLoop(n int32) Program {
 		alu64X(isa.OpADD, r0, r2).
 		stx(isa.SizeW, isa.R10, r0, -16).
 		ldx(isa.SizeW, r3, isa.R10, -16).
-		alu64X(isa.OpXOR, r0, r3).
+		alu64X(isa.OpADD, r0, r3).
 		alu64(isa.OpADD, r1, 1).
 		jump(isa.OpJNE, r1, n, "loop").
 		exit()
 	var acc uint64
 	for i := uint64(0); i < uint64(n); i++ {
 		acc += i
-		acc ^= uint64(uint32(acc))
+		acc += uint64(uint32(acc))
 	}
 	return Program{Name: "stack-loop", Insns: b.done(), Want: acc, Executed: 8*uint64(n) + 3}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/bpfvm/bpfvm/internal/benchprog"
+	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
 // TestBenchPrograms checks the benchmark programs' results and instruction
@@ -62,5 +63,33 @@ func BenchmarkInterp(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/insns, "ns/insn")
 		})
+	}
+}
+
+// BenchmarkRunOverhead measures a whole Run of a two-instruction program
+// with 64 bytes of memory: the fixed cost every run pays (set-up, stack
+// clearing, region bookkeeping).
+func BenchmarkRunOverhead(b *testing.B) {
+	p, err := Load([]isa.Instruction{
+		{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeB, Dst: 0, Src: 1},
+		{Opcode: isa.OpcodeExit},
+	}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	vm := p.NewVM()
+	mem := make([]byte, 64)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := threadCPUTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := vm.Run(mem); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if cpu := threadCPUTime() - cpu0; cpu0 > 0 && cpu > 0 {
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -22,9 +22,12 @@ const (
 // the common instructions and calls no function at all, so the Go compiler
 // keeps its state in machine registers instead of spilling it around
 // calls. Whatever needs Go calls (helpers, atomics, legacy packet loads,
-// memory outside the stack and the last region used, budget refills,
-// errors, the final exit) makes inner return to exec, which handles that
-// one instruction and re-enters inner.
+// memory outside the stack and the last region used, errors, the final
+// exit) makes inner return to exec, which handles that one instruction and
+// re-enters inner. So does a segment the budget left cannot pay for (see
+// inner): exec takes the next chunk of the budget, checking the context,
+// or, when the budget ends inside the segment, runs exactly the
+// instructions it still allows, one at a time (stepOne).
 
 // exec runs the function at slot pc on a new frame (the caller checked the
 // depth) until that function exits, and returns its r0. It shares the
@@ -32,7 +35,7 @@ const (
 // keeps in a local while running and writes back whenever Go code that may
 // run bpf code (a helper) or the caller gets control.
 func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
-	code := vm.prog.code
+	code, segs := vm.prog.code, vm.prog.segs
 	vm.depth++
 	vm.deepest = max(vm.deepest, vm.depth)
 	vm.stackLen = uint64(vm.depth) * isa.StackSize
@@ -46,21 +49,42 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 
 	left := vm.left
 	for {
-		pc, left = vm.inner(&regs, pc, left, base)
-		if left == 0 {
-			vm.left = 0
-			if err := vm.refill(); err != nil {
-				reason := fmt.Sprintf("the run reached its budget of %d instructions", vm.runBudget)
-				if err == engine.ErrCancelled {
-					reason = "run cancelled: " + vm.ctx.Err().Error()
-				}
-				return 0, vm.fault(pc, err, reason)
-			}
-			left = vm.left
-			continue
+		starved := true
+		if !vm.stepAll {
+			pc, left, starved = vm.inner(&regs, code, segs, pc, left, base)
 		}
-		left--
+		if starved {
+			// The segment at pc costs more than is left of the chunk.
+			need := uint64(segs[pc])
+			if vm.stepAll {
+				need = 1
+			}
+			if left < need {
+				var err error
+				if left, err = vm.topUp(left, need); err != nil {
+					reason := fmt.Sprintf("the run reached its budget of %d instructions", vm.runBudget)
+					if err == engine.ErrCancelled {
+						reason = "run cancelled: " + vm.ctx.Err().Error()
+					}
+					return 0, vm.stop(left, pc, err, reason)
+				}
+			}
+			if left >= uint64(segs[pc]) && !vm.stepAll {
+				continue
+			}
+			// The budget ends inside this segment: run exactly what it
+			// allows, one instruction at a time.
+			if next, ok := vm.stepOne(&regs, pc, base); ok {
+				pc = next
+				left--
+				continue
+			}
+			// An instruction inner leaves to exec: handled below.
+		}
 		in := &code[pc]
+		if !isLoadStore(in.kind) {
+			left-- // the instruction runs here; a load or store reruns in inner
+		}
 		switch in.kind {
 		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxsB, opLdxsH, opLdxsW:
 			// Outside the stack and the cached region: search all regions;
@@ -68,16 +92,14 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 			addr := regs[in.src&15] + uint64(int64(in.off))
 			n := loadSize(in.kind)
 			if vm.accessRegion(addr, n, false) == nil {
-				return 0, vm.memFault(left, pc, addr, n, false)
+				return 0, vm.memFault(left-1, pc, addr, n, false)
 			}
-			left++ // inner charges it
 		case opStB, opStH, opStW, opStDW, opStxB, opStxH, opStxW, opStxDW:
 			addr := regs[in.dst&15] + uint64(int64(in.off))
 			n := storeSize(in.kind)
 			if vm.accessRegion(addr, n, true) == nil {
-				return 0, vm.memFault(left, pc, addr, n, true)
+				return 0, vm.memFault(left-1, pc, addr, n, true)
 			}
-			left++
 
 		case opAtomAdd32, opAtomOr32, opAtomAnd32, opAtomXor32,
 			opAtomFetchAdd32, opAtomFetchOr32, opAtomFetchAnd32, opAtomFetchXor32,
@@ -157,342 +179,435 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 }
 
 // inner executes instructions from slot pc until it meets one it leaves to
-// exec (or the budget chunk ends: left == 0), and returns that slot and the
-// budget left, not counting the instruction it returns for. It must call
-// no function (see above).
-func (vm *VM) inner(regs *[16]uint64, pc int, left uint64, base int) (int, uint64) {
+// exec, and returns that slot and the budget left, not counting that
+// instruction, or starved = true if the budget left cannot pay for the
+// segment starting at pc. It must call no function (see above).
+//
+// The budget is paid a segment at a time: segs[pc] is the number of
+// instructions from pc to the next control transfer (jump, local call,
+// exit) inclusive, charged when execution arrives at pc from a control
+// transfer or enters inner, so the instructions in between run without a
+// check. Leaving early refunds segs[pc], what was charged but not run.
+func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uint64, base int) (pc2 int, left2 uint64, starved bool) {
 	// Every slot pc can reach is inside code: Validate checked the jump and
 	// call targets and that the last instruction cannot fall through, and
-	// Call checks its entry point. So indexing skips the bounds check.
-	code := unsafe.Pointer(unsafe.SliceData(vm.prog.code))
+	// Call checks its entry point. So indexing skips the bounds checks.
+	codeP := unsafe.Pointer(unsafe.SliceData(code))
+	segsP := unsafe.Pointer(unsafe.SliceData(segs))
 	_ = regs[0] // one nil check here instead of one per register access
+	if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))); left >= n {
+		left -= n
+	} else {
+		return pc, left, true
+	}
 	for {
-		if left == 0 {
-			return pc, 0
-		}
-		left--
-		in := (*op)(unsafe.Add(code, uintptr(pc)*unsafe.Sizeof(op{})))
+		in := (*op)(unsafe.Add(codeP, uintptr(pc)*unsafe.Sizeof(op{})))
 		switch in.kind {
 		case opInvalid: // a case, so the jump table starts at 0
-			return pc, left + 1
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 		case opAdd64K:
 			regs[in.dst&15] += in.imm
 			pc++
+			continue
 		case opAdd64X:
 			regs[in.dst&15] += regs[in.src&15]
 			pc++
+			continue
 		case opSub64K:
 			regs[in.dst&15] -= in.imm
 			pc++
+			continue
 		case opSub64X:
 			regs[in.dst&15] -= regs[in.src&15]
 			pc++
+			continue
 		case opMul64K:
 			regs[in.dst&15] *= in.imm
 			pc++
+			continue
 		case opMul64X:
 			regs[in.dst&15] *= regs[in.src&15]
 			pc++
+			continue
 		case opDiv64K:
 			regs[in.dst&15] = div64(regs[in.dst&15], in.imm)
 			pc++
+			continue
 		case opDiv64X:
 			regs[in.dst&15] = div64(regs[in.dst&15], regs[in.src&15])
 			pc++
+			continue
 		case opSdiv64K:
 			regs[in.dst&15] = sdiv64(regs[in.dst&15], in.imm)
 			pc++
+			continue
 		case opSdiv64X:
 			regs[in.dst&15] = sdiv64(regs[in.dst&15], regs[in.src&15])
 			pc++
+			continue
 		case opMod64K:
 			regs[in.dst&15] = mod64(regs[in.dst&15], in.imm)
 			pc++
+			continue
 		case opMod64X:
 			regs[in.dst&15] = mod64(regs[in.dst&15], regs[in.src&15])
 			pc++
+			continue
 		case opSmod64K:
 			regs[in.dst&15] = smod64(regs[in.dst&15], in.imm)
 			pc++
+			continue
 		case opSmod64X:
 			regs[in.dst&15] = smod64(regs[in.dst&15], regs[in.src&15])
 			pc++
+			continue
 		case opOr64K:
 			regs[in.dst&15] |= in.imm
 			pc++
+			continue
 		case opOr64X:
 			regs[in.dst&15] |= regs[in.src&15]
 			pc++
+			continue
 		case opAnd64K:
 			regs[in.dst&15] &= in.imm
 			pc++
+			continue
 		case opAnd64X:
 			regs[in.dst&15] &= regs[in.src&15]
 			pc++
+			continue
 		case opLsh64K:
 			regs[in.dst&15] <<= in.imm & 63
 			pc++
+			continue
 		case opLsh64X:
 			regs[in.dst&15] <<= regs[in.src&15] & 63
 			pc++
+			continue
 		case opRsh64K:
 			regs[in.dst&15] >>= in.imm & 63
 			pc++
+			continue
 		case opRsh64X:
 			regs[in.dst&15] >>= regs[in.src&15] & 63
 			pc++
+			continue
 		case opArsh64K:
 			regs[in.dst&15] = uint64(int64(regs[in.dst&15]) >> (in.imm & 63))
 			pc++
+			continue
 		case opArsh64X:
 			regs[in.dst&15] = uint64(int64(regs[in.dst&15]) >> (regs[in.src&15] & 63))
 			pc++
+			continue
 		case opXor64K:
 			regs[in.dst&15] ^= in.imm
 			pc++
+			continue
 		case opXor64X:
 			regs[in.dst&15] ^= regs[in.src&15]
 			pc++
+			continue
 		case opNeg64:
 			regs[in.dst&15] = -regs[in.dst&15]
 			pc++
+			continue
 		case opMov64K:
 			regs[in.dst&15] = in.imm
 			pc++
+			continue
 		case opMov64X:
 			regs[in.dst&15] = regs[in.src&15]
 			pc++
+			continue
 		case opMovsx64s8:
 			regs[in.dst&15] = uint64(int64(int8(regs[in.src&15])))
 			pc++
+			continue
 		case opMovsx64s16:
 			regs[in.dst&15] = uint64(int64(int16(regs[in.src&15])))
 			pc++
+			continue
 		case opMovsx64s32:
 			regs[in.dst&15] = uint64(int64(int32(regs[in.src&15])))
 			pc++
+			continue
 
 		case opAdd32K:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) + uint32(in.imm))
 			pc++
+			continue
 		case opAdd32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) + uint32(regs[in.src&15]))
 			pc++
+			continue
 		case opSub32K:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) - uint32(in.imm))
 			pc++
+			continue
 		case opSub32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) - uint32(regs[in.src&15]))
 			pc++
+			continue
 		case opMul32K:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) * uint32(in.imm))
 			pc++
+			continue
 		case opMul32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) * uint32(regs[in.src&15]))
 			pc++
+			continue
 		case opDiv32K:
 			regs[in.dst&15] = uint64(div32(uint32(regs[in.dst&15]), uint32(in.imm)))
 			pc++
+			continue
 		case opDiv32X:
 			regs[in.dst&15] = uint64(div32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
 			pc++
+			continue
 		case opSdiv32K:
 			regs[in.dst&15] = uint64(sdiv32(uint32(regs[in.dst&15]), uint32(in.imm)))
 			pc++
+			continue
 		case opSdiv32X:
 			regs[in.dst&15] = uint64(sdiv32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
 			pc++
+			continue
 		case opMod32K:
 			regs[in.dst&15] = uint64(mod32(uint32(regs[in.dst&15]), uint32(in.imm)))
 			pc++
+			continue
 		case opMod32X:
 			regs[in.dst&15] = uint64(mod32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
 			pc++
+			continue
 		case opSmod32K:
 			regs[in.dst&15] = uint64(smod32(uint32(regs[in.dst&15]), uint32(in.imm)))
 			pc++
+			continue
 		case opSmod32X:
 			regs[in.dst&15] = uint64(smod32(uint32(regs[in.dst&15]), uint32(regs[in.src&15])))
 			pc++
+			continue
 		case opOr32K:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) | uint32(in.imm))
 			pc++
+			continue
 		case opOr32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) | uint32(regs[in.src&15]))
 			pc++
+			continue
 		case opAnd32K:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) & uint32(in.imm))
 			pc++
+			continue
 		case opAnd32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) & uint32(regs[in.src&15]))
 			pc++
+			continue
 		case opLsh32K:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) << (in.imm & 31))
 			pc++
+			continue
 		case opLsh32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) << (regs[in.src&15] & 31))
 			pc++
+			continue
 		case opRsh32K:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) >> (in.imm & 31))
 			pc++
+			continue
 		case opRsh32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) >> (regs[in.src&15] & 31))
 			pc++
+			continue
 		case opArsh32K:
 			regs[in.dst&15] = uint64(uint32(int32(regs[in.dst&15]) >> (in.imm & 31)))
 			pc++
+			continue
 		case opArsh32X:
 			regs[in.dst&15] = uint64(uint32(int32(regs[in.dst&15]) >> (regs[in.src&15] & 31)))
 			pc++
+			continue
 		case opXor32K:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) ^ uint32(in.imm))
 			pc++
+			continue
 		case opXor32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]) ^ uint32(regs[in.src&15]))
 			pc++
+			continue
 		case opNeg32:
 			regs[in.dst&15] = uint64(-uint32(regs[in.dst&15]))
 			pc++
+			continue
 		case opMov32K:
 			regs[in.dst&15] = uint64(uint32(in.imm))
 			pc++
+			continue
 		case opMov32X:
 			regs[in.dst&15] = uint64(uint32(regs[in.src&15]))
 			pc++
+			continue
 		case opMovsx32s8:
 			regs[in.dst&15] = uint64(uint32(int32(int8(regs[in.src&15]))))
 			pc++
+			continue
 		case opMovsx32s16:
 			regs[in.dst&15] = uint64(uint32(int32(int16(regs[in.src&15]))))
 			pc++
+			continue
 
 		case opSwap16:
 			regs[in.dst&15] = uint64(bits.ReverseBytes16(uint16(regs[in.dst&15])))
 			pc++
+			continue
 		case opSwap32:
 			regs[in.dst&15] = uint64(bits.ReverseBytes32(uint32(regs[in.dst&15])))
 			pc++
+			continue
 		case opSwap64:
 			regs[in.dst&15] = bits.ReverseBytes64(regs[in.dst&15])
 			pc++
+			continue
 		case opZext16:
 			regs[in.dst&15] = uint64(uint16(regs[in.dst&15]))
 			pc++
+			continue
 		case opZext32:
 			regs[in.dst&15] = uint64(uint32(regs[in.dst&15]))
 			pc++
+			continue
 		case opNop:
 			pc++
+			continue
 
 		case opLDDW:
 			regs[in.dst&15] = in.imm
 			pc += 2
+			continue
 
 		case opLdxB:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			regs[in.dst&15] = uint64(*(*uint8)(p))
 			pc++
+			continue
 		case opLdxH:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			regs[in.dst&15] = uint64(*(*uint16)(p))
 			pc++
+			continue
 		case opLdxW:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			regs[in.dst&15] = uint64(*(*uint32)(p))
 			pc++
+			continue
 		case opLdxDW:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			regs[in.dst&15] = *(*uint64)(p)
 			pc++
+			continue
 		case opLdxsB:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			regs[in.dst&15] = uint64(int64(*(*int8)(p)))
 			pc++
+			continue
 		case opLdxsH:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			regs[in.dst&15] = uint64(int64(*(*int16)(p)))
 			pc++
+			continue
 		case opLdxsW:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			regs[in.dst&15] = uint64(int64(*(*int32)(p)))
 			pc++
+			continue
 		case opStB:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			*(*uint8)(p) = uint8(in.imm)
 			pc++
+			continue
 		case opStxB:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			*(*uint8)(p) = uint8(regs[in.src&15])
 			pc++
+			continue
 		case opStH:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			*(*uint16)(p) = uint16(in.imm)
 			pc++
+			continue
 		case opStxH:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			*(*uint16)(p) = uint16(regs[in.src&15])
 			pc++
+			continue
 		case opStW:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			*(*uint32)(p) = uint32(in.imm)
 			pc++
+			continue
 		case opStxW:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			*(*uint32)(p) = uint32(regs[in.src&15])
 			pc++
+			continue
 		case opStDW:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			*(*uint64)(p) = in.imm
 			pc++
+			continue
 		case opStxDW:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
 			if p == nil {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			*(*uint64)(p) = regs[in.src&15]
 			pc++
+			continue
 
 		case opJA:
 			pc = int(in.off)
@@ -762,7 +877,7 @@ func (vm *VM) inner(regs *[16]uint64, pc int, left uint64, base int) (int, uint6
 			}
 		case opCallLocal:
 			if vm.depth >= isa.MaxCallDepth {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			f := &vm.frames[vm.depth]
 			f.ret = pc + 1
@@ -774,7 +889,7 @@ func (vm *VM) inner(regs *[16]uint64, pc int, left uint64, base int) (int, uint6
 			pc = int(in.off)
 		case opExit:
 			if vm.depth == base {
-				return pc, left + 1
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
 			}
 			vm.depth--
 			vm.stackLen -= isa.StackSize
@@ -784,10 +899,60 @@ func (vm *VM) inner(regs *[16]uint64, pc int, left uint64, base int) (int, uint6
 			pc = f.ret
 
 		default:
-			return pc, left + 1
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+		}
+		// A control transfer brought execution to pc: pay for its segment.
+		if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))); left >= n {
+			left -= n
+		} else {
+			return pc, left, true
 		}
 	}
 }
+
+// stepOne runs the instruction at pc by itself, if inner can: it returns
+// the next slot and true, or false for an instruction exec handles. The
+// caller pays for the instruction.
+func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, bool) {
+	code, segs := vm.prog.code, vm.prog.segs
+	if segs[pc] == 1 {
+		// A control transfer: inner runs it with budget for it alone and
+		// stops, starved, at its destination.
+		next, left, starved := vm.inner(regs, code, segs, pc, 1, base)
+		return next, starved && left == 0
+	}
+	// Anything else runs on a copy followed by a stop (opInvalid), so
+	// inner cannot go on to the next instruction.
+	vm.scratch = [3]op{code[pc]}
+	next, _, _ := vm.inner(regs, vm.scratch[:], scratchSegs[:], 0, 1, base)
+	if next == 0 {
+		return pc, false
+	}
+	return pc + next, true
+}
+
+// scratchSegs are the segment costs of VM.scratch: the one instruction.
+var scratchSegs = [3]uint32{1, 0, 0}
+
+// topUp moves budget from vm.remaining into left, a chunk at a time,
+// until left covers need or nothing remains; it checks the context first.
+// It fails if the run is cancelled or no budget at all is left.
+func (vm *VM) topUp(left, need uint64) (uint64, error) {
+	if vm.cancelled() {
+		return left, engine.ErrCancelled
+	}
+	for left < need && vm.remaining > 0 {
+		n := min(vm.remaining, chunk)
+		vm.remaining -= n
+		left += n
+	}
+	if left == 0 {
+		return 0, engine.ErrBudgetExhausted
+	}
+	return left, nil
+}
+
+func isLoadStore(kind uint8) bool { return kind >= opLdxB && kind <= opStxDW }
 
 // fastRead returns a pointer to the n bytes at addr if they lie in the
 // live stack or in the region the last read outside the stack used, or nil.

@@ -149,6 +149,15 @@ func FuzzInterpGen(f *testing.F) {
 				t.Fatalf("two runs differ: %#x %q %d vs %#x %q %d", first.r0, first.err, first.executed, r0, errText, vm.Executed())
 			}
 		}
+		// A budget that ends somewhere inside the run: the segment-wise
+		// budget must agree with stepping.
+		if first.executed > 1 {
+			budget := 1 + uint64(len(seed))*7919%(first.executed-1)
+			a, b := runBoth(vm, m, mem, budget, func() { clear(ro); clear(rw) })
+			if !sameOutcome(a, b) || a.executed != budget {
+				t.Fatalf("budget %d: segments %+v, stepping %+v", budget, a, b)
+			}
+		}
 	})
 }
 
@@ -313,5 +322,82 @@ func TestGenProgramValid(t *testing.T) {
 	}
 	if valid < tries*95/100 {
 		t.Errorf("only %d of %d generated programs are valid", valid, tries)
+	}
+}
+
+// runOutcome is everything observable about one run.
+type runOutcome struct {
+	r0       uint64
+	err      string
+	executed uint64
+	mem      []byte
+}
+
+// runBoth runs the VM's program with budget twice, normally and with every
+// instruction stepped (the path of a run's last, partly paid segment), on
+// buf holding a fresh copy of mem each time, and returns both outcomes.
+// Callers compare runs on one VM and one buffer only: a program may
+// branch on the addresses of its stack and memory.
+func runBoth(vm *VM, buf, mem []byte, budget uint64, reset func()) (normal, stepped runOutcome) {
+	vm.SetBudget(budget)
+	defer vm.SetBudget(0)
+	var out [2]runOutcome
+	for i := range out {
+		copy(buf, mem)
+		reset()
+		vm.stepAll = i == 1
+		r0, err := vm.Run(buf)
+		out[i] = runOutcome{r0: r0, executed: vm.Executed(), mem: append([]byte(nil), buf...)}
+		if err != nil {
+			out[i].err = err.Error()
+		}
+	}
+	vm.stepAll = false
+	return out[0], out[1]
+}
+
+func sameOutcome(a, b runOutcome) bool {
+	return a.r0 == b.r0 && a.err == b.err && a.executed == b.executed && bytes.Equal(a.mem, b.mem)
+}
+
+// TestSegmentBudgetAgreesWithStepping checks the segment-at-a-time budget
+// against paying instruction by instruction: same results, errors (with
+// the failing index), instruction counts and memory, for budgets that end
+// anywhere in a program.
+func TestSegmentBudgetAgreesWithStepping(t *testing.T) {
+	ro := make([]byte, 8)
+	rw := make([]byte, 8)
+	helpers := envHelpers(ro, rw)
+	reset := func() { clear(ro); clear(rw) }
+	rng := rand.New(rand.NewSource(2))
+	mem := make([]byte, 64)
+	tested := 0
+	for i := 0; i < 200; i++ {
+		seed := make([]byte, 20+rng.Intn(300))
+		rng.Read(seed)
+		rng.Read(mem)
+		insns := genProgram(seed)
+		p, err := Load(insns, Options{Helpers: helpers})
+		if err != nil {
+			continue
+		}
+		vm, buf := p.NewVM(), make([]byte, len(mem))
+		full, _ := runBoth(vm, buf, mem, 1<<20, reset)
+		for _, budget := range []uint64{1, 2, 3, 7, full.executed / 2, full.executed - 1, full.executed, full.executed + 1, 1 << 20} {
+			if budget == 0 || budget > 1<<20 {
+				continue
+			}
+			a, b := runBoth(vm, buf, mem, budget, reset)
+			if !sameOutcome(a, b) {
+				t.Fatalf("program %d, budget %d:\nsegments: %+v\nstepping: %+v\n%s", i, budget, a, b, isa.FormatProgram(insns))
+			}
+			if budget < full.executed && a.executed != budget {
+				t.Fatalf("program %d, budget %d: executed %d", i, budget, a.executed)
+			}
+			tested++
+		}
+	}
+	if tested < 1000 {
+		t.Fatalf("only %d comparisons", tested)
 	}
 }

@@ -839,3 +839,61 @@ func TestPacketRegion(t *testing.T) {
 	_, err = p.NewVM().Run(make([]byte, 2))
 	checkErr(t, err, engine.ErrOutOfBounds, 1, "read of 1 bytes")
 }
+
+func TestInstructionsCopy(t *testing.T) {
+	insns, err := asm.Assemble("mov %r0, 1\nexit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(insns, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insns[0].Imm = 2 // Load copied the program
+	got := p.Instructions()
+	if len(got) != 2 || got[0].Imm != 1 {
+		t.Fatalf("Instructions() = %v", got)
+	}
+	got[0].Imm = 3 // and Instructions returns a copy
+	if r0, err := p.NewVM().Run(nil); err != nil || r0 != 1 || p.Instructions()[0].Imm != 1 {
+		t.Fatalf("r0 = %d, %v", r0, err)
+	}
+}
+
+// TestByteOrderDecoding checks which operation le/be/bswap become on either
+// host byte order (the tests run on little-endian machines, so the
+// big-endian choice is checked at the decoding level).
+func TestByteOrderDecoding(t *testing.T) {
+	defer func(saved bool) { hostBigEndian = saved }(hostBigEndian)
+	cases := []struct {
+		src    string
+		le, be uint8 // kind on a little- / big-endian host
+	}{
+		{"le16 %r0", opZext16, opSwap16},
+		{"le32 %r0", opZext32, opSwap32},
+		{"le64 %r0", opNop, opSwap64},
+		{"be16 %r0", opSwap16, opZext16},
+		{"be32 %r0", opSwap32, opZext32},
+		{"be64 %r0", opSwap64, opNop},
+		{"bswap16 %r0", opSwap16, opSwap16},
+		{"bswap32 %r0", opSwap32, opSwap32},
+		{"bswap64 %r0", opSwap64, opSwap64},
+	}
+	for _, c := range cases {
+		insns, err := asm.Assemble(c.src + "\nexit")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, big := range []bool{false, true} {
+			hostBigEndian = big
+			o, err := decode(insns, 0)
+			want := c.le
+			if big {
+				want = c.be
+			}
+			if err != nil || o.kind != want {
+				t.Errorf("%s on a big-endian host = %v: kind %d, %v; want %d", c.src, big, o.kind, err, want)
+			}
+		}
+	}
+}

@@ -27,6 +27,7 @@ var ErrUnsupported = errors.New("unsupported instruction")
 type Program struct {
 	insns   []isa.Instruction // the original slots, for error messages
 	code    []op              // one decoded operation per slot
+	segs    []uint32          // budget cost of the segment starting at each slot (see inner)
 	helpers []engine.Helper   // static helper calls index this slice
 	byID    engine.Helpers    // callx looks ids up here (a private copy)
 	budget  uint64
@@ -102,7 +103,28 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 			n++ // the second slot keeps opInvalid
 		}
 	}
+	p.segs = segments(p.code)
 	return p, nil
+}
+
+// segments computes, for every instruction, the number of instructions
+// from it to the next control transfer (jump, local call, exit) inclusive,
+// counting an lddw once. Validate guarantees the last instruction is a
+// jump or exit, so every walk ends.
+func segments(code []op) []uint32 {
+	segs := make([]uint32, len(code))
+	for n := len(code) - 1; n >= 0; n-- {
+		switch k := code[n].kind; {
+		case k == opInvalid: // second half of an lddw: never a start
+		case k == opJA || (k >= opJeq64K && k <= opJset32X) || k == opCallLocal || k == opExit:
+			segs[n] = 1
+		case k == opLDDW:
+			segs[n] = 1 + segs[n+2]
+		default:
+			segs[n] = 1 + segs[n+1]
+		}
+	}
+	return segs
 }
 
 // Instructions returns a copy of the program's instructions.

@@ -12,8 +12,8 @@ import (
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
-// chunk is how many instructions run between two checks of the context and
-// the remaining budget; the loop itself only counts a chunk down.
+// chunk is how much of the budget is handed to the run loop at a time; the
+// context is checked whenever the loop needs more.
 const chunk = 4096
 
 // VM runs one Program. It owns the stack frames and per-run state and is
@@ -59,6 +59,11 @@ type VM struct {
 	done <-chan struct{}
 
 	running bool
+
+	// stepAll makes exec run every instruction through stepOne, the way it
+	// runs the last, partly paid segment of a run; tests compare the two.
+	stepAll bool
+	scratch [3]op // stepOne's copy of one instruction
 }
 
 // frame is what a bpf-to-bpf call saves in its caller.
@@ -92,8 +97,9 @@ func (p *Program) NewVM() *VM {
 func (vm *VM) SetBudget(n uint64) { vm.budget = n }
 
 // SetContext makes runs stop with an error wrapping engine.ErrCancelled
-// once ctx is done. It is checked when a run starts and every few thousand
-// instructions. A nil ctx removes the context.
+// once ctx is done. It is checked when a run starts and then every 4096
+// instructions or so (more only inside straight-line code longer than
+// that, which runs without a check to its end). A nil ctx removes it.
 func (vm *VM) SetContext(ctx context.Context) {
 	vm.ctx = ctx
 	vm.done = nil
@@ -156,6 +162,8 @@ func (vm *VM) run(mem, packet []byte) (r0 uint64, err error) {
 	var r1 uint64
 	if len(mem) > 0 {
 		r1 = vm.addRegion(mem, true)
+		// Most programs read and write mem: start with it cached.
+		vm.cacheR, vm.cacheW = vm.regions[0], vm.regions[0]
 	}
 	if len(packet) > 0 {
 		vm.pktPtr, vm.pktLen = unsafe.Pointer(&packet[0]), uint64(len(packet))
@@ -190,21 +198,6 @@ func (vm *VM) cancelled() bool {
 	default:
 		return false
 	}
-}
-
-// refill hands out the next chunk of the budget after checking the
-// context. It returns the sentinel that ends the run, if any.
-func (vm *VM) refill() error {
-	if vm.cancelled() {
-		return engine.ErrCancelled
-	}
-	if vm.remaining == 0 {
-		return engine.ErrBudgetExhausted
-	}
-	n := min(vm.remaining, chunk)
-	vm.remaining -= n
-	vm.left = n
-	return nil
 }
 
 // access returns a pointer to the n bytes at addr if they lie within one

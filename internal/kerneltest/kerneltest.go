@@ -60,9 +60,12 @@ func doProbe() error {
 		return fmt.Errorf("%w: bpf() is a Linux system call and this is %s", ErrUnavailable, runtime.GOOS)
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones
-	// use memory cgroups and RemoveMemlock does nothing.
+	// use memory cgroups and RemoveMemlock does nothing. Its failure
+	// (typically EPERM without privileges) matters only if loading fails
+	// too, and then the load's error is the better explanation.
+	memlockNote := ""
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return fmt.Errorf("%w: raising RLIMIT_MEMLOCK: %v", ErrUnavailable, err)
+		memlockNote = fmt.Sprintf(" (raising RLIMIT_MEMLOCK failed too: %v)", err)
 	}
 	// XDP_TX, a value no kernel returns by accident.
 	const want = 3
@@ -72,7 +75,7 @@ func doProbe() error {
 	}
 	p, err := load(ebpf.XDP, insns)
 	if err != nil {
-		return fmt.Errorf("%w: loading a trivial XDP program: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: loading a trivial XDP program: %v%s", ErrUnavailable, err, memlockNote)
 	}
 	defer p.Close()
 	res, err := p.run(RunInput{Data: make([]byte, 64), Repeat: 1})
@@ -119,7 +122,8 @@ type Program struct {
 // Load loads insns into the kernel as a program of the given type, with a
 // GPL license (so every helper is allowed) and the privileged verifier
 // profile of the current process. A refusal is a *LoadError carrying the
-// verifier log.
+// verifier log. Load blocks until the verifier is done, which for rare
+// programs (see progen's notes on kernel verifier bugs) can take minutes.
 func Load(typ ebpf.ProgramType, insns []isa.Instruction) (*Program, error) {
 	if err := Available(); err != nil {
 		return nil, err
@@ -184,7 +188,7 @@ type RunInput struct {
 type Result struct {
 	Retval   uint32        // the program's return value (the low 32 bits of r0)
 	Data     []byte        // the packet after the (last) run
-	Context  []byte        // the context after the run, when one was passed in
+	Context  []byte        // the context after the run, when one was passed in: the kernel's whole structure
 	Duration time.Duration // mean time of one run, as the kernel measured it
 }
 

@@ -191,3 +191,56 @@ func TestMapFD(t *testing.T) {
 		t.Errorf("map value = %d, want 4242", v)
 	}
 }
+
+// BenchmarkLoad measures BPF_PROG_LOAD of a small program (verifier and
+// JIT included), the fixed cost of each kernel-oracle check.
+func BenchmarkLoad(b *testing.B) {
+	Require(b)
+	insns := []isa.Instruction{mov64(isa.R0, 2), exit}
+	for b.Loop() {
+		p, err := Load(ebpf.XDP, insns)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Close()
+	}
+}
+
+// BenchmarkRun measures one BPF_PROG_TEST_RUN of a trivial XDP program.
+func BenchmarkRun(b *testing.B) {
+	Require(b)
+	p, err := Load(ebpf.XDP, []isa.Instruction{mov64(isa.R0, 2), exit})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	data := make([]byte, 64)
+	for b.Loop() {
+		if _, err := p.Run(RunInput{Data: data}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestRunContext passes a context in and reads it back: a tc program
+// returns skb->mark, which the test run takes from struct __sk_buff.
+func TestRunContext(t *testing.T) {
+	Require(t)
+	p, err := Load(ebpf.SchedCLS, []isa.Instruction{ldx(isa.SizeW, isa.R0, isa.R1, 8), exit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := make([]byte, 16) // len, pkt_type, mark, queue_mapping: the kernel wants the first two zero
+	ctx[8], ctx[9] = 0x34, 0x12
+	res, err := p.Run(RunInput{Data: make([]byte, 64), Context: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Retval != 0x1234 {
+		t.Errorf("retval %#x, want the mark 0x1234", res.Retval)
+	}
+	if len(res.Context) < len(ctx) || res.Context[8] != 0x34 || res.Context[9] != 0x12 {
+		t.Errorf("context out %x", res.Context)
+	}
+}

@@ -35,6 +35,9 @@ type progRunAttr struct {
 	_           uint32
 }
 
+// ctxOutSize is room for any program type's context structure.
+const ctxOutSize = 4096
+
 // errENOTSUPP is the kernel-internal ENOTSUPP (524), which leaks to user
 // space when a program type has no test runner.
 const errENOTSUPP = unix.Errno(524)
@@ -61,7 +64,9 @@ func (p *Program) run(in RunInput) (Result, error) {
 		dataOut = make([]byte, len(in.Data)+outputSlack)
 	}
 	if len(in.Context) > 0 {
-		ctxOut = make([]byte, len(in.Context))
+		// The kernel copies out its whole context structure, which may be
+		// longer than what was passed in (ENOSPC if it does not fit).
+		ctxOut = make([]byte, max(len(in.Context), ctxOutSize))
 	}
 	attr := progRunAttr{
 		progFD:      uint32(p.prog.FD()),

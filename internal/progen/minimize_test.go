@@ -31,7 +31,8 @@ func nopOut(p *Program, seed uint64) *Program {
 			width = 2
 		}
 		if w := unitAt[n]; w > 0 {
-			removable, width = true, w
+			// Not a call: its callee would become unreachable.
+			removable, width = body[n+w-1].Opcode != isa.OpcodeCall, w
 		}
 		if removable && r.IntN(3) == 0 {
 			for k := n; k < n+width; k++ {
@@ -45,7 +46,7 @@ func nopOut(p *Program, seed uint64) *Program {
 
 func TestCompactStructure(t *testing.T) {
 	for seed := int64(0); seed < 200; seed++ {
-		p, err := Generate(seed, Options{})
+		p, err := Generate(seed, Options{Loops: seed%2 == 1}) // loops: backward jumps
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +96,7 @@ func TestCompactStructure(t *testing.T) {
 func TestCompactKernel(t *testing.T) {
 	kerneltest.Require(t)
 	for seed := int64(0); seed < 100; seed++ {
-		p, err := Generate(seed, Options{})
+		p, err := Generate(seed, Options{Loops: seed%2 == 1}) // loops: backward jumps
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,5 +168,46 @@ func TestMinimize(t *testing.T) {
 	}
 	if found == 0 {
 		t.Fatal("no program with a 64-bit register multiplication")
+	}
+}
+
+// TestMinimizeKeepsPrograms minimises programs with calls, pointer
+// arguments and loops against "the kernel accepts it and it still has a
+// 64-bit register multiplication": every candidate Minimize settles on must
+// load, and it must be smaller.
+func TestMinimizeKeepsPrograms(t *testing.T) {
+	kerneltest.Require(t)
+	isMul := func(i isa.Instruction) bool { return i.Opcode == isa.ClassALU64|isa.OpMUL|isa.SrcX }
+	accepts := func(c *Program) bool {
+		prog, err := kerneltest.Load(ebpf.XDP, c.Kernel)
+		if err != nil {
+			return false
+		}
+		prog.Close()
+		return true
+	}
+	done := 0
+	for seed := int64(0); seed < 60 && done < 6; seed++ {
+		p, err := Generate(seed, Options{Insns: 128, Loops: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(p.Body, isMul) || !slices.ContainsFunc(p.Body, func(i isa.Instruction) bool { return i.Opcode == isa.OpcodeCall }) {
+			continue
+		}
+		done++
+		m := Minimize(p, func(c *Program) bool { return slices.ContainsFunc(c.Body, isMul) && accepts(c) }, 3000)
+		if !accepts(m) || !slices.ContainsFunc(m.Body, isMul) {
+			t.Fatalf("seed %d: the minimised program lost the property", seed)
+		}
+		if len(m.Body) >= len(p.Body) {
+			t.Errorf("seed %d: not minimised (%d slots)", seed, len(p.Body))
+		}
+		if err := checkStructure(m); err != nil {
+			t.Errorf("seed %d: the minimised program breaks the generator's invariants: %v", seed, err)
+		}
+	}
+	if done == 0 {
+		t.Fatal("no program with both a call and a 64-bit register multiplication")
 	}
 }

@@ -25,30 +25,48 @@
 //
 // # Why the kernel accepts the programs and their behaviour is defined
 //
-//   - The body never writes r9 (the memory pointer) or reads it other than
-//     as a load/store base, so no pointer value reaches a register the
-//     epilogue stores, or arithmetic.
+//   - The body never writes r9 (the memory pointer). Pointers appear in
+//     r0..r8 only inside short units that compute one (r9 or r10 plus a
+//     constant, or r10 plus a masked register: a variable offset the
+//     verifier bounds), load or store through it once and overwrite it, so
+//     no address reaches arithmetic, a comparison or the epilogue.
 //   - r0 to r8 are initialised before the body, and r1 to r5 again after
 //     each call, so no register is read uninitialised.
 //   - Loads and stores use r9 with constant offsets inside the buffer, which
-//     the prologue's length check proves in range, or r10 with constant
-//     offsets, aligned to the access size, inside a stack area every byte
-//     of which is written before the body.
+//     the prologue's length check proves in range, or the stack, aligned to
+//     the access size, inside a stack area every byte of which is written
+//     before the body.
 //   - Atomics operate on the stack only (the kernel refuses them on packet
-//     memory), in an area of it only atomics write, whose contents the
-//     verifier never knows: this sidesteps a kernel verifier bug (see
-//     initStack) that would otherwise make the kernel run code that
-//     differs from the program.
+//     memory).
 //   - Division and modulo by an immediate never divide by zero; by a
 //     register they may, which is defined (the result is 0, or the dividend
 //     for modulo). Shifts by an immediate stay within the operand width;
 //     shifts by a register are masked, which is defined.
-//   - All jumps go forward, so programs terminate, and code is laid out as
-//     nested if/else blocks and forward skips between sibling statements,
-//     so every instruction is reachable (the verifier refuses unreachable
-//     code).
+//   - Jumps go forward, except the latches of the opt-in counted loops, so
+//     programs terminate; code is laid out as nested if/else blocks, loops
+//     and forward skips between sibling statements, so every instruction is
+//     reachable (the verifier refuses unreachable code).
 //   - Called functions (bpf-to-bpf calls) compute on their arguments r1-r5
-//     and registers they initialise themselves, on their own small stack.
+//     and registers they initialise themselves, on their own small stack;
+//     some receive in r1 a pointer into the caller's stack, which they only
+//     load and store through.
+//
+// # Kernel verifier bugs the generator steers clear of
+//
+// Linux 6.18 runs some valid programs differently from the instruction set's
+// semantics, because its verifier learns something false and removes code or
+// a zero-extension on the strength of it. The generator avoids the shapes
+// that trigger the bugs the differential tests found (the comments at each
+// avoidance say more; interp's TestKnownKernelBugs pins them down):
+//
+//   - precision tracking ignores atomic fetches from the stack: atomics use
+//     an area of the stack only atomics write, whose contents the verifier
+//     never knows (initStack);
+//   - the zero-extension of r0 after a 32-bit cmpxchg is lost when its
+//     64-bit use is only on a pruned path: r0 is used as 64 bits right after
+//     (atomic);
+//   - scalar += r10 keeps the scalar's stale frame number: variable stack
+//     offsets are added as pointer += scalar (pointerAccess).
 package progen
 
 import (
@@ -56,6 +74,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
@@ -84,6 +103,10 @@ type Options struct {
 	MaxDepth int
 	// NoCalls disables bpf-to-bpf calls.
 	NoCalls bool
+	// Loops adds counted loops, the only backward jumps: a counter in
+	// r6..r8 (which the loop body never writes, and calls preserve) set to
+	// 1..4, decremented after the body, and `if counter != 0 goto body`.
+	Loops bool
 }
 
 const (
@@ -113,13 +136,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	switch {
 	case o.Insns < 1 || o.Insns > maxInsns:
-		return o, fmt.Errorf("progen: Insns %d is outside 1..%d", o.Insns, maxInsns)
+		return o, fmt.Errorf("Insns %d is outside 1..%d", o.Insns, maxInsns)
 	case o.BufSize < 8 || o.BufSize > maxBufSize || o.BufSize%8 != 0:
-		return o, fmt.Errorf("progen: BufSize %d is not a multiple of 8 in 8..%d", o.BufSize, maxBufSize)
+		return o, fmt.Errorf("BufSize %d is not a multiple of 8 in 8..%d", o.BufSize, maxBufSize)
 	case o.StackSize < 16 || o.StackSize > maxStackSize || o.StackSize%8 != 0:
-		return o, fmt.Errorf("progen: StackSize %d is not a multiple of 8 in 16..%d", o.StackSize, maxStackSize)
+		return o, fmt.Errorf("StackSize %d is not a multiple of 8 in 16..%d", o.StackSize, maxStackSize)
 	case o.MaxDepth < 0 || o.MaxDepth > 16:
-		return o, fmt.Errorf("progen: MaxDepth %d is outside 0..16", o.MaxDepth)
+		return o, fmt.Errorf("MaxDepth %d is outside 0..16", o.MaxDepth)
 	}
 	return o, nil
 }
@@ -287,6 +310,12 @@ type gen struct {
 	opts    Options
 	callees int // number of functions called from the main function
 	called  [maxCallees]bool
+	// argOff[c] is, when nonzero, the offset from the main function's r10
+	// of the pointer passed in r1 to callee c.
+	argOff [maxCallees]int
+	// regs are the registers the function being generated computes on.
+	regs   []uint8
+	inLoop bool // loops do not nest: the verifier walks every iteration
 }
 
 // frame describes the function being generated.
@@ -297,6 +326,12 @@ type frame struct {
 	atomicSize int
 	hasMemory  bool // r9 points to the memory (main function only)
 	canCall    bool
+	// argPtr: r1 points into the caller's stack, and accesses through it
+	// may use offsets in [argLo, argHi) (a called function whose caller
+	// passed a pointer to its stack). r1 is then never written or used as
+	// a number.
+	argPtr       bool
+	argLo, argHi int
 }
 
 // Statement kinds.
@@ -305,11 +340,13 @@ const (
 	stmtIf
 	stmtSkip
 	stmtCall
+	stmtLoop
 )
 
 // stmt is one statement of a structured block. Jumps only go forward to
-// the start of a later sibling or to the end of the block, and if/else
-// bodies are nested blocks, so every instruction stays reachable.
+// the start of a later sibling or to the end of the block, except a loop's
+// latch back to the start of its body, and if/else and loop bodies are
+// nested blocks, so every instruction stays reachable.
 type stmt struct {
 	kind    int
 	insns   []isa.Instruction // stmtLeaf; stmtCall: the re-initialisation after the call
@@ -317,9 +354,13 @@ type stmt struct {
 	then    []stmt            // stmtIf
 	els     []stmt            // stmtIf, when hasElse
 	hasElse bool
-	gotol   bool // the jump over the else block is ja32 (gotol)
-	skip    int  // stmtSkip: how many following siblings to skip
-	callee  int  // stmtCall
+	gotol   bool              // the jump over the else block is ja32 (gotol)
+	skip    int               // stmtSkip: how many following siblings to skip
+	callee  int               // stmtCall
+	pre     []isa.Instruction // stmtCall: set-up of r1 before the call
+	counter uint8             // stmtLoop: the counter register
+	trips   int32             // stmtLoop: the number of iterations
+	body    []stmt            // stmtLoop
 }
 
 func size(s *stmt) int {
@@ -333,7 +374,9 @@ func size(s *stmt) int {
 	case stmtSkip:
 		return 1
 	case stmtCall:
-		return 1 + len(s.insns)
+		return len(s.pre) + 1 + len(s.insns)
+	case stmtLoop:
+		return 1 + blockSize(s.body) + 2
 	}
 	return len(s.insns)
 }
@@ -354,9 +397,12 @@ type emitter struct {
 	out   []isa.Instruction
 	calls []callFixup
 	// units are the slot ranges of multi-instruction leaves, which only
-	// make sense whole (a pointer computed, used and overwritten): Minimize
-	// removes them together or not at all.
+	// make sense whole (a pointer computed, used and overwritten), and of
+	// calls with the set-up of their pointer argument: Minimize removes
+	// them together or not at all.
 	units [][2]int
+	// keep are slot ranges Minimize must not remove.
+	keep [][2]int
 }
 
 func (e *emitter) block(b []stmt) {
@@ -389,7 +435,21 @@ func (e *emitter) block(b []stmt) {
 				}
 				e.block(s.els)
 			}
+		case stmtLoop:
+			// Minimize must keep the loop control, or the loop could run
+			// for ever (or for the counter's previous value of trips).
+			e.keep = append(e.keep, [2]int{len(e.out), len(e.out) + 1})
+			e.out = append(e.out, movK(isa.ClassALU64, s.counter, s.trips))
+			e.block(s.body)
+			e.keep = append(e.keep, [2]int{len(e.out), len(e.out) + 2})
+			e.out = append(e.out,
+				aluK(isa.ClassALU64, isa.OpADD, s.counter, -1),
+				isa.Instruction{Opcode: isa.ClassJMP | isa.OpJNE | isa.SrcK, Dst: s.counter, Offset: int16(-(blockSize(s.body) + 2))})
 		case stmtCall:
+			if len(s.pre) > 0 {
+				e.units = append(e.units, [2]int{len(e.out), len(e.out) + len(s.pre) + 1})
+			}
+			e.out = append(e.out, s.pre...)
 			e.calls = append(e.calls, callFixup{pc: len(e.out), callee: s.callee})
 			e.out = append(e.out, isa.Instruction{Opcode: isa.OpcodeCall, Src: isa.CallLocal})
 			e.out = append(e.out, s.insns...)
@@ -406,6 +466,18 @@ func (g *gen) program(p *Program) {
 		g.callees = 1 + g.r.IntN(maxCallees)
 	}
 	main := frame{stackSize: g.opts.StackSize, atomicSize: g.opts.StackSize / 16 * 8, hasMemory: true, canCall: g.callees > 0}
+	plainLo := -main.stackSize + main.atomicSize // the main function's plain stack area is [plainLo, 0)
+	for c := range g.callees {
+		if g.r.IntN(2) == 0 {
+			// A pointer to an 8-byte boundary in the plain area, or just
+			// past its end.
+			g.argOff[c] = plainLo + 8*g.r.IntN(-plainLo/8+1)
+			if g.argOff[c] == 0 {
+				g.argOff[c] = plainLo
+			}
+		}
+	}
+	g.regs = allRegs
 
 	e := &emitter{out: []isa.Instruction{movX(isa.ClassALU64, regMem, isa.R1)}}
 	e.out = append(e.out, g.initRegs(0, 1, 2, 3, 4, 5, 6, 7, 8)...)
@@ -421,9 +493,15 @@ func (g *gen) program(p *Program) {
 	e.block(body)
 	e.out = appendEpilogue(e.out, p.BufSize)
 
-	callee := frame{stackSize: calleeStackSize, atomicSize: calleeStackSize / 2}
 	starts := make([]int, g.callees)
 	for c := range starts {
+		callee := frame{stackSize: calleeStackSize, atomicSize: calleeStackSize / 2}
+		g.regs = allRegs
+		if off := g.argOff[c]; off != 0 {
+			// Accesses through r1 reach the caller's plain area only.
+			callee.argPtr, callee.argLo, callee.argHi = true, plainLo-off, -off
+			g.regs = regsButR1
+		}
 		starts[c] = len(e.out)
 		// r1-r5 are the arguments; r0 and r6-r8 are the callee's own. The
 		// caller's r6-r9 must survive the callee writing its own.
@@ -437,7 +515,7 @@ func (g *gen) program(p *Program) {
 		e.out[c.pc].Imm = int32(starts[c.callee] - (c.pc + 1))
 	}
 	p.Body = e.out
-	p.setup = setupMask(len(e.out), setup)
+	p.setup = setupMask(len(e.out), append(setup, e.keep...))
 	p.units = e.units
 }
 
@@ -473,6 +551,8 @@ func (g *gen) block(f frame, budget, depth int) []stmt {
 			s.skip = 1 + g.r.IntN(3)
 		case k < 24 && f.canCall:
 			s = g.call(g.r.IntN(g.callees))
+		case k < 28 && g.opts.Loops && !g.inLoop && depth < g.opts.MaxDepth && budget >= 4:
+			s = g.loop(f, budget, depth)
 		default:
 			s.kind = stmtLeaf
 			s.insns = g.leaf(f)
@@ -483,14 +563,37 @@ func (g *gen) block(f frame, budget, depth int) []stmt {
 	return b
 }
 
+// loop returns a counted loop: the verifier follows each of its 1..4
+// iterations, so its body is short and loops do not nest.
+func (g *gen) loop(f frame, budget, depth int) stmt {
+	s := stmt{kind: stmtLoop, counter: uint8(6 + g.r.IntN(3)), trips: 1 + g.r.Int32N(4)}
+	saved := g.regs
+	g.regs = slices.DeleteFunc(slices.Clone(saved), func(r uint8) bool { return r == s.counter })
+	g.inLoop = true
+	s.body = g.block(f, 1+g.r.IntN(min(8, budget/2)), depth+1)
+	g.inLoop = false
+	g.regs = saved
+	return s
+}
+
 // call returns a call of callee followed by the re-initialisation of the
 // registers the call clobbered, r1-r5.
 func (g *gen) call(callee int) stmt {
 	g.called[callee] = true
-	return stmt{kind: stmtCall, callee: callee, insns: g.initRegs(1, 2, 3, 4, 5)}
+	s := stmt{kind: stmtCall, callee: callee, insns: g.initRegs(1, 2, 3, 4, 5)}
+	if off := g.argOff[callee]; off != 0 {
+		s.pre = []isa.Instruction{movX(isa.ClassALU64, isa.R1, isa.R10), aluK(isa.ClassALU64, isa.OpADD, isa.R1, int32(off))}
+	}
+	return s
 }
 
-func (g *gen) reg() uint8 { return uint8(g.r.IntN(nRegs)) }
+var (
+	allRegs   = []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8}
+	regsButR1 = []uint8{0, 2, 3, 4, 5, 6, 7, 8}
+)
+
+// reg returns a register the current function computes on.
+func (g *gen) reg() uint8 { return g.regs[g.r.IntN(len(g.regs))] }
 
 // initRegs gives each register a random value.
 func (g *gen) initRegs(regs ...uint8) []isa.Instruction {
@@ -579,6 +682,10 @@ func (g *gen) leaf(f frame) []isa.Instruction {
 		case k < 50:
 			l := isa.LDDW(g.reg(), g.imm64())
 			return l[:]
+		case k < 60 && f.argPtr:
+			return []isa.Instruction{g.callerAccess(f, false)}
+		case k < 69 && f.argPtr:
+			return []isa.Instruction{g.callerAccess(f, true)}
 		case k < 60 && f.hasMemory:
 			return []isa.Instruction{g.memLoad(regMem, f)}
 		case k < 69 && f.hasMemory:
@@ -683,6 +790,26 @@ func (g *gen) memLoad(base uint8, f frame) isa.Instruction {
 	return isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: g.reg(), Src: base, Offset: off}
 }
 
+// callerAccess loads from or stores to the caller's plain stack area
+// through the pointer the caller passed in r1.
+func (g *gen) callerAccess(f frame, store bool) isa.Instruction {
+	size := sizes[g.r.IntN(4)]
+	n := isa.SizeBytes(size)
+	off := g.stackOffset(f.argLo, f.argHi, n)
+	switch {
+	case !store:
+		mode := isa.ModeMEM
+		if size != isa.SizeDW && g.r.IntN(2) == 0 {
+			mode = isa.ModeMEMSX
+		}
+		return isa.Instruction{Opcode: isa.ClassLDX | mode | size, Dst: g.reg(), Src: isa.R1, Offset: off}
+	case g.r.IntN(3) == 0:
+		return isa.Instruction{Opcode: isa.ClassST | isa.ModeMEM | size, Dst: isa.R1, Offset: off, Imm: g.imm32()}
+	default:
+		return isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | size, Dst: isa.R1, Src: g.reg(), Offset: off}
+	}
+}
+
 // memStore stores to the buffer or to the plain part of the stack area.
 func (g *gen) memStore(base uint8, f frame) isa.Instruction {
 	size := sizes[g.r.IntN(4)]
@@ -744,32 +871,24 @@ func (g *gen) pointerAccess(f frame) []isa.Instruction {
 		}
 		mask := int32((p - 1) &^ (n - 1))
 		start := lo + 8*g.r.IntN((region-p)/8+1)
+		// pointer += scalar, with the index in a second scratch register.
+		// Why not scalar += pointer: for that form the kernel verifier
+		// keeps the frame number the scalar register happened to hold
+		// (adjust_ptr_min_max_vals copies the pointer's type but not its
+		// frameno; Linux 6.18), so it tracks some other frame's stack,
+		// may remove code on the strength of values from it, and can take
+		// minutes to verify the program.
 		a := g.reg()
-		if f.hasMemory {
-			// The main function: scalar += pointer.
-			out = append(out,
-				movX(isa.ClassALU64, t, a),
-				aluK(isa.ClassALU64, isa.OpAND, t, mask),
-				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: isa.R10})
-		} else {
-			// A called function: pointer += scalar, with the index in a
-			// second scratch register. Why not scalar += pointer: there
-			// the kernel verifier gives the result the frame number of
-			// the main function (adjust_ptr_min_max_vals copies the
-			// pointer's type but not its frameno; Linux 6.18), tracks
-			// the wrong frame's stack, and may remove code on the
-			// strength of values from it.
-			i := g.reg()
-			for i == t {
-				i = g.reg()
-			}
-			out = append(out,
-				movX(isa.ClassALU64, i, a),
-				aluK(isa.ClassALU64, isa.OpAND, i, mask),
-				movX(isa.ClassALU64, t, isa.R10),
-				isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: i})
-			tail = append(tail, movK(isa.ClassALU64, i, g.imm32()))
+		i := g.reg()
+		for i == t {
+			i = g.reg()
 		}
+		out = append(out,
+			movX(isa.ClassALU64, i, a),
+			aluK(isa.ClassALU64, isa.OpAND, i, mask),
+			movX(isa.ClassALU64, t, isa.R10),
+			isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: t, Src: i})
+		tail = append(tail, movK(isa.ClassALU64, i, g.imm32()))
 		off = int16(start)
 	}
 	if !store {

@@ -75,10 +75,16 @@ func checkStructure(p *Program) error {
 			}
 		}
 	}
+	inCallee := false // after the main function's exit, r1 may be a pointer
 	for n := 1; n < len(b); n++ {
 		i := b[n]
+		if i.Opcode == isa.OpcodeExit {
+			inCallee = true
+		}
 		if t, ok := isa.Target(b, n); ok && t <= n {
-			return fmt.Errorf("slot %d (%v) jumps backwards to %d", n, i, t)
+			if err := checkLoop(b, t, n); err != nil {
+				return fmt.Errorf("slot %d (%v) jumps backwards to %d: %w", n, i, t, err)
+			}
 		}
 		if i.IsLDDW() {
 			n++
@@ -92,14 +98,14 @@ func checkStructure(p *Program) error {
 				return fmt.Errorf("slot %d (%v) writes r%d", n, i, i.Dst)
 			}
 			if i.Class() == isa.ClassLDX {
-				if err := checkAccess(p, i); err != nil {
+				if err := checkAccess(p, i, inCallee); err != nil {
 					return fmt.Errorf("slot %d (%v): %w", n, i, err)
 				}
 			} else if i.Source() == isa.SrcX && i.Src > isa.R8 && i.Class() != isa.ClassLD {
 				return fmt.Errorf("slot %d (%v) computes on r%d", n, i, i.Src)
 			}
 		case isa.ClassST, isa.ClassSTX:
-			if err := checkAccess(p, i); err != nil {
+			if err := checkAccess(p, i, inCallee); err != nil {
 				return fmt.Errorf("slot %d (%v): %w", n, i, err)
 			}
 			if i.Class() == isa.ClassSTX && i.Src > isa.R8 {
@@ -113,6 +119,45 @@ func checkStructure(p *Program) error {
 	return nil
 }
 
+// checkLoop checks that the backward jump at slot latch to slot start
+// closes a counted loop: counter = 1..4 just before start, counter += -1
+// and `if counter != 0` at the end, and no write to the counter in between
+// (calls preserve it: it is one of r6..r8).
+func checkLoop(b []isa.Instruction, start, latch int) error {
+	j := b[latch]
+	c := j.Dst
+	if j.Opcode != isa.ClassJMP|isa.OpJNE|isa.SrcK || j.Imm != 0 || c < isa.R6 || c > isa.R8 {
+		return errors.New("not a loop latch: if r6..r8 != 0")
+	}
+	if start < 1 || b[start-1] != movK(isa.ClassALU64, c, b[start-1].Imm) || b[start-1].Imm < 1 || b[start-1].Imm > 4 {
+		return errors.New("the counter is not set to 1..4 before the loop")
+	}
+	if b[latch-1] != aluK(isa.ClassALU64, isa.OpADD, c, -1) {
+		return errors.New("the counter is not decremented before the latch")
+	}
+	for n := start; n < latch-1; n++ {
+		i := b[n]
+		writes := false
+		switch i.Class() {
+		case isa.ClassALU, isa.ClassALU64, isa.ClassLD, isa.ClassLDX:
+			writes = i.Dst == c
+		case isa.ClassSTX:
+			writes = i.Mode() == isa.ModeATOMIC && i.Imm&isa.AtomicFETCH != 0 && (i.Src == c || (i.Imm == isa.AtomicCMPXCHG && c == isa.R0))
+		case isa.ClassJMP, isa.ClassJMP32:
+			if t, ok := isa.Target(b, n); ok && (t <= start || t >= latch) && i.Opcode != isa.OpcodeCall {
+				return fmt.Errorf("slot %d jumps out of the loop body or backwards", n)
+			}
+		}
+		if writes {
+			return fmt.Errorf("slot %d (%v) writes the counter r%d", n, i, c)
+		}
+		if i.IsLDDW() {
+			n++
+		}
+	}
+	return nil
+}
+
 // checkPointerUnit checks a multi-instruction leaf: either an atomic
 // compare-and-exchange unit, or a pointer computed from r9 or r10 into
 // scratch registers, used as a load or store base, after which no register
@@ -120,6 +165,14 @@ func checkStructure(p *Program) error {
 func checkPointerUnit(u []isa.Instruction) error {
 	if slices.ContainsFunc(u, func(i isa.Instruction) bool { return i.Mode() == isa.ModeATOMIC && i.Class() == isa.ClassSTX }) {
 		return checkCmpxchgUnit(u)
+	}
+	if u[len(u)-1].Opcode == isa.OpcodeCall {
+		// A call passing a pointer to the caller's stack in r1.
+		if len(u) != 3 || u[0] != movX(isa.ClassALU64, isa.R1, isa.R10) || u[1] != aluK(isa.ClassALU64, isa.OpADD, isa.R1, u[1].Imm) ||
+			u[1].Imm > 0 || u[1].Imm%8 != 0 || u[2].Src != isa.CallLocal {
+			return fmt.Errorf("unit %v is not r1 = r10 + k; call", u)
+		}
+		return nil
 	}
 	isPtr := map[uint8]bool{isa.R9: true, isa.R10: true}
 	used := false
@@ -192,7 +245,9 @@ func checkCmpxchgUnit(u []isa.Instruction) error {
 	return nil
 }
 
-func checkAccess(p *Program, i isa.Instruction) error {
+// checkAccess checks the base and offset of a load or store; in a called
+// function r1 may point into the caller's stack.
+func checkAccess(p *Program, i isa.Instruction, inCallee bool) error {
 	base := i.Dst
 	if i.Class() == isa.ClassLDX {
 		base = i.Src
@@ -203,6 +258,10 @@ func checkAccess(p *Program, i isa.Instruction) error {
 	case isa.R9:
 		if off < 0 || off+n > len(p.Memory) {
 			return fmt.Errorf("memory access [%d, %d) outside [0, %d)", off, off+n, len(p.Memory))
+		}
+	case isa.R1:
+		if !inCallee || off%n != 0 || off < -maxStackSize || off+n > maxStackSize {
+			return fmt.Errorf("access through r1 at %d of %d bytes outside a called function or misaligned", off, n)
 		}
 	case isa.R10:
 		if off < -maxStackSize || off+n > 0 || off%n != 0 {
@@ -215,7 +274,8 @@ func checkAccess(p *Program, i isa.Instruction) error {
 }
 
 func TestStructure(t *testing.T) {
-	opts := []Options{{}, {Insns: 300, BufSize: 8, StackSize: 16}, {Insns: 1, MaxDepth: 0, NoCalls: true}, {Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}}
+	opts := []Options{{}, {Insns: 300, BufSize: 8, StackSize: 16}, {Insns: 1, MaxDepth: 0, NoCalls: true}, {Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8},
+		{Loops: true}, {Insns: 300, Loops: true, MaxDepth: 6}}
 	for _, o := range opts {
 		for seed := int64(0); seed < 200; seed++ {
 			p, err := Generate(seed, o)
@@ -326,12 +386,18 @@ func TestCoverage(t *testing.T) {
 		}
 		for n := 0; n < len(p.Body); n++ {
 			seen[variant(p.Body[n])]++
+			if i := p.Body[n]; (i.Class() == isa.ClassLDX && i.Src == isa.R1) || ((i.Class() == isa.ClassST || i.Class() == isa.ClassSTX) && i.Dst == isa.R1) {
+				seen["access to the caller's stack"]++
+			}
+			if i := p.Body[n]; i.Opcode == isa.ClassALU64|isa.OpADD|isa.SrcX && i.Src != isa.R10 && n >= 2 && p.Body[n-1].Src == isa.R10 {
+				seen["variable stack offset"]++
+			}
 			if p.Body[n].IsLDDW() {
 				n++
 			}
 		}
 	}
-	for _, v := range want {
+	for _, v := range append(want, "access to the caller's stack", "variable stack offset") {
 		if seen[v] == 0 {
 			t.Errorf("no program uses %s", v)
 		}
@@ -358,6 +424,9 @@ func TestKernelAccepts(t *testing.T) {
 		// The largest programs the options allow.
 		{Options{Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8}, n / 10},
 		{Options{Insns: maxInsns, MaxDepth: 3}, n / 10},
+		{Options{Loops: true}, n},
+		{Options{Insns: 200, BufSize: 128, StackSize: 128, MaxDepth: 5, Loops: true}, n / 2},
+		{Options{Insns: maxInsns, BufSize: maxBufSize, StackSize: maxStackSize, MaxDepth: 8, Loops: true}, n / 10},
 	}
 	start := time.Now()
 	var ran, maxLen int
@@ -392,12 +461,13 @@ func TestKernelAccepts(t *testing.T) {
 }
 
 func FuzzGenerate(f *testing.F) {
-	f.Add(int64(0), 64, 64, 64, 3, false)
-	f.Add(int64(-1), 1, 8, 16, 0, true)
-	f.Add(int64(1<<40), 512, 256, 256, 8, false)
-	f.Add(int64(7), 513, 64, 64, 3, false)
-	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls bool) {
-		o := Options{Insns: insns, BufSize: buf, StackSize: stack, MaxDepth: depth, NoCalls: noCalls}
+	f.Add(int64(0), 64, 64, 64, 3, false, false)
+	f.Add(int64(-1), 1, 8, 16, 0, true, false)
+	f.Add(int64(1<<40), 512, 256, 256, 8, false, true)
+	f.Add(int64(7), 513, 64, 64, 3, false, false)
+	f.Add(int64(9), 100, 32, 32, 4, false, true)
+	f.Fuzz(func(t *testing.T, seed int64, insns, buf, stack, depth int, noCalls, loops bool) {
+		o := Options{Insns: insns, BufSize: buf, StackSize: stack, MaxDepth: depth, NoCalls: noCalls, Loops: loops}
 		p, err := Generate(seed, o)
 		if err != nil {
 			if !errors.Is(err, ErrOptions) {
@@ -411,46 +481,13 @@ func FuzzGenerate(f *testing.F) {
 	})
 }
 
-// listing formats a program one slot a line with its index.
-func listing(insns []isa.Instruction) string {
-	var b bytes.Buffer
-	for n, i := range insns {
-		fmt.Fprintf(&b, "%4d: %v\n", n, i)
-	}
-	return b.String()
-}
+// listing formats a program as the kernel's verifier log does.
+func listing(insns []isa.Instruction) string { return isa.FormatProgram(insns) }
 
-func TestWrap(t *testing.T) {
-	code := []isa.Instruction{
-		ldx(isa.SizeDW, isa.R3, isa.R9, 8),
-		movK(isa.ClassALU64, isa.R0, 7),
-	}
-	buf := []byte{0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}
-	p, err := Wrap(code, buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkStructure(p); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(p.Memory[:16], buf) || len(p.Memory) != 16+8*NumSavedRegisters {
-		t.Fatalf("memory %x", p.Memory)
-	}
-	for _, bad := range [][]byte{nil, make([]byte, 12), make([]byte, 4096)} {
-		if _, err := Wrap(code, bad); !errors.Is(err, ErrOptions) {
-			t.Errorf("Wrap with a %d-byte buffer: error %v", len(bad), err)
+func BenchmarkGenerate(b *testing.B) {
+	for n := 0; b.Loop(); n++ {
+		if _, err := Generate(int64(n), Options{}); err != nil {
+			b.Fatal(err)
 		}
-	}
-	kerneltest.Require(t)
-	ret, out, _, err := kerneltest.RunXDP(p.Kernel, p.Memory, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	regs, err := p.Registers(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ret != 7 || regs[0] != 7 || regs[3] != 0x0807060504030201 || regs[1] != 0 {
-		t.Errorf("retval %d, registers %x", ret, regs)
 	}
 }

@@ -26,6 +26,13 @@ type Options struct {
 	// access. Marking an unproven access lets the program read or write
 	// any host memory: only a verifier may set it.
 	Proven []uint64
+	// BlindConstants hides the program's immediates from the generated
+	// code: each is loaded xored with a random key and then xored back, so
+	// an untrusted program cannot plant chosen byte sequences in
+	// executable memory. Shift counts and legacy packet offsets, at most a
+	// few bits of chosen data, stay plain. It costs an instruction or two
+	// per constant.
+	BlindConstants bool
 }
 
 func (o *Options) proven(i int) bool {

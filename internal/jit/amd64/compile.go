@@ -4,6 +4,7 @@ package amd64
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"unsafe"
 
 	"github.com/bpfvm/bpfvm/internal/isa"
@@ -21,23 +22,21 @@ const (
 
 // Field offsets in runContext.
 var (
-	offRegs        = int32(unsafe.Offsetof(runContext{}.regs))
-	offFP          = int32(unsafe.Offsetof(runContext{}.fp))
-	offBudget      = int32(unsafe.Offsetof(runContext{}.budget))
-	offScratch     = int32(unsafe.Offsetof(runContext{}.scratch))
-	offResume      = int32(unsafe.Offsetof(runContext{}.resume))
-	offExit        = int32(unsafe.Offsetof(runContext{}.exit))
-	offCodeBase    = int32(unsafe.Offsetof(runContext{}.codeBase))
-	offShadowSP    = int32(unsafe.Offsetof(runContext{}.shadowSP))
-	offShadowBase  = int32(unsafe.Offsetof(runContext{}.shadowBase))
-	offShadowLimit = int32(unsafe.Offsetof(runContext{}.shadowLimit))
-	offSpill       = int32(unsafe.Offsetof(runContext{}.spill))
-	offRegions     = int32(unsafe.Offsetof(runContext{}.regions))
-	offLdBase      = int32(unsafe.Offsetof(runContext{}.ldBase))
-	offLdEnd       = int32(unsafe.Offsetof(runContext{}.ldEnd))
-	sizeRegion     = int32(unsafe.Sizeof(region{}))
-	offRegionHi    = int32(unsafe.Offsetof(region{}.hi))
-	offStackHi     = offRegions + regionStack*sizeRegion + offRegionHi
+	offRegs     = int32(unsafe.Offsetof(runContext{}.regs))
+	offFP       = int32(unsafe.Offsetof(runContext{}.fp))
+	offBudget   = int32(unsafe.Offsetof(runContext{}.budget))
+	offScratch  = int32(unsafe.Offsetof(runContext{}.scratch))
+	offResume   = int32(unsafe.Offsetof(runContext{}.resume))
+	offExit     = int32(unsafe.Offsetof(runContext{}.exit))
+	offFPBase   = int32(unsafe.Offsetof(runContext{}.fpBase))
+	offFPLimit  = int32(unsafe.Offsetof(runContext{}.fpLimit))
+	offSpill    = int32(unsafe.Offsetof(runContext{}.spill))
+	offRegions  = int32(unsafe.Offsetof(runContext{}.regions))
+	offLdBase   = int32(unsafe.Offsetof(runContext{}.ldBase))
+	offLdEnd    = int32(unsafe.Offsetof(runContext{}.ldEnd))
+	sizeRegion  = int32(unsafe.Sizeof(region{}))
+	offRegionHi = int32(unsafe.Offsetof(region{}.hi))
+	offStackHi  = offRegions + regionStack*sizeRegion + offRegionHi
 )
 
 func ctxField(off int32) operand { return mem(ctxReg, off) }
@@ -58,6 +57,7 @@ func sizeIndex(size int) int32 {
 type compiled struct {
 	code        []byte
 	entry       int      // offset of the entry stub
+	freshEntry  int      // offset of the entry stub for the start of a run
 	callbackRet int      // return point of functions run through Env.Call
 	insnOff     []int32  // per slot: offset of the instruction's code (-1 for lddw second halves)
 	resume      []int32  // per slot: resume offset after a helper exit or region exit
@@ -66,7 +66,9 @@ type compiled struct {
 	blockOf     []int32  // per slot: the leader of its block
 	pos         []uint32 // per slot: instructions before it in its block
 	// stackFrames is how many stack frames a run may dirty: 0 when the
-	// program can never write its stack, so runs need not clear it.
+	// program can never write its stack, so runs need not clear it; else
+	// the depth of its call graph (all frames if it is recursive or calls
+	// helpers, which may call back on new frames).
 	stackFrames int
 }
 
@@ -76,9 +78,13 @@ type compiler struct {
 	opts   *Options
 	insn   []label
 	leader []bool
-	out    compiled
-	resume []label  // per slot: where Go resumes after an exit, or -1
-	cold   []func() // out-of-line code, emitted after the body
+	// loopHead marks targets of backward jumps.
+	loopHead []bool
+	out      compiled
+	resume   []label        // per slot: where Go resumes after an exit, or -1
+	writes   map[int]uint16 // per call target: the callee-saved registers it may write
+	callees  map[int][]int  // per function start: the functions it calls
+	cold     []func()       // out-of-line code, emitted after the body
 
 	exitCommon, bpfReturn, ldOOB, callbackRet label
 }
@@ -107,6 +113,11 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 
 	c.emitStubs()
 	for i := 0; i < n; i++ {
+		if c.loopHead[i] {
+			// Loop bodies start on a 32-byte boundary, so a small loop
+			// sits in as few decoded-instruction cache lines as possible.
+			c.e.align(32)
+		}
 		c.e.bind(c.insn[i])
 		if c.leader[i] {
 			c.emitBudgetCheck(i)
@@ -151,11 +162,15 @@ func (c *compiler) findBlocks() {
 	c.out.blockOf = make([]int32, n)
 	c.out.pos = make([]uint32, n)
 	c.leader[0] = true
-	calls := false
+	c.loopHead = make([]bool, n)
+	helpers, stackWrites := false, false
 	for i := 0; i < n; i++ {
 		in := insns[i]
 		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
 			c.leader[t] = true
+			if t <= i && in.Opcode != isa.OpcodeCall {
+				c.loopHead[t] = true // the target of a backward jump
+			}
 		}
 		if in.IsLDDW() {
 			i++
@@ -167,17 +182,23 @@ func (c *compiler) findBlocks() {
 		if (cl == isa.ClassJMP || cl == isa.ClassJMP32 || cl == isa.ClassLD) && i+1 < n {
 			c.leader[i+1] = true
 		}
-		if in.Opcode == isa.OpcodeCall || in.Opcode == isa.OpcodeCallX {
-			calls = true // local calls, and helpers through Env.Call, add frames
+		if in.Opcode == isa.OpcodeCallX || in.Opcode == isa.OpcodeCall && in.Src != isa.CallLocal {
+			helpers = true // helpers may add frames through Env.Call
 		}
 		// The stack can only be written through r10 as a store's base or
 		// through a copy of r10 (any other use of it as a source).
 		if (cl == isa.ClassST || cl == isa.ClassSTX) && in.Dst == isa.R10 || in.Src == isa.R10 && cl != isa.ClassLDX {
-			c.out.stackFrames = 1
+			stackWrites = true
 		}
 	}
-	if calls && c.out.stackFrames != 0 {
+	switch {
+	case !stackWrites:
+		c.out.stackFrames = 0
+	case helpers:
 		c.out.stackFrames = isa.MaxCallDepth
+	default:
+		c.computeWrites()
+		c.out.stackFrames = c.frames(0, map[int]int{}, map[int]bool{})
 	}
 	start := 0
 	for i := 0; i < n; i++ {
@@ -209,6 +230,22 @@ func (c *compiler) emitStubs() {
 	e.load(s64, scratchReg, ctxField(offScratch))
 	e.jmpIndirect(ctxField(offResume))
 
+	// The first entry of a run: r1 and r2 come from the context, the other
+	// registers start at zero (as in the interpreter), which is cheaper
+	// than loading them.
+	c.out.freshEntry = len(e.b)
+	for r := 0; r < 10; r++ {
+		if r == 1 || r == 2 {
+			e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
+		} else {
+			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+		}
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFP))
+	e.load(s64, budgetReg, ctxField(offBudget))
+	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
+	e.jmpIndirect(ctxField(offResume))
+
 	// Exit: save them and return to the trampoline. The exit code is
 	// already stored.
 	e.bind(c.exitCommon)
@@ -224,22 +261,19 @@ func (c *compiler) emitStubs() {
 	// function, end the run.
 	e.bind(c.bpfReturn)
 	final := e.newLabel()
-	e.load(s64, scratchReg, ctxField(offShadowSP))
-	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offShadowBase))
+	fp := xreg[isa.R10]
+	e.aluLoad(aluCMP, s64, fp, ctxField(offFPBase))
 	e.jcc(condE, final)
-	e.aluImm(aluSUB, s64, direct(scratchReg), 8*shadowFrameWords)
-	e.store(s64, ctxField(offShadowSP), scratchReg)
-	for k, r := range []uint8{isa.R6, isa.R7, isa.R8, isa.R9} {
-		e.load(s64, xreg[r], mem(scratchReg, int32(8+8*k)))
-	}
-	e.aluImm(aluSUB, s64, direct(xreg[isa.R10]), isa.StackSize)
-	e.store(s64, ctxField(offStackHi), xreg[isa.R10])
-	e.load(s64, scratchReg, mem(scratchReg, 0))
-	e.aluLoad(aluADD, s64, scratchReg, ctxField(offCodeBase))
-	e.jmpIndirect(direct(scratchReg))
+	e.aluImm(aluSUB, s64, direct(fp), isa.StackSize)
+	e.store(s64, ctxField(offStackHi), fp)
+	// The return point restores the r6-r9 the callee may have changed.
+	e.jmpIndirect(mem(fp, shadowOffset))
 	e.bind(final)
+	// The run is over: Go only reads r0 and the budget left.
+	e.store(s64, ctxField(offRegs), rax)
+	e.store(s64, ctxField(offBudget), budgetReg)
 	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitDone, 0))
-	e.jmp(c.exitCommon)
+	e.ret()
 
 	// A legacy packet load out of bounds returns 0 from the function, with
 	// r1-r5 cleared as after every legacy load.
@@ -313,6 +347,17 @@ func (c *compiler) emitInsn(i int) error {
 		})
 	case isa.ClassST:
 		size := isa.SizeBytes(in.Size())
+		if c.opts.BlindConstants {
+			// r11 may hold the address: build the value in r10 (the
+			// budget), saved around the store.
+			c.emitAccess(i, in.Dst, in.Offset, size, true, func(m operand) {
+				c.e.store(s64, ctxField(offSpill), budgetReg)
+				c.blindedImm(s64, budgetReg, in.Imm)
+				c.e.store(size, m, budgetReg)
+				c.e.load(s64, budgetReg, ctxField(offSpill))
+			})
+			break
+		}
 		c.emitAccess(i, in.Dst, in.Offset, size, true, func(m operand) { c.e.storeImm(size, m, in.Imm) })
 	case isa.ClassSTX:
 		size := isa.SizeBytes(in.Size())
@@ -337,13 +382,18 @@ func (c *compiler) emitALU(in isa.Instruction) {
 	switch op := in.Op(); op {
 	case isa.OpADD, isa.OpSUB, isa.OpOR, isa.OpAND, isa.OpXOR:
 		opc := map[uint8]byte{isa.OpADD: aluADD, isa.OpSUB: aluSUB, isa.OpOR: aluOR, isa.OpAND: aluAND, isa.OpXOR: aluXOR}[op]
-		if k {
+		if k && c.opts.BlindConstants {
+			c.blindedImm(size, scratchReg, in.Imm)
+			e.aluStore(opc, size, direct(dst), scratchReg)
+		} else if k {
 			e.aluImm(opc, size, direct(dst), in.Imm)
 		} else {
 			e.aluStore(opc, size, direct(dst), src)
 		}
 	case isa.OpMOV:
 		switch {
+		case k && c.opts.BlindConstants:
+			c.blindedImm(size, dst, in.Imm)
 		case k && size == s64:
 			e.movImm64(dst, uint64(int64(in.Imm)))
 		case k:
@@ -354,7 +404,10 @@ func (c *compiler) emitALU(in isa.Instruction) {
 			e.loadSX(int(in.Offset)/8, size, dst, direct(src))
 		}
 	case isa.OpMUL:
-		if k {
+		if k && c.opts.BlindConstants {
+			c.blindedImm(size, scratchReg, in.Imm)
+			e.imul(size, dst, scratchReg)
+		} else if k {
 			e.imulImm(size, dst, dst, in.Imm)
 		} else {
 			e.imul(size, dst, src)
@@ -398,6 +451,30 @@ func (c *compiler) emitALU(in isa.Instruction) {
 			}
 		}
 	}
+}
+
+// key returns a fresh non-zero blinding key.
+func (c *compiler) key() int32 {
+	for {
+		if k := int32(rand.Uint32()); k != 0 {
+			return k
+		}
+	}
+}
+
+// blindedImm loads imm (sign-extended to 64 bits for size 8, zero-extended
+// from 32 bits for size 4) into r without the constant appearing in the
+// code: it loads imm^key and xors key back in, with a fresh random key.
+// This keeps attacker-chosen constants from forming useful instruction
+// sequences in executable memory (JIT spraying).
+func (c *compiler) blindedImm(size int, r reg, imm int32) {
+	k := c.key()
+	if size == s64 {
+		c.e.movImm64(r, uint64(int64(imm^k)))
+	} else {
+		c.e.movImm32(r, uint32(imm^k))
+	}
+	c.e.aluImm(aluXOR, size, direct(r), k)
 }
 
 // emitShiftCL shifts dst by src, which x86 wants in cl (eBPF r4's register).
@@ -460,9 +537,12 @@ func (c *compiler) emitDivMod(in isa.Instruction, size int) {
 			negOneResult()
 			return
 		}
-		if size == s64 {
+		switch {
+		case c.opts.BlindConstants:
+			c.blindedImm(size, scratchReg, in.Imm)
+		case size == s64:
 			e.movImm64(scratchReg, uint64(int64(in.Imm)))
-		} else {
+		default:
 			e.movImm32(scratchReg, uint32(in.Imm))
 		}
 		divisor = scratchReg
@@ -558,7 +638,14 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 	default:
 		t, _ := isa.Target(c.insns, i)
 		dst := xreg[in.Dst]
-		if in.Source() == isa.SrcK {
+		if in.Source() == isa.SrcK && c.opts.BlindConstants {
+			c.blindedImm(size, scratchReg, in.Imm)
+			if op == isa.OpJSET {
+				e.test(size, dst, scratchReg)
+			} else {
+				e.aluStore(aluCMP, size, direct(dst), scratchReg)
+			}
+		} else if in.Source() == isa.SrcK {
 			if op == isa.OpJSET {
 				e.testImm(size, direct(dst), in.Imm)
 			} else {
@@ -577,23 +664,143 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 	return nil
 }
 
-// emitLocalCall pushes a shadow frame (return point, r6-r9), moves the
-// frame pointer up one frame (frames grow upwards, as in the interpreter)
-// and jumps to the callee.
+// emitLocalCall pushes a shadow frame (return address, and those of r6-r9
+// the callee may change), moves the frame pointer up one frame (frames
+// grow upwards, as in the interpreter) and jumps to the callee. The return
+// point, right after, restores the saved registers.
 func (c *compiler) emitLocalCall(i, target int) {
 	e := &c.e
-	e.load(s64, scratchReg, ctxField(offShadowSP))
-	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offShadowLimit))
+	fp := xreg[isa.R10]
+	saved := c.calleeSaved(target)
+	e.aluLoad(aluCMP, s64, fp, ctxField(offFPLimit))
 	e.jcc(condAE, c.coldExit(exitCallDepth, i))
-	e.storeLabelOffset(mem(scratchReg, 0), c.insn[i+1])
+	ret := e.newLabel()
+	e.leaLabel(scratchReg, ret)
+	e.store(s64, mem(fp, shadowOffset), scratchReg)
 	for k, r := range []uint8{isa.R6, isa.R7, isa.R8, isa.R9} {
-		e.store(s64, mem(scratchReg, int32(8+8*k)), xreg[r])
+		if saved&(1<<r) != 0 {
+			e.store(s64, mem(fp, shadowOffset+int32(8+8*k)), xreg[r])
+		}
 	}
-	e.lea(scratchReg, mem(scratchReg, 8*shadowFrameWords))
-	e.store(s64, ctxField(offShadowSP), scratchReg)
-	e.aluImm(aluADD, s64, direct(xreg[isa.R10]), isa.StackSize)
-	e.store(s64, ctxField(offStackHi), xreg[isa.R10])
+	e.aluImm(aluADD, s64, direct(fp), isa.StackSize)
+	e.store(s64, ctxField(offStackHi), fp)
 	e.jmp(c.insn[target])
+	e.bind(ret)
+	for k, r := range []uint8{isa.R6, isa.R7, isa.R8, isa.R9} {
+		if saved&(1<<r) != 0 {
+			e.load(s64, xreg[r], mem(fp, shadowOffset+int32(8+8*k)))
+		}
+	}
+}
+
+// frames returns how many stack frames a run of function f may use: one,
+// plus the most its callees use; a recursive call graph may use them all.
+func (c *compiler) frames(f int, memo map[int]int, active map[int]bool) int {
+	if d, ok := memo[f]; ok {
+		return d
+	}
+	if active[f] {
+		return isa.MaxCallDepth
+	}
+	active[f] = true
+	d := 1
+	for _, callee := range c.callees[f] {
+		d = max(d, 1+c.frames(callee, memo, active))
+	}
+	active[f] = false
+	d = min(d, isa.MaxCallDepth)
+	memo[f] = d
+	return d
+}
+
+// calleeSaved returns the set (bit r for register r) of r6-r9 that the
+// function at target, or a function it calls, may write: only those need
+// saving around a call to it. Saving a register that never changes would
+// put a store-load round trip on its dependency chain for nothing.
+func (c *compiler) calleeSaved(target int) uint16 {
+	if c.writes == nil {
+		c.computeWrites()
+	}
+	return c.writes[target]
+}
+
+// computeWrites finds, for every local call target, the callee-saved
+// registers the code reachable from it writes, through calls too.
+func (c *compiler) computeWrites() {
+	insns := c.insns
+	n := len(insns)
+	c.writes = map[int]uint16{0: 0}
+	c.callees = map[int][]int{}
+	callees := c.callees
+	starts := []int{0} // the entry function too, for its call graph
+	for i := 0; i < n; i++ {
+		in := insns[i]
+		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal {
+			t, _ := isa.Target(insns, i)
+			if _, ok := c.writes[t]; !ok {
+				c.writes[t] = 0
+				starts = append(starts, t)
+			}
+		}
+		if in.IsLDDW() {
+			i++
+		}
+	}
+	const calleeSavedMask = 1<<isa.R6 | 1<<isa.R7 | 1<<isa.R8 | 1<<isa.R9
+	for _, t := range starts {
+		seen := make([]bool, n)
+		stack := []int{t}
+		var w uint16
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if i < 0 || i >= n || seen[i] {
+				continue
+			}
+			seen[i] = true
+			in := insns[i]
+			next := i + 1
+			switch cl := in.Class(); {
+			case cl == isa.ClassALU || cl == isa.ClassALU64 || cl == isa.ClassLDX:
+				w |= 1 << in.Dst
+			case in.IsLDDW():
+				w |= 1 << in.Dst
+				next = i + 2
+			case cl == isa.ClassSTX && in.Mode() == isa.ModeATOMIC && in.Imm&isa.AtomicFETCH != 0:
+				w |= 1 << in.Src // (cmpxchg writes r0, not callee-saved)
+			case cl == isa.ClassJMP || cl == isa.ClassJMP32:
+				switch {
+				case in.Opcode == isa.OpcodeExit:
+					continue
+				case in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal:
+					ct, _ := isa.Target(insns, i)
+					callees[t] = append(callees[t], ct)
+				case in.Op() == isa.OpJA:
+					tt, _ := isa.Target(insns, i)
+					stack = append(stack, tt)
+					continue
+				case in.Op() != isa.OpCALL:
+					tt, _ := isa.Target(insns, i)
+					stack = append(stack, tt)
+				}
+			}
+			stack = append(stack, next)
+		}
+		c.writes[t] = w & calleeSavedMask
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, t := range starts {
+			w := c.writes[t]
+			for _, ct := range callees[t] {
+				w |= c.writes[ct]
+			}
+			if w != c.writes[t] {
+				c.writes[t] = w
+				changed = true
+			}
+		}
+	}
 }
 
 func (c *compiler) emitLD(i int, in isa.Instruction) error {
@@ -602,7 +809,15 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		if in.Src != isa.PseudoImm64 {
 			return &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("lddw with pseudo source %d must be resolved by a loader before the JIT compiles it", in.Src), Err: ErrUnsupported}
 		}
-		e.movImm64(xreg[in.Dst], isa.Imm64(c.insns, i))
+		v := isa.Imm64(c.insns, i)
+		if c.opts.BlindConstants {
+			key := uint64(c.key())<<32 | uint64(uint32(c.key()))
+			e.movImm64(xreg[in.Dst], v^key)
+			e.movImm64(scratchReg, key)
+			e.aluStore(aluXOR, s64, direct(xreg[in.Dst]), scratchReg)
+			return nil
+		}
+		e.movImm64(xreg[in.Dst], v)
 		return nil
 	}
 	// Legacy packet load: r0 = ntoh(packet[imm (+ src)]); out of bounds,

@@ -13,9 +13,14 @@ import (
 )
 
 // jitEngine is the conformance EngineFactory of the JIT.
-func jitEngine(helpers engine.Helpers) conformance.Engine {
+func jitEngine(helpers engine.Helpers) conformance.Engine { return jitEngineWith(helpers, false) }
+
+// blindedEngine runs the suite with constant blinding.
+func blindedEngine(helpers engine.Helpers) conformance.Engine { return jitEngineWith(helpers, true) }
+
+func jitEngineWith(helpers engine.Helpers, blind bool) conformance.Engine {
 	return func(insns []isa.Instruction, mem []byte) (uint64, error) {
-		p, err := amd64.Load(insns, amd64.Options{Helpers: helpers})
+		p, err := amd64.Load(insns, amd64.Options{Helpers: helpers, BlindConstants: blind})
 		if err != nil {
 			return 0, err
 		}
@@ -32,19 +37,24 @@ func suiteDir(t *testing.T) string {
 	return dir
 }
 
-// TestConformance runs the 313 conformance tests on the JIT.
+// TestConformance runs the 313 conformance tests on the JIT, with and
+// without constant blinding.
 func TestConformance(t *testing.T) {
-	results, err := conformance.RunPaths([]string{filepath.Join(suiteDir(t), "tests")}, jitEngine, conformance.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range results {
-		if !r.Passed {
-			t.Errorf("%s: %s", r.Name, r.Reason)
-		}
-	}
-	if passed, failed := conformance.Summary(results); passed != 313 || failed != 0 {
-		t.Errorf("%d passed, %d failed; want 313 passed, 0 failed", passed, failed)
+	for name, eng := range map[string]conformance.EngineFactory{"plain": jitEngine, "blinded": blindedEngine} {
+		t.Run(name, func(t *testing.T) {
+			results, err := conformance.RunPaths([]string{filepath.Join(suiteDir(t), "tests")}, eng, conformance.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range results {
+				if !r.Passed {
+					t.Errorf("%s: %s", r.Name, r.Reason)
+				}
+			}
+			if passed, failed := conformance.Summary(results); passed != 313 || failed != 0 {
+				t.Errorf("%d passed, %d failed; want 313 passed, 0 failed", passed, failed)
+			}
+		})
 	}
 }
 

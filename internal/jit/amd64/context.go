@@ -4,9 +4,19 @@ package amd64
 
 import "github.com/bpfvm/bpfvm/internal/isa"
 
-// shadowFrameWords is the size of one shadow call stack entry: the return
-// point (an offset in the code) and the caller's r6-r9.
-const shadowFrameWords = 5
+// The shadow call stack lives right after the eBPF stack, in the same
+// buffer, with the same stride as the frames: the entry a call from the
+// frame whose r10 is fp pushes is at fp + shadowOffset. Generated code so
+// reaches it from r12 alone, with no stack pointer kept in memory (whose
+// store-load round trip on every call and return would be the critical
+// path of call-heavy code). Programs never reach it: the stack region ends
+// at the current frame pointer, at most the end of the eBPF stack.
+// An entry holds the absolute return address and the caller's r6-r9.
+const (
+	shadowOffset     = stackBytes - isa.StackSize
+	shadowFrameWords = 5
+	stackBytes       = isa.StackSize * isa.MaxCallDepth // the eBPF stack of one VM
+)
 
 // region is one writable memory region generated code checks inline. The
 // check works on the end address of an access (start + size, in r11): it
@@ -31,20 +41,14 @@ type runContext struct {
 	resume  uint64     // absolute address the entry stub jumps to
 	exit    uint64     // exit code << 24 | instruction index
 
-	codeBase    uint64 // address of the code, for shadow stack return offsets
-	shadowSP    uint64 // address of the next free shadow frame
-	shadowBase  uint64 // address of shadow[0]: shadowSP == shadowBase in the entry function
-	shadowLimit uint64 // shadowSP at the deepest allowed call depth
-	spill       [2]uint64
+	fpBase  uint64 // r10 in the entry function: a return there ends the run
+	fpLimit uint64 // r10 in the deepest frame: no call from there
+	spill   [2]uint64
 
 	regions [numRegions]region
 
 	ldBase uint64   // the packet legacy loads read
 	ldEnd  [3]int64 // its length minus 1, 2, 4 (may be negative)
-
-	goR14, goR15, goBP uint64 // Go's fixed registers, saved by the trampoline
-
-	shadow [(isa.MaxCallDepth - 1) * shadowFrameWords]uint64
 }
 
 // Inline-checked regions.
@@ -66,8 +70,8 @@ const (
 	exitCallbackDone            // a function run through Env.Call returned
 )
 
-// enter runs generated code: it saves Go's fixed registers, calls entry with
-// ctx in R9, restores them and returns when the code exits.
+// enter runs generated code: it calls entry with ctx in R9 and returns
+// when the code exits.
 //
 //go:noescape
 func enter(ctx *runContext, entry uintptr)

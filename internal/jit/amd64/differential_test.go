@@ -31,7 +31,7 @@ type outcome struct {
 
 // diffHelpers are offered to differential runs: helper 1 returns a function
 // of its arguments, helper 2 fails, helper 3 reads and writes memory through
-// the Env.
+// the Env, helper 4 calls back into the program.
 func diffHelpers() engine.Helpers {
 	return engine.Helpers{
 		1: func(_ engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
@@ -49,6 +49,10 @@ func diffHelpers() engine.Helpers {
 				b[i] ^= 0x5a
 			}
 			return uint64(len(b)), nil
+		},
+		// 4 runs the function at instruction r1&63 (a callback).
+		4: func(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, error) {
+			return env.Call(int(r1&63), r2, r3)
 		},
 	}
 }
@@ -77,7 +81,11 @@ func guarded(mem []byte) []byte {
 }
 
 func runJIT(insns []isa.Instruction, mem []byte, budget uint64) outcome {
-	p, err := amd64.Load(insns, amd64.Options{Helpers: diffHelpers(), Budget: budget})
+	return runJITWith(insns, mem, amd64.Options{Helpers: diffHelpers(), Budget: budget})
+}
+
+func runJITWith(insns []isa.Instruction, mem []byte, opts amd64.Options) outcome {
+	p, err := amd64.Load(insns, opts)
 	if err != nil {
 		return outcome{loadErr: err}
 	}
@@ -216,7 +224,7 @@ func randomProgram(seed uint64, n int) []isa.Instruction {
 			insns = append(insns, l[0], l[1])
 			continue
 		case op == isa.OpcodeCall:
-			in = isa.Instruction{Opcode: op, Imm: int32(1 + r.IntN(3))}
+			in = isa.Instruction{Opcode: op, Imm: int32(1 + r.IntN(4))}
 			if r.IntN(4) == 0 {
 				in.Src = isa.CallLocal
 				in.Imm = int32(r.IntN(n+1)) - int32(len(insns)) - 1
@@ -352,9 +360,10 @@ func TestDifferentialRandom(t *testing.T) {
 			continue
 		}
 		ran++
-		want, got := runInterp(insns, mem, 5000), runJIT(insns, mem, 5000)
+		want := runInterp(insns, mem, 5000)
+		got := runJITWith(insns, mem, amd64.Options{Helpers: diffHelpers(), Budget: 5000, BlindConstants: seed%2 == 1})
 		if d := compareOutcomes(want, got); d != "" {
-			t.Fatalf("seed %d: %s\n%s", seed, d, listing(insns))
+			t.Fatalf("seed %d (blinded %v): %s\n%s", seed, seed%2 == 1, d, listing(insns))
 		}
 	}
 	t.Logf("%d valid random programs agreed", ran)
@@ -395,7 +404,8 @@ func FuzzDifferential(f *testing.F) {
 		if isa.Validate(insns) != nil {
 			return
 		}
-		want, got := runInterp(insns, m, 20000), runJIT(insns, m, 20000)
+		want := runInterp(insns, m, 20000)
+		got := runJITWith(insns, m, amd64.Options{Helpers: diffHelpers(), Budget: 20000, BlindConstants: seed%3 == 0})
 		if d := compareOutcomes(want, got); d != "" {
 			t.Fatalf("%s\n%s", d, listing(insns))
 		}

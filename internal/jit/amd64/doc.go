@@ -50,5 +50,22 @@
 // the packet) inline; an address in none of them exits to Go, which checks
 // the regions helpers added (Env.AddRegion) and either resumes at the access
 // or fails the run with engine.ErrOutOfBounds. Stack accesses through r10
-// with a constant offset inside the frame need no check at all.
+// with a constant offset inside the frame need no check at all. Atomics
+// are also checked for alignment (a misaligned one fails, as in the
+// interpreter, and would be a split lock on x86).
+//
+// # Constant blinding
+//
+// With Options.BlindConstants every immediate (ALU and jump operands,
+// stored values, lddw) is emitted xored with a fresh random key and xored
+// back at run time, so an untrusted program cannot place chosen byte
+// sequences in executable memory.
+//
+// # Not yet
+//
+// Tail calls and the inlined fast paths for hot helpers (map lookups,
+// ktime, prandom) wait for maps and helper implementations; until then
+// every helper is an exit to Go. Programs that reference maps (lddw pseudo
+// sources) or kfuncs are refused at load with ErrUnsupported, as by the
+// interpreter.
 package amd64

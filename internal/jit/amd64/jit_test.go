@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -443,6 +444,168 @@ func TestLegacyLoads(t *testing.T) {
 		p.Close()
 		if err != nil || r0 != c.want {
 			t.Errorf("%q: got %#x, %v; want %#x", c.src, r0, err, c.want)
+		}
+	}
+}
+
+// TestBlindConstants checks that with blinding a program's constants do not
+// appear in its code, and that it still computes the same.
+func TestBlindConstants(t *testing.T) {
+	src := "lddw %r0, 0x1122334455667788\nmov32 %r1, 0x5eadbeef\nadd %r0, %r1\nstw [%r10-4], 0x6ec0ffee\nldxw %r2, [%r10-4]\nadd %r0, %r2\njeq %r2, 0x7bad1dea, +1\nexit\nexit"
+	insns := assemble(t, src)
+	var results [2]uint64
+	for k, blind := range []bool{false, true} {
+		p, err := amd64.Load(insns, amd64.Options{BlindConstants: blind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := amd64.Code(p)
+		for _, c := range []uint32{0x55667788, 0x11223344, 0x5eadbeef, 0x6ec0ffee, 0x7bad1dea} {
+			var b [4]byte
+			binary.LittleEndian.PutUint32(b[:], c)
+			if found := strings.Contains(string(code), string(b[:])); found == blind {
+				t.Errorf("blinding %v: constant %#x in the code: %v", blind, c, found)
+			}
+		}
+		r0, err := p.NewVM().Run(nil)
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		results[k] = r0
+	}
+	if want := uint64(0x1122334455667788 + 0x5eadbeef + 0x6ec0ffee); results[0] != want || results[1] != want {
+		t.Errorf("results %#x, want %#x", results, want)
+	}
+}
+
+// TestCalleeSavedRegisters checks r6-r9 survive local calls, including
+// through a callee that does not write them itself but calls one that does
+// (only the registers a callee may write are saved around a call).
+func TestCalleeSavedRegisters(t *testing.T) {
+	r0, err, _ := runErr(t, `
+		mov %r6, 6
+		mov %r7, 7
+		mov %r8, 8
+		mov %r9, 9
+		call local f
+		mul %r6, 1000
+		add %r0, %r6
+		mul %r7, 100
+		add %r0, %r7
+		mul %r8, 10
+		add %r0, %r8
+		add %r0, %r9
+		exit
+	f:
+		call local g
+		add %r0, 1
+		exit
+	g:
+		mov %r6, 60
+		mov %r7, 70
+		mov %r8, 80
+		mov %r9, 90
+		mov %r0, 0
+		exit`, amd64.Options{}, nil)
+	if want := uint64(6000 + 700 + 80 + 9 + 1); err != nil || r0 != want {
+		t.Fatalf("got %d, %v; want %d", r0, err, want)
+	}
+}
+
+// grow recurses to force the goroutine stack to grow (and move).
+//
+//go:noinline
+func grow(n int) int {
+	var pad [256]byte
+	pad[n%256] = byte(n)
+	if n == 0 {
+		return int(pad[0])
+	}
+	return grow(n-1) + int(pad[n%256])
+}
+
+// TestGCAndStackMoves runs programs whose helper allocates and grows the
+// goroutine stack while the garbage collector runs continuously: generated
+// code must never depend on anything Go may move between exits.
+func TestGCAndStackMoves(t *testing.T) {
+	helpers := engine.Helpers{1: func(env engine.Env, r1, r2, _, _, _ uint64) (uint64, error) {
+		garbage := make([]byte, 1<<10)
+		defer runtime.KeepAlive(garbage)
+		b, err := env.Memory(r1, 8, true)
+		if err != nil {
+			return 0, err
+		}
+		b[0]++
+		return uint64(grow(int(r2%64) + 200)), nil
+	}}
+	p := load(t, `
+		mov %r6, %r1
+		mov %r7, 0
+	loop:
+		mov %r1, %r6
+		mov %r2, %r7
+		call 1
+		add %r7, 1
+		jlt %r7, 200, loop
+		ldxb %r0, [%r6]
+		exit`, amd64.Options{Helpers: helpers})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm := p.NewVM()
+			for k := 0; k < 20; k++ {
+				mem := make([]byte, 8)
+				if r0, err := vm.Run(mem); err != nil || r0 != 200 {
+					t.Errorf("run: %d, %v", r0, err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+}
+
+// TestStackClearedBetweenRuns checks each run starts with a zeroed stack, as
+// in the interpreter, also in the frames of called functions.
+func TestStackClearedBetweenRuns(t *testing.T) {
+	p := load(t, `
+		ldxdw %r6, [%r10-8]
+		stdw [%r10-8], 1
+		call local f
+		add %r0, %r6
+		exit
+	f:
+		ldxdw %r7, [%r10-16]
+		stdw [%r10-16], 2
+		call local g
+		add %r0, %r7
+		exit
+	g:
+		ldxdw %r0, [%r10-504]
+		stdw [%r10-504], 3
+		exit`, amd64.Options{})
+	vm := p.NewVM()
+	for k := 0; k < 3; k++ {
+		if r0, err := vm.Run(nil); err != nil || r0 != 0 {
+			t.Fatalf("run %d: %d, %v; want 0 (a stale stack)", k, r0, err)
 		}
 	}
 }

@@ -21,9 +21,6 @@ import (
 // even for slow instructions.
 const budgetQuantum = 1 << 15
 
-// stackBytes is the eBPF stack of one VM: one frame per call depth.
-const stackBytes = isa.StackSize * isa.MaxCallDepth
-
 // Program is a compiled program. It is safe for concurrent use by VMs in
 // different goroutines. Close must not run while any VM is running (nor from
 // a helper): the code it unmaps would be running.
@@ -46,9 +43,14 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	}
 	p := &Program{
 		insns:   append([]isa.Instruction(nil), insns...),
-		helpers: opts.Helpers,
+		helpers: make(engine.Helpers, len(opts.Helpers)), // a private copy: callx reads it during runs
 		siteFns: make([]engine.Helper, len(insns)),
 		budget:  opts.Budget,
+	}
+	for id, fn := range opts.Helpers {
+		if fn != nil {
+			p.helpers[id] = fn
+		}
 	}
 	if p.budget == 0 {
 		p.budget = engine.DefaultBudget
@@ -56,8 +58,8 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	for i := 0; i < len(insns); i++ {
 		in := insns[i]
 		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallHelper {
-			fn, ok := opts.Helpers[in.Imm]
-			if !ok || fn == nil {
+			fn, ok := p.helpers[in.Imm]
+			if !ok {
 				return nil, &isa.InstructionError{Index: i, Insn: in, Reason: fmt.Sprintf("call to unknown helper %d", in.Imm), Err: engine.ErrUnknownHelper}
 			}
 			p.siteFns[i] = fn
@@ -120,16 +122,49 @@ type VM struct {
 	mem, pkt  []byte
 	extra     []extraRegion
 	running   bool
-	base      uint64 // the code's address during a run
+	base      uint64   // the code's address during a run
+	stackLo   uint64   // address of the stack
+	words     []uint64 // the stack and the shadow call stack
+	regionKey regionKey
 	uncounted uint64 // instructions of the failing block that did not run
+}
+
+// describeRegions points the inline checks and legacy loads at the run's
+// buffers.
+func (vm *VM) describeRegions(mem, pkt, ld []byte) {
+	c := vm.ctx
+	memAddr, pktAddr, ldAddr := addrOf(mem), addrOf(pkt), addrOf(ld)
+	vm.regionKey = regionKey{memAddr, len(mem), pktAddr, len(pkt), ldAddr, len(ld)}
+	setRegion(&c.regions[regionMem], memAddr, memAddr+uint64(len(mem)))
+	setRegion(&c.regions[regionPacket], pktAddr, pktAddr+uint64(len(pkt)))
+	c.ldBase = ldAddr
+	n := int64(len(ld))
+	c.ldEnd = [3]int64{n - 1, n - 2, n - 4}
+}
+
+// regionKey identifies the buffers the inline regions describe.
+type regionKey struct {
+	mem    uint64
+	memLen int
+	pkt    uint64
+	pktLen int
+	ld     uint64
+	ldLen  int
 }
 
 // NewVM returns a machine for running the program.
 func (p *Program) NewVM() *VM {
-	vm := &VM{p: p, ctx: new(runContext), stack: make([]byte, stackBytes), budget: p.budget, extra: make([]extraRegion, 0, 4)}
+	vm := &VM{p: p, ctx: new(runContext), budget: p.budget, extra: make([]extraRegion, 0, 4)}
+	// One buffer: the eBPF stack, then the shadow call stack.
+	vm.words = make([]uint64, 2*stackBytes/8)
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&vm.words[0])), 2*stackBytes)
+	vm.stack = buf[:stackBytes:stackBytes]
 	c := vm.ctx
-	c.shadowBase = uint64(uintptr(unsafe.Pointer(&c.shadow[0])))
-	c.shadowLimit = c.shadowBase + uint64(len(c.shadow))*8
+	vm.stackLo = addrOf(vm.stack)
+	c.fpBase = vm.stackLo + isa.StackSize
+	c.fpLimit = vm.stackLo + stackBytes
+	setRegion(&c.regions[regionStack], vm.stackLo, vm.stackLo+isa.StackSize)
+	vm.regionKey = regionKey{mem: 1} // no buffers described yet
 	return vm
 }
 
@@ -208,27 +243,22 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	c := vm.ctx
 	// Each run starts with a zeroed stack, as in the interpreter; a
 	// program that cannot write its stack never dirties it.
-	clear(vm.stack[:p.comp.stackFrames*isa.StackSize])
-	vm.mem, vm.pkt = mem, pkt
+	if n := p.comp.stackFrames; n != 0 {
+		clear(vm.stack[:n*isa.StackSize])
+	}
 	if len(pkt) > 0 && len(mem) > 0 && &pkt[0] == &mem[0] {
-		vm.pkt = nil
+		pkt = nil // Run: the memory is the packet, one region
 	}
-	vm.extra = vm.extra[:0]
-	stackLo := addrOf(vm.stack)
-	setSliceRegion(&c.regions[regionMem], mem)
-	setRegion(&c.regions[regionStack], stackLo, stackLo+isa.StackSize)
-	setSliceRegion(&c.regions[regionPacket], vm.pkt)
-	c.ldBase = addrOf(ld)
-	for k, size := range [3]int64{1, 2, 4} {
-		c.ldEnd[k] = int64(len(ld)) - size
+	vm.mem, vm.pkt = mem, pkt
+	// The regions only change when the caller passes other buffers.
+	memAddr := addrOf(mem)
+	if k := &vm.regionKey; k.mem != memAddr || k.memLen != len(mem) || k.pkt != addrOf(pkt) || k.pktLen != len(pkt) || k.ld != addrOf(ld) || k.ldLen != len(ld) {
+		vm.describeRegions(mem, pkt, ld)
 	}
-	c.regs = [10]uint64{}
-	c.regs[1] = addrOf(mem)
-	c.regs[2] = uint64(len(mem))
-	c.fp = stackLo + isa.StackSize
-	c.scratch = 0
-	c.codeBase = base
-	c.shadowSP = c.shadowBase
+	// (The fresh entry zeroes the other registers.)
+	c.regs[1], c.regs[2] = memAddr, uint64(len(mem))
+	c.fp = vm.stackLo + isa.StackSize
+	c.regions[regionStack].hi = c.fp
 	slice := min(vm.budget, budgetQuantum)
 	c.budget = slice
 	vm.reserve = vm.budget - slice
@@ -240,12 +270,20 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	if vm.done != nil && isDone(vm.done) {
 		err = vm.cancelled(0)
 	} else {
-		r0, err = vm.loop(false)
+		// Most runs of small programs exit once, with the result.
+		enter(c, uintptr(base)+uintptr(p.comp.freshEntry))
+		if c.exit>>24 == exitDone {
+			r0 = c.regs[0]
+		} else {
+			r0, err = vm.loop(false, true)
+		}
 	}
 	vm.executed = vm.budget - (vm.reserve + c.budget) - vm.uncounted
 	vm.mem, vm.pkt = nil, nil
-	clear(vm.extra)
-	vm.extra = vm.extra[:0]
+	if len(vm.extra) > 0 {
+		clear(vm.extra) // drop references to helpers' memory
+		vm.extra = vm.extra[:0]
+	}
 	vm.running = false
 	runtime.KeepAlive(mem)
 	runtime.KeepAlive(pkt)
@@ -266,7 +304,9 @@ func isDone(done <-chan struct{}) bool {
 func (vm *VM) fail(idx int, sentinel error, reason string) error {
 	comp := vm.p.comp
 	l := comp.blockOf[idx]
-	vm.uncounted = uint64(comp.blockLen[l] - comp.pos[idx] - 1)
+	// Added, not set: a failure inside Env.Call is reported again by the
+	// helper's call instruction, which ends its block (adds 0).
+	vm.uncounted += uint64(comp.blockLen[l] - comp.pos[idx] - 1)
 	return &isa.InstructionError{Index: idx, Insn: vm.p.insns[idx], Reason: reason, Err: sentinel}
 }
 
@@ -283,13 +323,29 @@ func (vm *VM) cancelled(idx int) error {
 var errDoneInCallback = errors.New("program ended inside a callback")
 
 // loop enters the code until the program (or, nested, the function run by
-// Env.Call) returns.
-func (vm *VM) loop(nested bool) (uint64, error) {
+// Env.Call) returns; exited says the code has just exited (to be handled
+// before entering again).
+func (vm *VM) loop(nested, exited bool) (uint64, error) {
 	p, c := vm.p, vm.ctx
 	entry := uintptr(vm.base) + uintptr(p.comp.entry)
+	siteFns, resume := p.siteFns, p.comp.resume
 	for {
-		enter(c, entry)
+		if !exited {
+			enter(c, entry)
+		}
+		exited = false
 		code, idx := int(c.exit>>24), int(c.exit&0xffffff)
+		// The hot exit: a static helper call that succeeds, without a
+		// context to check.
+		if code == exitHelper && vm.done == nil && idx < len(siteFns) && idx < len(resume) {
+			r0, err := siteFns[idx](vm, c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5])
+			if err == nil {
+				c.regs[0] = r0
+				c.resume = vm.base + uint64(resume[idx])
+				continue
+			}
+			return 0, vm.fail(idx, fmt.Errorf("%w: %w", engine.ErrHelperFailed, err), fmt.Sprintf("helper %d failed: %v", p.insns[idx].Imm, err))
+		}
 		switch code {
 		case exitDone:
 			if nested {
@@ -469,7 +525,7 @@ func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
 	if pc < 0 || pc >= len(p.insns) || p.comp.insnOff[pc] < 0 {
 		return 0, fmt.Errorf("jit: Call target %d is not an instruction of the program (0..%d)", pc, len(p.insns)-1)
 	}
-	if c.shadowSP >= c.shadowLimit {
+	if c.fp >= c.fpLimit {
 		return 0, fmt.Errorf("%w: a callback at %d would be frame %d, the limit is %d", engine.ErrCallDepth, pc, isa.MaxCallDepth+1, isa.MaxCallDepth)
 	}
 	saved := *c // registers, frame pointer, resume point of the helper's caller
@@ -484,16 +540,15 @@ func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
 		c.budget -= need
 	}
 	// Push a shadow frame whose return point exits back to Go.
-	k := (c.shadowSP - c.shadowBase) / 8
-	c.shadow[k] = uint64(p.comp.callbackRet)
-	copy(c.shadow[k+1:k+5], c.regs[6:10])
-	c.shadowSP += 8 * shadowFrameWords
+	// (Go restores every register itself when the callback returns.)
+	k := (c.fp - vm.stackLo + shadowOffset) / 8
+	vm.words[k] = vm.base + uint64(p.comp.callbackRet)
 	c.fp += isa.StackSize
 	c.regions[regionStack].hi = c.fp
 	c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5] = 0, 0, 0, 0, 0
 	copy(c.regs[1:6], args)
 	c.resume = vm.base + uint64(p.comp.insnOff[pc])
-	r0, err := vm.loop(true)
+	r0, err := vm.loop(true, false)
 	if err != nil {
 		return 0, err
 	}

@@ -410,6 +410,30 @@ func (e *encoder) jmpIndirect(rm operand) { e.op(s32, []byte{0xff}, 4, rm) }
 // ret emits "ret".
 func (e *encoder) ret() { e.b = append(e.b, 0xc3) }
 
+// nops are the recommended multi-byte NOP encodings, by length.
+var nops = [10][]byte{
+	nil,
+	{0x90},
+	{0x66, 0x90},
+	{0x0f, 0x1f, 0x00},
+	{0x0f, 0x1f, 0x40, 0x00},
+	{0x0f, 0x1f, 0x44, 0x00, 0x00},
+	{0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00},
+	{0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00},
+	{0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+	{0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+}
+
+// align pads the code with NOPs to a multiple of n bytes (a power of two).
+func (e *encoder) align(n int) {
+	pad := (n - len(e.b)%n) % n
+	for pad > 0 {
+		k := min(pad, len(nops)-1)
+		e.b = append(e.b, nops[k]...)
+		pad -= k
+	}
+}
+
 // resolve patches every fixup; it reports the first unbound label.
 func (e *encoder) resolve() (label, bool) {
 	for _, f := range e.fixups {

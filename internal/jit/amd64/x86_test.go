@@ -240,3 +240,19 @@ func TestEncoderLabels(t *testing.T) {
 		t.Error("resolve accepted an unbound label")
 	}
 }
+
+func TestEncoderAlign(t *testing.T) {
+	for k, n := range nops {
+		if len(n) != k {
+			t.Errorf("nops[%d] is %d bytes", k, len(n))
+		}
+	}
+	for start := 0; start < 70; start++ {
+		var e encoder
+		e.b = make([]byte, start)
+		e.align(32)
+		if len(e.b)%32 != 0 || len(e.b)-start >= 32 {
+			t.Errorf("align(32) from %d ends at %d", start, len(e.b))
+		}
+	}
+}

@@ -1,0 +1,716 @@
+package cbpf
+
+// classicProgram is a checked classic program pre-decoded for fast
+// execution: one dense operation code per instruction, jump targets
+// absolute, ancillary and negative-offset loads split from plain packet
+// loads so the common path does no extra tests.
+type classicProgram struct {
+	code []cop
+}
+
+type cop struct {
+	kind   uint8
+	jt, jf uint16 // absolute targets of jumps
+	k      uint32
+	k2     uint32 // the jump's K in fused operations
+}
+
+const (
+	cRetK uint8 = iota
+	cRetA
+	cLdImm
+	cLdxImm
+	cLdLen
+	cLdxLen
+	cLdMem
+	cLdxMem
+	cSt
+	cStx
+	cTax
+	cTxa
+	cLdW // absolute, 0 <= k < 2^31
+	cLdH
+	cLdB
+	cLdSlow // absolute at a negative offset (network or link-layer window)
+	cLdAnc  // ancillary
+	cLdIndW
+	cLdIndH
+	cLdIndB
+	cMsh
+	cMshSlow
+	cAddK
+	cAddX
+	cSubK
+	cSubX
+	cMulK
+	cMulX
+	cDivK
+	cDivX
+	cModK
+	cModX
+	cAndK
+	cAndX
+	cOrK
+	cOrX
+	cXorK
+	cXorX
+	cLshK
+	cLshX
+	cRshK
+	cRshX
+	cNeg
+	cJa
+	cJeqK
+	cJeqX
+	cJgtK
+	cJgtX
+	cJgeK
+	cJgeX
+	cJsetK
+	cJsetX
+	// Fused: a load into A followed by a conditional jump on A against K.
+	cLdWJeq
+	cLdWJgt
+	cLdWJge
+	cLdWJset
+	cLdHJeq
+	cLdHJgt
+	cLdHJge
+	cLdHJset
+	cLdBJeq
+	cLdBJgt
+	cLdBJge
+	cLdBJset
+	cLdIndWJeq
+	cLdIndWJgt
+	cLdIndWJge
+	cLdIndWJset
+	cLdIndHJeq
+	cLdIndHJgt
+	cLdIndHJge
+	cLdIndHJset
+	cLdIndBJeq
+	cLdIndBJgt
+	cLdIndBJge
+	cLdIndBJset
+)
+
+// compileClassic decodes a program that passed Check.
+func compileClassic(prog []Instruction) *classicProgram {
+	code := make([]cop, len(prog))
+	for n, ins := range prog {
+		c := cop{k: ins.K, jt: uint16(n + 1 + int(ins.Jt)), jf: uint16(n + 1 + int(ins.Jf))}
+		switch ins.Op {
+		case OpRetK:
+			c.kind = cRetK
+		case OpRetA:
+			c.kind = cRetA
+		case OpLDImm:
+			c.kind = cLdImm
+		case OpLDXImm:
+			c.kind = cLdxImm
+		case OpLDLen:
+			c.kind = cLdLen
+		case OpLDXLen:
+			c.kind = cLdxLen
+		case OpLDMem:
+			c.kind = cLdMem
+		case OpLDXMem:
+			c.kind = cLdxMem
+		case OpST:
+			c.kind = cSt
+		case OpSTX:
+			c.kind = cStx
+		case OpTAX:
+			c.kind = cTax
+		case OpTXA:
+			c.kind = cTxa
+		case OpNeg:
+			c.kind = cNeg
+		case OpJA:
+			c.kind = cJa
+			c.jt = uint16(n + 1 + int(ins.K))
+		case ClassLD | ModeABS | SizeW, ClassLD | ModeABS | SizeH, ClassLD | ModeABS | SizeB:
+			switch {
+			case ins.K >= adOff:
+				c.kind, c.k = cLdAnc, ins.K-adOff
+			case int32(ins.K) < 0:
+				c.kind = cLdSlow
+				c.jt = uint16(loadSize[(ins.Op&0x18)>>3]) // the size
+			default:
+				c.kind = map[uint16]uint8{SizeW: cLdW, SizeH: cLdH, SizeB: cLdB}[ins.Op&0x18]
+			}
+		case ClassLD | ModeIND | SizeW:
+			c.kind = cLdIndW
+		case ClassLD | ModeIND | SizeH:
+			c.kind = cLdIndH
+		case ClassLD | ModeIND | SizeB:
+			c.kind = cLdIndB
+		case OpLDXMSH:
+			c.kind = cMsh
+			if int32(ins.K) < 0 {
+				c.kind = cMshSlow
+			}
+		default:
+			x := ins.Op&SrcX != 0
+			pick := func(k, xk uint8) uint8 {
+				if x {
+					return xk
+				}
+				return k
+			}
+			switch ins.Class() {
+			case ClassALU:
+				c.kind = map[uint16][2]uint8{
+					AluADD: {cAddK, cAddX}, AluSUB: {cSubK, cSubX}, AluMUL: {cMulK, cMulX},
+					AluDIV: {cDivK, cDivX}, AluMOD: {cModK, cModX}, AluAND: {cAndK, cAndX},
+					AluOR: {cOrK, cOrX}, AluXOR: {cXorK, cXorX}, AluLSH: {cLshK, cLshX}, AluRSH: {cRshK, cRshX},
+				}[ins.Op&0xf0][b2i(x)]
+			case ClassJMP:
+				switch ins.Op & 0xf0 {
+				case JmpJEQ:
+					c.kind = pick(cJeqK, cJeqX)
+				case JmpJGT:
+					c.kind = pick(cJgtK, cJgtX)
+				case JmpJGE:
+					c.kind = pick(cJgeK, cJgeX)
+				case JmpJSET:
+					c.kind = pick(cJsetK, cJsetX)
+				}
+			}
+		}
+		code[n] = c
+	}
+	// Fuse "load into A; conditional jump on A against K" pairs, the bulk
+	// of what libpcap generates. The jump keeps its own slot, so jumps to
+	// it still work; the fused load jumps straight to its targets.
+	for n := 0; n+1 < len(prog); n++ {
+		j := prog[n+1]
+		if !j.IsJump() || j.Op&SrcX != 0 {
+			continue
+		}
+		cond := map[uint16]int{JmpJEQ: 0, JmpJGT: 1, JmpJGE: 2, JmpJSET: 3}[j.Op&0xf0]
+		var base uint8
+		switch code[n].kind {
+		case cLdW:
+			base = cLdWJeq
+		case cLdH:
+			base = cLdHJeq
+		case cLdB:
+			base = cLdBJeq
+		case cLdIndW:
+			base = cLdIndWJeq
+		case cLdIndH:
+			base = cLdIndHJeq
+		case cLdIndB:
+			base = cLdIndBJeq
+		default:
+			continue
+		}
+		code[n].kind = base + uint8(cond)
+		code[n].k2 = j.K
+		code[n].jt, code[n].jf = code[n+1].jt, code[n+1].jf
+	}
+	return &classicProgram{code: code}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// run executes the program. Jumps only go forward and every path ends in a
+// return (Check), so the loop always terminates.
+func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
+	var a, x uint32
+	var mem [MemWords]uint32
+	code := p.code
+	pc := 0
+	for {
+		in := &code[pc]
+		pc++
+		switch in.kind {
+		case cRetK:
+			return in.k
+		case cRetA:
+			return a
+		case cLdImm:
+			a = in.k
+		case cLdxImm:
+			x = in.k
+		case cLdLen:
+			a = uint32(len(pkt))
+		case cLdxLen:
+			x = uint32(len(pkt))
+		case cLdMem:
+			a = mem[in.k&(MemWords-1)]
+		case cLdxMem:
+			x = mem[in.k&(MemWords-1)]
+		case cSt:
+			mem[in.k&(MemWords-1)] = a
+		case cStx:
+			mem[in.k&(MemWords-1)] = x
+		case cTax:
+			x = a
+		case cTxa:
+			a = x
+		case cLdW:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+		case cLdH:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+		case cLdB:
+			k := uint64(in.k)
+			if k >= uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+		case cLdSlow:
+			if md == nil {
+				md = &noMetadata
+			}
+			v, ok := load(pkt, md, int32(in.k), int(in.jt))
+			if !ok {
+				return 0
+			}
+			a = v
+		case cLdAnc:
+			if md == nil {
+				md = &noMetadata
+			}
+			a = md.ancillary(in.k, pkt, a, x)
+		case cLdWJeq:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdWJgt:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdWJge:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdWJset:
+			k := uint64(in.k)
+			if k+4 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdHJeq:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdHJgt:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdHJge:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdHJset:
+			k := uint64(in.k)
+			if k+2 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdBJeq:
+			k := uint64(in.k)
+			if k+1 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdBJgt:
+			k := uint64(in.k)
+			if k+1 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdBJge:
+			k := uint64(in.k)
+			if k+1 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdBJset:
+			k := uint64(in.k)
+			if k+1 > uint64(len(pkt)) {
+				return 0
+			}
+			a = uint32(pkt[k])
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndWJeq:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndWJgt:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndWJge:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndWJset:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndHJeq:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndHJgt:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndHJge:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndHJset:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndBJeq:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a == in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndBJgt:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a > in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndBJge:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a >= in.k2 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndBJset:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+			if a&in.k2 != 0 {
+				pc = int(in.jt)
+			} else {
+				pc = int(in.jf)
+			}
+		case cLdIndW:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
+				a = v
+			} else {
+				return 0
+			}
+		case cLdIndH:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
+				a = v
+			} else {
+				return 0
+			}
+		case cLdIndB:
+			off := x + in.k
+			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
+				a = uint32(pkt[off])
+			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
+				a = v
+			} else {
+				return 0
+			}
+		case cMsh:
+			if uint64(in.k) >= uint64(len(pkt)) {
+				return 0
+			}
+			x = uint32(pkt[in.k]&0xf) << 2
+		case cMshSlow:
+			if md == nil {
+				md = &noMetadata
+			}
+			v, ok := load(pkt, md, int32(in.k), 1)
+			if !ok {
+				return 0
+			}
+			x = (v & 0xf) << 2
+		case cAddK:
+			a += in.k
+		case cAddX:
+			a += x
+		case cSubK:
+			a -= in.k
+		case cSubX:
+			a -= x
+		case cMulK:
+			a *= in.k
+		case cMulX:
+			a *= x
+		case cDivK:
+			a /= in.k // Check refuses k = 0
+		case cDivX:
+			if x == 0 {
+				return 0
+			}
+			a /= x
+		case cModK:
+			a %= in.k
+		case cModX:
+			if x == 0 {
+				return 0
+			}
+			a %= x
+		case cAndK:
+			a &= in.k
+		case cAndX:
+			a &= x
+		case cOrK:
+			a |= in.k
+		case cOrX:
+			a |= x
+		case cXorK:
+			a ^= in.k
+		case cXorX:
+			a ^= x
+		case cLshK:
+			a <<= in.k & 31
+		case cLshX:
+			a <<= x & 31
+		case cRshK:
+			a >>= in.k & 31
+		case cRshX:
+			a >>= x & 31
+		case cNeg:
+			a = -a
+		case cJa:
+			pc = int(in.jt)
+		case cJeqK:
+			pc = pick(a == in.k, in)
+		case cJeqX:
+			pc = pick(a == x, in)
+		case cJgtK:
+			pc = pick(a > in.k, in)
+		case cJgtX:
+			pc = pick(a > x, in)
+		case cJgeK:
+			pc = pick(a >= in.k, in)
+		case cJgeX:
+			pc = pick(a >= x, in)
+		case cJsetK:
+			pc = pick(a&in.k != 0, in)
+		case cJsetX:
+			pc = pick(a&x != 0, in)
+		}
+	}
+}
+
+// slowLoad is a packet load outside the fast path: negative offsets (the
+// network and link-layer windows) and loads that fail.
+func slowLoad(pkt []byte, md *Metadata, off int32, size int) (uint32, bool) {
+	if md == nil {
+		md = &noMetadata
+	}
+	return load(pkt, md, off, size)
+}
+
+func pick(cond bool, in *cop) int {
+	if cond {
+		return int(in.jt)
+	}
+	return int(in.jf)
+}

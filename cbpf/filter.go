@@ -1,0 +1,258 @@
+package cbpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/jit"
+)
+
+// Engine selects how a Filter runs its program.
+type Engine int
+
+const (
+	// EngineAuto picks the fastest engine available (today EngineClassic).
+	EngineAuto Engine = iota
+	// EngineClassic runs the classic program directly on a pre-decoded
+	// classic interpreter specialised for it: the fast path.
+	EngineClassic
+	// EngineInterp runs the eBPF translation (Translate) on bpfvm's eBPF
+	// interpreter, exactly as the kernel runs classic filters on its eBPF
+	// machinery.
+	EngineInterp
+	// EngineJIT runs the eBPF translation as native code (bpfvm's amd64
+	// JIT; linux/amd64 only, elsewhere NewFilter fails with
+	// ErrEngineUnavailable).
+	EngineJIT
+)
+
+func (e Engine) String() string {
+	switch e {
+	case EngineAuto:
+		return "auto"
+	case EngineClassic:
+		return "classic"
+	case EngineInterp:
+		return "interp"
+	case EngineJIT:
+		return "jit"
+	}
+	return fmt.Sprintf("Engine(%d)", int(e))
+}
+
+// ErrEngineUnavailable is returned by NewFilter for an engine that cannot
+// run on this platform.
+var ErrEngineUnavailable = errors.New("engine not available")
+
+// Options configure a Filter.
+type Options struct {
+	Engine Engine
+}
+
+// Filter is a checked classic program ready to run on packets. It is safe
+// for concurrent use; each goroutine's runs use their own machine.
+type Filter struct {
+	prog    []Instruction
+	engine  Engine
+	classic *classicProgram // EngineClassic
+	ebpf    jit.Program     // EngineInterp, EngineJIT
+
+	// Machines for EngineInterp: free ones, and all of them by cookie so
+	// helpers can find the run's packet. There are never more than the
+	// most concurrent Match calls so far (unlike a sync.Pool, whose
+	// dropped items would leave the registry growing).
+	hot     atomic.Pointer[worker] // one free machine, reached without the lock
+	mu      sync.Mutex
+	free    []*worker
+	workers atomic.Pointer[[]*worker]
+}
+
+// worker is one goroutine's machine for the eBPF engines, with its context
+// buffer and the packet and metadata of the run in progress.
+type worker struct {
+	vm  jit.VM
+	ctx []byte
+	pkt []byte
+	md  *Metadata
+	// zeroCtx: the context's metadata words are those of nil metadata, so
+	// a run without metadata only needs the packet length written.
+	zeroCtx bool
+}
+
+// NewFilter checks prog (Check) and prepares it for the chosen engine.
+func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
+	if err := Check(prog); err != nil {
+		return nil, err
+	}
+	f := &Filter{prog: append([]Instruction(nil), prog...), engine: opts.Engine}
+	switch opts.Engine {
+	case EngineAuto, EngineClassic:
+		f.engine = EngineClassic
+		f.classic = compileClassic(f.prog)
+	case EngineInterp, EngineJIT:
+		insns, err := Translate(f.prog)
+		if err != nil {
+			return nil, err
+		}
+		kind := jit.Interpreter
+		if opts.Engine == EngineJIT {
+			if err := jit.Available(); err != nil {
+				return nil, fmt.Errorf("cbpf: %w: %v", ErrEngineUnavailable, err)
+			}
+			kind = jit.JIT
+		}
+		f.ebpf, _, err = jit.Load(kind, insns, jit.Options{Helpers: engine.Helpers{
+			HelperRandom:     f.helper(AncillaryRandom),
+			HelperNLAttr:     f.helper(AncillaryNLAttr),
+			HelperNLAttrNest: f.helper(AncillaryNLAttrNest),
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("cbpf: loading the translated program: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("cbpf: unknown engine %v", opts.Engine)
+	}
+	return f, nil
+}
+
+// Close releases what the engine holds (the JIT's executable memory; the
+// garbage collector also does it eventually). The filter must not be used
+// afterwards.
+func (f *Filter) Close() error {
+	if f.ebpf != nil {
+		return f.ebpf.Close()
+	}
+	return nil
+}
+
+// Engine returns the engine the filter runs on.
+func (f *Filter) Engine() Engine { return f.engine }
+
+// Instructions returns a copy of the filter's program.
+func (f *Filter) Instructions() []Instruction { return append([]Instruction(nil), f.prog...) }
+
+// getWorker takes a free machine or makes one.
+func (f *Filter) getWorker() *worker {
+	if w := f.hot.Swap(nil); w != nil {
+		return w
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.free); n > 0 {
+		w := f.free[n-1]
+		f.free = f.free[:n-1]
+		return w
+	}
+	w := &worker{vm: f.ebpf.NewVM(), ctx: make([]byte, ContextSize)}
+	var all []*worker
+	if p := f.workers.Load(); p != nil {
+		all = *p
+	}
+	noMetadata.PutContext(w.ctx, 0, uint32(len(all)))
+	all = append(all[:len(all):len(all)], w) // copy: readers may hold the old slice
+	f.workers.Store(&all)
+	return w
+}
+
+func (f *Filter) putWorker(w *worker) {
+	if f.hot.CompareAndSwap(nil, w) {
+		return
+	}
+	f.mu.Lock()
+	f.free = append(f.free, w)
+	f.mu.Unlock()
+}
+
+// helper implements the Helper* call for ancillary offset off, finding the
+// run's packet and metadata through the context cookie.
+func (f *Filter) helper(off uint32) engine.Helper {
+	return func(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, error) {
+		ctx, err := env.Memory(r1, ContextSize, false)
+		if err != nil {
+			return 0, err
+		}
+		cookie := ContextCookie(ctx)
+		var w *worker
+		if all := f.workers.Load(); all != nil && int(cookie) < len(*all) {
+			w = (*all)[cookie]
+		}
+		if w == nil {
+			return 0, errors.New("cbpf: helper called with an unknown context")
+		}
+		md := w.md
+		if md == nil {
+			md = &noMetadata
+		}
+		return uint64(md.ancillary(off, w.pkt, uint32(r2), uint32(r3))), nil
+	}
+}
+
+// Match runs the filter on a packet (starting at its link-layer header)
+// with its metadata (nil: none) and returns the filter's verdict: the
+// number of bytes to keep, 0 to drop. As in the kernel, a verdict larger
+// than the packet keeps the whole packet.
+//
+// The error is non-nil only if the engine failed (never for EngineClassic;
+// for the eBPF engines, only on an internal error or a helper failure).
+func (f *Filter) Match(pkt []byte, md *Metadata) (uint32, error) {
+	if f.classic != nil {
+		return f.classic.run(pkt, md), nil
+	}
+	w := f.getWorker()
+	v, err := w.match(pkt, md)
+	f.putWorker(w)
+	return v, err
+}
+
+func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
+	if md == nil && w.zeroCtx {
+		binary.LittleEndian.PutUint32(w.ctx[ctxLen:], uint32(len(pkt)))
+	} else {
+		md.PutContext(w.ctx, len(pkt), ContextCookie(w.ctx))
+		w.zeroCtx = md == nil
+	}
+	w.pkt, w.md = pkt, md
+	r0, err := w.vm.RunWithPacket(w.ctx, pkt)
+	w.pkt, w.md = nil, nil
+	if err != nil {
+		return 0, err
+	}
+	return uint32(r0), nil
+}
+
+// Matcher runs a Filter from a single goroutine without any
+// synchronisation: the fastest way to filter a stream of packets. Give each
+// goroutine its own (Filter.NewMatcher) and Close it when done.
+type Matcher struct {
+	f *Filter
+	w *worker // nil for EngineClassic, which needs no machine
+}
+
+// NewMatcher returns a Matcher for the filter.
+func (f *Filter) NewMatcher() *Matcher {
+	m := &Matcher{f: f}
+	if f.ebpf != nil {
+		m.w = f.getWorker()
+	}
+	return m
+}
+
+// Match is Filter.Match. It must not be called after Close.
+func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
+	if m.f.classic != nil {
+		return m.f.classic.run(pkt, md), nil
+	}
+	return m.w.match(pkt, md)
+}
+
+// Close gives the matcher's machine back to its filter.
+func (m *Matcher) Close() {
+	if m.w != nil {
+		m.f.putWorker(m.w)
+		m.w = nil
+	}
+}

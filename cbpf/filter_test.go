@@ -1,0 +1,241 @@
+package cbpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/bpfvm/bpfvm/internal/jit"
+)
+
+// testEngines are the engines every test compares with Eval: the JIT too
+// where it runs.
+var testEngines = func() []Engine {
+	e := []Engine{EngineClassic, EngineInterp}
+	if jit.Available() == nil {
+		e = append(e, EngineJIT)
+	}
+	return e
+}()
+
+func TestFilterHTTP(t *testing.T) {
+	for _, e := range testEngines {
+		f, err := NewFilter(httpProgram, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Engine() != e {
+			t.Errorf("Engine() = %v, want %v", f.Engine(), e)
+		}
+		for _, c := range []struct {
+			pkt  []byte
+			want uint32
+		}{
+			{tcpFrame(80, 5, 0), 262144},
+			{tcpFrame(80, 6, 0), 262144},
+			{tcpFrame(443, 5, 0), 0},
+			{tcpFrame(80, 5, 0)[:30], 0},
+			{nil, 0},
+		} {
+			got, err := f.Match(c.pkt, nil)
+			if err != nil || got != c.want {
+				t.Errorf("%v: Match = %d, %v; want %d", e, got, err, c.want)
+			}
+		}
+	}
+}
+
+func TestNewFilterErrors(t *testing.T) {
+	if _, err := NewFilter([]Instruction{Stmt(OpLDImm, 0)}, Options{}); !errors.Is(err, ErrInvalidProgram) {
+		t.Errorf("invalid program: %v", err)
+	}
+	if _, err := NewFilter(httpProgram, Options{Engine: EngineJIT}); (jit.Available() != nil) != errors.Is(err, ErrEngineUnavailable) {
+		t.Errorf("jit: %v (available: %v)", err, jit.Available())
+	}
+	if _, err := NewFilter(httpProgram, Options{Engine: 99}); err == nil {
+		t.Error("unknown engine accepted")
+	}
+}
+
+// TestEnginesAgree is the differential test of the translation: random
+// checked programs on random packets and metadata give the same verdict on
+// Eval (the reference), the classic fast path and the eBPF translation on
+// the interpreter.
+func TestEnginesAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	programs := 10000
+	if testing.Short() {
+		programs = 300
+	}
+	opts := genOptions{ancillary: allAncillary, negative: true, maxOff: 80}
+	for i := 0; i < programs; i++ {
+		prog := randomProgram(r, 2+r.IntN(40), opts)
+		if err := Check(prog); err != nil {
+			t.Fatalf("generator made an invalid program: %v\n%s", err, FormatListing(prog))
+		}
+		var filters []*Filter
+		for _, e := range testEngines {
+			f, err := NewFilter(prog, Options{Engine: e})
+			if err != nil {
+				t.Fatalf("%v: %v\n%s", e, err, FormatListing(prog))
+			}
+			filters = append(filters, f)
+		}
+		for range 8 {
+			pkt := randomPacket(r)
+			md := randomMetadata(r)
+			want := Eval(prog, pkt, md())
+			for _, f := range filters {
+				got, err := f.Match(pkt, md())
+				if err != nil || got != want {
+					t.Fatalf("%v: Match = %#x, %v; Eval = %#x\npacket % x\nmetadata %+v\n%s", f.Engine(), got, err, want, pkt, *md(), FormatListing(prog))
+				}
+			}
+		}
+	}
+}
+
+// TestFilterConcurrent runs one filter from many goroutines (go test
+// -race finds sharing mistakes in the worker pool).
+func TestFilterConcurrent(t *testing.T) {
+	prog := mustAssemble(t, "ld #4\nldx #2\nld #nla\nadd #1\nret a")
+	pkt := []byte{0, 0, 0, 0, 8, 0, 1, 0, 0, 0, 0, 0, 4, 0, 2, 0}
+	for _, e := range testEngines {
+		f, err := NewFilter(prog, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 200; i++ {
+					if got, err := f.Match(pkt, nil); err != nil || got != 13 {
+						t.Errorf("%v: Match = %d, %v", e, got, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if all := f.workers.Load(); all != nil && len(*all) > 8 {
+			t.Errorf("%v: %d machines for 8 goroutines", e, len(*all))
+		}
+	}
+}
+
+func TestMatcher(t *testing.T) {
+	prog := mustAssemble(t, "ld #len\njeq #5, meta, plain\nmeta: ld #ifidx\nret a\nplain: ret #1000")
+	for _, e := range testEngines {
+		f, err := NewFilter(prog, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := f.NewMatcher()
+		// Alternating with and without metadata: the context must follow.
+		for i := range 20 {
+			var md *Metadata
+			pkt := make([]byte, 3+i%2*2)
+			if i%4 == 1 {
+				md = &Metadata{IfIndex: 77}
+			}
+			want := Eval(prog, pkt, md)
+			if got, err := m.Match(pkt, md); err != nil || got != want {
+				t.Fatalf("%v: round %d: Match = %d, %v; want %d", e, i, got, err, want)
+			}
+		}
+		m.Close()
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func BenchmarkFilterHTTP(b *testing.B) {
+	pkt := tcpFrame(80, 5, 0)
+	for _, e := range testEngines {
+		b.Run(e.String(), func(b *testing.B) {
+			f, err := NewFilter(httpProgram, Options{Engine: e})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if v, _ := f.Match(pkt, nil); v != 262144 {
+					b.Fatal(v)
+				}
+			}
+		})
+		b.Run(e.String()+"-matcher", func(b *testing.B) {
+			f, err := NewFilter(httpProgram, Options{Engine: e})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := f.NewMatcher()
+			defer m.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if v, _ := m.Match(pkt, nil); v != 262144 {
+					b.Fatal(v)
+				}
+			}
+		})
+	}
+	b.Run("eval", func(b *testing.B) {
+		for b.Loop() {
+			if Eval(httpProgram, pkt, nil) != 262144 {
+				b.Fatal()
+			}
+		}
+	})
+}
+
+// TestPutContext checks that the context holds exactly the values Eval's
+// ancillary loads read.
+func TestPutContext(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	ctx := make([]byte, ContextSize)
+	for range 100 {
+		md := randomMetadata(r)()
+		md.PktType = uint8(r.IntN(256))
+		md.PutContext(ctx, 99, 12345)
+		for _, off := range contextAncillary {
+			if got, want := binary.LittleEndian.Uint32(ctx[off:]), md.ancillary(off, nil, 0, 0); got != want {
+				t.Fatalf("context word %d = %#x, ancillary %#x", off, got, want)
+			}
+		}
+		if ContextCookie(ctx) != 12345 || binary.LittleEndian.Uint32(ctx[ctxLen:]) != 99 ||
+			binary.LittleEndian.Uint32(ctx[ctxNetOffset:]) != md.NetOffset {
+			t.Fatal("cookie, length or network offset misplaced")
+		}
+	}
+}
+
+// TestLongJump translates a maximal program whose ja spans more eBPF
+// instructions than a 16-bit offset reaches.
+func TestLongJump(t *testing.T) {
+	prog := []Instruction{Stmt(OpJA, MaxInstructions-2)} // to the last instruction
+	for len(prog) < MaxInstructions-2 {
+		prog = append(prog, Stmt(ClassLD|ModeIND|SizeW, 4))
+	}
+	prog = append(prog, Stmt(OpRetK, 7), Stmt(OpRetK, 9))
+	insns, err := Translate(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insns) < 0x8000 {
+		t.Fatalf("only %d eBPF instructions: the jump is not long", len(insns))
+	}
+	for _, e := range testEngines {
+		f, err := NewFilter(prog, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Match(nil, nil); err != nil || v != 9 {
+			t.Errorf("%v: Match = %d, %v; want 9", e, v, err)
+		}
+	}
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/bpfvm/bpfvm/cbpf"
+)
+
+// randomProgram builds a program the kernel checker accepts: valid
+// opcodes, forward jumps in range, scratch memory written before read
+// (by storing to every slot first), and a return at the end.
+func randomProgram(r *rand.Rand) []cbpf.Instruction {
+	var prog []cbpf.Instruction
+	for i := 0; i < cbpf.MemWords; i++ {
+		prog = append(prog, cbpf.Instruction{Op: cbpf.ClassST, K: uint32(i)})
+	}
+	n := 1 + r.IntN(30)
+	smallK := func() uint32 {
+		switch r.IntN(4) {
+		case 0:
+			return r.Uint32()
+		case 1:
+			return uint32(r.IntN(64))
+		}
+		return uint32(r.IntN(20))
+	}
+	alu := []uint16{cbpf.AluADD, cbpf.AluSUB, cbpf.AluMUL, cbpf.AluDIV, cbpf.AluMOD, cbpf.AluAND, cbpf.AluOR, cbpf.AluXOR, cbpf.AluLSH, cbpf.AluRSH}
+	jmp := []uint16{cbpf.JmpJEQ, cbpf.JmpJGT, cbpf.JmpJGE, cbpf.JmpJSET}
+	sizes := []uint16{cbpf.SizeW, cbpf.SizeH, cbpf.SizeB}
+	for i := 0; i < n; i++ {
+		left := n - i // instructions after this one, before the final ret
+		var ins cbpf.Instruction
+		switch r.IntN(12) {
+		case 0:
+			ins = cbpf.Instruction{Op: cbpf.ClassLD | cbpf.ModeIMM, K: smallK()}
+		case 1:
+			ins = cbpf.Instruction{Op: cbpf.ClassLDX | cbpf.ModeIMM, K: smallK()}
+		case 2:
+			ins = cbpf.Instruction{Op: cbpf.ClassLD | sizes[r.IntN(3)] | cbpf.ModeABS, K: uint32(r.IntN(80))}
+		case 3:
+			ins = cbpf.Instruction{Op: cbpf.ClassLD | sizes[r.IntN(3)] | cbpf.ModeIND, K: uint32(r.IntN(40))}
+		case 4:
+			ins = cbpf.Instruction{Op: cbpf.ClassLDX | cbpf.SizeB | cbpf.ModeMSH, K: uint32(r.IntN(70))}
+		case 5:
+			op := alu[r.IntN(len(alu))]
+			k := smallK()
+			if (op == cbpf.AluDIV || op == cbpf.AluMOD) && k == 0 {
+				k = 3
+			}
+			if (op == cbpf.AluLSH || op == cbpf.AluRSH) && k >= 32 {
+				k %= 32
+			}
+			ins = cbpf.Instruction{Op: cbpf.ClassALU | op | cbpf.SrcK, K: k}
+		case 6:
+			ins = cbpf.Instruction{Op: cbpf.ClassALU | alu[r.IntN(len(alu))] | cbpf.SrcX}
+		case 7:
+			ins = cbpf.Instruction{Op: cbpf.ClassJMP | jmp[r.IntN(4)] | uint16(r.IntN(2))*cbpf.SrcX, K: smallK(), Jt: uint8(r.IntN(left)), Jf: uint8(r.IntN(left))}
+		case 8:
+			ins = cbpf.Instruction{Op: []uint16{cbpf.ClassLD | cbpf.ModeMEM, cbpf.ClassLDX | cbpf.ModeMEM, cbpf.ClassST, cbpf.ClassSTX}[r.IntN(4)], K: uint32(r.IntN(cbpf.MemWords))}
+		case 9:
+			ins = cbpf.Instruction{Op: []uint16{cbpf.ClassMISC | cbpf.MiscTAX, cbpf.ClassMISC | cbpf.MiscTXA, cbpf.ClassALU | cbpf.AluNEG, cbpf.ClassLD | cbpf.ModeLEN | cbpf.SizeW, cbpf.ClassLDX | cbpf.ModeLEN | cbpf.SizeW}[r.IntN(5)]}
+		case 10:
+			ins = cbpf.Instruction{Op: cbpf.ClassJMP | cbpf.JmpJA, K: uint32(r.IntN(left))}
+		default:
+			ins = cbpf.Instruction{Op: cbpf.ClassRET | []uint16{cbpf.SrcK, cbpf.RetA}[r.IntN(2)], K: smallK()}
+		}
+		prog = append(prog, ins)
+	}
+	return append(prog, cbpf.Instruction{Op: cbpf.ClassRET | cbpf.RetA})
+}
+
+// The fast evaluator must agree with cbpf.Eval, the reference, on every
+// program the checker accepts.
+func TestPacketFilterMatchesEval(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	pkts := append(testFrames(), nil, []byte{1}, make([]byte, 13))
+	checked := 0
+	for i := 0; i < 20000; i++ {
+		prog := randomProgram(r)
+		if cbpf.Check(prog) != nil {
+			continue
+		}
+		checked++
+		pf := newPacketFilter(prog)
+		for _, p := range pkts {
+			if got, want := pf.run(p, uint32(len(p))), cbpf.Eval(prog, p, nil); got != want {
+				t.Fatalf("program %d: got %d, cbpf.Eval %d on a %d-byte packet\n%s", i, got, want, len(p), cbpf.FormatListing(prog))
+			}
+		}
+	}
+	if checked < 10000 {
+		t.Fatalf("only %d random programs passed the checker", checked)
+	}
+}
+
+// Programs using ancillary loads go to the reference evaluator.
+func TestPacketFilterAncillaryFallback(t *testing.T) {
+	prog := []cbpf.Instruction{
+		{Op: cbpf.ClassLD | cbpf.SizeW | cbpf.ModeABS, K: uint32(0xfffff000) + cbpf.AncillaryPktType},
+		{Op: cbpf.ClassRET | cbpf.RetA},
+	}
+	pf := newPacketFilter(prog)
+	if pf.fallback == nil {
+		t.Fatal("no fallback for an ancillary load")
+	}
+	if got := pf.run([]byte{1, 2, 3}, 3); got != cbpf.Eval(prog, []byte{1, 2, 3}, nil) {
+		t.Fatalf("got %d", got)
+	}
+}
+
+func FuzzPacketFilter(f *testing.F) {
+	f.Add(uint64(1), []byte{0x45, 0, 0, 40})
+	f.Fuzz(func(t *testing.T, seed uint64, pkt []byte) {
+		r := rand.New(rand.NewPCG(seed, seed>>7))
+		prog := randomProgram(r)
+		if cbpf.Check(prog) != nil {
+			return
+		}
+		if got, want := newPacketFilter(prog).run(pkt, uint32(len(pkt))), cbpf.Eval(prog, pkt, nil); got != want {
+			t.Fatalf("got %d, cbpf.Eval %d\n%s", got, want, cbpf.FormatListing(prog))
+		}
+	})
+}

@@ -1,0 +1,198 @@
+// Package loader turns the programs of a *ebpf.CollectionSpec (an ELF
+// object parsed by cilium/ebpf, or what bpf2go generates) into linked
+// bpfvm instructions: map references become the handles helpers resolve,
+// direct loads of global data become real addresses, bpf-to-bpf calls keep
+// their relative offsets and function pointers become values the callback
+// helpers understand.
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/bpfvm/bpfvm/internal/helpers"
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// ErrUnsupported is wrapped by errors about program features bpfvm cannot
+// load yet (kfunc calls, unresolved externs, ...).
+var ErrUnsupported = errors.New("unsupported program feature")
+
+// MapResolver gives the loader what a map name stands for.
+type MapResolver interface {
+	// MapHandle returns the handle programs use as the map's pointer.
+	MapHandle(name string) (uint64, bool)
+	// MapValue returns the live memory of the map's first value, for
+	// direct value loads (global data: .data, .rodata, .bss, ...).
+	MapValue(name string) ([]byte, bool)
+}
+
+// Linked is a program ready for an engine.
+type Linked struct {
+	Insns []isa.Instruction
+	// Lines holds, per instruction slot, the source line the compiler
+	// recorded for it (file:line: text), or "" (BTF line info; a line
+	// covers the slots up to the next recorded one).
+	Lines []string
+	// Direct lists the map values the program addresses directly: they
+	// must be accessible during every run.
+	Direct []DirectRegion
+}
+
+// DirectRegion is map value memory a program addresses directly.
+type DirectRegion struct {
+	Map      string
+	Data     []byte
+	Writable bool
+}
+
+// Options configure linking.
+type Options struct {
+	// Targets are the BTF specs CO-RE relocations are resolved against
+	// (the running kernel's, or any BTF): the first that has a type
+	// wins. Empty: the object's own types, so relocations keep the
+	// layouts the program was compiled with.
+	Targets []*btf.Spec
+	// Types is the object's BTF (CollectionSpec.Types).
+	Types *btf.Spec
+}
+
+// Link resolves the references of a program spec.
+func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) bool, opts Options) (*Linked, error) {
+	insns := make(asm.Instructions, len(spec.Instructions))
+	copy(insns, spec.Instructions)
+	if err := applyCORE(insns, opts); err != nil {
+		return nil, err
+	}
+	out := &Linked{}
+	direct := map[string]bool{}
+	for n := range insns {
+		ins := &insns[n]
+		switch {
+		case ins.IsKfuncCall():
+			return nil, fmt.Errorf("%w: instruction %d calls kfunc %q", ErrUnsupported, n, ins.Reference())
+		case ins.IsLoadFromMap():
+			name := ins.Reference()
+			if name == "" && ins.Src == asm.PseudoMapValue {
+				return nil, fmt.Errorf("%w: instruction %d reads an extern __kconfig variable (not supported yet)", ErrUnsupported, n)
+			}
+			if name == "" {
+				return nil, fmt.Errorf("%w: instruction %d loads a map by file descriptor, not by name", ErrUnsupported, n)
+			}
+			if ins.Src == asm.PseudoMapFD {
+				h, ok := maps.MapHandle(name)
+				if !ok {
+					return nil, fmt.Errorf("instruction %d references unknown map %q", n, name)
+				}
+				ins.Src = asm.R0
+				ins.Constant = int64(h)
+				continue
+			}
+			v, ok := maps.MapValue(name)
+			if !ok {
+				return nil, fmt.Errorf("instruction %d loads from map %q, which has no directly addressable value", n, name)
+			}
+			off := uint32(uint64(ins.Constant) >> 32)
+			if int(off) > len(v) {
+				return nil, fmt.Errorf("instruction %d: offset %d is outside map %q's %d-byte value", n, off, name, len(v))
+			}
+			if !direct[name] {
+				direct[name] = true
+				out.Direct = append(out.Direct, DirectRegion{Map: name, Data: v, Writable: !readOnly(name)})
+			}
+			ins.Src = asm.R0
+			ins.Constant = int64(addrOf(v) + uint64(off))
+		}
+	}
+	out.Lines = sourceLines(insns)
+	var buf bytes.Buffer
+	if err := insns.Marshal(&buf, binary.LittleEndian); err != nil {
+		return nil, fmt.Errorf("linking: %w", err)
+	}
+	raw, err := isa.Decode(buf.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	for n := 0; n < len(raw); n++ {
+		i := raw[n]
+		if !i.IsLDDW() {
+			continue
+		}
+		if n+1 >= len(raw) {
+			break
+		}
+		switch i.Src {
+		case isa.PseudoFunc:
+			pc := n + 1 + int(i.Imm)
+			w := isa.LDDW(i.Dst, helpers.FuncPointer(pc))
+			raw[n], raw[n+1] = w[0], w[1]
+		case isa.PseudoImm64:
+		default:
+			return nil, &isa.InstructionError{Index: n, Insn: i, Reason: fmt.Sprintf("lddw with pseudo source %d is not supported", i.Src), Err: ErrUnsupported}
+		}
+		n++
+	}
+	out.Insns = raw
+	return out, nil
+}
+
+// applyCORE resolves CO-RE relocations (field offsets, sizes, existence,
+// type ids, enum values) as libbpf does before load.
+func applyCORE(insns asm.Instructions, opts Options) error {
+	var relos []*btf.CORERelocation
+	var at []int
+	for i := range insns {
+		if r := btf.CORERelocationMetadata(&insns[i]); r != nil {
+			relos = append(relos, r)
+			at = append(at, i)
+		}
+	}
+	if len(relos) == 0 {
+		return nil
+	}
+	targets := opts.Targets
+	if len(targets) == 0 {
+		if opts.Types == nil {
+			return fmt.Errorf("%w: CO-RE relocations without BTF to resolve them against", ErrUnsupported)
+		}
+		targets = []*btf.Spec{opts.Types}
+	}
+	var b btf.Builder
+	fixups, err := btf.CORERelocate(relos, targets, binary.LittleEndian, b.Add)
+	if err != nil {
+		return fmt.Errorf("CO-RE relocation: %w", err)
+	}
+	for i, f := range fixups {
+		if err := f.Apply(&insns[at[i]]); err != nil {
+			return fmt.Errorf("CO-RE relocation of instruction %d (%s): %w", at[i], relos[i], err)
+		}
+	}
+	return nil
+}
+
+// sourceLines maps instruction slots to their source lines.
+func sourceLines(insns asm.Instructions) []string {
+	var lines []string
+	cur := ""
+	for _, ins := range insns {
+		if src := ins.Source(); src != nil {
+			if l, ok := src.(*btf.Line); ok {
+				cur = fmt.Sprintf("%s:%d: %s", l.FileName(), l.LineNumber(), strings.TrimSpace(l.Line()))
+			} else {
+				cur = strings.TrimSpace(src.String())
+			}
+		}
+		lines = append(lines, cur)
+		if ins.OpCode.IsDWordLoad() {
+			lines = append(lines, cur)
+		}
+	}
+	return lines
+}

@@ -1,0 +1,350 @@
+package maps
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// hashEntry is one element. values holds one slice per CPU for per-CPU
+// maps, else one; each is its own heap allocation so a program's pointer
+// survives the entry's removal.
+type hashEntry struct {
+	key        string
+	values     [][]byte
+	one        [1][]byte  // backing array of values for maps that are not per-CPU
+	prev, next *hashEntry // iteration order (insertion order; LRU rotation)
+	ref        atomic.Bool
+}
+
+// hashMap implements HASH, PERCPU_HASH, LRU_HASH and LRU_PERCPU_HASH.
+//
+// Iteration follows a linked list (insertion order), so NextKey is stable
+// while other keys come and go. LRU eviction approximates the kernel's
+// second-chance lists: a program lookup sets an entry's reference bit; the
+// evictor walks from the oldest entry, giving referenced entries a second
+// chance (clearing the bit, moving them to the back) and evicting the first
+// unreferenced one.
+type hashMap struct {
+	base
+
+	percpu, lru bool
+	ncpu        int
+	entries     map[string]*hashEntry
+	head, tail  *hashEntry
+}
+
+func newHash(spec Spec) (Map, error) {
+	if err := checkSizes(&spec, false); err != nil {
+		return nil, err
+	}
+	allowed := FlagNoPrealloc | FlagNumaNode | FlagZeroSeed
+	lru := spec.Type == LRUHash || spec.Type == LRUPerCPUHash
+	if lru {
+		// The kernel rejects BPF_F_NO_PREALLOC on LRU maps.
+		allowed = FlagNoCommonLRU | FlagNumaNode | FlagZeroSeed
+	}
+	if err := checkFlags(&spec, allowed); err != nil {
+		return nil, err
+	}
+	percpu := spec.Type == PerCPUHash || spec.Type == LRUPerCPUHash
+	if percpu && spec.SpinLockOffset >= 0 {
+		spec.SpinLockOffset = -1
+	}
+	if spec.KeySize > 512 {
+		return nil, fmt.Errorf("%w: key size %d exceeds 512 bytes", ErrInvalid, spec.KeySize)
+	}
+	return &hashMap{
+		base:    base{spec: spec},
+		percpu:  percpu,
+		lru:     lru,
+		ncpu:    spec.numCPU(),
+		entries: make(map[string]*hashEntry),
+	}, nil
+}
+
+func (m *hashMap) HostValueSize() int {
+	if m.percpu {
+		return roundUp8(m.spec.ValueSize) * m.ncpu
+	}
+	return int(m.spec.ValueSize)
+}
+
+func (m *hashMap) link(e *hashEntry) {
+	e.prev, e.next = m.tail, nil
+	if m.tail != nil {
+		m.tail.next = e
+	} else {
+		m.head = e
+	}
+	m.tail = e
+}
+
+func (m *hashMap) unlink(e *hashEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		m.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		m.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (m *hashMap) remove(e *hashEntry) {
+	m.unlink(e)
+	delete(m.entries, e.key)
+}
+
+// evict removes one entry to make room in a full LRU map.
+func (m *hashMap) evict() {
+	for n := 0; m.head != nil; n++ {
+		e := m.head
+		// After a full lap every bit is clear: evict unconditionally.
+		if e.ref.Load() && n < len(m.entries) {
+			e.ref.Store(false)
+			m.unlink(e)
+			m.link(e)
+			continue
+		}
+		m.remove(e)
+		return
+	}
+}
+
+func (m *hashMap) cpu(cpu int) int {
+	if cpu < 0 || cpu >= m.ncpu {
+		return ((cpu % m.ncpu) + m.ncpu) % m.ncpu
+	}
+	return cpu
+}
+
+func (m *hashMap) Lookup(key, value []byte, flags uint64) error {
+	if err := checkKey(&m.spec, key); err != nil {
+		return err
+	}
+	if err := checkValue(m, value); err != nil {
+		return err
+	}
+	if err := checkLookupFlags(&m.spec, flags); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e := m.entries[string(key)]
+	if e == nil {
+		return ErrKeyNotExist
+	}
+	m.copyOut(e, value)
+	return nil
+}
+
+func checkLookupFlags(spec *Spec, flags uint64) error {
+	if flags&^UpdateLock != 0 {
+		return fmt.Errorf("%w: lookup flags %#x", ErrInvalid, flags)
+	}
+	if flags&UpdateLock != 0 && spec.SpinLockOffset < 0 {
+		return fmt.Errorf("%w: BPF_F_LOCK on a value without a bpf_spin_lock", ErrInvalid)
+	}
+	return nil
+}
+
+func (m *hashMap) copyOut(e *hashEntry, value []byte) {
+	if !m.percpu {
+		loadValue(value, e.values[0])
+		return
+	}
+	stride := roundUp8(m.spec.ValueSize)
+	for c, v := range e.values {
+		out := value[c*stride : (c+1)*stride]
+		loadValue(out, v)
+		clear(out[len(v):])
+	}
+}
+
+func (m *hashMap) Update(key, value []byte, flags uint64) error {
+	if err := checkKey(&m.spec, key); err != nil {
+		return err
+	}
+	if err := checkValue(m, value); err != nil {
+		return err
+	}
+	return m.update(key, value, flags, -1)
+}
+
+func (m *hashMap) ProgUpdate(key, value []byte, flags uint64, cpu int) error {
+	if len(key) != int(m.spec.KeySize) || len(value) != int(m.spec.ValueSize) {
+		return fmt.Errorf("%w: key or value size", ErrInvalid)
+	}
+	return m.update(key, value, flags, m.cpu(cpu))
+}
+
+// update stores value; cpu < 0 means the host's all-CPU layout.
+func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
+	if err := checkUpdateFlags(&m.spec, flags); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.entries[string(key)]
+	switch {
+	case old != nil && flags&3 == UpdateNoExist:
+		return ErrKeyExist
+	case old == nil && flags&3 == UpdateExist:
+		return ErrKeyNotExist
+	}
+	if old != nil && (m.percpu || flags&UpdateLock != 0) {
+		// Per-CPU values and BPF_F_LOCK updates are copied in place, as
+		// the kernel does (pcpu_copy_value, copy_map_value_locked).
+		m.fill(old, value, cpu)
+		return nil
+	}
+	if old == nil && len(m.entries) >= int(m.spec.MaxEntries) {
+		if !m.lru {
+			return ErrMapFull
+		}
+		m.evict()
+	}
+	e := &hashEntry{}
+	if old != nil {
+		e.key = old.key // already allocated
+	} else {
+		e.key = string(key)
+	}
+	e.values = e.one[:]
+	if m.percpu {
+		e.values = make([][]byte, m.ncpu)
+	}
+	for i := range e.values {
+		e.values[i] = make([]byte, m.spec.ValueSize)
+	}
+	m.fill(e, value, cpu)
+	if old != nil {
+		// Replace: a new element takes the old one's place in the table
+		// and, for LRU maps, becomes the most recent.
+		if m.lru {
+			m.unlink(old)
+			m.link(e)
+		} else {
+			e.prev, e.next = old.prev, old.next
+			if e.prev != nil {
+				e.prev.next = e
+			} else {
+				m.head = e
+			}
+			if e.next != nil {
+				e.next.prev = e
+			} else {
+				m.tail = e
+			}
+		}
+	} else {
+		m.link(e)
+	}
+	m.entries[e.key] = e
+	return nil
+}
+
+// fill copies a value into e: the host layout (one padded value per CPU)
+// when cpu < 0, else value goes to that CPU and, for a new element, the
+// other CPUs start zeroed.
+func (m *hashMap) fill(e *hashEntry, value []byte, cpu int) {
+	if !m.percpu {
+		copyValue(&m.spec, e.values[0], value)
+		return
+	}
+	if cpu >= 0 {
+		storeValue(e.values[cpu], value)
+		return
+	}
+	stride := roundUp8(m.spec.ValueSize)
+	for c := range e.values {
+		storeValue(e.values[c], value[c*stride:])
+	}
+}
+
+func (m *hashMap) Delete(key []byte) error {
+	if err := checkKey(&m.spec, key); err != nil {
+		return err
+	}
+	return m.ProgDelete(key)
+}
+
+func (m *hashMap) ProgDelete(key []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[string(key)]
+	if e == nil {
+		return ErrKeyNotExist
+	}
+	m.remove(e)
+	return nil
+}
+
+func (m *hashMap) NextKey(key, next []byte) error {
+	if key != nil {
+		if err := checkKey(&m.spec, key); err != nil {
+			return err
+		}
+	}
+	if len(next) != int(m.spec.KeySize) {
+		return fmt.Errorf("%w: next key buffer is %d bytes, want %d", ErrInvalid, len(next), m.spec.KeySize)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var e *hashEntry
+	if key != nil {
+		e = m.entries[string(key)]
+	}
+	if e == nil {
+		// The kernel restarts from the first element when the key is
+		// absent.
+		e = m.head
+	} else {
+		e = e.next
+	}
+	if e == nil {
+		return ErrKeyNotExist
+	}
+	copy(next, e.key)
+	return nil
+}
+
+func (m *hashMap) LookupAndDelete(key, value []byte, flags uint64) error {
+	if err := checkKey(&m.spec, key); err != nil {
+		return err
+	}
+	if err := checkValue(m, value); err != nil {
+		return err
+	}
+	if err := checkLookupFlags(&m.spec, flags); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[string(key)]
+	if e == nil {
+		return ErrKeyNotExist
+	}
+	m.copyOut(e, value)
+	m.remove(e)
+	return nil
+}
+
+func (m *hashMap) ProgLookup(key []byte, cpu int) []byte {
+	m.mu.RLock()
+	e := m.entries[string(key)]
+	m.mu.RUnlock()
+	if e == nil {
+		return nil
+	}
+	if m.lru && !e.ref.Load() {
+		e.ref.Store(true)
+	}
+	if m.percpu {
+		return e.values[m.cpu(cpu)]
+	}
+	return e.values[0]
+}

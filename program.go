@@ -1,0 +1,400 @@
+package bpfvm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/helpers"
+	"github.com/bpfvm/bpfvm/internal/isa"
+	"github.com/bpfvm/bpfvm/internal/jit"
+	"github.com/bpfvm/bpfvm/internal/loader"
+	"github.com/bpfvm/bpfvm/internal/progtype"
+)
+
+// ProgramType is a program type, numbered as the kernel's (and
+// cilium/ebpf's ebpf.ProgramType).
+type ProgramType = progtype.Type
+
+// Program is a loaded program. It is safe for concurrent use: each Run
+// takes a machine from a pool.
+type Program struct {
+	name    string
+	typ     ProgramType
+	section string
+	insns   []isa.Instruction // as run: linked, context accesses rewritten
+	direct  []loader.DirectRegion
+	lines   []string // source line per slot (without the prologue)
+	rt      *Runtime
+	id      uint32
+	// prologue is the number of instructions bpfvm put in front of the
+	// program (to expose global data); error indices are shifted back.
+	prologue int
+	pool     instancePool
+	runs     sync.Pool // *progtype.Run
+	cpu      sync.Mutex
+	nextCPU  int
+}
+
+// instance is one machine for a program: its helper state and VM.
+type instance struct {
+	state *helpers.State
+	vm    jit.VM
+	prog  jit.Program
+}
+
+// instancePool keeps idle instances. Unlike a sync.Pool it never drops
+// them, so every engine program it created can be closed (the JIT's code
+// memory) and the number of instances stays at the peak concurrency.
+type instancePool struct {
+	mu   sync.Mutex
+	free []*instance
+	all  []*instance
+}
+
+func (pp *instancePool) Get() any {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if n := len(pp.free); n > 0 {
+		inst := pp.free[n-1]
+		pp.free = pp.free[:n-1]
+		return inst
+	}
+	return nil
+}
+
+func (pp *instancePool) Put(inst *instance) {
+	pp.mu.Lock()
+	pp.free = append(pp.free, inst)
+	pp.mu.Unlock()
+}
+
+func (pp *instancePool) track(inst *instance) {
+	pp.mu.Lock()
+	pp.all = append(pp.all, inst)
+	pp.mu.Unlock()
+}
+
+func (pp *instancePool) closeAll() {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	for _, inst := range pp.all {
+		inst.prog.Close()
+	}
+	pp.all, pp.free = nil, nil
+}
+
+// regionsHelper is the private helper id of the prologue that makes the
+// program's global data accessible at the start of every run.
+const regionsHelper int32 = 0x7fff_0000
+
+// Name returns the program's name.
+func (p *Program) Name() string { return p.name }
+
+// Type returns the program's type.
+func (p *Program) Type() ProgramType { return p.typ }
+
+// Engine returns the engine the program runs on (the interpreter when the
+// JIT was asked for but is unavailable here).
+func (p *Program) Engine() Engine {
+	inst, err := p.get()
+	if err != nil {
+		return p.rt.engine
+	}
+	defer p.pool.Put(inst)
+	return inst.prog.Engine()
+}
+
+// SectionName returns the ELF section the program came from.
+func (p *Program) SectionName() string { return p.section }
+
+// ID returns the program's id in its runtime (what PROG_ARRAY values
+// hold).
+func (p *Program) ID() uint32 { return p.id }
+
+// Instructions returns the program as bpfvm runs it.
+func (p *Program) Instructions() []isa.Instruction {
+	return append([]isa.Instruction(nil), p.insns[p.prologue:]...)
+}
+
+func (p *Program) String() string { return fmt.Sprintf("%s(%s)#%d", p.typ, p.name, p.id) }
+
+// newProgram prepares a linked program: context accesses rewritten and a
+// first machine built (which checks it loads).
+func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked) (*Program, error) {
+	typ := ProgramType(spec.Type)
+	if err := progtype.CheckHelpers(typ, linked.Insns); err != nil {
+		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
+	}
+	insns, err := progtype.Rewrite(typ, linked.Insns)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
+	}
+	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt, lines: linked.Lines}
+	if len(linked.Direct) > 0 {
+		// r6 = r1; call regions; r1 = r6: r6 is free on entry (the
+		// verifier refuses reads of it before a write).
+		pro := []isa.Instruction{
+			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 6, Src: 1},
+			{Opcode: isa.OpcodeCall, Imm: regionsHelper},
+			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 1, Src: 6},
+		}
+		p.prologue = len(pro)
+		insns = append(pro, insns...)
+		// Function pointers are absolute instruction indices: shift them.
+		for n := 0; n+1 < len(insns); n++ {
+			if insns[n].IsLDDW() {
+				if v := isa.Imm64(insns, n); v&^0xffff_ffff == helpers.FuncPointer(0) {
+					w := isa.LDDW(insns[n].Dst, helpers.FuncPointer(int(uint32(v))+len(pro)))
+					insns[n], insns[n+1] = w[0], w[1]
+				}
+				n++
+			}
+		}
+	}
+	p.insns = insns
+	inst, err := p.newInstance()
+	if err != nil {
+		return nil, p.fixError(err)
+	}
+	p.pool.Put(inst)
+	return p, nil
+}
+
+func (p *Program) newInstance() (*instance, error) {
+	p.cpu.Lock()
+	cpu := p.nextCPU % p.rt.numCPU
+	p.nextCPU++
+	p.cpu.Unlock()
+	st := helpers.NewState(p.rt.host, cpu)
+	hs := st.Helpers()
+	if len(p.direct) > 0 || len(p.rt.hostHelpers) > 0 {
+		withRegions := make(engine.Helpers, len(hs)+1+len(p.rt.hostHelpers))
+		for id, h := range hs {
+			withRegions[id] = h
+		}
+		for id, fn := range p.rt.hostHelpers {
+			withRegions[id] = func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
+				return fn(envMemory{env}, r1, r2, r3, r4, r5)
+			}
+		}
+		direct := p.direct
+		withRegions[regionsHelper] = func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
+			for _, d := range direct {
+				env.AddRegion(d.Data, d.Writable)
+			}
+			return 0, nil
+		}
+		hs = withRegions
+	}
+	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget})
+	if err != nil {
+		return nil, err
+	}
+	inst := &instance{state: st, vm: prog.NewVM(), prog: prog}
+	p.pool.track(inst)
+	return inst, nil
+}
+
+func (p *Program) get() (*instance, error) {
+	if x := p.pool.Get(); x != nil {
+		return x.(*instance), nil
+	}
+	inst, err := p.newInstance()
+	return inst, p.fixError(err)
+}
+
+// fixError shifts instruction indices back over the prologue and names
+// the program.
+func (p *Program) fixError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ie *isa.InstructionError
+	if errors.As(err, &ie) && ie.Index >= p.prologue {
+		idx := ie.Index - p.prologue
+		if p.prologue > 0 {
+			c := *ie
+			c.Index = idx
+			err = &c
+		}
+		if idx < len(p.lines) && p.lines[idx] != "" {
+			return fmt.Errorf("program %s: %w (source %s)", p.name, err, p.lines[idx])
+		}
+	}
+	return fmt.Errorf("program %s: %w", p.name, err)
+}
+
+// RunOptions are the inputs and outputs of Run, as cilium/ebpf's
+// RunOptions and BPF_PROG_TEST_RUN have them.
+type RunOptions struct {
+	// Data is the packet (networking program types).
+	Data []byte
+	// DataOut receives the packet after the run; Run shortens it to the
+	// output's length (an error if it is too short).
+	DataOut []byte
+	// Context is the context struct (__sk_buff, xdp_md, or the raw
+	// context bytes of tracing types): []byte or a fixed-size value.
+	Context any
+	// ContextOut receives the context after the run (a pointer or []byte).
+	ContextOut any
+	// Repeat runs the program this many times (0 means 1); Duration is
+	// the mean.
+	Repeat uint32
+	// CPU is the CPU the run reports (bpf_get_smp_processor_id and
+	// per-CPU map values).
+	CPU uint32
+
+	// Duration is set by Run: the mean time of one repetition.
+	Duration time.Duration
+	// Redirect is set by Run when the program redirected the packet
+	// (bpf_redirect, bpf_redirect_map).
+	Redirect *Redirect
+}
+
+// Redirect is where a program redirected its packet.
+type Redirect struct {
+	Ifindex uint32 // bpf_redirect's target
+	Map     *Map   // bpf_redirect_map's map (nil for bpf_redirect)
+	Key     uint32
+	Flags   uint64
+}
+
+// Run runs the program once (or Repeat times) on the given input, the way
+// BPF_PROG_TEST_RUN does, and returns the program's return value.
+func (p *Program) Run(opts *RunOptions) (uint32, error) {
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	var ctxIn []byte
+	if opts.Context != nil {
+		var err error
+		if ctxIn, err = marshal(opts.Context, -1); err != nil {
+			return 0, err
+		}
+	}
+	run, _ := p.runs.Get().(*progtype.Run)
+	if run == nil {
+		run = progtype.NewRun()
+	}
+	defer p.runs.Put(run)
+	if err := run.Prepare(p.typ, progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil}); err != nil {
+		return 0, fmt.Errorf("program %s: %w", p.name, err)
+	}
+	repeat := max(opts.Repeat, 1)
+	var ret uint64
+	var redirect helpers.RedirectInfo
+	var err error
+	inst, err := p.get()
+	if err != nil {
+		return 0, err
+	}
+	defer p.pool.Put(inst)
+	cpu := int(opts.CPU) % p.rt.numCPU
+	start := time.Now()
+	for i := uint32(0); i < repeat; i++ {
+		ret, redirect, err = p.runOnce(inst, run, cpu)
+		if err != nil {
+			return 0, err
+		}
+	}
+	opts.Duration = time.Since(start) / time.Duration(repeat)
+	opts.Redirect = nil
+	if redirect.Set {
+		r := &Redirect{Ifindex: redirect.Ifindex, Key: redirect.Key, Flags: redirect.Flags}
+		if redirect.Map != nil {
+			if id, ok := p.rt.registry.MapID(redirect.Map); ok {
+				r.Map = &Map{m: redirect.Map, id: id, rt: p.rt, name: redirect.Map.Spec().Name}
+			}
+		}
+		opts.Redirect = r
+	}
+	res := run.Finish()
+	if opts.DataOut != nil {
+		if len(opts.DataOut) < len(res.DataOut) {
+			return uint32(ret), fmt.Errorf("program %s: DataOut holds %d bytes, the output has %d: %w", p.name, len(opts.DataOut), len(res.DataOut), io.ErrShortBuffer)
+		}
+		opts.DataOut = opts.DataOut[:copy(opts.DataOut, res.DataOut)]
+	}
+	if opts.ContextOut != nil && res.ContextOut != nil {
+		if b, ok := opts.ContextOut.([]byte); ok && len(b) != len(res.ContextOut) {
+			copy(b, res.ContextOut)
+		} else if err := unmarshal(opts.ContextOut, res.ContextOut); err != nil {
+			return uint32(ret), err
+		}
+	}
+	return uint32(ret), nil
+}
+
+// runOnce runs the program (on owner, an instance the caller holds) and
+// the programs it tail-calls (on instances borrowed from their pools).
+func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, helpers.RedirectInfo, error) {
+	cur, inst := p, owner
+	giveBack := func() {
+		if inst != owner {
+			cur.pool.Put(inst)
+		}
+	}
+	tailCalls := 0
+	for {
+		st := inst.state
+		st.Packet = run.Packet
+		st.CPU = cpu
+		st.TailCalls = tailCalls
+		var ret uint64
+		var err error
+		if run.Packet != nil {
+			ret, err = inst.vm.RunWithPacket(run.Ctx, run.LDPacket)
+		} else {
+			ret, err = inst.vm.Run(run.Ctx)
+		}
+		redirect := st.Redirect
+		tailCalls = st.TailCalls
+		st.EndRun()
+		st.Reset()
+		tc := tailCall(err)
+		if tc == nil {
+			err = cur.fixError(err)
+			giveBack()
+			return ret, redirect, err
+		}
+		next, ok := tc.Program.(*Program)
+		if !ok {
+			giveBack()
+			return 0, redirect, fmt.Errorf("program %s: tail call to a %T", cur.name, tc.Program)
+		}
+		giveBack()
+		cur = next
+		if cur == p {
+			inst = owner
+		} else if inst, err = cur.get(); err != nil {
+			inst = owner // nothing borrowed
+			return 0, redirect, err
+		}
+	}
+}
+
+// tailCall returns the tail call a run ended with, if any.
+func tailCall(err error) *helpers.TailCallRequest {
+	if err == nil {
+		return nil
+	}
+	var tc *helpers.TailCallRequest
+	if errors.As(err, &tc) {
+		return tc
+	}
+	return nil
+}
+
+// Close releases the program (and the JIT's code memory). It must not be
+// running.
+func (p *Program) Close() error {
+	p.rt.registry.RemoveProgram(p.id)
+	p.pool.closeAll()
+	return nil
+}
