@@ -10,6 +10,30 @@
 // A rejection is a *Error naming the instruction, the reason with a hint,
 // the abstract state there and the branch decisions that led to it; its
 // Kind tells an unsafe program from one bpfvm does not support yet.
+//
+// # How it follows the kernel
+//
+// Static checks first (opcodes, lddw pairs, jump targets, functions that
+// end in exit or a jump, unreachable code, call depth), then a depth-first
+// walk of every path. Field checks the kernel makes only on reachable
+// paths (reserved fields, writes to r10, division by a constant zero) are
+// made there too, so dead branches may hold them. Pruning compares a state
+// with the stored states at the kernel's pruning points using its regsafe
+// and stacksafe rules, with register liveness from a static backward
+// analysis.
+//
+// # Deliberate differences
+//
+//   - Every scalar counts as precise (no precision backtracking): pruning
+//     is more conservative than the kernel's, which can only cost
+//     processed instructions, never soundness.
+//   - The tables of helper prototypes (helpers.go) and context layouts
+//     (context.go) cover the program types and helpers the kernel's
+//     selftests use most; anything else is rejected as KindUnsupported.
+//   - Callbacks (bpf_loop, for_each_map_elem), kfuncs, BTF-typed pointers,
+//     dynptrs, iterators, spin locks and global functions are unsupported.
+//   - ProgType "mem" is bpfvm's own: r1 points to Config.MemSize bytes of
+//     memory and r2 holds their number (interp.VM.Run's contract).
 package verifier
 
 import (

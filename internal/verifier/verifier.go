@@ -14,6 +14,9 @@ const (
 	maxPacketOff   = 0xffff
 	defaultLimit   = 1_000_000
 	maxStackStates = 8192 // pending branches (BPF_COMPLEXITY_LIMIT_JMP_SEQ)
+	// maxStoredStates bounds the states kept for pruning, so a hostile
+	// program cannot exhaust memory before the instruction limit ends it.
+	maxStoredStates = 64 * 1024
 )
 
 // verifier is one analysis run.
@@ -532,7 +535,9 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 		list[i] = nil
 	}
 	v.explored[idx] = kept
-	if pruned || !addNew {
+	if pruned || !addNew || v.stats.TotalStates-v.stats.evicted >= maxStoredStates {
+		// Past the cap, stop storing states (memory stays bounded; the
+		// analysis only loses pruning opportunities).
 		return pruned, nil
 	}
 	n := cur.copy()
