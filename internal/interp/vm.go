@@ -158,31 +158,48 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	vm.remaining = vm.runBudget - left
 
 	// The regions of the run replace those of the previous run, which
-	// stay referenced until then (clearing them afterwards cost a sixth
-	// of a trivial run).
+	// stay referenced until then (clearing them when a run ends cost a
+	// sixth of a trivial run). Stores are skipped where the value is
+	// already right: they are most of a short run's fixed cost. The
+	// caches hold mem, the packet or nothing here (the run's end drops
+	// regions added by helpers and caches that may hold them).
 	var r1 uint64
 	if len(mem) > 0 {
 		p := unsafe.Pointer(unsafe.SliceData(mem))
 		r1 = uint64(uintptr(p))
 		m := region{lo: r1, size: uint64(len(mem)), ptr: p, writable: true}
-		// Most programs read and write mem: start with it cached.
-		vm.memR, vm.cacheR, vm.cacheW = m, m, m
-	} else {
+		// Most programs read and write mem: start with it cached. Callers
+		// often pass the same mem run after run. (Equal lo and size mean
+		// equal regions: writable is true for mem and the packet.)
+		if vm.memR.lo != m.lo || vm.memR.size != m.size {
+			vm.memR = m
+		}
+		if vm.cacheR.lo != m.lo || vm.cacheR.size != m.size {
+			vm.cacheR = m
+		}
+		if vm.cacheW.lo != m.lo || vm.cacheW.size != m.size {
+			vm.cacheW = m
+		}
+	} else if vm.memR.size|vm.cacheR.size|vm.cacheW.size != 0 {
 		vm.memR, vm.cacheR, vm.cacheW = region{}, region{}, region{}
 	}
-	vm.pktPtr, vm.pktLen = nil, 0
-	vm.pktR = region{}
 	if len(packet) > 0 {
 		p := unsafe.Pointer(unsafe.SliceData(packet))
 		vm.pktPtr, vm.pktLen = p, uint64(len(packet))
 		if !sameSlice(mem, packet) {
-			vm.pktR = region{lo: uint64(uintptr(p)), size: uint64(len(packet)), ptr: p, writable: true}
+			if vm.pktR.ptr != p || vm.pktR.size != vm.pktLen {
+				vm.pktR = region{lo: uint64(uintptr(p)), size: vm.pktLen, ptr: p, writable: true}
+			}
+		} else if vm.pktR.size != 0 {
+			vm.pktR = region{}
 		}
+	} else if vm.pktLen != 0 { // pktR is set only with a packet
+		vm.pktPtr, vm.pktLen, vm.pktR = nil, 0, region{}
 	}
 	var r0 uint64
 	var err error
 	if vm.done != nil && vm.cancelled() {
-		err = &isa.InstructionError{Index: 0, Insn: vm.prog.insns[0], Reason: "run cancelled before it started: " + vm.ctx.Err().Error(), Err: engine.ErrCancelled}
+		err = vm.cancelledAtStart()
 		vm.remaining, left = vm.runBudget, 0 // nothing executed
 	} else {
 		// The entry function's frame, as exec sets up a call's: most runs
@@ -193,7 +210,7 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 		why := stopNone
 		if !vm.stepAll {
 			var pc int
-			pc, left, why = vm.inner(&regs, vm.prog.code, vm.prog.segs, 0, left, 1)
+			pc, left, why = vm.inner(&regs, &vm.prog.code[0], &vm.prog.segs[0], 0, left, 1)
 			if why != stopExit {
 				vm.left = left
 				r0, err = vm.drive(&regs, pc, why)
@@ -215,12 +232,18 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	if len(vm.regions) > 0 {
 		clear(vm.regions)
 		vm.regions = vm.regions[:0]
+		vm.cacheR, vm.cacheW = region{}, region{}
 	}
 	vm.depth, vm.stackLen = 0, 0
 	vm.running = false
 	runtime.KeepAlive(mem)
 	runtime.KeepAlive(packet)
 	return r0, err
+}
+
+// cancelledAtStart is the error of a run cancelled before it started.
+func (vm *VM) cancelledAtStart() error {
+	return &isa.InstructionError{Index: 0, Insn: vm.prog.insns[0], Reason: "run cancelled before it started: " + vm.ctx.Err().Error(), Err: engine.ErrCancelled}
 }
 
 // drive runs the entry function on from slot pc in the driver (loop),
