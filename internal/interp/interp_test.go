@@ -1016,6 +1016,49 @@ func TestPacketRegion(t *testing.T) {
 	checkErr(t, err, engine.ErrOutOfBounds, 1, "read of 1 bytes")
 }
 
+// TestRegionsEndWithTheirRun: memory a run could access (mem, the packet,
+// regions added by helpers, whichever the access caches held) is not
+// accessible to the next run unless passed again. A helper hands the
+// program an address, which it reads and writes.
+func TestRegionsEndWithTheirRun(t *testing.T) {
+	var addr unsafe.Pointer
+	var add []byte
+	p := mustLoad(t, "call 1\nmov %r6, %r0\nldxb %r0, [%r6]\nstb [%r6], 1\nexit", Options{Helpers: engine.Helpers{1: func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
+		if add != nil {
+			env.AddRegion(add, true)
+		}
+		return uint64(uintptr(addr)), nil
+	}}})
+	vm := p.NewVM()
+	mem, pkt, rw := make([]byte, 8), make([]byte, 8), make([]byte, 8)
+	steps := []struct {
+		name     string
+		mem, pkt []byte
+		addr     []byte
+		add      []byte
+		ok       bool
+	}{
+		{"mem", mem, nil, mem, nil, true},
+		{"mem after it was mem", nil, nil, mem, nil, false},
+		{"mem again", mem, nil, mem, nil, true},
+		{"packet", mem, pkt, pkt, nil, true},
+		{"packet after it was the packet", mem, nil, pkt, nil, false},
+		{"packet with no mem", nil, pkt, pkt, nil, true},
+		{"packet, then no memory", nil, nil, pkt, nil, false},
+		{"helper region", mem, nil, rw, rw, true},
+		{"helper region after it was added", mem, nil, rw, nil, false},
+		{"helper region, no mem", nil, nil, rw, rw, true},
+		{"helper region after it was added, no mem", nil, nil, rw, nil, false},
+	}
+	for _, s := range steps {
+		addr, add = unsafe.Pointer(&s.addr[0]), s.add
+		_, err := vm.RunWithPacket(s.mem, s.pkt)
+		if s.ok && err != nil || !s.ok && !errors.Is(err, engine.ErrOutOfBounds) {
+			t.Fatalf("%s: err = %v, want ok = %v", s.name, err, s.ok)
+		}
+	}
+}
+
 func TestInstructionsCopy(t *testing.T) {
 	insns, err := asm.Assemble("mov %r0, 1\nexit")
 	if err != nil {

@@ -124,6 +124,10 @@ func (vm *VM) Executed() uint64 { return vm.executed }
 // and r2 = len(mem). The program may read and write mem; legacy packet
 // loads (LD_ABS, LD_IND) read mem too. It returns r0. Run-time failures are
 // *isa.InstructionError wrapping one of the engine sentinels.
+//
+// The VM keeps a reference to mem (and RunWithPacket's packet) until its
+// next run, which is cheaper than dropping it at the end of every run;
+// the program cannot reach it from another run.
 func (vm *VM) Run(mem []byte) (uint64, error) {
 	return vm.run(mem, mem)
 }
@@ -160,17 +164,17 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	// The regions of the run replace those of the previous run, which
 	// stay referenced until then (clearing them when a run ends cost a
 	// sixth of a trivial run). Stores are skipped where the value is
-	// already right: they are most of a short run's fixed cost. The
-	// caches hold mem, the packet or nothing here (the run's end drops
-	// regions added by helpers and caches that may hold them).
+	// already right: they are most of a short run's fixed cost. Equal lo
+	// and size mean equal regions here: a cache holding another region
+	// with mem's bounds can only be mem (cacheW holds writable regions
+	// only; cacheR's writable flag is not used).
 	var r1 uint64
 	if len(mem) > 0 {
 		p := unsafe.Pointer(unsafe.SliceData(mem))
 		r1 = uint64(uintptr(p))
 		m := region{lo: r1, size: uint64(len(mem)), ptr: p, writable: true}
 		// Most programs read and write mem: start with it cached. Callers
-		// often pass the same mem run after run. (Equal lo and size mean
-		// equal regions: writable is true for mem and the packet.)
+		// often pass the same mem run after run.
 		if vm.memR.lo != m.lo || vm.memR.size != m.size {
 			vm.memR = m
 		}
@@ -232,7 +236,7 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	if len(vm.regions) > 0 {
 		clear(vm.regions)
 		vm.regions = vm.regions[:0]
-		vm.cacheR, vm.cacheW = region{}, region{}
+		vm.cacheR, vm.cacheW = region{}, region{} // they may hold one
 	}
 	vm.depth, vm.stackLen = 0, 0
 	vm.running = false
