@@ -21,13 +21,15 @@ const (
 // The interpreter runs in two layers. inner is the hot loop: it executes
 // the common instructions and calls no function at all, so the Go compiler
 // keeps its state in machine registers instead of spilling it around
-// calls. Whatever needs Go calls (helpers, atomics, legacy packet loads,
-// memory outside the stack and the last region used, errors, the final
-// exit) makes inner return to exec, which handles that one instruction and
-// re-enters inner. So does a segment the budget left cannot pay for (see
-// inner): exec takes the next chunk of the budget, checking the context,
-// or, when the budget ends inside the segment, runs exactly the
-// instructions it still allows, one at a time (stepOne).
+// calls. Whatever needs Go calls (helpers, atomics, legacy packet loads
+// outside the packet, memory outside the stack and the last region used,
+// errors) makes inner return to the driver, loop, which handles that one
+// instruction and re-enters inner. So does a segment the budget left
+// cannot pay for (see inner): loop takes the next chunk of the budget,
+// checking the context, or, when the budget ends inside the segment, runs
+// exactly the instructions it still allows, one at a time (stepOne). A run
+// starts in inner (VM.run) and enters loop only if inner stops before the
+// entry function exits.
 
 // exec runs the function at slot pc on a new frame (the caller checked the
 // depth) until that function exits, and returns its r0.
@@ -96,7 +98,7 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 				vm.left = left - 1
 				return regs[0], nil
 			}
-			// An instruction inner leaves to exec: handled below.
+			// An instruction inner leaves to the driver: handled below.
 		}
 		why = stopNone
 		in := &code[pc]
@@ -197,10 +199,10 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 }
 
 // inner executes instructions from slot pc until it meets one it leaves to
-// exec, and returns that slot and the budget left, not counting that
+// the driver, and returns that slot and the budget left, not counting that
 // instruction (stopSlow), or stopStarved if the budget left cannot pay for
-// the segment starting at pc, or stopExit when the function exec entered
-// exits (base is its depth). It must call no function (see above).
+// the segment starting at pc, or stopExit when the function at depth base
+// (the one the driver runs) exits. It must call no function (see above).
 //
 // The budget is paid a segment at a time: segs[pc] is the number of
 // instructions from pc to the next control transfer (jump, local call,
@@ -631,7 +633,7 @@ func (vm *VM) inner(regs *[16]uint64, code *op, segs *uint32, pc int, left uint6
 			continue
 
 		// Legacy packet loads inside the packet; the others (negative
-		// offsets, outside the packet: the function returns 0) go to exec.
+		// offsets, outside the packet: the function returns 0) go to the driver.
 		// A negative offset, sign-extended, is never below pktLen.
 		case opLdAbsB:
 			if o := in.imm; o < vm.pktLen {
@@ -962,7 +964,7 @@ func (vm *VM) inner(regs *[16]uint64, code *op, segs *uint32, pc int, left uint6
 			pc = int(in.off)
 		case opExit:
 			if vm.depth == base {
-				// The function exec entered returns: its segment, which
+				// The function the driver runs returns: its segment, which
 				// ends here, is paid.
 				return pc, left, stopExit
 			}
@@ -987,7 +989,8 @@ func (vm *VM) inner(regs *[16]uint64, code *op, segs *uint32, pc int, left uint6
 
 // stepOne runs the instruction at pc by itself, if inner can: it returns
 // the next slot and stepped, stepExited if the instruction was the exit of
-// the function exec entered, or stepLeft for an instruction exec handles.
+// the function the driver runs, or stepLeft for an instruction the driver
+// handles.
 // The caller pays for the instruction.
 func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
 	code, segs := vm.prog.code, vm.prog.segs
@@ -1018,18 +1021,18 @@ type stop uint8
 
 const (
 	stopNone    stop = iota // (loop) inner has not run yet
-	stopSlow                // exec must handle the instruction at pc
+	stopSlow                // the driver must handle the instruction at pc
 	stopStarved             // the budget left cannot pay for the segment at pc
-	stopExit                // the function exec entered exited; r0 is its result
+	stopExit                // the function at depth base exited; r0 is its result
 )
 
 // stepResult says what stepOne did.
 type stepResult uint8
 
 const (
-	stepLeft   stepResult = iota // nothing: exec handles the instruction
+	stepLeft   stepResult = iota // nothing: the driver handles the instruction
 	stepped                      // ran it; execution goes on at the slot returned
-	stepExited                   // it was the exit of the function exec entered
+	stepExited                   // it was the exit of the function the driver runs
 )
 
 // scratchSegs are the segment costs of VM.scratch: the one instruction.
@@ -1125,7 +1128,7 @@ func storeSize(kind uint8) uint64 {
 }
 
 // ret returns from the current function: to the caller's slot, or done if
-// the function is the one exec entered (base is its depth).
+// the function is the one the driver runs (base is its depth).
 func (vm *VM) ret(regs *[16]uint64, base int) (pc int, done bool) {
 	if vm.depth == base {
 		return 0, true
