@@ -59,7 +59,7 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 		if why == stopNone {
 			why = stopStarved
 			if !vm.stepAll {
-				pc, left, why = vm.inner(regs, &code[0], &segs[0], pc, left, base)
+				pc, left, why = vm.inner(regs, code, segs, pc, left, base)
 				if why == stopExit {
 					vm.left = left
 					return regs[0], nil
@@ -209,14 +209,11 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 // exit) inclusive, charged when execution arrives at pc from a control
 // transfer or enters inner, so the instructions in between run without a
 // check. Leaving early refunds segs[pc], what was charged but not run.
-//
-// code and segs point to the first op and segment cost of the code (as
-// pointers rather than slices, so that all the arguments fit in registers).
-func (vm *VM) inner(regs *[16]uint64, code *op, segs *uint32, pc int, left uint64, base int) (pc2 int, left2 uint64, why stop) {
+func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uint64, base int) (pc2 int, left2 uint64, why stop) {
 	// Every slot pc can reach is inside code: Validate checked the jump and
 	// call targets and that the last instruction cannot fall through, and
 	// Call checks its entry point. So indexing skips the bounds checks.
-	codeP, segsP := unsafe.Pointer(code), unsafe.Pointer(segs)
+	codeP, segsP := unsafe.Pointer(unsafe.SliceData(code)), unsafe.Pointer(unsafe.SliceData(segs))
 	_ = regs[0] // one nil check here instead of one per register access
 	if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))); left >= n {
 		left -= n
@@ -997,7 +994,7 @@ func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
 	if segs[pc] == 1 {
 		// A control transfer: inner runs it with budget for it alone and
 		// stops, starved, at its destination.
-		next, left, why := vm.inner(regs, &code[0], &segs[0], pc, 1, base)
+		next, left, why := vm.inner(regs, code, segs, pc, 1, base)
 		switch {
 		case why == stopExit:
 			return next, stepExited
@@ -1009,7 +1006,7 @@ func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
 	// Anything else runs on a copy followed by a stop (opInvalid), so
 	// inner cannot go on to the next instruction.
 	vm.scratch = [3]op{code[pc]}
-	next, _, _ := vm.inner(regs, &vm.scratch[0], &scratchSegs[0], 0, 1, base)
+	next, _, _ := vm.inner(regs, vm.scratch[:], scratchSegs[:], 0, 1, base)
 	if next == 0 {
 		return pc, stepLeft
 	}

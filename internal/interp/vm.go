@@ -214,7 +214,7 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 		why := stopNone
 		if !vm.stepAll {
 			var pc int
-			pc, left, why = vm.inner(&regs, &vm.prog.code[0], &vm.prog.segs[0], 0, left, 1)
+			pc, left, why = vm.inner(&regs, vm.prog.code, vm.prog.segs, 0, left, 1)
 			if why != stopExit {
 				vm.left = left
 				r0, err = vm.drive(&regs, pc, why)
