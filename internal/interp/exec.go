@@ -186,7 +186,7 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 			pc++
 		case opCallLocal: // inner returns only when the depth is at the limit
 			return 0, vm.stop(left, pc, engine.ErrCallDepth, fmt.Sprintf("the call would make frame %d; the limit is %d frames", vm.depth+1, isa.MaxCallDepth))
-		case opExit: // inner returns only for the exit of the entry function
+		case opExit: // not reached today: inner and stepOne run every exit
 			var done bool
 			if pc, done = vm.ret(regs, base); done {
 				vm.left = left
