@@ -57,6 +57,7 @@ func sizeIndex(size int) int32 {
 type compiled struct {
 	code        []byte
 	entry       int      // offset of the entry stub
+	helperEntry int      // offset of the entry stub after a static helper call
 	freshEntry  int      // offset of the entry stub for the start of a run
 	callbackRet int      // return point of functions run through Env.Call
 	insnOff     []int32  // per slot: offset of the instruction's code (-1 for lddw second halves)
@@ -86,7 +87,12 @@ type compiler struct {
 	callees  map[int][]int  // per function start: the functions it calls
 	cold     []func()       // out-of-line code, emitted after the body
 
-	exitCommon, bpfReturn, ldOOB, callbackRet label
+	exitCommon, exitHelper, bpfReturn, ldOOB, callbackRet label
+	// runEnd ends the run with r0; an exit jumps straight there when the
+	// program has a single frame (no local calls, and no helpers, which
+	// could call back into it through Env.Call).
+	runEnd      label
+	singleFrame bool
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
@@ -106,7 +112,9 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 		c.resume[i] = -1
 	}
 	c.exitCommon = c.e.newLabel()
+	c.exitHelper = c.e.newLabel()
 	c.bpfReturn = c.e.newLabel()
+	c.runEnd = c.e.newLabel()
 	c.ldOOB = c.e.newLabel()
 	c.callbackRet = c.e.newLabel()
 	c.findBlocks()
@@ -163,7 +171,7 @@ func (c *compiler) findBlocks() {
 	c.out.pos = make([]uint32, n)
 	c.leader[0] = true
 	c.loopHead = make([]bool, n)
-	helpers, stackWrites := false, false
+	helpers, stackWrites, calls := false, false, false
 	for i := 0; i < n; i++ {
 		in := insns[i]
 		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
@@ -185,12 +193,16 @@ func (c *compiler) findBlocks() {
 		if in.Opcode == isa.OpcodeCallX || in.Opcode == isa.OpcodeCall && in.Src != isa.CallLocal {
 			helpers = true // helpers may add frames through Env.Call
 		}
+		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal {
+			calls = true
+		}
 		// The stack can only be written through r10 as a store's base or
 		// through a copy of r10 (any other use of it as a source).
 		if (cl == isa.ClassST || cl == isa.ClassSTX) && in.Dst == isa.R10 || in.Src == isa.R10 && cl != isa.ClassLDX {
 			stackWrites = true
 		}
 	}
+	c.singleFrame = !helpers && !calls
 	switch {
 	case !stackWrites:
 		c.out.stackFrames = 0
@@ -221,29 +233,16 @@ func (c *compiler) emitStubs() {
 	e := &c.e
 	// Entry: load the eBPF registers from the context and jump to the
 	// resume point.
+	// The entry after a helper call skips the scratch register, which the
+	// helper exit does not save.
 	c.out.entry = len(e.b)
+	e.load(s64, scratchReg, ctxField(offScratch))
+	c.out.helperEntry = len(e.b)
 	for r := 0; r < 10; r++ {
 		e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
 	}
 	e.load(s64, xreg[isa.R10], ctxField(offFP))
 	e.load(s64, budgetReg, ctxField(offBudget))
-	e.load(s64, scratchReg, ctxField(offScratch))
-	e.jmpIndirect(ctxField(offResume))
-
-	// The first entry of a run: r1 and r2 come from the context, the other
-	// registers start at zero (as in the interpreter), which is cheaper
-	// than loading them.
-	c.out.freshEntry = len(e.b)
-	for r := 0; r < 10; r++ {
-		if r == 1 || r == 2 {
-			e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
-		} else {
-			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
-		}
-	}
-	e.load(s64, xreg[isa.R10], ctxField(offFP))
-	e.load(s64, budgetReg, ctxField(offBudget))
-	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
 	e.jmpIndirect(ctxField(offResume))
 
 	// Exit: save them and return to the trampoline. The exit code is
@@ -257,10 +256,21 @@ func (c *compiler) emitStubs() {
 	e.store(s64, ctxField(offScratch), scratchReg)
 	e.ret()
 
+	// The exit for a static helper call: r0 and the scratch register are
+	// dead (the call sets r0), so only r1-r9, the frame pointer and the
+	// budget are saved.
+	e.bind(c.exitHelper)
+	for r := 1; r < 10; r++ {
+		e.store(s64, ctxField(offRegs+int32(8*r)), xreg[r])
+	}
+	e.store(s64, ctxField(offFP), xreg[isa.R10])
+	e.store(s64, ctxField(offBudget), budgetReg)
+	e.ret()
+
 	// Return from a function: pop a shadow frame or, in the entry
 	// function, end the run.
 	e.bind(c.bpfReturn)
-	final := e.newLabel()
+	final := c.runEnd
 	fp := xreg[isa.R10]
 	e.aluLoad(aluCMP, s64, fp, ctxField(offFPBase))
 	e.jcc(condE, final)
@@ -286,6 +296,21 @@ func (c *compiler) emitStubs() {
 	e.bind(c.callbackRet)
 	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitCallbackDone, 0))
 	e.jmp(c.exitCommon)
+
+	// The first entry of a run (enterFresh): r1, r2 and the budget slice
+	// arrive in their registers, the other registers start at zero (as in
+	// the interpreter), and the frame pointer is the entry function's,
+	// also for the inline stack check. It falls through to instruction 0,
+	// emitted next.
+	c.out.freshEntry = len(e.b)
+	for r := 0; r < 10; r++ {
+		if r != 1 && r != 2 {
+			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+		}
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFPBase))
+	e.store(s64, ctxField(offStackHi), xreg[isa.R10])
+	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
 }
 
 // clearArgs zeroes r1-r5 (the kernel's legacy loads clobber them).
@@ -620,14 +645,19 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			e.jmp(c.insn[t])
 		}
 	case isa.OpEXIT:
-		e.jmp(c.bpfReturn)
+		if c.singleFrame {
+			e.jmp(c.runEnd)
+		} else {
+			e.jmp(c.bpfReturn)
+		}
 	case isa.OpCALL:
 		switch {
 		case in.Source() == isa.SrcX:
 			c.exitTo(exitCallx, i)
 			c.resume[i] = c.insn[i+1]
 		case in.Src == isa.CallHelper:
-			c.exitTo(exitHelper, i)
+			e.storeImm(s64, ctxField(offExit), exitCodeImm(exitHelper, i))
+			e.jmp(c.exitHelper)
 			c.resume[i] = c.insn[i+1]
 		case in.Src == isa.CallLocal:
 			t, _ := isa.Target(c.insns, i)

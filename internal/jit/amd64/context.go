@@ -2,7 +2,11 @@
 
 package amd64
 
-import "github.com/bpfvm/bpfvm/internal/isa"
+import (
+	"unsafe"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
 
 // The shadow call stack lives right after the eBPF stack, in the same
 // buffer, with the same stride as the frames: the entry a call from the
@@ -75,3 +79,11 @@ const (
 //
 //go:noescape
 func enter(ctx *runContext, entry uintptr)
+
+// enterFresh starts a run: it calls entry (the fresh entry stub) with ctx
+// in R9, r1 = mem and r2 = n in their registers and the budget slice in
+// R10, and returns when the code exits. mem is a pointer so that the
+// argument keeps the run's memory alive during the call.
+//
+//go:noescape
+func enterFresh(ctx *runContext, entry uintptr, mem unsafe.Pointer, n, budget uint64)

@@ -609,3 +609,69 @@ func TestStackClearedBetweenRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestStackRegionResetAfterFailure checks a run that fails in a called
+// function leaves nothing behind: the next run's stack region is the entry
+// frame only, so an access above it fails.
+func TestStackRegionResetAfterFailure(t *testing.T) {
+	p := load(t, `
+		jeq %r2, 3, deep
+		mov %r3, %r10
+		ldxdw %r0, [%r3+8]
+		exit
+	deep:
+		call local f
+		exit
+	f:
+		ldxdw %r0, [%r1+8]
+		exit`, amd64.Options{})
+	vm := p.NewVM()
+	for k := 0; k < 2; k++ {
+		_, err := vm.Run(make([]byte, 3))
+		wantRunError(t, err, engine.ErrOutOfBounds, 6)
+		_, err = vm.Run(make([]byte, 16))
+		wantRunError(t, err, engine.ErrOutOfBounds, 2)
+	}
+}
+
+// TestBufferChanges alternates the buffers of one VM's runs: the inline
+// regions must follow them (writes land in the run's buffer, the old
+// buffer is out of bounds).
+func TestBufferChanges(t *testing.T) {
+	p := load(t, `
+		mov %r3, %r1
+		add %r3, %r2
+		stb [%r3-1], 7
+		ldabsb 0
+		exit`, amd64.Options{})
+	vm := p.NewVM()
+	a, b, pkt := make([]byte, 16), make([]byte, 8), []byte{42}
+	for k := 0; k < 3; k++ {
+		for _, c := range []struct {
+			mem, pkt []byte
+			want     uint64
+		}{{a, nil, 0}, {b, nil, 0}, {b, pkt, 42}, {a[:4], nil, 0}, {a, a, 0}, {nil, nil, 0}} {
+			clear(c.mem)
+			var r0 uint64
+			var err error
+			if c.pkt != nil {
+				r0, err = vm.RunWithPacket(c.mem, c.pkt)
+			} else {
+				r0, err = vm.Run(c.mem)
+			}
+			if len(c.mem) == 0 {
+				wantRunError(t, err, engine.ErrOutOfBounds, 2)
+				continue
+			}
+			if err != nil || r0 != c.want {
+				t.Fatalf("run on %d bytes: %d, %v; want %d", len(c.mem), r0, err, c.want)
+			}
+			if c.mem[len(c.mem)-1] != 7 {
+				t.Fatalf("run on %d bytes: the store missed the buffer", len(c.mem))
+			}
+			if vm.Executed() != 5 {
+				t.Fatalf("executed %d, want 5", vm.Executed())
+			}
+		}
+	}
+}
