@@ -57,7 +57,6 @@ func sizeIndex(size int) int32 {
 type compiled struct {
 	code        []byte
 	entry       int      // offset of the entry stub
-	helperEntry int      // offset of the entry stub after a static helper call
 	freshEntry  int      // offset of the entry stub for the start of a run
 	callbackRet int      // return point of functions run through Env.Call
 	insnOff     []int32  // per slot: offset of the instruction's code (-1 for lddw second halves)
@@ -87,7 +86,7 @@ type compiler struct {
 	callees  map[int][]int  // per function start: the functions it calls
 	cold     []func()       // out-of-line code, emitted after the body
 
-	exitCommon, exitHelper, bpfReturn, ldOOB, callbackRet label
+	exitCommon, bpfReturn, ldOOB, callbackRet label
 	// runEnd ends the run with r0; an exit jumps straight there when the
 	// program has a single frame (no local calls, and no helpers, which
 	// could call back into it through Env.Call).
@@ -112,7 +111,6 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 		c.resume[i] = -1
 	}
 	c.exitCommon = c.e.newLabel()
-	c.exitHelper = c.e.newLabel()
 	c.bpfReturn = c.e.newLabel()
 	c.runEnd = c.e.newLabel()
 	c.ldOOB = c.e.newLabel()
@@ -233,11 +231,8 @@ func (c *compiler) emitStubs() {
 	e := &c.e
 	// Entry: load the eBPF registers from the context and jump to the
 	// resume point.
-	// The entry after a helper call skips the scratch register, which the
-	// helper exit does not save.
 	c.out.entry = len(e.b)
 	e.load(s64, scratchReg, ctxField(offScratch))
-	c.out.helperEntry = len(e.b)
 	for r := 0; r < 10; r++ {
 		e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
 	}
@@ -254,17 +249,6 @@ func (c *compiler) emitStubs() {
 	e.store(s64, ctxField(offFP), xreg[isa.R10])
 	e.store(s64, ctxField(offBudget), budgetReg)
 	e.store(s64, ctxField(offScratch), scratchReg)
-	e.ret()
-
-	// The exit for a static helper call: r0 and the scratch register are
-	// dead (the call sets r0), so only r1-r9, the frame pointer and the
-	// budget are saved.
-	e.bind(c.exitHelper)
-	for r := 1; r < 10; r++ {
-		e.store(s64, ctxField(offRegs+int32(8*r)), xreg[r])
-	}
-	e.store(s64, ctxField(offFP), xreg[isa.R10])
-	e.store(s64, ctxField(offBudget), budgetReg)
 	e.ret()
 
 	// Return from a function: pop a shadow frame or, in the entry
@@ -656,9 +640,7 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			c.exitTo(exitCallx, i)
 			c.resume[i] = c.insn[i+1]
 		case in.Src == isa.CallHelper:
-			e.storeImm(s64, ctxField(offExit), exitCodeImm(exitHelper, i))
-			e.jmp(c.exitHelper)
-			c.resume[i] = c.insn[i+1]
+			c.emitHelperCall(i)
 		case in.Src == isa.CallLocal:
 			t, _ := isa.Target(c.insns, i)
 			c.emitLocalCall(i, t)
@@ -692,6 +674,30 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 		e.jcc(jumpCond[op], c.insn[t])
 	}
 	return nil
+}
+
+// emitHelperCall emits a static helper call: an exit to Go that saves only
+// what the call leaves live (r1-r9, the frame pointer, the budget; r0 is the
+// result and the scratch register is dead), and right after it the point
+// Go re-enters the code at (enter jumps there directly), which loads them
+// back with the result. Inline, so neither direction takes an extra jump.
+func (c *compiler) emitHelperCall(i int) {
+	e := &c.e
+	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitHelper, i))
+	for r := 1; r < 10; r++ {
+		e.store(s64, ctxField(offRegs+int32(8*r)), xreg[r])
+	}
+	e.store(s64, ctxField(offFP), xreg[isa.R10])
+	e.store(s64, ctxField(offBudget), budgetReg)
+	e.ret()
+	back := e.newLabel()
+	e.bind(back)
+	for r := 0; r < 10; r++ {
+		e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFP))
+	e.load(s64, budgetReg, ctxField(offBudget))
+	c.resume[i] = back
 }
 
 // emitLocalCall pushes a shadow frame (return address, and those of r6-r9

@@ -387,7 +387,7 @@ func (vm *VM) loop(nested, exited bool) (uint64, error) {
 		// context to check; kept in a loop of their own with as little
 		// state as possible live across enter.
 		if c.exit>>24 == exitHelper && vm.done == nil {
-			if err := vm.helperLoop(uintptr(vm.base) + uintptr(p.comp.helperEntry)); err != nil {
+			if err := vm.helperLoop(); err != nil {
 				return 0, err
 			}
 		}
@@ -437,9 +437,10 @@ func (vm *VM) loop(nested, exited bool) (uint64, error) {
 }
 
 // helperLoop runs the static helper calls the code exits for, re-entering
-// it after each, until an exit of another kind (left in the context for
-// loop) or a failing helper.
-func (vm *VM) helperLoop(entry uintptr) error {
+// it after each (right at the call's resume point, which reloads the
+// registers), until an exit of another kind (left in the context for loop)
+// or a failing helper.
+func (vm *VM) helperLoop() error {
 	c, sites := vm.ctx, vm.p.sites
 	for {
 		idx := int(c.exit & 0xffffff)
@@ -452,8 +453,7 @@ func (vm *VM) helperLoop(entry uintptr) error {
 			return vm.helperFailed(idx, err)
 		}
 		c.regs[0] = r0
-		c.resume = s.resume
-		enter(c, entry)
+		enter(c, uintptr(s.resume))
 		if c.exit>>24 != exitHelper {
 			return nil
 		}
