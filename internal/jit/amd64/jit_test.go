@@ -18,6 +18,7 @@ import (
 
 	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/interp"
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit/amd64"
 )
@@ -671,6 +672,70 @@ func TestBufferChanges(t *testing.T) {
 			}
 			if vm.Executed() != 5 {
 				t.Fatalf("executed %d, want 5", vm.Executed())
+			}
+		}
+	}
+}
+
+// endRun is an error a helper ends a run with to ask the runner for
+// something, as internal/helpers' tail call request does.
+type endRun struct{ target int }
+
+func (e *endRun) Error() string { return fmt.Sprintf("end run, go to %d", e.target) }
+
+// TestHelperEndsRun checks a helper's error reaches the caller with its
+// type intact (a runner finds a tail call request with errors.As), from
+// the fast helper path and from a callback, and that the run counts the
+// same instructions as on the interpreter.
+func TestHelperEndsRun(t *testing.T) {
+	helpers := engine.Helpers{
+		12: func(_ engine.Env, _, _, r3, _, _ uint64) (uint64, error) {
+			if r3 == 0 {
+				return uint64(1<<64 - 2), nil // -ENOENT: the call falls through
+			}
+			return 0, &endRun{target: int(r3)}
+		},
+		13: func(env engine.Env, r1, _, _, _, _ uint64) (uint64, error) { return env.Call(int(r1)) },
+	}
+	src := `
+		mov %r6, %r1
+		mov %r3, 0
+		call 12
+		mov %r7, %r0
+		ldxb %r3, [%r6]
+		jeq %r3, 9, cb
+		call 12
+		mov %r0, 1
+		exit
+	cb:
+		mov %r1, 12
+		call 13
+		exit
+		mov %r3, 5
+		call 12
+		exit`
+	insns := assemble(t, src)
+	for _, c := range []struct {
+		first  byte
+		target int
+		index  int
+	}{{3, 3, 6}, {9, 5, 10}} {
+		ip, err := interp.Load(insns, interp.Options{Helpers: helpers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ivm := ip.NewVM()
+		_, ierr := ivm.Run([]byte{c.first})
+		vm := load(t, src, amd64.Options{Helpers: helpers}).NewVM()
+		for k := 0; k < 2; k++ {
+			_, err := vm.Run([]byte{c.first})
+			var er *endRun
+			if !errors.As(err, &er) || er.target != c.target {
+				t.Fatalf("first byte %d: error %v, want the helper's request for %d", c.first, err, c.target)
+			}
+			wantRunError(t, err, engine.ErrHelperFailed, c.index)
+			if vm.Executed() != ivm.Executed() || ierr == nil {
+				t.Errorf("first byte %d: executed %d, interpreter %d (%v)", c.first, vm.Executed(), ivm.Executed(), ierr)
 			}
 		}
 	}
