@@ -920,18 +920,21 @@ func (c *compiler) emitAccess(i int, base uint8, off int16, size int, write bool
 		return
 	}
 	e.lea(scratchReg, mem(xreg[base], int32(off)+int32(size)))
-	c.emitCheck(i, base, size, false)
+	c.emitCheck(i, base, size, write, false)
 	do(mem(scratchReg, -int32(size)))
 }
 
 // emitCheck compares the end address of an access (in r11) with the inline
 // regions and exits to Go when it lies in none of them (or, for atomics,
 // is misaligned). The access follows it, addressed as [r11-size].
-func (c *compiler) emitCheck(i int, base uint8, size int, aligned bool) {
+func (c *compiler) emitCheck(i int, base uint8, size int, write, aligned bool) {
 	e := &c.e
-	order := []int{regionMem, regionStack, regionPacket}
+	order := []int{regionMem, regionStack, regionPacket, regionExtraW}
 	if base == isa.R10 {
-		order = []int{regionStack, regionMem, regionPacket}
+		order = []int{regionStack, regionMem, regionPacket, regionExtraW}
+	}
+	if !write {
+		order = append(order, regionExtraR)
 	}
 	ok := e.newLabel()
 	slow := c.coldExit(exitRegion, i)
@@ -969,7 +972,7 @@ func (c *compiler) emitAtomic(i int, in isa.Instruction, size int) {
 	// locked access across a cache line would be a split lock).
 	e.lea(scratchReg, mem(xreg[in.Dst], int32(in.Offset)+int32(size)))
 	if !c.opts.proven(i) {
-		c.emitCheck(i, in.Dst, size, true)
+		c.emitCheck(i, in.Dst, size, true, true)
 	}
 	m := mem(scratchReg, -int32(size))
 	op := in.Imm &^ isa.AtomicFETCH

@@ -740,3 +740,71 @@ func TestHelperEndsRun(t *testing.T) {
 		}
 	}
 }
+
+// TestHelperRegionsInline checks the inline cache of helper-added regions:
+// after the first access, loads and stores in a writable region and loads
+// in a read-only one pass inline, a store to the read-only one still
+// fails, and nothing of it survives the run.
+func TestHelperRegionsInline(t *testing.T) {
+	ro, rw := make([]byte, 64), make([]byte, 64)
+	ro[8] = 5
+	helpers := engine.Helpers{
+		1: func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
+			env.AddRegion(ro, false)
+			return uint64(uintptr(unsafeAddr(ro))), nil
+		},
+		2: func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
+			env.AddRegion(rw, true)
+			return uint64(uintptr(unsafeAddr(rw))), nil
+		},
+	}
+	p := load(t, `
+		mov %r9, %r1
+		ldxb %r8, [%r9]
+		jeq %r8, 2, stale
+		call 1
+		mov %r6, %r0
+		call 2
+		mov %r7, %r0
+		mov %r0, 0
+		mov %r1, 0
+	loop:
+		ldxb %r2, [%r6+8]
+		add %r0, %r2
+		ldxb %r2, [%r7+1]
+		add %r2, 1
+		stxb [%r7+1], %r2
+		add %r1, 1
+		jlt %r1, 3, loop
+		jeq %r8, 0, out
+		stxb [%r6+8], %r1
+	out:
+		exit
+	stale:
+		ldxdw %r3, [%r9+8]
+		ldxb %r0, [%r3]
+		exit`, amd64.Options{Helpers: helpers})
+	vm := p.NewVM()
+	mem := make([]byte, 16)
+	binary.LittleEndian.PutUint64(mem[8:], uint64(uintptr(unsafeAddr(rw))))
+	for k := 1; k <= 2; k++ {
+		mem[0] = 0
+		r0, err := vm.Run(mem)
+		if err != nil || r0 != 15 || rw[1] != byte(6*k-3) {
+			t.Fatalf("run: r0 = %d, rw[1] = %d, %v; want 15, %d", r0, rw[1], err, 6*k-3)
+		}
+		// A region of an earlier run is out of bounds.
+		mem[0] = 2
+		_, err = vm.Run(mem)
+		wantRunError(t, err, engine.ErrOutOfBounds, 20)
+		mem[0] = 1
+		_, err = vm.Run(mem)
+		wantRunError(t, err, engine.ErrOutOfBounds, 17)
+		if ro[8] != 5 {
+			t.Fatalf("the read-only region was written")
+		}
+		mem[0] = 2
+		_, err = vm.Run(mem)
+		wantRunError(t, err, engine.ErrOutOfBounds, 20)
+	}
+}

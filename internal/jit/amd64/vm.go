@@ -194,6 +194,8 @@ func (p *Program) NewVM() *VM {
 	c.fpBase = vm.stackLo + isa.StackSize
 	c.fpLimit = vm.stackLo + stackBytes
 	setRegion(&c.regions[regionStack], vm.stackLo, vm.stackLo+isa.StackSize)
+	setRegion(&c.regions[regionExtraW], 0, 0)
+	setRegion(&c.regions[regionExtraR], 0, 0)
 	vm.regionKey = regionKey{mem: 1} // no buffers described yet
 	vm.runMemLen = -1
 	vm.slice = min(vm.budget, budgetQuantum)
@@ -333,6 +335,8 @@ func (vm *VM) finish(mem, pkt []byte) (uint64, error) {
 	if len(vm.extra) > 0 {
 		clear(vm.extra) // drop references to helpers' memory
 		vm.extra = vm.extra[:0]
+		setRegion(&c.regions[regionExtraW], 0, 0)
+		setRegion(&c.regions[regionExtraR], 0, 0)
 	}
 	vm.running = false
 	runtime.KeepAlive(mem)
@@ -530,6 +534,7 @@ func (vm *VM) checkExtra(idx int) error {
 		if atomic && addr&(size-1) != 0 {
 			return vm.fail(idx, engine.ErrOutOfBounds, fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", size, addr, size))
 		}
+		vm.cacheExtra(addr, size, write)
 		c.resume = vm.base + uint64(p.comp.resume[idx])
 		return nil
 	}
@@ -542,6 +547,22 @@ func (vm *VM) checkExtra(idx int) error {
 		reason = fmt.Sprintf("%s of %d bytes at %#x: null or near-null pointer", kind, size, addr)
 	}
 	return vm.fail(idx, engine.ErrOutOfBounds, reason)
+}
+
+// cacheExtra makes the helper-added region holding an access the code
+// just exited for checkable inline, for the rest of the run: a writable
+// one for every access, a read-only one for loads.
+func (vm *VM) cacheExtra(addr, n uint64, write bool) {
+	for _, r := range vm.extra {
+		if addr >= r.lo && addr < r.hi && n <= r.hi-addr && (r.writable || !write) {
+			slot := regionExtraR
+			if r.writable {
+				slot = regionExtraW
+			}
+			setRegion(&vm.ctx.regions[slot], r.lo, r.hi)
+			return
+		}
+	}
 }
 
 // Memory implements engine.Env.
