@@ -55,10 +55,10 @@ type runContext struct {
 	ldEnd  [3]int64 // its length minus 1, 2, 4 (may be negative)
 }
 
-// Inline-checked regions. The extra ones cache the last region a helper
-// added (Env.AddRegion) that an access exited to Go for, writable or
-// read-only (checked by loads only), so that repeated accesses to a map
-// value need no exit; they are emptied at the end of every run.
+// Inline-checked regions. The extra ones cache a region a helper added
+// (Env.AddRegion), writable or read-only (checked by loads only): the
+// newest one, or the last one an access exited to Go for; so accesses to a
+// map value need no exit. They are emptied at the end of every run.
 const (
 	regionMem = iota
 	regionStack

@@ -550,8 +550,8 @@ func (vm *VM) checkExtra(idx int) error {
 }
 
 // cacheExtra makes the helper-added region holding an access the code
-// just exited for checkable inline, for the rest of the run: a writable
-// one for every access, a read-only one for loads.
+// just exited for checkable inline (until another region takes its
+// place): a writable one for every access, a read-only one for loads.
 func (vm *VM) cacheExtra(addr, n uint64, write bool) {
 	for _, r := range vm.extra {
 		if addr >= r.lo && addr < r.hi && n <= r.hi-addr && (r.writable || !write) {
@@ -605,6 +605,13 @@ func (vm *VM) AddRegion(b []byte, writable bool) {
 	}
 	lo := addrOf(b)
 	vm.extra = append(vm.extra, extraRegion{lo: lo, hi: lo + uint64(len(b)), b: b, writable: writable})
+	// The newest region is the likeliest to be used next (a map lookup's
+	// value): check it inline from now on.
+	slot := regionExtraR
+	if writable {
+		slot = regionExtraW
+	}
+	setRegion(&vm.ctx.regions[slot], lo, lo+uint64(len(b)))
 }
 
 // Call implements engine.Env: it runs the function at pc on a new frame,
