@@ -55,9 +55,10 @@
 // Unless the caller marks an access as proven safe (Options.Proven, which
 // the verifier will fill), every load, store and atomic computes its address
 // into r11 and compares it with the run's regions (input memory, the stack,
-// the packet) inline; an address in none of them exits to Go, which checks
-// the regions helpers added (Env.AddRegion) and either resumes at the access
-// or fails the run with engine.ErrOutOfBounds. Stack accesses through r10
+// the packet, and a cached region a helper added) inline; an address in
+// none of them exits to Go, which checks the regions helpers added
+// (Env.AddRegion) and either resumes at the access (caching the region) or
+// fails the run with engine.ErrOutOfBounds. Stack accesses through r10
 // with a constant offset inside the frame need no check at all. Atomics
 // are also checked for alignment (a misaligned one fails, as in the
 // interpreter, and would be a split lock on x86).
