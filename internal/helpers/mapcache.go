@@ -14,6 +14,11 @@ type mapInfo struct {
 	writable   bool           // values writable by programs
 	mapOfMaps  maps.MapOfMaps // nil unless ARRAY_OF_MAPS / HASH_OF_MAPS
 	pushPopper bool
+	slab       maps.Slabbed // non-nil for maps whose values live in slabs
+	// slabRun and slabCPU record the run (State.run) and CPU whose slab
+	// was last exposed, so a run exposes it once without a search.
+	slabRun uint64
+	slabCPU int
 }
 
 const mapCacheSize = 8
@@ -40,6 +45,7 @@ func (s *State) info(h uint64) (*mapInfo, error) {
 		writable: spec.Flags&maps.FlagRdonlyProg == 0}
 	e.mapOfMaps, _ = m.(maps.MapOfMaps)
 	_, e.pushPopper = m.(maps.PushPopper)
+	e.slab, _ = m.(maps.Slabbed)
 	slot := c.next
 	c.next = (c.next + 1) % mapCacheSize
 	if c.n < mapCacheSize {

@@ -2,6 +2,8 @@ package maps
 
 import (
 	"fmt"
+	"hash/maphash"
+	"math/bits"
 	"sync/atomic"
 )
 
@@ -14,6 +16,10 @@ type hashEntry struct {
 	one        [1][]byte  // backing array of values for maps that are not per-CPU
 	prev, next *hashEntry // iteration order (insertion order; LRU rotation)
 	ref        atomic.Bool
+	// hash and hnext place the entry in the bucket table programs read
+	// without locking.
+	hash  uint64
+	hnext atomic.Pointer[hashEntry]
 }
 
 // hashMap implements HASH, PERCPU_HASH, LRU_HASH and LRU_PERCPU_HASH.
@@ -31,6 +37,41 @@ type hashMap struct {
 	ncpu        int
 	entries     map[string]*hashEntry
 	head, tail  *hashEntry
+
+	// buckets is a second index of the entries, for ProgLookup: a fixed
+	// table of chains that writers (holding mu) change with atomic stores
+	// of fully built entries, so readers walk it without a lock, as the
+	// kernel's RCU-protected htab buckets are read. An entry leaving a
+	// chain keeps its hnext, so a reader standing on it continues safely.
+	seed    maphash.Seed
+	buckets []atomic.Pointer[hashEntry]
+	mask    uint64
+}
+
+// maxBuckets bounds the bucket table of one map; larger maps have longer
+// chains instead.
+const maxBuckets = 1 << 16
+
+// bucketsFor returns the bucket count for maxEntries entries: the next
+// power of two, as the kernel sizes htab.
+func bucketsFor(maxEntries uint32) int {
+	n := 1
+	if maxEntries > 1 {
+		n = 1 << bits.Len32(maxEntries-1)
+	}
+	return min(n, maxBuckets)
+}
+
+func (m *hashMap) hashOf(key []byte) uint64 { return maphash.Bytes(m.seed, key) }
+
+// chainLink returns the pointer that points at e in its bucket's chain.
+// The caller holds mu; e is in the table.
+func (m *hashMap) chainLink(e *hashEntry) *atomic.Pointer[hashEntry] {
+	link := &m.buckets[e.hash&m.mask]
+	for cur := link.Load(); cur != e; cur = link.Load() {
+		link = &cur.hnext
+	}
+	return link
 }
 
 func newHash(spec Spec) (Map, error) {
@@ -53,12 +94,16 @@ func newHash(spec Spec) (Map, error) {
 	if spec.KeySize > 512 {
 		return nil, fmt.Errorf("%w: key size %d exceeds 512 bytes", ErrInvalid, spec.KeySize)
 	}
+	nb := bucketsFor(spec.MaxEntries)
 	return &hashMap{
 		base:    base{spec: spec},
 		percpu:  percpu,
 		lru:     lru,
 		ncpu:    spec.numCPU(),
 		entries: make(map[string]*hashEntry),
+		seed:    maphash.MakeSeed(),
+		buckets: make([]atomic.Pointer[hashEntry], nb),
+		mask:    uint64(nb - 1),
 	}, nil
 }
 
@@ -96,6 +141,7 @@ func (m *hashMap) unlink(e *hashEntry) {
 func (m *hashMap) remove(e *hashEntry) {
 	m.unlink(e)
 	delete(m.entries, e.key)
+	m.chainLink(e).Store(e.hnext.Load())
 }
 
 // evict removes one entry to make room in a full LRU map.
@@ -221,6 +267,17 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		e.values[i] = make([]byte, m.spec.ValueSize)
 	}
 	m.fill(e, value, cpu)
+	e.hash = m.hashOf(key)
+	if old != nil {
+		// The new element takes the old one's place in its chain: built
+		// in full before it is published.
+		e.hnext.Store(old.hnext.Load())
+		m.chainLink(old).Store(e)
+	} else {
+		b := &m.buckets[e.hash&m.mask]
+		e.hnext.Store(b.Load())
+		b.Store(e)
+	}
 	if old != nil {
 		// Replace: a new element takes the old one's place in the table
 		// and, for LRU maps, becomes the most recent.
@@ -334,9 +391,7 @@ func (m *hashMap) LookupAndDelete(key, value []byte, flags uint64) error {
 }
 
 func (m *hashMap) ProgLookup(key []byte, cpu int) []byte {
-	m.mu.RLock()
-	e := m.entries[string(key)]
-	m.mu.RUnlock()
+	e := m.find(key)
 	if e == nil {
 		return nil
 	}
@@ -347,4 +402,15 @@ func (m *hashMap) ProgLookup(key []byte, cpu int) []byte {
 		return e.values[m.cpu(cpu)]
 	}
 	return e.values[0]
+}
+
+// find returns the entry of key without locking (see buckets), or nil.
+func (m *hashMap) find(key []byte) *hashEntry {
+	h := m.hashOf(key)
+	for e := m.buckets[h&m.mask].Load(); e != nil; e = e.hnext.Load() {
+		if e.hash == h && e.key == string(key) {
+			return e
+		}
+	}
+	return nil
 }
