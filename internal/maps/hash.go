@@ -1,19 +1,25 @@
 package maps
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"math/bits"
 	"sync/atomic"
+	"unsafe"
 )
 
-// hashEntry is one element. values holds one slice per CPU for per-CPU
-// maps, else one; each is its own heap allocation so a program's pointer
-// survives the entry's removal.
+// hashEntry is one element. Each value is its own heap allocation so a
+// program's pointer survives the entry's removal or replacement.
 type hashEntry struct {
-	key        string
+	key string
+	// val is the value of a map that is not per-CPU: its first byte
+	// (ValueSize bytes). An update stores a fresh value here, so a
+	// program that holds the old one keeps reading it intact, as when the
+	// kernel replaces an element; readers load it without locking.
+	val atomic.Pointer[byte]
+	// values are the per-CPU values, updated in place.
 	values     [][]byte
-	one        [1][]byte  // backing array of values for maps that are not per-CPU
 	prev, next *hashEntry // iteration order (insertion order; LRU rotation)
 	ref        atomic.Bool
 	// hash and hnext place the entry in the bucket table programs read
@@ -35,15 +41,16 @@ type hashMap struct {
 
 	percpu, lru bool
 	ncpu        int
-	entries     map[string]*hashEntry
+	count       int // entries
 	head, tail  *hashEntry
 
-	// buckets is a second index of the entries, for ProgLookup: a fixed
-	// table of chains that writers (holding mu) change with atomic stores
-	// of fully built entries, so readers walk it without a lock, as the
-	// kernel's RCU-protected htab buckets are read. An entry leaving a
+	// buckets index the entries: a fixed table of chains that writers
+	// (holding mu) change with atomic stores of fully built entries, so
+	// program lookups walk it without a lock, as the kernel's
+	// RCU-protected htab buckets are read. An entry leaving a
 	// chain keeps its hnext, so a reader standing on it continues safely.
 	seed    maphash.Seed
+	seed64  uint64 // the seed of short keys (hashOf)
 	buckets []atomic.Pointer[hashEntry]
 	mask    uint64
 }
@@ -62,7 +69,27 @@ func bucketsFor(maxEntries uint32) int {
 	return min(n, maxBuckets)
 }
 
-func (m *hashMap) hashOf(key []byte) uint64 { return maphash.Bytes(m.seed, key) }
+// hashOf hashes a key for the bucket index. Keys of 4 and 8 bytes (the
+// common u32/u64 keys) take a seeded splitmix64 finalizer, a few cycles
+// against maphash's call; the seed is per map, so chains cannot be
+// predicted from outside.
+func (m *hashMap) hashOf(key []byte) uint64 {
+	var x uint64
+	switch len(key) {
+	case 4:
+		x = uint64(binary.LittleEndian.Uint32(key))
+	case 8:
+		x = binary.LittleEndian.Uint64(key)
+	default:
+		return maphash.Bytes(m.seed, key)
+	}
+	x ^= m.seed64
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
 
 // chainLink returns the pointer that points at e in its bucket's chain.
 // The caller holds mu; e is in the table.
@@ -95,13 +122,14 @@ func newHash(spec Spec) (Map, error) {
 		return nil, fmt.Errorf("%w: key size %d exceeds 512 bytes", ErrInvalid, spec.KeySize)
 	}
 	nb := bucketsFor(spec.MaxEntries)
+	seed := maphash.MakeSeed()
 	return &hashMap{
 		base:    base{spec: spec},
 		percpu:  percpu,
 		lru:     lru,
 		ncpu:    spec.numCPU(),
-		entries: make(map[string]*hashEntry),
-		seed:    maphash.MakeSeed(),
+		seed:    seed,
+		seed64:  maphash.Comparable(seed, spec.MaxEntries),
 		buckets: make([]atomic.Pointer[hashEntry], nb),
 		mask:    uint64(nb - 1),
 	}, nil
@@ -140,7 +168,7 @@ func (m *hashMap) unlink(e *hashEntry) {
 
 func (m *hashMap) remove(e *hashEntry) {
 	m.unlink(e)
-	delete(m.entries, e.key)
+	m.count--
 	m.chainLink(e).Store(e.hnext.Load())
 }
 
@@ -149,7 +177,7 @@ func (m *hashMap) evict() {
 	for n := 0; m.head != nil; n++ {
 		e := m.head
 		// After a full lap every bit is clear: evict unconditionally.
-		if e.ref.Load() && n < len(m.entries) {
+		if e.ref.Load() && n < m.count {
 			e.ref.Store(false)
 			m.unlink(e)
 			m.link(e)
@@ -179,7 +207,7 @@ func (m *hashMap) Lookup(key, value []byte, flags uint64) error {
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	e := m.entries[string(key)]
+	e := m.find(key)
 	if e == nil {
 		return ErrKeyNotExist
 	}
@@ -197,9 +225,26 @@ func checkLookupFlags(spec *Spec, flags uint64) error {
 	return nil
 }
 
+// valueOf returns the live value of e for cpu (the value, for maps that
+// are not per-CPU).
+func (m *hashMap) valueOf(e *hashEntry, cpu int) []byte {
+	if m.percpu {
+		return e.values[m.cpu(cpu)]
+	}
+	return unsafe.Slice(e.val.Load(), m.spec.ValueSize)
+}
+
+// newValue allocates a zeroed value, 8-byte aligned (the size rounded up
+// to 8 bytes, so the allocator aligns it) as the kernel's are: programs
+// use 8-byte atomics on values.
+func (m *hashMap) newValue() []byte {
+	vs := int(m.spec.ValueSize)
+	return make([]byte, roundUp8(m.spec.ValueSize))[:vs:vs]
+}
+
 func (m *hashMap) copyOut(e *hashEntry, value []byte) {
 	if !m.percpu {
-		loadValue(value, e.values[0])
+		loadValue(value, m.valueOf(e, 0))
 		return
 	}
 	stride := roundUp8(m.spec.ValueSize)
@@ -234,7 +279,7 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := m.entries[string(key)]
+	old := m.find(key)
 	switch {
 	case old != nil && flags&3 == UpdateNoExist:
 		return ErrKeyExist
@@ -247,60 +292,42 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		m.fill(old, value, cpu)
 		return nil
 	}
-	if old == nil && len(m.entries) >= int(m.spec.MaxEntries) {
+	if old != nil {
+		// Replace: a fresh value, built in full and then published, so a
+		// program holding the old value keeps it intact. For LRU maps the
+		// element becomes the most recent, as a new kernel element would.
+		v := m.newValue()
+		copyValue(&m.spec, v, value)
+		old.val.Store(&v[0])
+		old.ref.Store(false)
+		if m.lru {
+			m.unlink(old)
+			m.link(old)
+		}
+		return nil
+	}
+	if m.count >= int(m.spec.MaxEntries) {
 		if !m.lru {
 			return ErrMapFull
 		}
 		m.evict()
 	}
-	e := &hashEntry{}
-	if old != nil {
-		e.key = old.key // already allocated
-	} else {
-		e.key = string(key)
-	}
-	e.values = e.one[:]
+	e := &hashEntry{key: string(key), hash: m.hashOf(key)}
 	if m.percpu {
 		e.values = make([][]byte, m.ncpu)
-	}
-	for i := range e.values {
-		e.values[i] = make([]byte, m.spec.ValueSize)
-	}
-	m.fill(e, value, cpu)
-	e.hash = m.hashOf(key)
-	if old != nil {
-		// The new element takes the old one's place in its chain: built
-		// in full before it is published.
-		e.hnext.Store(old.hnext.Load())
-		m.chainLink(old).Store(e)
-	} else {
-		b := &m.buckets[e.hash&m.mask]
-		e.hnext.Store(b.Load())
-		b.Store(e)
-	}
-	if old != nil {
-		// Replace: a new element takes the old one's place in the table
-		// and, for LRU maps, becomes the most recent.
-		if m.lru {
-			m.unlink(old)
-			m.link(e)
-		} else {
-			e.prev, e.next = old.prev, old.next
-			if e.prev != nil {
-				e.prev.next = e
-			} else {
-				m.head = e
-			}
-			if e.next != nil {
-				e.next.prev = e
-			} else {
-				m.tail = e
-			}
+		for i := range e.values {
+			e.values[i] = m.newValue()
 		}
 	} else {
-		m.link(e)
+		e.val.Store(&m.newValue()[0])
 	}
-	m.entries[e.key] = e
+	m.fill(e, value, cpu)
+	// Built in full before it is published to lock-free readers.
+	b := &m.buckets[e.hash&m.mask]
+	e.hnext.Store(b.Load())
+	b.Store(e)
+	m.link(e)
+	m.count++
 	return nil
 }
 
@@ -309,7 +336,7 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 // other CPUs start zeroed.
 func (m *hashMap) fill(e *hashEntry, value []byte, cpu int) {
 	if !m.percpu {
-		copyValue(&m.spec, e.values[0], value)
+		copyValue(&m.spec, m.valueOf(e, 0), value)
 		return
 	}
 	if cpu >= 0 {
@@ -332,7 +359,7 @@ func (m *hashMap) Delete(key []byte) error {
 func (m *hashMap) ProgDelete(key []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.entries[string(key)]
+	e := m.find(key)
 	if e == nil {
 		return ErrKeyNotExist
 	}
@@ -353,7 +380,7 @@ func (m *hashMap) NextKey(key, next []byte) error {
 	defer m.mu.RUnlock()
 	var e *hashEntry
 	if key != nil {
-		e = m.entries[string(key)]
+		e = m.find(key)
 	}
 	if e == nil {
 		// The kernel restarts from the first element when the key is
@@ -381,7 +408,7 @@ func (m *hashMap) LookupAndDelete(key, value []byte, flags uint64) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.entries[string(key)]
+	e := m.find(key)
 	if e == nil {
 		return ErrKeyNotExist
 	}
@@ -398,10 +425,7 @@ func (m *hashMap) ProgLookup(key []byte, cpu int) []byte {
 	if m.lru && !e.ref.Load() {
 		e.ref.Store(true)
 	}
-	if m.percpu {
-		return e.values[m.cpu(cpu)]
-	}
-	return e.values[0]
+	return m.valueOf(e, cpu)
 }
 
 // find returns the entry of key without locking (see buckets), or nil.
