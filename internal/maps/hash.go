@@ -43,6 +43,10 @@ type hashMap struct {
 	// (base.mu is unused: a plain mutex costs half the atomics of a
 	// RWMutex's write lock, and lookups take no lock at all).
 	wmu sync.Mutex
+	// spare is a value buffer no entry uses (the kernel's extra_elems):
+	// a replace writes the new value into it, publishes it, and keeps the
+	// replaced value as the next spare, so updates allocate nothing.
+	spare *byte
 
 	percpu, lru bool
 	ncpu        int
@@ -304,12 +308,27 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		return nil
 	}
 	if old != nil {
-		// Replace: a fresh value, built in full and then published, so a
-		// program holding the old value keeps it intact. For LRU maps the
-		// element becomes the most recent, as a new kernel element would.
-		v := m.newValue()
+		// Replace: the new value is built in full in other memory and then
+		// published, so a program holding the old value keeps it intact
+		// (until the next replace reuses it, as in the kernel). For LRU
+		// maps the element becomes the most recent, as a new kernel
+		// element would.
+		var v []byte
+		if m.spare != nil {
+			v = unsafe.Slice(m.spare, m.spec.ValueSize)
+		} else {
+			v = m.newValue()
+		}
 		copyValue(&m.spec, v, value)
-		old.val.Store(&v[0])
+		prev := old.val.Swap(&v[0])
+		// The replaced value becomes the spare, as the kernel's per-CPU
+		// extra element takes the old element's place: the next replace
+		// writes into it. Values with a spin lock are never recycled (a
+		// fresh value starts unlocked).
+		m.spare = nil
+		if m.spec.SpinLockOffset < 0 {
+			m.spare = prev
+		}
 		old.ref.Store(false)
 		if m.lru {
 			m.unlink(old)

@@ -180,4 +180,16 @@ func TestHashReplaceKeepsHeldValue(t *testing.T) {
 	if got := m.ProgLookup(k, 0); string(got) != "second value" {
 		t.Errorf("lookup after replace: %q", got)
 	}
+	// The next replace recycles the displaced value (the kernel's extra
+	// element): held memory stays valid and aligned, and values are right.
+	if err := m.Update(k, []byte("third value."), UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	got := m.ProgLookup(k, 0)
+	if string(got) != "third value." || addrOf(got)%8 != 0 {
+		t.Errorf("after a second replace: %q at %#x", got, addrOf(got))
+	}
+	if addrOf(got) != addrOf(held) {
+		t.Errorf("the displaced value was not reused: %#x, held %#x", addrOf(got), addrOf(held))
+	}
 }
