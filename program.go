@@ -307,7 +307,10 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	repeat := max(opts.Repeat, 1)
 	var ret uint64
 	var redirect helpers.RedirectInfo
-	cpu := int(opts.CPU) % p.rt.numCPU
+	cpu := int(opts.CPU)
+	if cpu >= p.rt.numCPU {
+		cpu %= p.rt.numCPU // a division only when needed: it is slow
+	}
 	start := time.Since(clockBase)
 	for i := uint32(0); i < repeat; i++ {
 		ret, redirect, err = p.runOnce(inst, run, cpu)
@@ -315,7 +318,10 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 			return 0, err
 		}
 	}
-	opts.Duration = (time.Since(clockBase) - start) / time.Duration(repeat)
+	opts.Duration = time.Since(clockBase) - start
+	if repeat > 1 {
+		opts.Duration /= time.Duration(repeat)
+	}
 	opts.Redirect = nil
 	if redirect.Set {
 		r := &Redirect{Ifindex: redirect.Ifindex, Key: redirect.Key, Flags: redirect.Flags}
