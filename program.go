@@ -190,9 +190,14 @@ func (p *Program) newInstance() (*instance, error) {
 		for id, h := range hs {
 			withRegions[id] = h
 		}
+		// One adapter per instance (an instance runs on one goroutine at
+		// a time): wrapping env in a new Memory value per call would
+		// allocate on every host helper call.
+		mem := &envMemory{}
 		for id, fn := range p.rt.hostHelpers {
 			withRegions[id] = func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
-				return fn(envMemory{env}, r1, r2, r3, r4, r5)
+				mem.env = env
+				return fn(mem, r1, r2, r3, r4, r5)
 			}
 		}
 		direct := p.direct
