@@ -97,6 +97,20 @@ func (s *State) mapLookupElem(env engine.Env, r1, r2, _, _, _ uint64) (uint64, e
 	if err != nil {
 		return 0, err
 	}
+	if mi.arr != nil {
+		// A plain array: index the slab (what ProgLookup would do,
+		// without the interface calls), as the kernel's JIT inlines
+		// array lookups.
+		i := uint64(binary.LittleEndian.Uint32(key))
+		if i >= mi.maxEntries {
+			return 0, nil
+		}
+		if mi.slabRun != s.run {
+			s.expose(env, mi.arr, mi.writable)
+			mi.slabRun, mi.slabCPU = s.run, 0
+		}
+		return addrOf(mi.arr) + i*mi.arrStride, nil
+	}
 	if mi.mapOfMaps != nil {
 		if _, id, ok := mi.mapOfMaps.InnerMapAt(key); ok {
 			return maps.Handle(id), nil
