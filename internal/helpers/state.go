@@ -173,20 +173,27 @@ func (s *State) Helpers() engine.Helpers { return s.helpers }
 func (s *State) Reset() {
 	s.run++
 	s.Packet = nil
-	s.Redirect = RedirectInfo{}
+	if s.Redirect.Set { // every redirect sets Set
+		s.Redirect = RedirectInfo{}
+	}
 	s.TailCalls = 0
 	s.added = s.added[:0]
 	s.records = s.records[:0]
-	for _, l := range s.locks {
-		l.Unlock() // a run that ended holding a lock releases it
+	if len(s.locks) > 0 {
+		for _, l := range s.locks {
+			l.Unlock() // a run that ended holding a lock releases it
+		}
+		s.locks = s.locks[:0]
 	}
-	s.locks = s.locks[:0]
 }
 
 // EndRun discards the ring buffer records the run reserved and neither
 // submitted nor discarded (possible only when a run fails), so they do not
 // block the ring's consumer forever.
 func (s *State) EndRun() {
+	if len(s.records) == 0 {
+		return
+	}
 	for _, r := range s.records {
 		r.rb.Commit(r.addr, true, 0)
 	}
