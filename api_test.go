@@ -177,7 +177,9 @@ func TestConcurrentRuns(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	rt := NewRuntime()
+	// bpfvm's own load checks, which guard unverified programs; the
+	// verifier's rejections are tested in verify_test.go.
+	rt := NewRuntime(WithoutVerifier())
 	spec := func(typ ebpf.ProgramType, insns asm.Instructions) *ebpf.CollectionSpec {
 		return &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
 			"p": {Name: "p", Type: typ, Instructions: insns, License: "GPL"},
@@ -239,7 +241,9 @@ func TestCOREDefaultTargets(t *testing.T) {
 
 func TestHostHelper(t *testing.T) {
 	var seen []byte
-	rt := NewRuntime(WithHelper(0x10001, func(mem Memory, r1, r2, _, _, _ uint64) (uint64, error) {
+	// Host helpers have no prototype the verifier could check calls
+	// against: such programs load WithoutVerifier.
+	rt := NewRuntime(WithoutVerifier(), WithHelper(0x10001, func(mem Memory, r1, r2, _, _, _ uint64) (uint64, error) {
 		b, err := mem.Bytes(r1, r2, false)
 		if err != nil {
 			return 0, err
@@ -361,7 +365,8 @@ func TestBatchOps(t *testing.T) {
 // the program is trivial, calls map helpers (lookups, updates of existing
 // keys) or a host helper.
 func TestRunAllocatesNothing(t *testing.T) {
-	rt := NewRuntime(WithNumCPU(2), WithHelper(0x10001, func(mem Memory, r1, r2, _, _, _ uint64) (uint64, error) {
+	// The verifier has no prototype for host helpers: load WithoutVerifier.
+	rt := NewRuntime(WithNumCPU(2), WithoutVerifier(), WithHelper(0x10001, func(mem Memory, r1, r2, _, _, _ uint64) (uint64, error) {
 		b, err := mem.Bytes(r1, r2, false)
 		return uint64(len(b)), err
 	}))

@@ -17,7 +17,7 @@ func loadTestdata(tb testing.TB, obj string, opts ...Option) (*ebpf.CollectionSp
 	if err != nil {
 		tb.Fatal(err)
 	}
-	coll, err := NewRuntime(append([]Option{WithNumCPU(4)}, opts...)...).LoadCollection(spec)
+	coll, err := NewRuntime(append(append([]Option{WithNumCPU(4)}, gapOpts(obj)...), opts...)...).LoadCollection(spec)
 	if err != nil {
 		tb.Fatal(err)
 	}

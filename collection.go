@@ -110,7 +110,11 @@ func (r *Runtime) LoadCollection(spec *ebpf.CollectionSpec) (coll *Collection, e
 		if err != nil {
 			return nil, fmt.Errorf("program %s: %w", n, err)
 		}
-		p, err := newProgram(r, ps, linked)
+		proven, err := r.verifyProgram(c, ps, linked)
+		if err != nil {
+			return nil, err
+		}
+		p, err := newProgram(r, ps, linked, proven)
 		if err != nil {
 			return nil, err
 		}

@@ -36,9 +36,13 @@ type Program struct {
 	// prologue is the number of instructions bpfvm put in front of the
 	// program (to expose global data); error indices are shifted back.
 	prologue int
-	pool     instancePool
-	cpu      sync.Mutex
-	nextCPU  int
+	// proven marks the accesses the verifier proved in bounds (slots of
+	// insns): the JIT compiles them without a bounds check. nil: all
+	// checked.
+	proven  []uint64
+	pool    instancePool
+	cpu     sync.Mutex
+	nextCPU int
 }
 
 // instance is one machine for a program: its helper state, VM and the
@@ -137,8 +141,9 @@ func (p *Program) Instructions() []isa.Instruction {
 func (p *Program) String() string { return fmt.Sprintf("%s(%s)#%d", p.typ, p.name, p.id) }
 
 // newProgram prepares a linked program: context accesses rewritten and a
-// first machine built (which checks it loads).
-func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked) (*Program, error) {
+// first machine built (which checks it loads). proven are the accesses the
+// verifier proved in bounds, by slot of linked.Insns (nil: none).
+func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, proven []uint64) (*Program, error) {
 	typ := ProgramType(spec.Type)
 	if err := progtype.CheckHelpers(typ, linked.Insns); err != nil {
 		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
@@ -170,6 +175,7 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked) (*Pr
 		}
 	}
 	p.insns = insns
+	p.proven = shiftBits(proven, p.prologue)
 	inst, err := p.newInstance()
 	if err != nil {
 		return nil, p.fixError(err)
@@ -209,7 +215,7 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 		hs = withRegions
 	}
-	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget})
+	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven})
 	if err != nil {
 		return nil, err
 	}

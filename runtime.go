@@ -9,6 +9,11 @@
 //	var n uint64
 //	err = coll.Maps["counters"].Lookup(uint32(0), &n)
 //
+// Every program is verified once when it loads, as the kernel's verifier
+// would (a rejection wraps a *VerifierError); the JIT runs the accesses
+// the verifier proved in bounds without a check. WithoutVerifier runs
+// programs unverified, with every access checked at run time.
+//
 // Maps have the kernel's semantics (types, flags, errors); helpers are the
 // kernel's by number; program types get their contexts built the way
 // BPF_PROG_TEST_RUN builds them. No root, no kernel, any OS.
@@ -41,6 +46,8 @@ type Runtime struct {
 	coreTargets []*btf.Spec
 	hostHelpers map[int32]HelperFunc
 	engine      jit.Kind
+	// unverified: programs load without the verifier (WithoutVerifier).
+	unverified bool
 }
 
 // Engine names an execution engine.

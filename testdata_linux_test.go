@@ -296,7 +296,7 @@ func testProgramsAgainstKernel(t *testing.T, engine Engine) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := []Option{WithNumCPU(ncpu), WithEngine(engine)}
+			opts := append([]Option{WithNumCPU(ncpu), WithEngine(engine)}, gapOpts(c.obj)...)
 			if c.kernelTypes {
 				kt, err := btf.LoadKernelSpec()
 				if err != nil {

@@ -65,7 +65,16 @@ func fold(a arith) (uint32, bool) {
 type arithCode struct {
 	stmts  []cbpf.Instruction
 	guards []bexpr
+	// abort: the code loads at an offset of 2 GiB or more, which no packet
+	// has: libpcap gives up on the packet (the filter returns 0) once the
+	// guards pass. Such a load is not emitted, because the kernel reads
+	// "negative" offsets as metadata (SKF_AD_OFF, SKF_LL_OFF...).
+	abort bool
 }
+
+// impossible reports whether a constant packet offset is one no packet can
+// have (and the kernel would read as a negative, special offset).
+func impossible(off uint32) bool { return off >= 0x80000000 }
 
 func (g *gen) allocScratch(pos int) (uint32, error) {
 	if g.scratch >= cbpf.MemWords {
@@ -122,6 +131,7 @@ func (g *gen) arith(a arith) (arithCode, error) {
 		}
 		g.scratch--
 		var c arithCode
+		c.abort = lc.abort || rc.abort
 		c.guards = append(lc.guards, rc.guards...)
 		c.stmts = append(c.stmts, rc.stmts...)
 		c.stmts = append(c.stmts, st(t))
@@ -166,6 +176,9 @@ func (g *gen) load(a *loadArith) (arithCode, error) {
 	}
 	var c arithCode
 	if k, ok := fold(a.idx); ok {
+		if impossible(base + k) {
+			c.abort = true
+		}
 		if transport {
 			c.stmts = []cbpf.Instruction{ldxMSH(g.nl()), ldInd(size, base+k)}
 		} else {
@@ -178,6 +191,10 @@ func (g *gen) load(a *loadArith) (arithCode, error) {
 		}
 		c.guards = ic.guards
 		c.stmts = ic.stmts
+		c.abort = ic.abort
+		if impossible(base) {
+			c.abort = true
+		}
 		if transport {
 			t, err := g.allocScratch(a.pos)
 			if err != nil {
@@ -215,12 +232,14 @@ func (g *gen) relation(n *relNode) (bexpr, error) {
 	}
 	var test *bTest
 	var guards []bexpr
+	aborts := false
 	if k, ok := fold(n.r); ok {
 		lc, err := g.arith(n.l)
 		if err != nil {
 			return nil, err
 		}
 		guards = lc.guards
+		aborts = lc.abort
 		test = &bTest{stmts: lc.stmts, op: op, k: k}
 		// (x & m) == 0 is a jset on m with the branches swapped.
 		if last := len(lc.stmts) - 1; op == cbpf.JmpJEQ && k == 0 && last >= 1 && lc.stmts[last].Op == cbpf.ClassALU|cbpf.AluAND|cbpf.SrcK {
@@ -241,6 +260,7 @@ func (g *gen) relation(n *relNode) (bexpr, error) {
 			return nil, err
 		}
 		guards = append(lc.guards, rc.guards...)
+		aborts = lc.abort || rc.abort
 		var stmts []cbpf.Instruction
 		stmts = append(stmts, rc.stmts...)
 		stmts = append(stmts, st(t))
@@ -251,6 +271,9 @@ func (g *gen) relation(n *relNode) (bexpr, error) {
 	var b bexpr = test
 	if negate {
 		b = not(b)
+	}
+	if aborts {
+		b = bAbort{}
 	}
 	for i := len(guards) - 1; i >= 0; i-- {
 		b = and(guards[i], b)

@@ -63,6 +63,10 @@
 //   - In live captures libpcap tests VLAN tags the kernel took out of the
 //     packet through Linux metadata; these programs only see tags left in
 //     the packet.
+//   - Packet offsets of 2 GiB or more, which no packet has, end the run
+//     with 0 as in libpcap; the load is not emitted, because the kernel
+//     reads such offsets as metadata. An index computed at run time that
+//     large (ip[ip[0] << 24]) is read the kernel's way.
 //   - The optimizer is simpler than libpcap's: programs are a few percent
 //     longer. libpcap's optimizer sometimes drops a load whose result
 //     cannot change the verdict, which changes the verdict for packets

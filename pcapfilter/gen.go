@@ -3,7 +3,6 @@ package pcapfilter
 import (
 	"encoding/binary"
 	"net/netip"
-	"strings"
 
 	"github.com/bpfvm/bpfvm/cbpf"
 )
@@ -22,6 +21,9 @@ type (
 	bOr    struct{ l, r bexpr }
 	bNot   struct{ x bexpr }
 	bConst bool
+	// bAbort ends the run with 0 whatever the enclosing negations, as a
+	// load past the end of the packet does.
+	bAbort struct{}
 	// bTest runs stmts, then jumps on A op k (or A op X with srcX).
 	bTest struct {
 		stmts []cbpf.Instruction
@@ -545,7 +547,7 @@ func lookupPort(name string, proto uint32) (uint32, uint32, error) {
 		v, err := parseNumber(name)
 		return v, proto, err
 	}
-	s, ok := services[strings.ToLower(name)]
+	s, ok := services[name] // case-sensitive, as getservbyname
 	if !ok {
 		return 0, 0, errorf(-1, "unknown port '%s' (only numbers and a few well-known service names are known)", name)
 	}

@@ -161,8 +161,8 @@ func init() {
 // Error is a compile error: a message and the byte offset in the
 // expression where it was found (-1 when it concerns the whole expression).
 type Error struct {
-	Pos int
-	Msg string
+	Pos int    // 0-based byte offset in the expression; printed as a 1-based column
+	Msg string // the message, worded like libpcap's where libpcap has one
 }
 
 func (e *Error) Error() string {

@@ -45,4 +45,6 @@ var etherProtocols = map[string]uint32{
 	"ip": 0x0800, "ip6": 0x86dd, "arp": 0x0806, "rarp": 0x8035,
 	"loopback": 0x9000, "decnet": 0x6003, "lat": 0x6004, "sca": 0x6007,
 	"moprc": 0x6002, "mopdl": 0x6001,
+	// 802.2 LLC service access points (libpcap's pcap_nametollc).
+	"iso": 0xfe, "stp": 0x42, "netbeui": 0xf0,
 }

@@ -1,6 +1,7 @@
 package pcapfilter
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ func (b *block) isJump() bool { return !b.ret && !b.gotoOp }
 
 type lowering struct {
 	blocks []*block
+	reject *block // returns 0
 }
 
 func (lw *lowering) newBlock(b *block) *block {
@@ -71,6 +73,8 @@ func (lw *lowering) lower(e bexpr, t, f *block) *block {
 		return lw.newBlock(&block{stmts: e.stmts, op: e.op, srcX: e.srcX, k: e.k, jt: t, jf: f})
 	case *bChain:
 		return lw.lowerChain(e, t, f)
+	case bAbort:
+		return lw.reject
 	}
 	panic(fmt.Sprintf("pcapfilter: unknown boolean node %T", e))
 }
@@ -112,7 +116,10 @@ func (lw *lowering) lowerChain(c *bChain, t, f *block) *block {
 			// Out of iterations: a further header cannot be followed.
 			rest = f
 		}
-		body := eq(59, f, rest)
+		body := f
+		if rest != f {
+			body = eq(59, f, rest)
+		}
 		if i == 0 {
 			var stmts []cbpf.Instruction
 			if c.v6 {
@@ -133,6 +140,7 @@ func assemble(e bexpr, opts Options) ([]cbpf.Instruction, error) {
 	lw := &lowering{}
 	accept := lw.newBlock(&block{ret: true, retVal: opts.SnapLen})
 	reject := lw.newBlock(&block{ret: true, retVal: 0})
+	lw.reject = reject
 	entry := lw.lower(e, accept, reject)
 	if !opts.NoOptimize {
 		entry = optimize(entry)
@@ -641,8 +649,8 @@ func optimize(entry *block) *block {
 					}
 				}
 			}
-			if b.isJump() && b.jt == b.jf {
-				changed = true
+			if b.isJump() && b.jt == b.jf && b.sym != "" && !b.keep {
+				changed = true // removable: thread skips it next round
 			}
 		}
 		entry = mergeDuplicates(entry)
@@ -654,10 +662,19 @@ func optimize(entry *block) *block {
 	return entry
 }
 
+// dupKey identifies a block by its code and successors.
+type dupKey struct {
+	ret, gotoOp, srcX bool
+	retVal, k         uint32
+	op                uint16
+	stmts             string
+	jt, jf            int
+}
+
 // mergeDuplicates makes identical blocks (same code, same successors) one.
 func mergeDuplicates(entry *block) *block {
 	order := topo(entry)
-	canon := map[string]*block{}
+	canon := map[dupKey]*block{}
 	repl := map[*block]*block{}
 	id := map[*block]int{}
 	for i := len(order) - 1; i >= 0; i-- {
@@ -672,18 +689,19 @@ func mergeDuplicates(entry *block) *block {
 				}
 			}
 		}
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "%v|%v|%d|%v|%d|%v|%d", b.ret, b.gotoOp, b.retVal, b.srcX, b.op, b.k, len(b.stmts))
-		for _, s := range b.stmts {
-			fmt.Fprintf(&sb, "|%d,%d", s.Op, s.K)
+		key := dupKey{ret: b.ret, gotoOp: b.gotoOp, retVal: b.retVal, srcX: b.srcX, op: b.op, k: b.k}
+		enc := make([]byte, 0, 8*len(b.stmts))
+		for _, st := range b.stmts {
+			enc = binary.LittleEndian.AppendUint16(enc, st.Op)
+			enc = binary.LittleEndian.AppendUint32(enc, st.K)
 		}
+		key.stmts = string(enc)
 		if !b.ret {
-			fmt.Fprintf(&sb, "|t%d", id[b.jt])
+			key.jt = id[b.jt]
 			if b.isJump() {
-				fmt.Fprintf(&sb, "|f%d", id[b.jf])
+				key.jf = id[b.jf]
 			}
 		}
-		key := sb.String()
 		if c, ok := canon[key]; ok {
 			repl[b] = c
 			id[b] = id[c]

@@ -75,6 +75,11 @@ var ipExprs = []string{
 	"(host 10.0.0.1 or host 10.0.0.2) and tcp", "icmp or icmp6", "tcp and ip6", "udp and ip",
 	"ip and tcp and tcp[13] & 0x3f = 0x10", "ip6 and not tcp",
 	"inbound", "outbound", "outbound and tcp", "not inbound or udp", "ifindex 2", "ifindex 3 and ip",
+	"ip and not net 10.0.0.0/8 and not net 192.168.0.0/16", "tcp[tcpflags] & (tcp-syn) != 0 and tcp[tcpflags] & (tcp-ack) = 0",
+	"udp port 67 or udp port 68", "icmp6 and ip6[40] = 135", "ip6 and udp and dst port 53",
+	"tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", "ip[2:2] > 576", "src host 10.0.0.1 and (dst port 80 or dst port 443)",
+	"not icmp and not udp", "tcp[((tcp[12] & 0xf0) >> 2)] = 0 and tcp[13] & 0x18 = 0x18",
+	"ip[0xfffff000] = 1", "not tcp[0xfffffff0] = 1", "not ip[0x80000000] = 0 or udp", "not ether[0xffe00000:4] = 1",
 }
 
 // etherExprs need Ethernet (or fail the same way elsewhere).
@@ -99,6 +104,8 @@ var etherExprs = []string{
 	"not mpls", "mpls 20", "mpls and udp port 53",
 	"ether host 00:11:22:33:44:55 and tcp", "ether broadcast or arp", "arp or host 10.0.0.1",
 	"(arp or ip) and host 1.2.3.4", "ether src 00:11:22:33:44:55 and not ip",
+	"ether proto \\iso", "ether proto \\stp", "ether proto \\netbeui", "ether proto \\decnet", "not ether proto \\stp",
+	"vlan 100 and host 10.0.0.1 and port 80", "ether[12:2] = 0x0800 and ip[9] = 17", "not arp and not icmp",
 	"pppoed", "pppoes", "pppoes 5", "pppoes 6 and ip", "pppoes and ip6", "pppoes and tcp port 80",
 	"pppoes and host 10.0.0.1", "pppoes and arp", "pppoes and udp and not port 53", "ip or pppoes and ip6",
 	"pppoes and ether[0] = 0x45", "pppoes and vlan", "pppoes 70000",
@@ -112,7 +119,8 @@ var errorExprs = []string{
 	"ip[0:3] = 1", "icmp port 80", "port 1.2", "host 1:2:3:4:5:6", "ether host 10.0.0.1", "len-1 > 10",
 	"(host 1.1.1.1 or 2.2.2.2) and 3.3.3.3", "tcp or 80", "09", "0x", "ip[0] = ", "1 = ", "udp port nosuchservice",
 	"arp proto 6", "tcp proto 6", "ip6 net 10.0.0.0/8", "net ::1/129", "portrange 1-99999", "ip[", "[0]",
-	"link host 10.0.0.1", "src proto 6", "host 10.0.0.1 mask 255.0.0.0",
+	"link host 10.0.0.1", "src proto 6", "host 10.0.0.1 mask 255.0.0.0", "TCP PORT 80", "port HTTP",
+	"tcp[TCPFLAGS] & 2 != 0", "ether host AA:BB:CC:DD:EE:FF or Ip",
 }
 
 var testLinkTypes = []struct {

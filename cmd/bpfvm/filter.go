@@ -27,7 +27,7 @@ func init() {
 }
 
 const filterUsage = `usage: bpfvm filter [-d|-dd|-ddd] [-r FILE] [-w FILE] [-c] [-y LINKTYPE]
-                    [--engine E] [-i IFACE [-n COUNT]] (EXPRESSION | -F FILE)
+                    [--engine E] [-i IFACE [--limit N]] (EXPRESSION | -F FILE)
 
 Compiles a pcap-filter(7) expression to classic BPF, as tcpdump does, and
 either prints the program or filters packets with it.
@@ -36,7 +36,7 @@ either prints the program or filters packets with it.
                  or -ddd (decimal) does, and exit
   -r FILE        read packets from a pcap or pcapng file
   -w FILE        write the matching packets to FILE as pcap ("-" = stdout)
-  -c             print only the number of matching packets
+  -c, --count    print only the number of matching packets
   -y LINKTYPE    link type to compile for: EN10MB, RAW, LINUX_SLL,
                  LINUX_SLL2, NULL, LOOP or a number (default: the capture's,
                  EN10MB without a capture)
@@ -51,8 +51,9 @@ either prints the program or filters packets with it.
                  jit (the eBPF translation as native code)
   -i IFACE       capture live on IFACE (needs root): an AF_PACKET socket with
                  the compiled program attached in the kernel (SO_ATTACH_FILTER),
-                 one line per packet (time, length) or -w; -n stops after
-                 COUNT packets
+                 one line per packet (time, length) or -w; --limit stops
+                 after N packets, else it runs until interrupted
+  -n             accepted and ignored, as names are never resolved
 
 Without -w or -c, each matching packet of -r is printed as one line: its
 index, timestamp and length. Host names are not resolved: use numeric
@@ -87,7 +88,9 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.engine, "engine", "pcap", "")
 	fs.StringVar(&f.file, "F", "", "")
 	fs.StringVar(&f.iface, "i", "", "")
-	fs.IntVar(&f.limit, "n", 0, "")
+	fs.IntVar(&f.limit, "limit", 0, "")
+	fs.BoolVar(&f.count, "count", false, "")
+	fs.Bool("n", false, "") // tcpdump's "don't resolve names": always so here
 	// Flags may come after expression words, as with tcpdump; "--" ends
 	// the flags.
 	var words []string
@@ -135,7 +138,7 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 		return usageErr("-r and -i cannot be used together")
 	}
 	if f.limit < 0 {
-		return usageErr("-n must not be negative")
+		return usageErr("--limit must not be negative")
 	}
 
 	// The link type: -y, else the capture's, else Ethernet.

@@ -321,7 +321,7 @@ func TestFilterLive(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		var out, errb bytes.Buffer
-		rc := dispatch([]string{"filter", "-i", "lo", "-n", "3", "udp", "dst", "port", strconv.Itoa(port)}, &out, &errb)
+		rc := dispatch([]string{"filter", "-i", "lo", "-n", "--limit", "3", "udp", "dst", "port", strconv.Itoa(port)}, &out, &errb)
 		done <- result{out.String(), errb.String(), rc}
 	}()
 	send, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
@@ -513,7 +513,7 @@ func TestFilterWriteStdout(t *testing.T) {
 	capture := filepath.Join(dir, "in.pcap")
 	writePcap(t, capture, pkts)
 	want := wantMatches(t, "udp", pkts)
-	out, errs, rc := runCmd(t, "-r", capture, "-w", "-", "-c", "udp")
+	out, errs, rc := runCmd(t, "-n", "-r", capture, "-w", "-", "--count", "udp")
 	if rc != 0 || strings.TrimSpace(errs) != strconv.Itoa(want) {
 		t.Fatalf("rc %d, count on stderr %q, want %d", rc, errs, want)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/interp"
 	"github.com/bpfvm/bpfvm/internal/isa"
+	"github.com/bpfvm/bpfvm/internal/verifier"
 )
 
 func init() {
@@ -26,7 +28,7 @@ func init() {
 }
 
 const runUsage = `usage: bpfvm run [--engine interp] [--mem FILE | --mem-hex HEX] [--repeat N]
-                 [--json] [--budget N] PROGRAM
+                 [--json] [--budget N] [--verify] PROGRAM
 
 Runs an eBPF program with r1 = the address of a writable copy of the input
 memory and r2 = its length, and prints r0 (0x...). PROGRAM is raw
@@ -34,7 +36,14 @@ little-endian bytecode (.bin), hex text (.hex: one instruction per line as
 16 hex digits in memory byte order; # comments and blank lines allowed) or
 conformance-syntax assembly (.s, .asm). The program must pass structural
 validation and read no register before writing it (r1, r2 and r10 are set
-on entry).
+on entry). It runs with every runtime check on (each memory access checked,
+the instruction budget), as an instruction-set test bench.
+
+--verify first runs the verifier (program type "mem": r1 a pointer to the
+memory, r2 its length) and refuses a program it rejects (exit status 1,
+with the reason, the state and the path to the failing instruction); an
+accepted program then runs without the checks the verifier made
+unnecessary (on the JIT, the accesses it proved in bounds).
 
 --json prints one object: {"r0":"0x...","mem":"<memory after the run, hex>",
 "insns":<instructions executed>,"duration_ns":<mean time per run>}.
@@ -52,8 +61,10 @@ type runner interface {
 
 // runEngines builds a runner for a program, by engine name. Other engines
 // add themselves here from their own files.
-var runEngines = map[string]func(insns []isa.Instruction, budget uint64) (runner, error){
-	"interp": func(insns []isa.Instruction, budget uint64) (runner, error) {
+// proven marks the accesses the verifier proved in bounds (nil: none);
+// engines that check every access anyway ignore it.
+var runEngines = map[string]func(insns []isa.Instruction, budget uint64, proven []uint64) (runner, error){
+	"interp": func(insns []isa.Instruction, budget uint64, _ []uint64) (runner, error) {
 		p, err := interp.Load(insns, interp.Options{Budget: budget})
 		if err != nil {
 			return nil, err
@@ -70,6 +81,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	repeat := fs.Int("repeat", 1, "number of runs (each on a fresh copy of the memory)")
 	jsonOut := fs.Bool("json", false, "print one JSON object instead of r0")
 	budget := fs.Uint64("budget", 0, "instructions one run may execute (0: the default, 10000000)")
+	verify := fs.Bool("verify", false, "verify the program first (r1 = the memory, r2 = its length); run the proven accesses unchecked")
 	files, status := parseCommandFlags(fs, args, runUsage, stdout, stderr)
 	if status >= 0 {
 		return status
@@ -118,7 +130,17 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	if err := isa.CheckInitialized(insns, isa.Reg(isa.R1)|isa.Reg(isa.R2)|isa.Reg(isa.R10)); err != nil {
 		return fail(fmt.Errorf("%s: %w", files[0], err))
 	}
-	r, err := newRunner(insns, *budget)
+	var proven []uint64
+	if *verify {
+		if proven, err = verifyMem(insns, len(mem)); err != nil {
+			var ve *verifier.Error
+			if errors.As(err, &ve) {
+				return fail(fmt.Errorf("%s: verifier: %s", files[0], rejectionDetail(ve)))
+			}
+			return fail(fmt.Errorf("%s: %w", files[0], err))
+		}
+	}
+	r, err := newRunner(insns, *budget, proven)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", files[0], err))
 	}

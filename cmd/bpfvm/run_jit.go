@@ -11,8 +11,8 @@ import (
 // The JIT joins `bpfvm run`. Where it is unavailable (not linux/amd64) the
 // program runs on the interpreter and stderr says so.
 func init() {
-	runEngines[string(jit.JIT)] = func(insns []isa.Instruction, budget uint64) (runner, error) {
-		p, fallback, err := jit.Load(jit.JIT, insns, jit.Options{Budget: budget})
+	runEngines[string(jit.JIT)] = func(insns []isa.Instruction, budget uint64, proven []uint64) (runner, error) {
+		p, fallback, err := jit.Load(jit.JIT, insns, jit.Options{Budget: budget, Proven: proven})
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +26,7 @@ func init() {
 }
 
 const testRunUsage = `usage: bpfvm test-run --prog NAME [--data FILE] [--ctx FILE] [--repeat N]
-                      [--cpu N] [--json] OBJECT.o
+                      [--cpu N] [--json] [--no-verify] OBJECT.o
        bpfvm test-run --prog NAME --pcap FILE [-w OUT.pcap] OBJECT.o
 
 Loads the ELF object (clang -target bpf) and runs program NAME once (or N
@@ -35,6 +36,10 @@ tracing programs), the way the kernel's BPF_PROG_TEST_RUN does, and prints
 the return value, the packet and context after the run, and the mean
 duration. --json prints one object:
 {"retval":N,"data_out":"<hex>","ctx_out":"<hex>","duration_ns":N}.
+
+Every program of the object is verified when it loads; a rejection prints
+the verifier's diagnostic. --no-verify skips the verifier and runs with
+every runtime check on instead.
 
 With --pcap, runs an XDP, tc or socket filter program over every packet of
 a capture (pcap, Ethernet) and prints the count per verdict; -w writes the
@@ -54,6 +59,7 @@ func runTestRun(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "print one JSON object")
 	pcapIn := fs.String("pcap", "", "run over every packet of this capture")
 	pcapOut := fs.String("w", "", "with --pcap: write the packets let through to this capture")
+	noVerify := fs.Bool("no-verify", false, "load without the verifier; run with every runtime check on")
 	files, status := parseCommandFlags(fs, args, testRunUsage, stdout, stderr)
 	if status >= 0 {
 		return status
@@ -76,10 +82,18 @@ func runTestRun(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	rt := bpfvm.NewRuntime(bpfvm.WithTraceOutput(stderr))
+	rtOpts := []bpfvm.Option{bpfvm.WithTraceOutput(stderr)}
+	if *noVerify {
+		rtOpts = append(rtOpts, bpfvm.WithoutVerifier())
+	}
+	rt := bpfvm.NewRuntime(rtOpts...)
 	coll, err := rt.LoadCollectionFile(files[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "bpfvm test-run: %v\n", err)
+		var ve *bpfvm.VerifierError
+		if errors.As(err, &ve) {
+			fmt.Fprintln(stderr, rejectionDetail(ve))
+		}
 		return 1
 	}
 	defer coll.Close()

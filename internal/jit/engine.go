@@ -49,6 +49,10 @@ type Options struct {
 	Helpers engine.Helpers
 	// Budget per run; 0 means engine.DefaultBudget.
 	Budget uint64
+	// Proven marks the accesses a verifier proved in bounds (bit i%64 of
+	// word i/64 for instruction i): the JIT compiles them unchecked (see
+	// amd64.Options.Proven). The interpreter checks every access anyway.
+	Proven []uint64
 }
 
 // Program is a loaded program on either engine.
@@ -82,7 +86,7 @@ func Load(kind Kind, insns []isa.Instruction, opts Options) (p Program, fallback
 		}
 		return interpProgram{ip}, nil, nil
 	case JIT:
-		jp, err := amd64.Load(insns, amd64.Options{Helpers: opts.Helpers, Budget: opts.Budget})
+		jp, err := amd64.Load(insns, amd64.Options{Helpers: opts.Helpers, Budget: opts.Budget, Proven: opts.Proven})
 		if errors.Is(err, amd64.ErrUnavailable) {
 			p, _, err := Load(Interpreter, insns, opts)
 			return p, fmt.Errorf("%w: running on the interpreter", err2(Available(), err)), err

@@ -44,6 +44,13 @@ type Linked struct {
 	// Direct lists the map values the program addresses directly: they
 	// must be accessible during every run.
 	Direct []DirectRegion
+	// Verify is the program as a verifier takes it: the same slots as
+	// Insns, but map references are BPF_PSEUDO_MAP_IDX (map_value_idx for
+	// direct value loads) indexing VerifyMaps, and function pointers keep
+	// BPF_PSEUDO_FUNC. Facts about Verify's slots hold for Insns' slots.
+	Verify []isa.Instruction
+	// VerifyMaps names the maps Verify's map indices refer to.
+	VerifyMaps []string
 }
 
 // DirectRegion is map value memory a program addresses directly.
@@ -73,6 +80,19 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 	}
 	out := &Linked{}
 	direct := map[string]bool{}
+	// vinsns is the verifier's copy: map references by index.
+	vinsns := make(asm.Instructions, len(insns))
+	copy(vinsns, insns)
+	mapIdx := map[string]int{}
+	indexOf := func(name string) int64 {
+		i, ok := mapIdx[name]
+		if !ok {
+			i = len(out.VerifyMaps)
+			mapIdx[name] = i
+			out.VerifyMaps = append(out.VerifyMaps, name)
+		}
+		return int64(i)
+	}
 	for n := range insns {
 		ins := &insns[n]
 		switch {
@@ -93,6 +113,8 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 				}
 				ins.Src = asm.R0
 				ins.Constant = int64(h)
+				vinsns[n].Src = asm.Register(isa.PseudoMapIdx)
+				vinsns[n].Constant = indexOf(name)
 				continue
 			}
 			v, ok := maps.MapValue(name)
@@ -109,6 +131,8 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 			}
 			ins.Src = asm.R0
 			ins.Constant = int64(addrOf(v) + uint64(off))
+			vinsns[n].Src = asm.Register(isa.PseudoMapIdxValue)
+			vinsns[n].Constant = int64(uint64(off)<<32 | uint64(indexOf(name)))
 		}
 	}
 	out.Lines = sourceLines(insns)
@@ -140,6 +164,16 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 		n++
 	}
 	out.Insns = raw
+	buf.Reset()
+	if err := vinsns.Marshal(&buf, binary.LittleEndian); err != nil {
+		return nil, fmt.Errorf("linking: %w", err)
+	}
+	if out.Verify, err = isa.Decode(buf.Bytes()); err != nil {
+		return nil, err
+	}
+	if len(out.Verify) != len(out.Insns) {
+		return nil, fmt.Errorf("linking: the verifier's copy has %d slots, the program %d", len(out.Verify), len(out.Insns))
+	}
 	return out, nil
 }
 

@@ -62,6 +62,25 @@ func TestLink(t *testing.T) {
 	if err := isa.Validate(l.Insns); err != nil {
 		t.Errorf("linked program does not validate: %v", err)
 	}
+	// The verifier's copy: the same slots, maps by index, functions as
+	// BPF_PSEUDO_FUNC.
+	if len(l.Verify) != len(l.Insns) || len(l.VerifyMaps) != 2 || l.VerifyMaps[0] != "m" || l.VerifyMaps[1] != ".data" {
+		t.Fatalf("verifier copy: %d slots, maps %q", len(l.Verify), l.VerifyMaps)
+	}
+	if v := l.Verify[0]; v.Src != isa.PseudoMapIdx || isa.Imm64(l.Verify, 0) != 0 {
+		t.Errorf("verifier map load: src %d imm %#x", v.Src, isa.Imm64(l.Verify, 0))
+	}
+	if v := l.Verify[2]; v.Src != isa.PseudoMapIdxValue || l.Verify[2].Imm != 1 || l.Verify[3].Imm != 8 {
+		t.Errorf("verifier value load: src %d map %d off %d", v.Src, l.Verify[2].Imm, l.Verify[3].Imm)
+	}
+	if v := l.Verify[4]; v.Src != isa.PseudoFunc || v.Imm != 3 {
+		t.Errorf("verifier function pointer: src %d imm %d", v.Src, v.Imm)
+	}
+	for i := 6; i < len(l.Insns); i++ {
+		if l.Verify[i] != l.Insns[i] {
+			t.Errorf("slot %d differs: %v vs %v", i, l.Verify[i], l.Insns[i])
+		}
+	}
 
 	bad := asm.Instructions{asm.LoadMapPtr(asm.R1, 0).WithReference("nope"), asm.Return()}
 	if _, err := Link(&ebpf.ProgramSpec{Instructions: bad}, fm, func(string) bool { return false }, Options{}); err == nil {

@@ -10,6 +10,30 @@
 // A rejection is a *Error naming the instruction, the reason with a hint,
 // the abstract state there and the branch decisions that led to it; its
 // Kind tells an unsafe program from one bpfvm does not support yet.
+//
+// # How it follows the kernel
+//
+// Static checks first (opcodes, lddw pairs, jump targets, functions that
+// end in exit or a jump, unreachable code, call depth), then a depth-first
+// walk of every path. Field checks the kernel makes only on reachable
+// paths (reserved fields, writes to r10, division by a constant zero) are
+// made there too, so dead branches may hold them. Pruning compares a state
+// with the stored states at the kernel's pruning points using its regsafe
+// and stacksafe rules, with register liveness from a static backward
+// analysis.
+//
+// # Deliberate differences
+//
+//   - Every scalar counts as precise (no precision backtracking): pruning
+//     is more conservative than the kernel's, which can only cost
+//     processed instructions, never soundness.
+//   - The tables of helper prototypes (helpers.go) and context layouts
+//     (context.go) cover the program types and helpers the kernel's
+//     selftests use most; anything else is rejected as KindUnsupported.
+//   - Callbacks (bpf_loop, for_each_map_elem), kfuncs, BTF-typed pointers,
+//     dynptrs, iterators, spin locks and global functions are unsupported.
+//   - ProgType "mem" is bpfvm's own: r1 points to Config.MemSize bytes of
+//     memory and r2 holds their number (interp.VM.Run's contract).
 package verifier
 
 import (
@@ -60,6 +84,9 @@ type Config struct {
 	Flags uint32
 	// Maps the program's lddw instructions refer to.
 	Maps []*Map
+	// LineInfo maps instruction slots to source lines (from BTF line
+	// info, when the loader has it); rejections quote the line.
+	LineInfo map[int]string
 	// Log receives a kernel-style per-instruction state log when LogLevel
 	// is at least 1 (level 2 also prints every state at every instruction).
 	Log      io.Writer
@@ -155,6 +182,7 @@ type Error struct {
 	Index  int    // instruction slot (-1: the program as a whole)
 	Insn   string // its disassembly
 	Reason string // one plain sentence, with a hint where one helps
+	Line   string // the source line of the instruction, when line info exists
 	State  string // registers and stack where the check failed
 	Path   []Branch
 	Stats  Stats
@@ -176,6 +204,9 @@ func (e *Error) Error() string {
 func (e *Error) Detail() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s\n", e.Kind, e.Error())
+	if e.Line != "" {
+		fmt.Fprintf(&b, "source: %s\n", e.Line)
+	}
 	if e.State != "" {
 		fmt.Fprintf(&b, "state: %s\n", e.State)
 	}
@@ -211,6 +242,16 @@ func Verify(insns []isa.Instruction, cfg Config) (res *Result, err error) {
 	if err != nil {
 		if e, ok := err.(*Error); ok {
 			e.Stats = v.stats
+			if e.Index >= 0 && e.Line == "" {
+				// The nearest line at or before the instruction, as the
+				// kernel's verbose_linfo does.
+				for i := e.Index; i >= 0; i-- {
+					if l, ok := cfg.LineInfo[i]; ok {
+						e.Line = l
+						break
+					}
+				}
+			}
 		}
 		return nil, err
 	}

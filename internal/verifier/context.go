@@ -455,6 +455,67 @@ func skReuseportAccess(off, size int, write bool, _ uint32) (bool, RegType) {
 	return false, 0
 }
 
+// netfilter: struct bpf_nf_ctx { state *; skb * }; both are BTF-typed
+// kernel pointers bpfvm cannot follow yet.
+func netfilterAccess(off, size int, write bool, _ uint32) (bool, RegType) {
+	if off < 0 || off >= 16 || write {
+		return false, 0
+	}
+	if (off == 0 || off == 8) && size == 8 {
+		return true, ptrToBTFID
+	}
+	return false, 0
+}
+
+// struct bpf_sysctl { u32 write; u32 file_pos; }
+func sysctlAccess(off, size int, write bool, _ uint32) (bool, RegType) {
+	if off < 0 || off+size > 8 || off%size != 0 {
+		return false, 0
+	}
+	if off < 4 {
+		return !write && narrowOK(size, 4), Scalar
+	}
+	if write {
+		return size == 4, Scalar
+	}
+	return narrowOK(size, 4), Scalar
+}
+
+const (
+	attachGetsockopt = 21
+	attachSetsockopt = 22
+)
+
+// struct bpf_sockopt: sk 0, optval 8, optval_end 16, level 24, optname 28,
+// optlen 32, retval 36.
+func sockoptAccess(off, size int, write bool, attach uint32) (bool, RegType) {
+	if off < 0 || off >= 40 || off%size != 0 {
+		return false, 0
+	}
+	if write {
+		switch off {
+		case 36:
+			return size == 4 && attach == attachGetsockopt, Scalar
+		case 24, 28:
+			return size == 4 && attach == attachSetsockopt, Scalar
+		case 32:
+			return size == 4, Scalar
+		}
+		return false, 0
+	}
+	switch {
+	case in(off, 0, 8):
+		return size == 8, PtrToSocket
+	case in(off, 8, 16):
+		return size == 8, PtrToPacket
+	case in(off, 16, 24):
+		return size == 8, PtrToPacketEnd
+	case off == 36:
+		return size == 4 && attach == attachGetsockopt, Scalar
+	}
+	return size == 4, Scalar
+}
+
 var progTypes = map[string]*progType{
 	"socket_filter": {name: "socket_filter", skb: true, ldAbs: true, ctxAccess: socketFilterAccess},
 	"sched_cls":     {name: "sched_cls", skb: true, tc: true, ldAbs: true, pktRead: true, pktWrite: true, ctxAccess: tcAccess},
@@ -480,6 +541,9 @@ var progTypes = map[string]*progType{
 	"lwt_out":          {name: "lwt_out", skb: true, pktRead: true, ctxAccess: lwtAccess},
 	"lwt_xmit":         {name: "lwt_xmit", skb: true, tc: true, pktRead: true, pktWrite: true, ctxAccess: lwtAccess},
 	"sk_reuseport":     {name: "sk_reuseport", pktRead: true, ctxAccess: skReuseportAccess},
+	"netfilter":        {name: "netfilter", ctxAccess: netfilterAccess, hasRet: true, retMin: 0, retMax: 1},
+	"cgroup_sysctl":    {name: "cgroup_sysctl", cgroup: true, ctxAccess: sysctlAccess, hasRet: true, retMin: 0, retMax: 1},
+	"cgroup_sockopt":   {name: "cgroup_sockopt", cgroup: true, pktRead: true, pktWrite: true, ctxAccess: sockoptAccess, hasRet: true, retMin: 0, retMax: 1},
 }
 
 // ProgTypes lists the program types the verifier supports.

@@ -600,12 +600,32 @@ func (v *verifier) checkCondJump(in isa.Instruction) error {
 }
 
 // syncLinked copies the refined value of a scalar to every register that
-// shares its id (copies made by register moves).
+// shares its id (copies made by register moves), adjusting by the
+// constants recorded for rX += K links.
 func syncLinked(st *state, known *Reg) {
 	k := *known
 	st.forEachReg(func(r *Reg) {
-		if r != known && r.Type == Scalar && r.ID == k.ID {
+		if r == known || r.Type != Scalar || r.ID != k.ID {
+			return
+		}
+		if (!r.AddConst && !k.AddConst) || r.Off == k.Off {
+			id, ac, off := r.ID, r.AddConst, r.Off
 			*r = k
+			r.ID, r.AddConst, r.Off = id, ac, off
+			return
+		}
+		var delta Reg
+		delta.setKnown(uint64(int64(r.Off) - int64(k.Off)))
+		id, ac, off := r.ID, r.AddConst, r.Off
+		*r = k
+		r.ID, r.AddConst, r.Off = id, ac, off
+		scalar32Add(r, &delta)
+		scalar64Add(r, &delta)
+		r.VarOff = r.VarOff.Add(delta.VarOff)
+		r.boundsSync()
+		if r.boundsInvalid() {
+			r.setUnknown()
+			r.ID, r.AddConst, r.Off = id, ac, off
 		}
 	})
 }

@@ -40,7 +40,8 @@ func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool,
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		return false, "", errNoKernel
 	}
-	pt := map[string]ebpf.ProgramType{"socket_filter": ebpf.SocketFilter, "sched_cls": ebpf.SchedCLS, "xdp": ebpf.XDP}[progType]
+	pt := map[string]ebpf.ProgramType{"socket_filter": ebpf.SocketFilter, "sched_cls": ebpf.SchedCLS, "xdp": ebpf.XDP,
+		"cgroup_skb": ebpf.CGroupSKB, "tracepoint": ebpf.TracePoint, "kprobe": ebpf.Kprobe}[progType]
 	if pt == 0 {
 		return false, "", errors.New("program type not mapped for the kernel oracle")
 	}
@@ -51,13 +52,14 @@ func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool,
 			m.Close()
 		}
 	}()
-	types := map[string]ebpf.MapType{"array": ebpf.Array, "hash": ebpf.Hash, "ringbuf": ebpf.RingBuf, "prog_array": ebpf.ProgramArray}
+	types := map[string]ebpf.MapType{"array": ebpf.Array, "hash": ebpf.Hash, "ringbuf": ebpf.RingBuf, "prog_array": ebpf.ProgramArray,
+		"percpu_array": ebpf.PerCPUArray, "percpu_hash": ebpf.PerCPUHash, "lru_hash": ebpf.LRUHash, "perf_event_array": ebpf.PerfEventArray}
 	for _, m := range maps {
 		mt, ok := types[m.Type]
-		if !ok {
-			return false, "", errors.New("map type not mapped for the kernel oracle")
+		if !ok || m.Inner != nil {
+			return false, "", errNotExpressible
 		}
-		km, err := ebpf.NewMap(&ebpf.MapSpec{Type: mt, KeySize: m.KeySize, ValueSize: m.ValueSize, MaxEntries: m.MaxEntries})
+		km, err := ebpf.NewMap(&ebpf.MapSpec{Type: mt, KeySize: m.KeySize, ValueSize: m.ValueSize, MaxEntries: m.MaxEntries, Flags: m.Flags})
 		if err != nil {
 			return false, "", err
 		}
@@ -67,7 +69,7 @@ func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool,
 	raw := make([]isa.Instruction, len(insns))
 	copy(raw, insns)
 	for i := range raw {
-		if raw[i].IsLDDW() && raw[i].Src == isa.PseudoMapFD {
+		if raw[i].IsLDDW() && (raw[i].Src == isa.PseudoMapFD || raw[i].Src == isa.PseudoMapValue) {
 			fd, ok := fds[raw[i].Imm]
 			if !ok {
 				return false, "", errors.New("program refers to an unknown map")

@@ -60,3 +60,49 @@ func TestKernelDifferentialMutants(t *testing.T) {
 	}
 	t.Logf("agreement with the kernel on %d mutants (%d kernel rejections): %d = %.2f%%", total, kernelRejects, agree, 100*float64(agree)/float64(total))
 }
+
+// TestKernelDifferentialCorpusMutants mutates the corpus's programs (maps,
+// helpers, context and packet accesses, loops) and compares verdicts with
+// the kernel's.
+func TestKernelDifferentialCorpusMutants(t *testing.T) {
+	if _, _, err := kernelVerdict(prog(mov64(0, 0), exit()), "xdp", nil); err != nil {
+		t.Skipf("kernel oracle unavailable: %v", err)
+	}
+	cases := loadCorpus(t)
+	rounds := 1
+	if testing.Short() {
+		rounds = 1
+	}
+	if s := os.Getenv("BPFVM_CORPUS_MUTANT_ROUNDS"); s != "" {
+		rounds, _ = strconv.Atoi(s)
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	agree, total, skipped := 0, 0, 0
+	for round := 0; round < rounds; round++ {
+		for i := range cases {
+			c := &cases[i]
+			insns, cfg, err := c.load()
+			if err != nil || len(insns) > 200 {
+				continue
+			}
+			insns = mutate(r, insns)
+			kAccept, klog, err := kernelVerdict(insns, c.ProgType, cfg.Maps)
+			if err != nil {
+				skipped++
+				continue
+			}
+			_, verr := Verify(insns, cfg)
+			total++
+			if (verr == nil) == kAccept {
+				agree++
+				continue
+			}
+			if verr == nil && kernelMemorySafety(klog) {
+				t.Errorf("%s mutant: bpfvm accepts, the kernel rejects: %s\n%s\nhex: %x", c.Name, lastLogLine(klog), dump(insns), isa.Encode(insns))
+			} else if total-agree <= 30 {
+				t.Logf("%s mutant: bpfvm %v; kernel accept=%v %s", c.Name, verr, kAccept, lastLogLine(klog))
+			}
+		}
+	}
+	t.Logf("agreement with the kernel on %d corpus mutants: %d = %.2f%% (%d not expressible)", total, agree, 100*float64(agree)/float64(total), skipped)
+}

@@ -364,6 +364,9 @@ func (v *verifier) ctxAccess(base *Reg, a access) (Reg, error) {
 	if !ok {
 		return val, v.unsafe("invalid bpf_context access off=%d size=%d: %s programs may not %s this context field", a.off, a.size, v.pt.name, map[bool]string{true: "write", false: "read"}[a.write])
 	}
+	if t == ptrToBTFID && !a.write {
+		return val, v.unsupported("context field at offset %d is a BTF-typed kernel pointer; bpfvm does not model those yet", a.off)
+	}
 	v.markMemSafe()
 	if a.write || t == Scalar {
 		return val, nil
@@ -471,14 +474,23 @@ func spiOf(off int64) (int, int) { // off < 0 → slot index and byte index with
 	return slot / 8, slot % 8
 }
 
+// scrubSpill is what an ordinary write does to a slot holding a spilled
+// register: the register is gone and, as in the kernel, every initialised
+// byte of the slot becomes unknown data (zeros included).
 func scrubSpill(s *stackSlot) {
-	if s.types != [8]slotType{} {
+	if s.isSpill() {
 		for i := range s.types {
-			if s.types[i] == slotSpill {
+			if s.types[i] != slotInvalid {
 				s.types[i] = slotMisc
 			}
 		}
 		s.spilled = Reg{}
+		return
+	}
+	for i := range s.types {
+		if s.types[i] == slotSpill {
+			s.types[i] = slotMisc
+		}
 	}
 }
 
@@ -531,16 +543,16 @@ func (v *verifier) stackWriteFixed(f *frame, off int64, a access) error {
 	aligned := (off % 8) == 0
 	switch {
 	case a.val != nil && aligned && a.val.Type == Scalar:
-		r := *a.val
-		fits := regWidth(&r) <= 8*a.size
-		if fits {
-			v.assignScalarID(a.val)
-			r.ID = a.val.ID
-			// keep the id in the source register too
-			v.regs()[v.insns[v.idx].Src].ID = r.ID
-		}
-		if !fits {
-			r.ID = 0
+		// The spill links to the source register (same id), unless it
+		// truncates the value.
+		src := &v.regs()[v.insns[v.idx].Src]
+		var r Reg
+		if regWidth(a.val) <= 8*a.size {
+			v.assignScalarID(src)
+			r = *src
+		} else {
+			r = *a.val
+			r.ID, r.AddConst, r.Off = 0, false, 0
 		}
 		v.saveSpill(s, &r, a.size)
 	case a.val == nil && aligned && a.imm != nil:
@@ -551,7 +563,7 @@ func (v *verifier) stackWriteFixed(f *frame, off int64, a access) error {
 		if a.size != 8 {
 			return v.unsafe("invalid size of register spill: pointers are spilled to the stack whole (8 bytes)")
 		}
-		if int(a.val.Frame) < len(v.cur.frames)-1 && a.val.Type == PtrToStack && f != v.cur.cur() {
+		if a.val.Type == PtrToStack && f != v.cur.cur() {
 			return v.unsafe("cannot spill pointers to stack into stack frame of the caller")
 		}
 		v.saveSpill(s, a.val, 8)
@@ -609,7 +621,7 @@ func (v *verifier) stackReadFixed(f *frame, off int64, a access) (Reg, error) {
 			if a.size <= spillSize && off%8 == 0 {
 				val = r
 				if regWidth(&r) > 8*a.size {
-					val.ID = 0
+					val.ID, val.AddConst, val.Off = 0, false, 0
 				}
 				return val, nil
 			}

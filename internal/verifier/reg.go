@@ -3,6 +3,7 @@ package verifier
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
 )
 
@@ -31,6 +32,7 @@ const (
 	PtrToRingbuf // a ring buffer record (PTR_TO_MEM | MEM_RINGBUF in the kernel)
 	PtrToFunc
 	PtrToXDPSock
+	ptrToBTFID // a BTF-typed kernel pointer: not modelled yet
 	numRegTypes
 	// MaybeNull is or-ed into a pointer type that may be NULL.
 	MaybeNull RegType = 0x80
@@ -42,7 +44,7 @@ var regTypeNames = [numRegTypes]string{
 	PtrToPacketMeta: "pkt_meta", PtrToPacket: "pkt", PtrToPacketEnd: "pkt_end",
 	PtrToFlowKeys: "flow_keys", PtrToSocket: "sock", PtrToSockCommon: "sock_common",
 	PtrToTCPSock: "tcp_sock", PtrToMem: "mem", PtrToRingbuf: "ringbuf_mem",
-	PtrToFunc: "func", PtrToXDPSock: "xdp_sock",
+	PtrToFunc: "func", PtrToXDPSock: "xdp_sock", ptrToBTFID: "trusted_ptr_",
 }
 
 // Base returns the type without the MaybeNull flag.
@@ -92,6 +94,9 @@ type Reg struct {
 	// ID links copies: registers with the same ID refine together (null
 	// checks, packet ranges, scalar comparisons).
 	ID uint32
+	// AddConst marks a scalar linked to the others of its ID plus the
+	// constant in Off (rX = rY; rX += K), the kernel's BPF_ADD_CONST.
+	AddConst bool
 	// RefID is the reference (socket, ringbuf record) this pointer holds.
 	RefID uint32
 	// Range is how many bytes after a packet pointer are proven readable.
@@ -274,6 +279,49 @@ func (r *Reg) boundOffset() {
 	v64 := r.VarOff.Intersect(TnumRange(r.Umin, r.Umax))
 	v32 := v64.Subreg().Intersect(TnumRange(uint64(r.U32min), uint64(r.U32max)))
 	r.VarOff = v64.ClearSubreg().Or(v32)
+	r.refineFewUnknownBits()
+}
+
+// refineFewUnknownBits: with at most four unknown bits, the members of the
+// tnum can be listed; those outside the ranges are impossible, so the tnum
+// shrinks to the hull of the rest (x = (x | 0xe1) & 0xf1 is 0xe1 or 0xf1,
+// and x != 0xf1 makes it 0xe1).
+func (r *Reg) refineFewUnknownBits() {
+	m := r.VarOff.Mask
+	n := bits.OnesCount64(m)
+	if n == 0 || n > 4 {
+		return
+	}
+	var pos [4]uint
+	k := 0
+	for b := uint(0); b < 64 && k < n; b++ {
+		if m&(1<<b) != 0 {
+			pos[k] = b
+			k++
+		}
+	}
+	var value, mask uint64
+	found := false
+	for sel := 0; sel < 1<<n; sel++ {
+		x := r.VarOff.Value
+		for i := 0; i < n; i++ {
+			if sel&(1<<i) != 0 {
+				x |= 1 << pos[i]
+			}
+		}
+		if x < r.Umin || x > r.Umax || int64(x) < r.Smin || int64(x) > r.Smax ||
+			uint32(x) < r.U32min || uint32(x) > r.U32max || int32(x) < r.S32min || int32(x) > r.S32max {
+			continue
+		}
+		if !found {
+			value, found = x, true
+			continue
+		}
+		mask |= value ^ x
+	}
+	if found {
+		r.VarOff = Tnum{value &^ mask, mask}
+	}
 }
 
 // boundsSync is the kernel's reg_bounds_sync: make tnum and the four

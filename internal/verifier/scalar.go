@@ -360,8 +360,12 @@ func (r *Reg) coerceToSize(size int) {
 	if size >= 8 {
 		return
 	}
-	r.VarOff = r.VarOff.Cast(uint8(size))
 	mask := uint64(1)<<(size*8) - 1
+	if r.Umax > mask {
+		// The value may change: it no longer equals its linked copies.
+		r.ID, r.AddConst, r.Off = 0, false, 0
+	}
+	r.VarOff = r.VarOff.Cast(uint8(size))
 	if r.Umin&^mask == r.Umax&^mask {
 		r.Umin &= mask
 		r.Umax &= mask
@@ -397,9 +401,7 @@ func (r *Reg) coerceToSizeSX(size int) {
 		r.coerceToSize(size)
 		return
 	}
-	id := r.ID
 	r.setUnknown()
-	r.ID = id
 	r.Smin, r.Smax = -int64(half), int64(half-1)
 	r.S32min, r.S32max = -int32(half>>1)*2, int32(half-1)
 	if size == 4 {

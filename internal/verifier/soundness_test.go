@@ -24,13 +24,28 @@ import (
 func mutate(r *rand.Rand, body []isa.Instruction) []isa.Instruction {
 	out := slices.Clone(body)
 	n := 1 + r.IntN(3)
+	if r.IntN(4) == 0 {
+		n += r.IntN(6)
+	}
 	for k := 0; k < n; k++ {
 		i := r.IntN(len(out))
 		if (i > 0 && out[i-1].IsLDDW()) || out[i].IsLDDW() {
 			continue
 		}
 		in := &out[i]
-		switch r.IntN(6) {
+		switch r.IntN(8) {
+		case 6:
+			// Make a load/store base another register (often a scalar
+			// or a pointer that needs different bounds).
+			if c := in.Class(); c == isa.ClassLDX {
+				in.Src = uint8(r.IntN(11))
+			} else if c == isa.ClassST || c == isa.ClassSTX {
+				in.Dst = uint8(r.IntN(11))
+			}
+		case 7:
+			// Turn an instruction into pointer arithmetic on the memory
+			// pointer or the frame pointer.
+			*in = isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: uint8(r.IntN(9)), Src: []uint8{isa.R9, isa.R10, uint8(r.IntN(9))}[r.IntN(3)]}
 		case 0:
 			in.Offset += int16(r.IntN(33) - 16)
 		case 1:

@@ -203,6 +203,9 @@ func regSafe(o, c *Reg, m *idMap, exact bool) bool {
 	}
 	switch o.Type.Base() {
 	case Scalar:
+		if o.AddConst != c.AddConst || (o.AddConst && o.Off != c.Off) {
+			return false
+		}
 		return m.checkScalar(o.ID, c.ID) && rangeWithin(o, c) && o.VarOff.In(c.VarOff)
 	case PtrToMapValue, PtrToMapKey, PtrToMem, PtrToRingbuf:
 		return o.Off == c.Off && o.Map == c.Map && o.MemSize == c.MemSize && rangeWithin(o, c) && o.VarOff.In(c.VarOff) &&

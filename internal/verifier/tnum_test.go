@@ -349,3 +349,52 @@ func TestBranchSoundness(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkedScalarsSoundness: r2 = r1 + K (linked); a comparison refines
+// r2 and syncLinked carries it to r1; every concrete r1 taking the branch
+// must stay in r1's refined value.
+func TestLinkedScalarsSoundness(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	ops := []uint8{0x10, 0x20, 0x30, 0x50, 0x60, 0x70, 0xa0, 0xb0, 0xc0, 0xd0}
+	for iter := 0; iter < 20000; iter++ {
+		xs := make([]uint64, 1+rng.Intn(5))
+		for i := range xs {
+			xs[i] = randValue(rng)
+		}
+		k := int32(rng.Intn(200) - 100)
+		if rng.Intn(4) == 0 {
+			k = int32(rng.Uint32())
+		}
+		c := randValue(rng)
+		op := ops[rng.Intn(len(ops))]
+		r1 := abstractOf(xs)
+		r1.boundsSync()
+		r1.ID = 1
+		r2 := r1
+		var kr Reg
+		kr.setKnown(uint64(int64(k)))
+		scalarALU(&r2, kr, 0x00, false)
+		r2.ID, r2.AddConst, r2.Off = 1, true, k
+		st := &state{frames: []*frame{{}}}
+		f := st.frames[0]
+		f.regs[1], f.regs[2] = r1, r2
+		var cr Reg
+		cr.setKnown(c)
+		possible := refineSide(&f.regs[2], &cr, op, false)
+		if possible {
+			syncLinked(st, &f.regs[2])
+		}
+		for _, x := range xs {
+			y := x + uint64(int64(k))
+			if !concreteCmp(op, y, c, false) {
+				continue
+			}
+			if !possible {
+				t.Fatalf("r2 = r1 %+d, r2 op %#x %#x: side ruled out but r1 = %#x takes it", k, op, c, x)
+			}
+			if !contains(&f.regs[1], x) {
+				t.Fatalf("r2 = r1 %+d, r2 op %#x %#x: r1 = %#x lost; r1 became %s (r2 %s)", k, op, c, x, f.regs[1].String(), f.regs[2].String())
+			}
+		}
+	}
+}

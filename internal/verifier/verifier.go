@@ -14,6 +14,9 @@ const (
 	maxPacketOff   = 0xffff
 	defaultLimit   = 1_000_000
 	maxStackStates = 8192 // pending branches (BPF_COMPLEXITY_LIMIT_JMP_SEQ)
+	// maxStoredStates bounds the states kept for pruning, so a hostile
+	// program cannot exhaust memory before the instruction limit ends it.
+	maxStoredStates = 64 * 1024
 )
 
 // verifier is one analysis run.
@@ -532,7 +535,9 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 		list[i] = nil
 	}
 	v.explored[idx] = kept
-	if pruned || !addNew {
+	if pruned || !addNew || v.stats.TotalStates-v.stats.evicted >= maxStoredStates {
+		// Past the cap, stop storing states (memory stays bounded; the
+		// analysis only loses pruning opportunities).
 		return pruned, nil
 	}
 	n := cur.copy()
@@ -742,7 +747,7 @@ func (v *verifier) checkALU(in isa.Instruction) error {
 		}
 		if op == isa.OpNEG && d.Type == Scalar {
 			scalarALU(d, Reg{}, isa.OpNEG, alu32)
-			d.ID = 0
+			d.ID, d.AddConst, d.Off = 0, false, 0
 			return nil
 		}
 		if op == isa.OpEND && d.Type == Scalar {
@@ -785,8 +790,25 @@ func (v *verifier) checkALU(in isa.Instruction) error {
 	if d.Type != Scalar || src.Type != Scalar {
 		return v.pointerALU(in, d, &src, alu32)
 	}
+	// rX += K on a linked scalar keeps the link, remembering K, so that
+	// what a later comparison learns about one register carries over to
+	// the other (64-bit only: the kernel's 32-bit form is not tracked).
+	link, linkOff := false, int32(0)
+	if (op == isa.OpADD || op == isa.OpSUB) && !alu32 && d.ID != 0 && !d.AddConst && src.isConst() {
+		val := int64(src.VarOff.Value)
+		if val >= math.MinInt32 && val <= math.MaxInt32 && !(op == isa.OpSUB && val == math.MinInt32) {
+			link, linkOff = true, int32(val)
+			if op == isa.OpSUB {
+				linkOff = -linkOff
+			}
+		}
+	}
+	id := d.ID
 	scalarALU(d, src, op, alu32)
-	d.ID = 0
+	d.ID, d.AddConst, d.Off = 0, false, 0
+	if link {
+		d.ID, d.AddConst, d.Off = id, true, linkOff
+	}
 	return nil
 }
 
@@ -834,6 +856,7 @@ func (v *verifier) checkMov(in isa.Instruction, alu32 bool) error {
 		if !noSext || alu32 {
 			val.ID = 0
 		}
+		val.AddConst, val.Off = false, 0
 		val.coerceToSizeSX(int(in.Offset) / 8)
 		if alu32 {
 			val.coerceToSize(4)
@@ -861,6 +884,7 @@ func (v *verifier) checkMov(in isa.Instruction, alu32 bool) error {
 	if !fits {
 		val.ID = 0
 	}
+	val.AddConst, val.Off = false, 0
 	val.VarOff = val.VarOff.Subreg()
 	val.zext32()
 	val.boundsSync()
@@ -869,6 +893,10 @@ func (v *verifier) checkMov(in isa.Instruction, alu32 bool) error {
 }
 
 func (v *verifier) assignScalarID(r *Reg) {
+	if r.Type == Scalar && r.AddConst {
+		// Links do not chain: rX = rY where rY = rZ + K starts afresh.
+		r.ID, r.AddConst, r.Off = 0, false, 0
+	}
 	if r.Type == Scalar && r.ID == 0 && !r.VarOff.IsConst() {
 		r.ID = v.newID()
 	}
@@ -906,8 +934,10 @@ func opName(op uint8) string {
 func (v *verifier) pointerALU(in isa.Instruction, d, s *Reg, alu32 bool) error {
 	op := in.Op()
 	if d.Type != Scalar && s.Type != Scalar {
-		if op == isa.OpSUB && !alu32 {
-			// Pointer difference: root may compute it (an unknown scalar).
+		if op == isa.OpSUB {
+			// Pointer difference: root may compute it (an unknown scalar),
+			// in 32 bits too (adjust_reg_min_max_vals does not look at the
+			// class: `w1 -= w2` of data_end and data is what clang emits).
 			d.setUnknown()
 			return nil
 		}
