@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +23,76 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// mapFile maps a regular file read-only into memory.
+func mapFile(f *os.File, size int64) ([]byte, error) {
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if size <= 0 || int64(int(size)) != size {
+		return nil, errors.New("file too small or too large to map")
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var m []byte
+	var merr error
+	if err := rc.Control(func(fd uintptr) {
+		m, merr = unix.Mmap(int(fd), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	}); err != nil {
+		return nil, err
+	}
+	if merr != nil {
+		return nil, merr
+	}
+	return m, nil
+}
+
+func unmapFile(m []byte) { unix.Munmap(m) }
+
+const canWritev = true
+
+// writev writes all of iov to f, in order, with as few writev(2) calls as
+// the kernel allows (it may write less than asked: resume where it stopped).
+func writev(f *os.File, iov [][]byte) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for len(iov) > 0 {
+		var n int
+		var werr error
+		if err := rc.Write(func(fd uintptr) bool {
+			n, werr = unix.Writev(int(fd), iov)
+			return werr != unix.EAGAIN
+		}); err != nil {
+			return err
+		}
+		if werr == unix.EINTR {
+			continue
+		}
+		if werr != nil {
+			return &os.PathError{Op: "writev", Path: f.Name(), Err: werr}
+		}
+		if n == 0 {
+			return &os.PathError{Op: "writev", Path: f.Name(), Err: io.ErrShortWrite}
+		}
+		for n > 0 && len(iov) > 0 {
+			if n >= len(iov[0]) {
+				n -= len(iov[0])
+				iov = iov[1:]
+			} else {
+				iov[0] = iov[0][n:]
+				n = 0
+			}
+		}
+		for len(iov) > 0 && len(iov[0]) == 0 {
+			iov = iov[1:]
+		}
+	}
+	return nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

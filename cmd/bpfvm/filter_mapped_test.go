@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// withoutMapping runs f with captures read by the reading goroutine
+// instead of being mapped.
+func withoutMapping(t *testing.T, f func(t *testing.T)) {
+	t.Run("unmapped", func(t *testing.T) {
+		mapCaptures = false
+		defer func() { mapCaptures = true }()
+		f(t)
+	})
+}
+
+func TestFilterUnmapped(t *testing.T) {
+	withoutMapping(t, TestFilterChunkBoundaries)
+	withoutMapping(t, TestFilterWriteMatchesTcpdump)
+	withoutMapping(t, TestFilterReadCountWrite)
+	withoutMapping(t, TestFilterWireLength)
+}
+
+func TestFilterMapsCaptures(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.pcap")
+	writePcap(t, path, testFrames())
+	c, err := openCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.mapped == nil {
+		t.Skip("captures are not mapped into memory on this system")
+	}
+	if c.full != nil {
+		t.Fatal("a mapped capture started a reading goroutine")
+	}
+}
+
+// Over a capture large enough for many vectored writes (more than maxIov
+// runs), the mapped and the read paths, writing to a file (writev) or to a
+// non-file writer (buffered), all give the same bytes, which are tcpdump's.
+func TestFilterMappedLarge(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "big.pcap")
+	writeBigCapture(t, path, 30000)
+	_, tcpdumpErr := exec.LookPath("tcpdump")
+	for _, expr := range append(benchExprs, "", "not ip6 and not arp") {
+		var outs [][]byte
+		for _, mapped := range []bool{true, false} {
+			mapCaptures = mapped
+			file := filepath.Join(dir, "out.pcap")
+			_, errs, rc := runCmd(t, "-r", path, "-w", file, expr)
+			if rc != 0 {
+				t.Fatalf("%q mapped=%v: rc %d: %s", expr, mapped, rc, errs)
+			}
+			a, _ := os.ReadFile(file)
+			stdout, errs, rc := runCmd(t, "-r", path, "-w", "-", expr)
+			if rc != 0 {
+				t.Fatalf("%q mapped=%v -w -: rc %d: %s", expr, mapped, rc, errs)
+			}
+			outs = append(outs, a, []byte(stdout))
+		}
+		mapCaptures = true
+		if tcpdumpErr == nil {
+			theirs := filepath.Join(dir, "theirs.pcap")
+			if out, err := exec.Command("tcpdump", "-r", path, "-w", theirs, expr).CombinedOutput(); err != nil {
+				t.Fatalf("tcpdump: %v: %s", err, out)
+			}
+			b, _ := os.ReadFile(theirs)
+			outs = append(outs, b)
+		}
+		if len(outs[0]) <= 24 && expr != "ip6 or arp" {
+			t.Fatalf("%q: nothing matched (%d bytes)", expr, len(outs[0]))
+		}
+		for i := 1; i < len(outs); i++ {
+			if !bytes.Equal(outs[0], outs[i]) {
+				t.Errorf("%q: output %d (%d bytes) differs from output 0 (%d bytes)", expr, i, len(outs[i]), len(outs[0]))
+			}
+		}
+	}
+}
+
+// A capture that shrinks while it is mapped is an error, not a crash.
+func TestFilterMappedTruncatedUnderneath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "big.pcap")
+	writeBigCapture(t, path, 20000)
+	src, err := openCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if src.mapped == nil {
+		t.Skip("captures are not mapped into memory on this system")
+	}
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	run, pf, closeEngine, err := newMatchFunc(nil, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeEngine()
+	// The empty program matches nothing, so -c reads every record header.
+	var out, errb bytes.Buffer
+	err = filterFile(filterFlags{read: path, count: true}, src, run, pf, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("got %v, want an error about the file being truncated", err)
+	}
+	t.Log(err)
+}
