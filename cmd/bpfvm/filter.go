@@ -389,7 +389,8 @@ type captureReader struct {
 	// mapped is the whole file when it could be mapped into memory (then
 	// buf is mapped and there is no reading goroutine): records are parsed
 	// and written out in place, with no copy of the file through read(2).
-	mapped []byte
+	mapped       []byte
+	stopPopulate func() // ends the mapping's populating goroutine
 
 	// pcapng
 	ng *pcapgo.NgReader
@@ -479,6 +480,7 @@ func openCapture(path string) (*captureReader, error) {
 	if mapCaptures {
 		if m, err := mapFile(file, st.Size()); err == nil {
 			c.mapped, c.buf, c.joined = m, m, true
+			c.stopPopulate = populate(m)
 			c.lo, c.hi = 24, len(m)
 			return c, nil
 		}
@@ -571,6 +573,7 @@ func (c *captureReader) Close() {
 		c.file.Close()
 	}
 	if c.mapped != nil {
+		c.stopPopulate()
 		unmapFile(c.mapped)
 		c.mapped, c.buf = nil, nil
 	}

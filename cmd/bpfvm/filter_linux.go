@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -51,6 +52,32 @@ func mapFile(f *os.File, size int64) ([]byte, error) {
 }
 
 func unmapFile(m []byte) { unix.Munmap(m) }
+
+// populateChunk is how much of a mapping populate asks the kernel to map
+// at a time.
+const populateChunk = 1 << 20
+
+// populate has the kernel fill in the page tables of m, in order, on
+// another goroutine (thus, with two cores, on the other core), so the
+// filtering loop does not stop at page faults. It returns a function that
+// stops it and waits for it to end. Kernels older than 5.14 lack
+// MADV_POPULATE_READ: then the loop faults the pages in itself.
+func populate(m []byte) (stop func()) {
+	var quit atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for off := 0; off < len(m) && !quit.Load(); off += populateChunk {
+			if unix.Madvise(m[off:min(off+populateChunk, len(m))], unix.MADV_POPULATE_READ) != nil {
+				return
+			}
+		}
+	}()
+	return func() {
+		quit.Store(true)
+		<-done
+	}
+}
 
 const canWritev = true
 
