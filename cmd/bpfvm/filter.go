@@ -389,8 +389,8 @@ type captureReader struct {
 	// mapped is the whole file when it could be mapped into memory (then
 	// buf is mapped and there is no reading goroutine): records are parsed
 	// and written out in place, with no copy of the file through read(2).
-	mapped       []byte
-	stopPopulate func() // ends the mapping's populating goroutine
+	mapped  []byte
+	mapping *mapping
 
 	// pcapng
 	ng *pcapgo.NgReader
@@ -479,9 +479,8 @@ func openCapture(path string) (*captureReader, error) {
 	c.fileHdr = hdr[:]
 	if mapCaptures {
 		if m, err := mapFile(file, st.Size()); err == nil {
-			c.mapped, c.buf, c.joined = m, m, true
-			c.stopPopulate = populate(m)
-			c.lo, c.hi = 24, len(m)
+			c.mapping, c.mapped, c.buf, c.joined = m, m.data, m.data, true
+			c.lo, c.hi = 24, len(m.data)
 			return c, nil
 		}
 	}
@@ -573,8 +572,7 @@ func (c *captureReader) Close() {
 		c.file.Close()
 	}
 	if c.mapped != nil {
-		c.stopPopulate()
-		unmapFile(c.mapped)
+		c.mapping.close()
 		c.mapped, c.buf = nil, nil
 	}
 }
@@ -759,6 +757,7 @@ func filterMapped(f filterFlags, src *captureReader, run matchFunc, pf *packetFi
 	}
 	var matched, index uint64
 	runStart, runEnd := 0, 0 // the pending run of matching records, b[runStart:runEnd]
+	released := 0            // b[:released] is done with
 	lo := src.lo
 	ahead := lo // prefetched up to here
 	for lo < len(b) {
@@ -788,6 +787,23 @@ func filterMapped(f filterFlags, src *captureReader, run matchFunc, pf *packetFi
 			v = pf.run(data, u32(h[12:]))
 		} else if v, err = run(data, u32(h[12:])); err != nil {
 			return fmt.Errorf("packet %d: %v", index, err)
+		}
+		if lo >= released+releaseStep {
+			// Hand what is behind to the unmapping goroutine, once written
+			// out (a run is written as two, same bytes).
+			if out != nil {
+				if runEnd > runStart {
+					if err := out.add(b[runStart:runEnd]); err != nil {
+						return err
+					}
+					runStart = runEnd
+				}
+				if err := out.flush(); err != nil {
+					return err
+				}
+			}
+			released = lo
+			src.mapping.release(released)
 		}
 		if v != 0 {
 			matched++
@@ -874,3 +890,7 @@ func (v *vecWriter) flush() error {
 // file is prefetched. The next record's position depends on this one's
 // header, so without prefetching every record costs a full trip to memory.
 const prefetchAhead = 8 << 10
+
+// releaseStep is how often filterMapped releases the part of the mapping
+// it is done with (a variable for tests).
+var releaseStep = 16 << 20

@@ -26,8 +26,25 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-// mapFile maps a regular file read-only into memory.
-func mapFile(f *os.File, size int64) ([]byte, error) {
+// mapping is a capture file mapped read-only into memory, with a goroutine
+// that, on the other core when there are two, has the kernel fill in the
+// page tables ahead of the filtering loop (so the loop does not stop at
+// page faults) and unmaps what the loop is done with behind it (so that
+// work is not left for the end).
+type mapping struct {
+	data     []byte
+	released atomic.Int64  // data[:released] is no longer used
+	kick     chan struct{} // released has grown
+	stop     chan struct{}
+	finished chan struct{}
+	unmapped int // data[:unmapped] is unmapped: the goroutine's until finished
+}
+
+// populateChunk is how much of a mapping is populated at a time.
+const populateChunk = 1 << 20
+
+// mapFile maps a regular file into memory.
+func mapFile(f *os.File, size int64) (*mapping, error) {
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
@@ -38,45 +55,76 @@ func mapFile(f *os.File, size int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m []byte
+	var p unsafe.Pointer
 	var merr error
 	if err := rc.Control(func(fd uintptr) {
-		m, merr = unix.Mmap(int(fd), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+		p, merr = unix.MmapPtr(int(fd), 0, nil, uintptr(size), unix.PROT_READ, unix.MAP_SHARED)
 	}); err != nil {
 		return nil, err
 	}
 	if merr != nil {
 		return nil, merr
 	}
+	m := &mapping{
+		data:     unsafe.Slice((*byte)(p), int(size)),
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		finished: make(chan struct{}),
+	}
+	go m.run()
 	return m, nil
 }
 
-func unmapFile(m []byte) { unix.Munmap(m) }
-
-// populateChunk is how much of a mapping populate asks the kernel to map
-// at a time.
-const populateChunk = 1 << 20
-
-// populate has the kernel fill in the page tables of m, in order, on
-// another goroutine (thus, with two cores, on the other core), so the
-// filtering loop does not stop at page faults. It returns a function that
-// stops it and waits for it to end. Kernels older than 5.14 lack
-// MADV_POPULATE_READ: then the loop faults the pages in itself.
-func populate(m []byte) (stop func()) {
-	var quit atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for off := 0; off < len(m) && !quit.Load(); off += populateChunk {
-			if unix.Madvise(m[off:min(off+populateChunk, len(m))], unix.MADV_POPULATE_READ) != nil {
-				return
+func (m *mapping) run() {
+	defer close(m.finished)
+	page := unix.Getpagesize()
+	populated := 0
+	for {
+		if r := int(m.released.Load()) &^ (page - 1); r > m.unmapped {
+			if unix.MunmapPtr(unsafe.Pointer(&m.data[m.unmapped]), uintptr(r-m.unmapped)) == nil {
+				m.unmapped = r
 			}
 		}
-	}()
-	return func() {
-		quit.Store(true)
-		<-done
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		if populated < len(m.data) {
+			// MADV_POPULATE_READ needs Linux 5.14: without it, the
+			// filtering loop faults the pages in itself.
+			start, end := max(populated, m.unmapped), min(populated+populateChunk, len(m.data))
+			if start < end && unix.Madvise(m.data[start:end], unix.MADV_POPULATE_READ) != nil {
+				end = len(m.data)
+			}
+			populated = end
+			continue
+		}
+		select {
+		case <-m.stop:
+			return
+		case <-m.kick:
+		}
 	}
+}
+
+// release says that data[:n] will not be used any more.
+func (m *mapping) release(n int) {
+	m.released.Store(int64(n))
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// close stops the goroutine and unmaps the rest.
+func (m *mapping) close() {
+	close(m.stop)
+	<-m.finished
+	if m.unmapped < len(m.data) {
+		unix.MunmapPtr(unsafe.Pointer(&m.data[m.unmapped]), uintptr(len(m.data)-m.unmapped))
+	}
+	m.data = nil
 }
 
 const canWritev = true

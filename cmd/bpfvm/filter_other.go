@@ -16,11 +16,14 @@ func liveCapture(filterFlags, []cbpf.Instruction, io.Writer, io.Writer) error {
 	return errors.New("live capture (-i) is only supported on Linux")
 }
 
-func mapFile(*os.File, int64) ([]byte, error) { return nil, errors.New("no memory mapping here") }
+// mapping is a capture file mapped into memory: not done here.
+type mapping struct{ data []byte }
 
-func unmapFile([]byte) {}
+func mapFile(*os.File, int64) (*mapping, error) { return nil, errors.New("no memory mapping here") }
 
-func populate([]byte) func() { return func() {} }
+func (m *mapping) release(int) {}
+
+func (m *mapping) close() {}
 
 const canWritev = false
 
