@@ -360,10 +360,12 @@ type packet struct {
 type pcapSink func(p packet) error
 
 // captureReader reads pcap files itself and pcapng files through
-// gopacket's pcapgo. pcap files are read in large chunks by a second
-// goroutine while the filter runs over the previous chunk, so reading and
-// filtering overlap (tcpdump does one after the other); packets are
-// filtered in place in the chunk buffers, without copying.
+// gopacket's pcapgo. pcap files are mapped into memory where they can be
+// (see mapping: the kernel's page-table work then runs on another
+// goroutine, and nothing is copied); otherwise (pipes, other systems) they
+// are read in large chunks by a second goroutine while the filter runs over
+// the previous chunk. Either way packets are filtered in place, without
+// copying.
 type captureReader struct {
 	linkType  uint32
 	bigEndian bool // NULL link type: family in big-endian order
