@@ -849,6 +849,7 @@ type vecWriter struct {
 	file *os.File
 	w    *bufio.Writer
 	iov  [][]byte
+	sys  []iovec // writev's argument, kept to not allocate at each call
 }
 
 // maxIov is the most slices passed to one writev (Linux's IOV_MAX).
@@ -874,7 +875,7 @@ func (v *vecWriter) add(p []byte) error {
 }
 
 func (v *vecWriter) writeIov() error {
-	err := writev(v.file, v.iov)
+	err := writev(v.file, v.iov, &v.sys)
 	clear(v.iov) // drop references to the mapping
 	v.iov = v.iov[:0]
 	return err

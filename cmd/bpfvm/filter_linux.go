@@ -129,34 +129,49 @@ func (m *mapping) close() {
 
 const canWritev = true
 
+type iovec = unix.Iovec
+
 // writev writes all of iov to f, in order, with as few writev(2) calls as
-// the kernel allows (it may write less than asked: resume where it stopped).
-func writev(f *os.File, iov [][]byte) error {
+// the kernel allows (it may write less than asked: resume where it
+// stopped). sys is reused from call to call.
+func writev(f *os.File, iov [][]byte, sys *[]iovec) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
+	for len(iov) > 0 && len(iov[0]) == 0 {
+		iov = iov[1:]
+	}
 	for len(iov) > 0 {
-		var n int
-		var werr error
+		vec := (*sys)[:0]
+		for _, b := range iov {
+			if len(b) > 0 {
+				v := unix.Iovec{Base: &b[0]}
+				v.SetLen(len(b))
+				vec = append(vec, v)
+			}
+		}
+		*sys = vec
+		var n uintptr
+		var errno unix.Errno
 		if err := rc.Write(func(fd uintptr) bool {
-			n, werr = unix.Writev(int(fd), iov)
-			return werr != unix.EAGAIN
+			n, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&vec[0])), uintptr(len(vec)))
+			return errno != unix.EAGAIN
 		}); err != nil {
 			return err
 		}
-		if werr == unix.EINTR {
+		if errno == unix.EINTR {
 			continue
 		}
-		if werr != nil {
-			return &os.PathError{Op: "writev", Path: f.Name(), Err: werr}
+		if errno != 0 {
+			return &os.PathError{Op: "writev", Path: f.Name(), Err: errno}
 		}
 		if n == 0 {
 			return &os.PathError{Op: "writev", Path: f.Name(), Err: io.ErrShortWrite}
 		}
 		for n > 0 && len(iov) > 0 {
-			if n >= len(iov[0]) {
-				n -= len(iov[0])
+			if n >= uintptr(len(iov[0])) {
+				n -= uintptr(len(iov[0]))
 				iov = iov[1:]
 			} else {
 				iov[0] = iov[0][n:]

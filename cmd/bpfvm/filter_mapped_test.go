@@ -157,3 +157,37 @@ func FuzzFilterMapped(f *testing.F) {
 		}
 	})
 }
+
+// -w - to a pipe: vectored writes that the pipe takes in parts (it fills
+// up, the writes wait and resume), same bytes as to a file.
+func TestFilterMappedToPipe(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "big.pcap")
+	writeBigCapture(t, path, 20000)
+	file := filepath.Join(dir, "out.pcap")
+	if _, errs, rc := runCmd(t, "-r", path, "-w", file, "tcp"); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, errs)
+	}
+	want, _ := os.ReadFile(file)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte)
+	go func() {
+		var buf bytes.Buffer
+		buf.ReadFrom(r)
+		got <- buf.Bytes()
+	}()
+	var errb bytes.Buffer
+	rc := dispatch([]string{"filter", "-r", path, "-w", "-", "tcp"}, w, &errb)
+	w.Close()
+	out := <-got
+	r.Close()
+	if rc != 0 {
+		t.Fatalf("rc %d: %s", rc, errb.String())
+	}
+	if len(want) < 1<<20 || !bytes.Equal(out, want) {
+		t.Fatalf("%d bytes through the pipe, %d to the file", len(out), len(want))
+	}
+}
