@@ -132,7 +132,7 @@ func capturePackets(tb testing.TB, n int) [][]byte {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "c.pcap")
 	writeBigCapture(tb, path, n)
-	c, err := openCapture(path)
+	c, err := openCapture(path, true)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -489,7 +489,7 @@ func FuzzCaptureReader(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		c, err := openCapture(path)
+		c, err := openCapture(path, true)
 		if err != nil {
 			return
 		}
