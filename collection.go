@@ -83,6 +83,15 @@ func (r *Runtime) LoadCollection(spec *ebpf.CollectionSpec) (coll *Collection, e
 			err = fmt.Errorf("%w: %w", ErrLoad, err)
 		}
 	}()
+	if _, ok := spec.Maps[loader.KconfigMap]; !ok {
+		kc, err := r.kconfigSpec(spec.Types)
+		if err != nil {
+			return nil, err
+		}
+		if kc != nil {
+			spec.Maps[loader.KconfigMap] = kc
+		}
+	}
 	names := make([]string, 0, len(spec.Maps))
 	for n := range spec.Maps {
 		names = append(names, n)

@@ -48,6 +48,9 @@ type Runtime struct {
 	engine      jit.Kind
 	// unverified: programs load without the verifier (WithoutVerifier).
 	unverified bool
+	// kconfig holds WithKconfig's values; noHostKconfig ignores the host's.
+	kconfig       map[string]string
+	noHostKconfig bool
 }
 
 // Engine names an execution engine.

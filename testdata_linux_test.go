@@ -60,6 +60,11 @@ var allPkts = []runInput{{data: udpPkt}, {data: tcpPkt}, {data: bcastPkt}, {data
 
 var progCases = []progCase{
 	{obj: "xdp_pass.o", prog: "xdp_pass", inputs: allPkts},
+	// .kconfig externs take the host's values on both sides; the weak
+	// __ksym no kernel has reads as 0 on both.
+	{obj: "kconfig.o", prog: "kernel_version", inputs: allPkts[:1]},
+	{obj: "kconfig.o", prog: "config_values", inputs: allPkts[:1]},
+	{obj: "kconfig.o", prog: "weak_ksym", inputs: allPkts[:1]},
 	{obj: "xdp_firewall.o", prog: "xdp_firewall", inputs: allPkts,
 		setup: []mapEntry{{"blocklist", []byte{192, 168, 1, 1}, le64(0)}, {"blocklist", []byte{9, 9, 9, 9}, le64(5)}}},
 	{obj: "xdp_swap_mac.o", prog: "xdp_swap_mac", inputs: allPkts},

@@ -98,10 +98,32 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 		switch {
 		case ins.IsKfuncCall():
 			return nil, fmt.Errorf("%w: instruction %d calls kfunc %q", ErrUnsupported, n, ins.Reference())
+		case ins.OpCode.IsDWordLoad() && ins.Src == asm.R0 && ins.Reference() != "":
+			// An extern __ksym variable's address: bpfvm has no kernel
+			// symbols, so (as libbpf does for a symbol the kernel lacks)
+			// a weak one reads as 0 and a strong one cannot load.
+			isKsym, weak := ksymBinding(ins)
+			if !isKsym {
+				return nil, fmt.Errorf("%w: instruction %d references unresolved symbol %q", ErrUnsupported, n, ins.Reference())
+			}
+			if !weak {
+				return nil, fmt.Errorf("%w: instruction %d needs kernel symbol %q (only weak __ksym externs load, as 0)", ErrUnsupported, n, ins.Reference())
+			}
+			*ins = ins.WithReference("")
+			ins.Constant = 0
+			vinsns[n] = *ins
 		case ins.IsLoadFromMap():
 			name := ins.Reference()
 			if name == "" && ins.Src == asm.PseudoMapValue {
-				return nil, fmt.Errorf("%w: instruction %d reads an extern __kconfig variable (not supported yet)", ErrUnsupported, n)
+				off, ok := kconfigOffset(ins)
+				if !ok {
+					return nil, fmt.Errorf("%w: instruction %d reads map memory it does not name", ErrUnsupported, n)
+				}
+				if _, ok := maps.MapValue(KconfigMap); !ok {
+					return nil, fmt.Errorf("instruction %d reads an extern __kconfig variable, but the object has no %s values", n, KconfigMap)
+				}
+				name = KconfigMap
+				ins.Constant = int64(uint64(off) << 32)
 			}
 			if name == "" {
 				return nil, fmt.Errorf("%w: instruction %d loads a map by file descriptor, not by name", ErrUnsupported, n)
