@@ -51,6 +51,8 @@ type Runtime struct {
 	// kconfig holds WithKconfig's values; noHostKconfig ignores the host's.
 	kconfig       map[string]string
 	noHostKconfig bool
+	// progTypes are WithProgramType's types, by program name.
+	progTypes map[string]ProgramType
 }
 
 // Engine names an execution engine.

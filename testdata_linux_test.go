@@ -54,6 +54,9 @@ type progCase struct {
 	prepare func(t *testing.T, kc *ebpf.Collection, vc *Collection) func()
 	// check compares more state after the runs.
 	check func(t *testing.T, kc *ebpf.Collection, vc *Collection)
+	// progType is given explicitly (the section names no type): to the
+	// kernel in the spec, to bpfvm by WithProgramType.
+	progType ebpf.ProgramType
 }
 
 var allPkts = []runInput{{data: udpPkt}, {data: tcpPkt}, {data: bcastPkt}, {data: otherPkt}, {data: arpPkt}}
@@ -65,6 +68,9 @@ var progCases = []progCase{
 	{obj: "kconfig.o", prog: "kernel_version", inputs: allPkts[:1]},
 	{obj: "kconfig.o", prog: "config_values", inputs: allPkts[:1]},
 	{obj: "kconfig.o", prog: "weak_ksym", inputs: allPkts[:1]},
+	// A legacy `maps` section map, used by a program whose section names
+	// no type.
+	{obj: "legacy.o", prog: "custom_section", inputs: allPkts, progType: ebpf.XDP},
 	{obj: "xdp_firewall.o", prog: "xdp_firewall", inputs: allPkts,
 		setup: []mapEntry{{"blocklist", []byte{192, 168, 1, 1}, le64(0)}, {"blocklist", []byte{9, 9, 9, 9}, le64(5)}}},
 	{obj: "xdp_swap_mac.o", prog: "xdp_swap_mac", inputs: allPkts},
@@ -295,12 +301,19 @@ func testProgramsAgainstKernel(t *testing.T, engine Engine) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			kc := kernelCollection(t, spec)
+			kspec := spec
+			var opts []Option
+			if c.progType != ebpf.UnspecifiedProgram {
+				kspec = spec.Copy()
+				kspec.Programs[c.prog].Type = c.progType
+				opts = append(opts, WithProgramType(c.prog, ProgramType(c.progType)))
+			}
+			kc := kernelCollection(t, kspec)
 			ncpu, err := ebpf.PossibleCPU()
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := append([]Option{WithNumCPU(ncpu), WithEngine(engine)}, gapOpts(c.obj)...)
+			opts = append(append(opts, WithNumCPU(ncpu), WithEngine(engine)), gapOpts(c.obj)...)
 			if c.kernelTypes {
 				kt, err := btf.LoadKernelSpec()
 				if err != nil {
