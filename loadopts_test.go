@@ -99,3 +99,23 @@ func TestPinnedPerfArrayShared(t *testing.T) {
 		t.Errorf("got %p and %p with %d entries, want one shared map with 2", a, b, a.MaxEntries())
 	}
 }
+
+// Without the running kernel's BTF, CO-RE accesses to a local flavour of
+// __sk_buff resolve against bpfvm's built-in uapi layout, not the
+// flavour's own (which would read protocol at offset 0, where len is).
+func TestCOREContextBuiltinBTF(t *testing.T) {
+	coll, err := NewRuntime().LoadCollectionFile("testdata/core_ctx.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	pkt := make([]byte, 60)
+	pkt[12], pkt[13] = 0x08, 0x00 // IPv4: skb->protocol is 0x0008 read as a u32
+	ret, err := coll.Programs["core_ctx"].Run(&RunOptions{Data: pkt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint32(60 ^ 0x0008<<16); ret != want {
+		t.Errorf("core_ctx = %#x, want %#x (len ^ protocol<<16; no not_in_kernel field)", ret, want)
+	}
+}

@@ -68,6 +68,9 @@ var progCases = []progCase{
 	{obj: "kconfig.o", prog: "kernel_version", inputs: allPkts[:1]},
 	{obj: "kconfig.o", prog: "config_values", inputs: allPkts[:1]},
 	{obj: "kconfig.o", prog: "weak_ksym", inputs: allPkts[:1]},
+	// CO-RE against a local flavour of __sk_buff: the built-in BTF's
+	// layout on bpfvm's side, vmlinux's on the kernel's.
+	{obj: "core_ctx.o", prog: "core_ctx", inputs: []runInput{{data: udpPkt}, {data: tcpPkt, ctx: skbCtx(5, 3, 99)}}},
 	// A legacy `maps` section map, used by a program whose section names
 	// no type.
 	{obj: "legacy.o", prog: "custom_section", inputs: allPkts, progType: ebpf.XDP},

@@ -58,6 +58,13 @@ func TestVerifierAcceptsTestdata(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			for _, ps := range spec.Programs {
+				if ps.Type == ebpf.UnspecifiedProgram {
+					// Sections libbpf does not recognise (legacy.o):
+					// the test objects' such programs are XDP.
+					ps.Type = ebpf.XDP
+				}
+			}
 			coll, err := NewRuntime(WithNumCPU(2)).LoadCollection(spec)
 			if gap, ok := verifierGaps[filepath.Base(obj)]; ok {
 				var ve *VerifierError
