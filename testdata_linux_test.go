@@ -71,6 +71,7 @@ var progCases = []progCase{
 	// CO-RE against a local flavour of __sk_buff: the built-in BTF's
 	// layout on bpfvm's side, vmlinux's on the kernel's.
 	{obj: "core_ctx.o", prog: "core_ctx", inputs: []runInput{{data: udpPkt}, {data: tcpPkt, ctx: skbCtx(5, 3, 99)}}},
+	{obj: "adjust_room.o", prog: "adjust_room", inputs: adjustRoomInputs()},
 	// A legacy `maps` section map, used by a program whose section names
 	// no type.
 	{obj: "legacy.o", prog: "custom_section", inputs: allPkts, progType: ebpf.XDP},
@@ -513,4 +514,19 @@ func bpfvmEntries(t *testing.T, m *Map) map[string][]byte {
 		out[string(next)] = v
 		k = next
 	}
+}
+
+// adjustRoomInputs are IPv4 packets of every length mod 8 (adjust_room.c
+// picks its case by it), an IPv6 packet and an ARP one (-ENOTSUPP).
+func adjustRoomInputs() []runInput {
+	var in []runInput
+	for n := 64; n < 72; n++ {
+		p := make([]byte, n)
+		copy(p, udpPkt)
+		for i := len(udpPkt); i < n; i++ {
+			p[i] = byte(i)
+		}
+		in = append(in, runInput{data: p})
+	}
+	return append(in, runInput{data: ipv6Pkt}, runInput{data: arpPkt})
 }

@@ -78,6 +78,7 @@ func (s *State) build() engine.Helpers {
 		GetFuncIp:              zeroHelper,
 		CurrentTaskUnderCgroup: s.currentTaskUnderCgroup,
 		GetAttachCookie:        zeroHelper,
+		SkbAdjustRoom:          s.skbAdjustRoom,
 	}
 	return h
 }

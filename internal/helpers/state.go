@@ -109,6 +109,11 @@ type Packet struct {
 	Sync func()
 	// XDP is set for XDP runs (xdp_* helpers), else it is an skb.
 	XDP bool
+	// Protocol is skb->protocol (host order: 0x0800 for IPv4), and
+	// Encapsulated skb->encapsulation (set by an encapsulating
+	// skb_adjust_room).
+	Protocol     uint16
+	Encapsulated bool
 }
 
 // Bytes returns the packet data.
