@@ -53,6 +53,8 @@ type Runtime struct {
 	noHostKconfig bool
 	// progTypes are WithProgramType's types, by program name.
 	progTypes map[string]ProgramType
+	// redirectRx holds the redirect receivers, by map id.
+	redirectRx sync.Map
 }
 
 // Engine names an execution engine.
