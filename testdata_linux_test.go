@@ -72,6 +72,10 @@ var progCases = []progCase{
 	// layout on bpfvm's side, vmlinux's on the kernel's.
 	{obj: "core_ctx.o", prog: "core_ctx", inputs: []runInput{{data: udpPkt}, {data: tcpPkt, ctx: skbCtx(5, 3, 99)}}},
 	{obj: "adjust_room.o", prog: "adjust_room", inputs: adjustRoomInputs()},
+	// Socket cookies and flow hashes: their properties (the values are
+	// per-boot and per-run), and a map the comparison must skip.
+	{obj: "skb_meta.o", prog: "skb_meta", inputs: allPkts, ignoreMaps: []string{"last_cookie"}},
+	{obj: "skb_meta.o", prog: "socket_cookie", inputs: allPkts[:2], ignoreMaps: []string{"last_cookie"}},
 	// A legacy `maps` section map, used by a program whose section names
 	// no type.
 	{obj: "legacy.o", prog: "custom_section", inputs: allPkts, progType: ebpf.XDP},

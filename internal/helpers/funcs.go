@@ -79,6 +79,8 @@ func (s *State) build() engine.Helpers {
 		CurrentTaskUnderCgroup: s.currentTaskUnderCgroup,
 		GetAttachCookie:        zeroHelper,
 		SkbAdjustRoom:          s.skbAdjustRoom,
+		GetSocketCookie:        s.getSocketCookie,
+		GetHashRecalc:          s.getHashRecalc,
 	}
 	return h
 }

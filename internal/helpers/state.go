@@ -114,6 +114,10 @@ type Packet struct {
 	// skb_adjust_room).
 	Protocol     uint16
 	Encapsulated bool
+	// SocketCookie is the cookie of the run's socket (0: none given
+	// yet; get_socket_cookie assigns one, as the kernel gives each
+	// test-run skb a fresh socket).
+	SocketCookie uint64
 }
 
 // Bytes returns the packet data.

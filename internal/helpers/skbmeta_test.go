@@ -1,0 +1,61 @@
+package helpers
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// ipv4TCP is an Ethernet/IPv4/TCP frame from src:sport to dst:dport.
+func ipv4TCP(src, dst [4]byte, sport, dport uint16) *Packet {
+	b := make([]byte, 14+20+20)
+	binary.BigEndian.PutUint16(b[12:], ethPIP)
+	b[14] = 0x45
+	b[14+9] = 6
+	copy(b[14+12:], src[:])
+	copy(b[14+16:], dst[:])
+	binary.BigEndian.PutUint16(b[34:], sport)
+	binary.BigEndian.PutUint16(b[36:], dport)
+	return &Packet{Buf: b, Data: 0, End: len(b), Net: 14, MaxEnd: len(b), Protocol: ethPIP}
+}
+
+func TestHashRecalc(t *testing.T) {
+	hash := func(seed uint64, p *Packet) uint64 {
+		s := NewState(&Host{Seed: seed}, 0)
+		s.Packet = p
+		h, err := s.getHashRecalc(nil, 0, 0, 0, 0, 0)
+		if err != nil || h == 0 || h > 0xffffffff {
+			t.Fatalf("hash %#x, %v", h, err)
+		}
+		return h
+	}
+	a, b := [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}
+	fwd := hash(1, ipv4TCP(a, b, 1000, 80))
+	if rev := hash(1, ipv4TCP(b, a, 80, 1000)); rev != fwd {
+		t.Errorf("reverse direction hashes to %#x, forward %#x", rev, fwd)
+	}
+	if other := hash(1, ipv4TCP(a, b, 1001, 80)); other == fwd {
+		t.Errorf("another port hashes alike: %#x", other)
+	}
+	if reseeded := hash(2, ipv4TCP(a, b, 1000, 80)); reseeded == fwd {
+		t.Errorf("the seed changes nothing: %#x", reseeded)
+	}
+	// A truncated header still hashes (on the protocol alone), non-zero.
+	p := ipv4TCP(a, b, 1, 2)
+	p.End = 20
+	hash(1, p)
+}
+
+func TestSocketCookie(t *testing.T) {
+	s := NewState(&Host{}, 0)
+	if c, _ := s.getSocketCookie(nil, 0, 0, 0, 0, 0); c != 0 {
+		t.Errorf("cookie %d without an skb", c)
+	}
+	s.Packet = &Packet{}
+	c1, _ := s.getSocketCookie(nil, 0, 0, 0, 0, 0)
+	c2, _ := s.getSocketCookie(nil, 0, 0, 0, 0, 0)
+	s.Packet = &Packet{}
+	c3, _ := s.getSocketCookie(nil, 0, 0, 0, 0, 0)
+	if c1 == 0 || c1 != c2 || c3 == c1 {
+		t.Errorf("cookies %d %d %d: want one non-zero cookie per run, fresh per run", c1, c2, c3)
+	}
+}
