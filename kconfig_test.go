@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf/btf"
 )
 
 // kconfigRun loads testdata/kconfig.o with the given options and runs prog.
@@ -111,4 +113,34 @@ func TestParseKconfig(t *testing.T) {
 			t.Errorf("kernelVersionCode(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// FuzzKconfig: any configuration text parses, and any value either
+// encodes into a variable of each kind or is refused; never a panic.
+func FuzzKconfig(f *testing.F) {
+	f.Add("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x\"\n", "y")
+	f.Add("CONFIG_HZ=250", "0x7fffffff")
+	f.Add("", `"a\"b"`)
+	f.Add("=\n#", "-1")
+	types := []btf.Type{
+		&btf.Int{Name: "int", Size: 4, Encoding: btf.Signed},
+		&btf.Int{Name: "u64", Size: 8},
+		&btf.Int{Name: "bool", Size: 1, Encoding: btf.Bool},
+		&btf.Int{Name: "char", Size: 1, Encoding: btf.Char},
+		&btf.Enum{Name: "libbpf_tristate", Size: 4},
+		&btf.Array{Type: &btf.Int{Name: "char", Size: 1, Encoding: btf.Char}, Nelems: 4},
+	}
+	sizes := []int{4, 8, 1, 1, 4, 4}
+	f.Fuzz(func(t *testing.T, text, val string) {
+		for k, v := range parseKconfig(strings.NewReader(text)) {
+			if !strings.HasPrefix(k, "CONFIG_") || strings.Contains(v, "\n") {
+				t.Fatalf("parsed %q=%q", k, v)
+			}
+		}
+		for i, typ := range types {
+			dst := make([]byte, sizes[i])
+			_ = putKconfig(dst, typ, val)
+		}
+		_ = kernelVersionCode(val)
+	})
 }

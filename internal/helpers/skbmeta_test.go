@@ -59,3 +59,44 @@ func TestSocketCookie(t *testing.T) {
 		t.Errorf("cookies %d %d %d: want one non-zero cookie per run, fresh per run", c1, c2, c3)
 	}
 }
+
+// FuzzAdjustRoom: any packet and arguments either adjust the packet by
+// exactly len_diff bytes, keeping the bytes before the room, or fail with
+// an errno and leave it alone; never a panic.
+func FuzzAdjustRoom(f *testing.F) {
+	f.Add([]byte{0x45, 0, 0, 40}, uint16(ethPIP), int32(8), uint32(adjRoomNet), uint64(0))
+	f.Add([]byte{0x45, 0, 0, 40}, uint16(ethPIP), int32(-8), uint32(adjRoomNet), uint64(0))
+	f.Add([]byte{0x60}, uint16(ethPIPv6), int32(20), uint32(adjRoomMac), uint64(adjRoomEncapL3IPv4|adjRoomEncapL4UDP))
+	f.Add([]byte{}, uint16(0x0806), int32(4), uint32(1), uint64(1<<56|adjRoomEncapL2Eth))
+	f.Fuzz(func(t *testing.T, payload []byte, proto uint16, diff int32, mode uint32, flags uint64) {
+		const head = 64
+		buf := make([]byte, head+14+len(payload)+64)
+		copy(buf[head+14:], payload)
+		binary.BigEndian.PutUint16(buf[head+12:], proto)
+		end := head + 14 + len(payload)
+		p := &Packet{Buf: buf, Data: head, End: end, Meta: head, Net: head + 14, MaxEnd: len(buf), Protocol: proto}
+		before := append([]byte(nil), buf[head:end]...)
+		s := NewState(&Host{}, 0)
+		s.Packet = p
+		r, err := s.skbAdjustRoom(&memEnv{buf: make([]byte, 8)}, 0, uint64(uint32(diff)), uint64(mode), flags, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := p.Buf[p.Data:p.End]
+		if int64(r) < 0 {
+			if string(got) != string(before) {
+				t.Fatalf("failed (%d) but changed the packet", int64(r))
+			}
+			return
+		}
+		if len(got) != len(before)+int(diff) {
+			t.Fatalf("length %d -> %d for len_diff %d", len(before), len(got), diff)
+		}
+		if p.Net-p.Data != 14 {
+			t.Fatalf("network header moved to offset %d", p.Net-p.Data)
+		}
+		if string(got[:14]) != string(before[:14]) {
+			t.Fatal("MAC header changed")
+		}
+	})
+}
