@@ -66,7 +66,7 @@ func TestVerifierAcceptsTestdata(t *testing.T) {
 					ps.Type = ebpf.XDP
 				}
 			}
-			coll, err := NewRuntime(WithNumCPU(2)).LoadCollection(spec)
+			coll, err := NewRuntime(WithNumCPU(2), testKconfig).LoadCollection(spec)
 			if gap, ok := verifierGaps[filepath.Base(obj)]; ok {
 				var ve *VerifierError
 				if err == nil {
