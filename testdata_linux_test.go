@@ -76,6 +76,7 @@ var progCases = []progCase{
 	// per-boot and per-run), and a map the comparison must skip.
 	{obj: "skb_meta.o", prog: "skb_meta", inputs: allPkts, ignoreMaps: []string{"last_cookie"}},
 	{obj: "skb_meta.o", prog: "socket_cookie", inputs: allPkts[:2], ignoreMaps: []string{"last_cookie"}},
+	{obj: "vlan.o", prog: "vlan", inputs: vlanInputs()},
 	// A legacy `maps` section map, used by a program whose section names
 	// no type.
 	{obj: "legacy.o", prog: "custom_section", inputs: allPkts, progType: ebpf.XDP},
@@ -533,4 +534,19 @@ func adjustRoomInputs() []runInput {
 		in = append(in, runInput{data: p})
 	}
 	return append(in, runInput{data: ipv6Pkt}, runInput{data: arpPkt})
+}
+
+// vlanInputs are untagged and tagged (one and two tags) frames of every
+// length mod 4 (vlan.c picks its case by it).
+func vlanInputs() []runInput {
+	var in []runInput
+	qinq := append(append(append([]byte(nil), vlanPkt[:12]...), 0x88, 0xa8, 0x00, 0x03), vlanPkt[12:]...)
+	for _, base := range [][]byte{udpPkt, vlanPkt, qinq} {
+		for n := 64; n < 68; n++ {
+			p := make([]byte, n)
+			copy(p, base)
+			in = append(in, runInput{data: p})
+		}
+	}
+	return in
 }

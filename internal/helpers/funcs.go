@@ -81,6 +81,8 @@ func (s *State) build() engine.Helpers {
 		SkbAdjustRoom:          s.skbAdjustRoom,
 		GetSocketCookie:        s.getSocketCookie,
 		GetHashRecalc:          s.getHashRecalc,
+		SkbVlanPush:            s.skbVlanPush,
+		SkbVlanPop:             s.skbVlanPop,
 	}
 	return h
 }

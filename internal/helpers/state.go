@@ -118,6 +118,9 @@ type Packet struct {
 	// yet; get_socket_cookie assigns one, as the kernel gives each
 	// test-run skb a fresh socket).
 	SocketCookie uint64
+	// VlanProto and VlanTCI are the skb's offloaded VLAN tag
+	// (skb->vlan_proto, host order, and skb->vlan_tci; both 0: none).
+	VlanProto, VlanTCI uint16
 }
 
 // Bytes returns the packet data.
