@@ -100,3 +100,51 @@ func FuzzAdjustRoom(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVlan: any packet and sequence of pushes and pops keeps the packet
+// length in step with the tags moved into and out of it; never a panic.
+func FuzzVlan(f *testing.F) {
+	f.Add([]byte{0x81, 0x00, 0, 5, 0x08, 0x00}, []byte{0, 1, 1, 0})
+	f.Add([]byte{0x88, 0xa8, 0, 3, 0x81, 0x00, 0, 4, 0x86, 0xdd}, []byte{1, 1, 1})
+	f.Add([]byte{}, []byte{0, 0, 0, 1, 1, 1})
+	f.Fuzz(func(t *testing.T, tail []byte, ops []byte) {
+		const head = 2
+		buf := make([]byte, head+12+len(tail)+8)
+		copy(buf[head+12:], tail)
+		end := head + 12 + len(tail)
+		proto := uint16(0)
+		if len(tail) >= 2 {
+			proto = binary.BigEndian.Uint16(tail)
+		}
+		p := &Packet{Buf: buf, Data: head, End: end, Meta: head, MinData: 0, Net: head + 14, MaxEnd: len(buf), Protocol: proto}
+		s := NewState(&Host{}, 0)
+		s.Packet = p
+		env := &memEnv{buf: make([]byte, 8)}
+		for i, op := range ops {
+			if i > 16 {
+				break
+			}
+			n := p.End - p.Data
+			tagged := p.VlanProto != 0 || p.VlanTCI != 0
+			var r uint64
+			if op&1 == 0 {
+				r, _ = s.skbVlanPush(env, 0, uint64(op)<<8, uint64(op), 0, 0)
+				want := n
+				if tagged {
+					want += vlanHLen
+				}
+				if r != 0 || p.End-p.Data != want || p.VlanProto == 0 {
+					t.Fatalf("push: %d, length %d -> %d, tag %#x", int64(r), n, p.End-p.Data, p.VlanProto)
+				}
+			} else {
+				r, _ = s.skbVlanPop(env, 0, 0, 0, 0, 0)
+				if d := n - (p.End - p.Data); d != 0 && d != vlanHLen && d != 2*vlanHLen {
+					t.Fatalf("pop: %d, length %d -> %d", int64(r), n, p.End-p.Data)
+				}
+			}
+			if p.Data < 0 || p.End > len(p.Buf) || p.Data > p.End {
+				t.Fatalf("packet bounds %d..%d of %d", p.Data, p.End, len(p.Buf))
+			}
+		}
+	})
+}
