@@ -83,6 +83,15 @@ func (r *Runtime) LoadCollection(spec *ebpf.CollectionSpec) (coll *Collection, e
 			err = fmt.Errorf("%w: %w", ErrLoad, err)
 		}
 	}()
+	if _, ok := spec.Maps[loader.KconfigMap]; !ok {
+		kc, err := r.kconfigSpec(spec.Types)
+		if err != nil {
+			return nil, err
+		}
+		if kc != nil {
+			spec.Maps[loader.KconfigMap] = kc
+		}
+	}
 	names := make([]string, 0, len(spec.Maps))
 	for n := range spec.Maps {
 		names = append(names, n)
@@ -103,6 +112,12 @@ func (r *Runtime) LoadCollection(spec *ebpf.CollectionSpec) (coll *Collection, e
 	sort.Strings(pnames)
 	for _, n := range pnames {
 		ps := spec.Programs[n]
+		if t, ok := r.progTypes[n]; ok {
+			ps.Type = ebpf.ProgramType(t)
+		}
+		if ps.Type == ebpf.UnspecifiedProgram {
+			return nil, fmt.Errorf("program %s: section %q names no program type libbpf knows: give one with WithProgramType (or set ProgramSpec.Type)", n, ps.SectionName)
+		}
 		linked, err := loader.Link(ps, res, func(name string) bool {
 			m := c.Maps[name]
 			return m != nil && m.Flags()&maps.FlagRdonlyProg != 0
@@ -184,7 +199,12 @@ func (r *Runtime) createMap(ms *ebpf.MapSpec) (*Map, error) {
 		defer r.mu.Unlock()
 		if m, ok := r.pinned[ms.Name]; ok {
 			s := m.m.Spec()
-			if s.Type != maps.Type(ms.Type) || s.KeySize != ms.KeySize || s.ValueSize != ms.ValueSize || s.MaxEntries != ms.MaxEntries {
+			max := ms.MaxEntries
+			if max == 0 && ms.Type == ebpf.PerfEventArray {
+				// It got one entry per CPU when it was created.
+				max = uint32(r.numCPU)
+			}
+			if s.Type != maps.Type(ms.Type) || s.KeySize != ms.KeySize || s.ValueSize != ms.ValueSize || s.MaxEntries != max {
 				return nil, fmt.Errorf("%w: pinned map %s has a different definition", ErrInvalidArgument, ms.Name)
 			}
 			return m, nil

@@ -18,7 +18,7 @@ func FuzzLoadCollection(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, obj []byte) {
-		rt := NewRuntime(WithNumCPU(2), WithInstructionBudget(100_000), WithRandomSeed(1))
+		rt := NewRuntime(WithNumCPU(2), WithInstructionBudget(100_000), WithRandomSeed(1), testKconfig)
 		coll, err := rt.LoadCollectionReader(bytes.NewReader(obj))
 		if err != nil {
 			return
@@ -27,7 +27,7 @@ func FuzzLoadCollection(f *testing.F) {
 		// Verified programs also run on the JIT, whose proven accesses
 		// are unchecked: a verifier soundness bug shows as a crash or a
 		// result different from the checked interpreter's.
-		jc, err := NewRuntime(WithNumCPU(2), WithInstructionBudget(100_000), WithRandomSeed(1), WithEngine(JIT)).LoadCollectionReader(bytes.NewReader(obj))
+		jc, err := NewRuntime(WithNumCPU(2), WithInstructionBudget(100_000), WithRandomSeed(1), WithEngine(JIT), testKconfig).LoadCollectionReader(bytes.NewReader(obj))
 		if err != nil {
 			t.Fatalf("loads on the interpreter, not on the JIT: %v", err)
 		}

@@ -344,6 +344,7 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 		opts.Redirect = r
 	}
 	res := run.Finish()
+	p.rt.deliverRedirect(p.typ, opts.Redirect, uint32(ret), res.DataOut)
 	if opts.DataOut != nil {
 		if len(opts.DataOut) < len(res.DataOut) {
 			return uint32(ret), fmt.Errorf("program %s: DataOut holds %d bytes, the output has %d: %w", p.name, len(opts.DataOut), len(res.DataOut), io.ErrShortBuffer)

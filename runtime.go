@@ -48,6 +48,13 @@ type Runtime struct {
 	engine      jit.Kind
 	// unverified: programs load without the verifier (WithoutVerifier).
 	unverified bool
+	// kconfig holds WithKconfig's values; noHostKconfig ignores the host's.
+	kconfig       map[string]string
+	noHostKconfig bool
+	// progTypes are WithProgramType's types, by program name.
+	progTypes map[string]ProgramType
+	// redirectRx holds the redirect receivers, by map id.
+	redirectRx sync.Map
 }
 
 // Engine names an execution engine.

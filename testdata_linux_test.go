@@ -54,12 +54,32 @@ type progCase struct {
 	prepare func(t *testing.T, kc *ebpf.Collection, vc *Collection) func()
 	// check compares more state after the runs.
 	check func(t *testing.T, kc *ebpf.Collection, vc *Collection)
+	// progType is given explicitly (the section names no type): to the
+	// kernel in the spec, to bpfvm by WithProgramType.
+	progType ebpf.ProgramType
 }
 
 var allPkts = []runInput{{data: udpPkt}, {data: tcpPkt}, {data: bcastPkt}, {data: otherPkt}, {data: arpPkt}}
 
 var progCases = []progCase{
 	{obj: "xdp_pass.o", prog: "xdp_pass", inputs: allPkts},
+	// .kconfig externs take the host's values on both sides; the weak
+	// __ksym no kernel has reads as 0 on both.
+	{obj: "kconfig.o", prog: "kernel_version", inputs: allPkts[:1]},
+	{obj: "kconfig.o", prog: "config_values", inputs: allPkts[:1]},
+	{obj: "kconfig.o", prog: "weak_ksym", inputs: allPkts[:1]},
+	// CO-RE against a local flavour of __sk_buff: the built-in BTF's
+	// layout on bpfvm's side, vmlinux's on the kernel's.
+	{obj: "core_ctx.o", prog: "core_ctx", inputs: []runInput{{data: udpPkt}, {data: tcpPkt, ctx: skbCtx(5, 3, 99)}}},
+	{obj: "adjust_room.o", prog: "adjust_room", inputs: adjustRoomInputs()},
+	// Socket cookies and flow hashes: their properties (the values are
+	// per-boot and per-run), and a map the comparison must skip.
+	{obj: "skb_meta.o", prog: "skb_meta", inputs: allPkts, ignoreMaps: []string{"last_cookie"}},
+	{obj: "skb_meta.o", prog: "socket_cookie", inputs: allPkts[:2], ignoreMaps: []string{"last_cookie"}},
+	{obj: "vlan.o", prog: "vlan", inputs: vlanInputs()},
+	// A legacy `maps` section map, used by a program whose section names
+	// no type.
+	{obj: "legacy.o", prog: "custom_section", inputs: allPkts, progType: ebpf.XDP},
 	{obj: "xdp_firewall.o", prog: "xdp_firewall", inputs: allPkts,
 		setup: []mapEntry{{"blocklist", []byte{192, 168, 1, 1}, le64(0)}, {"blocklist", []byte{9, 9, 9, 9}, le64(5)}}},
 	{obj: "xdp_swap_mac.o", prog: "xdp_swap_mac", inputs: allPkts},
@@ -291,12 +311,19 @@ func testProgramsAgainstKernel(t *testing.T, engine Engine) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			kc := kernelCollection(t, spec)
+			kspec := spec
+			var opts []Option
+			if c.progType != ebpf.UnspecifiedProgram {
+				kspec = spec.Copy()
+				kspec.Programs[c.prog].Type = c.progType
+				opts = append(opts, WithProgramType(c.prog, ProgramType(c.progType)))
+			}
+			kc := kernelCollection(t, kspec)
 			ncpu, err := ebpf.PossibleCPU()
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := append([]Option{WithNumCPU(ncpu), WithEngine(engine)}, gapOpts(c.obj)...)
+			opts = append(append(opts, WithNumCPU(ncpu), WithEngine(engine)), gapOpts(c.obj)...)
 			if c.kernelTypes {
 				kt, err := btf.LoadKernelSpec()
 				if err != nil {
@@ -493,4 +520,34 @@ func bpfvmEntries(t *testing.T, m *Map) map[string][]byte {
 		out[string(next)] = v
 		k = next
 	}
+}
+
+// adjustRoomInputs are IPv4 packets of every length mod 8 (adjust_room.c
+// picks its case by it), an IPv6 packet and an ARP one (-ENOTSUPP).
+func adjustRoomInputs() []runInput {
+	var in []runInput
+	for n := 64; n < 72; n++ {
+		p := make([]byte, n)
+		copy(p, udpPkt)
+		for i := len(udpPkt); i < n; i++ {
+			p[i] = byte(i)
+		}
+		in = append(in, runInput{data: p})
+	}
+	return append(in, runInput{data: ipv6Pkt}, runInput{data: arpPkt})
+}
+
+// vlanInputs are untagged and tagged (one and two tags) frames of every
+// length mod 4 (vlan.c picks its case by it).
+func vlanInputs() []runInput {
+	var in []runInput
+	qinq := append(append(append([]byte(nil), vlanPkt[:12]...), 0x88, 0xa8, 0x00, 0x03), vlanPkt[12:]...)
+	for _, base := range [][]byte{udpPkt, vlanPkt, qinq} {
+		for n := 64; n < 68; n++ {
+			p := make([]byte, n)
+			copy(p, base)
+			in = append(in, runInput{data: p})
+		}
+	}
+	return in
 }

@@ -78,6 +78,11 @@ func (s *State) build() engine.Helpers {
 		GetFuncIp:              zeroHelper,
 		CurrentTaskUnderCgroup: s.currentTaskUnderCgroup,
 		GetAttachCookie:        zeroHelper,
+		SkbAdjustRoom:          s.skbAdjustRoom,
+		GetSocketCookie:        s.getSocketCookie,
+		GetHashRecalc:          s.getHashRecalc,
+		SkbVlanPush:            s.skbVlanPush,
+		SkbVlanPop:             s.skbVlanPop,
 	}
 	return h
 }

@@ -109,6 +109,18 @@ type Packet struct {
 	Sync func()
 	// XDP is set for XDP runs (xdp_* helpers), else it is an skb.
 	XDP bool
+	// Protocol is skb->protocol (host order: 0x0800 for IPv4), and
+	// Encapsulated skb->encapsulation (set by an encapsulating
+	// skb_adjust_room).
+	Protocol     uint16
+	Encapsulated bool
+	// SocketCookie is the cookie of the run's socket (0: none given
+	// yet; get_socket_cookie assigns one, as the kernel gives each
+	// test-run skb a fresh socket).
+	SocketCookie uint64
+	// VlanProto and VlanTCI are the skb's offloaded VLAN tag
+	// (skb->vlan_proto, host order, and skb->vlan_tci; both 0: none).
+	VlanProto, VlanTCI uint16
 }
 
 // Bytes returns the packet data.

@@ -11,12 +11,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/bpfvm/bpfvm/internal/ctxbtf"
 	"github.com/bpfvm/bpfvm/internal/helpers"
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
@@ -98,10 +100,32 @@ func Link(spec *ebpf.ProgramSpec, maps MapResolver, readOnly func(name string) b
 		switch {
 		case ins.IsKfuncCall():
 			return nil, fmt.Errorf("%w: instruction %d calls kfunc %q", ErrUnsupported, n, ins.Reference())
+		case ins.OpCode.IsDWordLoad() && ins.Src == asm.R0 && ins.Reference() != "":
+			// An extern __ksym variable's address: bpfvm has no kernel
+			// symbols, so (as libbpf does for a symbol the kernel lacks)
+			// a weak one reads as 0 and a strong one cannot load.
+			isKsym, weak := ksymBinding(ins)
+			if !isKsym {
+				return nil, fmt.Errorf("%w: instruction %d references unresolved symbol %q", ErrUnsupported, n, ins.Reference())
+			}
+			if !weak {
+				return nil, fmt.Errorf("%w: instruction %d needs kernel symbol %q (only weak __ksym externs load, as 0)", ErrUnsupported, n, ins.Reference())
+			}
+			*ins = ins.WithReference("")
+			ins.Constant = 0
+			vinsns[n] = *ins
 		case ins.IsLoadFromMap():
 			name := ins.Reference()
 			if name == "" && ins.Src == asm.PseudoMapValue {
-				return nil, fmt.Errorf("%w: instruction %d reads an extern __kconfig variable (not supported yet)", ErrUnsupported, n)
+				off, ok := kconfigOffset(ins)
+				if !ok {
+					return nil, fmt.Errorf("%w: instruction %d reads map memory it does not name", ErrUnsupported, n)
+				}
+				if _, ok := maps.MapValue(KconfigMap); !ok {
+					return nil, fmt.Errorf("instruction %d reads an extern __kconfig variable, but the object has no %s values", n, KconfigMap)
+				}
+				name = KconfigMap
+				ins.Constant = int64(uint64(off) << 32)
 			}
 			if name == "" {
 				return nil, fmt.Errorf("%w: instruction %d loads a map by file descriptor, not by name", ErrUnsupported, n)
@@ -191,13 +215,42 @@ func applyCORE(insns asm.Instructions, opts Options) error {
 	if len(relos) == 0 {
 		return nil
 	}
-	targets := opts.Targets
-	if len(targets) == 0 {
-		if opts.Types == nil {
-			return fmt.Errorf("%w: CO-RE relocations without BTF to resolve them against", ErrUnsupported)
-		}
-		targets = []*btf.Spec{opts.Types}
+	if len(opts.Targets) > 0 {
+		return relocate(insns, relos, at, opts.Targets)
 	}
+	if opts.Types == nil {
+		return fmt.Errorf("%w: CO-RE relocations without BTF to resolve them against", ErrUnsupported)
+	}
+	// No target given: context types (__sk_buff, xdp_md, ...) resolve
+	// against bpfvm's built-in uapi BTF, since the object's own
+	// definition may be a partial local flavour; every other type keeps
+	// the layout the object was compiled with.
+	var ctxRelos, objRelos []*btf.CORERelocation
+	var ctxAt, objAt []int
+	for i, r := range relos {
+		if name, ok := coreLocalTypeName(r); ok && ctxbtf.Has(essentialName(name)) {
+			ctxRelos, ctxAt = append(ctxRelos, r), append(ctxAt, at[i])
+		} else {
+			objRelos, objAt = append(objRelos, r), append(objAt, at[i])
+		}
+	}
+	if len(ctxRelos) > 0 {
+		builtin, err := ctxbtf.Spec()
+		if err != nil {
+			return err
+		}
+		if err := relocate(insns, ctxRelos, ctxAt, []*btf.Spec{builtin}); err != nil {
+			return err
+		}
+	}
+	if len(objRelos) > 0 {
+		return relocate(insns, objRelos, objAt, []*btf.Spec{opts.Types})
+	}
+	return nil
+}
+
+// relocate applies relos (of the instructions at at) against targets.
+func relocate(insns asm.Instructions, relos []*btf.CORERelocation, at []int, targets []*btf.Spec) error {
 	var b btf.Builder
 	fixups, err := btf.CORERelocate(relos, targets, binary.LittleEndian, b.Add)
 	if err != nil {
@@ -209,6 +262,39 @@ func applyCORE(insns asm.Instructions, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// essentialName strips a CO-RE flavour suffix ("___local"), as libbpf
+// matches local types to target types.
+func essentialName(name string) string {
+	if i := strings.LastIndex(name, "___"); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// coreLocalTypeName returns the name of a relocation's local type.
+// cilium/ebpf keeps it unexported (CORERelocation.typ); it is read, never
+// written, by reflection, and a change of layout makes this report
+// nothing, so the relocation falls back to the object's types.
+func coreLocalTypeName(r *btf.CORERelocation) (string, bool) {
+	v := reflect.ValueOf(r)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return "", false
+	}
+	t := v.Elem().FieldByName("typ")
+	if !t.IsValid() || t.Kind() != reflect.Interface || t.IsNil() {
+		return "", false
+	}
+	t = t.Elem()
+	if t.Kind() != reflect.Pointer || t.IsNil() || t.Elem().Kind() != reflect.Struct {
+		return "", false
+	}
+	n := t.Elem().FieldByName("Name")
+	if !n.IsValid() || n.Kind() != reflect.String || n.String() == "" {
+		return "", false
+	}
+	return n.String(), true
 }
 
 // sourceLines maps instruction slots to their source lines.

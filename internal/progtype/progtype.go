@@ -332,8 +332,22 @@ func (r *Run) sync() {
 			r.setPtr(1, p.Addr(p.End))
 			r.setPtr(2, p.Addr(p.Meta))
 		}
-		binary.LittleEndian.PutUint32(r.Ctx[skbLen:], uint32(p.End-p.Data))
+		le := binary.LittleEndian
+		le.PutUint32(r.Ctx[skbLen:], uint32(p.End-p.Data))
+		// skb metadata the skb helpers change (vlan push/pop,
+		// adjust_room): __be16 fields as stored.
+		le.PutUint32(r.Ctx[skbProtocol:], uint32(p.Protocol>>8|p.Protocol<<8))
+		le.PutUint32(r.Ctx[skbVlanPresent:], b2u(p.VlanProto != 0 || p.VlanTCI != 0))
+		le.PutUint32(r.Ctx[skbVlanTCI:], uint32(p.VlanTCI))
+		le.PutUint32(r.Ctx[skbVlanProto:], uint32(p.VlanProto>>8|p.VlanProto<<8))
 	}
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (r *Run) setPtr(slot int, addr uint64) {

@@ -139,6 +139,7 @@ func (r *Run) prepareSKB(t Type, req Request) error {
 	p := &r.pkt
 	p.Buf, p.Data, p.End, p.Meta, p.MinData, p.MaxEnd, p.XDP = buf, data, end, data, 0, len(buf)-skbTailroom, false
 	p.Net = skbHeadroom + ethHLen
+	p.Protocol, p.Encapsulated, p.SocketCookie, p.VlanProto, p.VlanTCI = proto, false, 0, 0, 0
 	r.low, r.high = skbHeadroom, end
 	r.sync()
 	r.Packet = p

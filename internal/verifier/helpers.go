@@ -113,6 +113,7 @@ var helperProtos = map[int32]*helperProto{
 	44:  {name: "xdp_adjust_head", args: [5]argType{argCtx, anyArgs}, changesPkt: true, group: groupSKBOrXDP},
 	45:  {name: "probe_read_str", args: [5]argType{argUninitMem, argConstSizeOrZero, argAnything}, group: groupTracing},
 	46:  {name: "get_socket_cookie", args: [5]argType{argCtx}, group: groupNotTracing},
+	50:  {name: "skb_adjust_room", args: [5]argType{argCtx, anyArgs, anyArgs, anyArgs}, changesPkt: true, group: groupTC},
 	54:  {name: "xdp_adjust_meta", args: [5]argType{argCtx, anyArgs}, changesPkt: true, group: groupSKBOrXDP},
 	65:  {name: "xdp_adjust_tail", args: [5]argType{argCtx, anyArgs}, changesPkt: true, group: groupSKBOrXDP},
 	67:  {name: "get_stack", args: [5]argType{argCtx, argUninitMem, argConstSizeOrZero, argAnything}, group: groupTracing},
