@@ -57,6 +57,11 @@ type Map struct {
 	// FD is the number a BPF_PSEUDO_MAP_FD lddw carries in its immediate
 	// to refer to this map. BPF_PSEUDO_MAP_IDX refers to Config.Maps by index.
 	FD int32
+	// HasSpinLock says the value holds a struct bpf_spin_lock at
+	// SpinLockOffset (from the map's BTF value type): bpf_spin_lock
+	// takes only that field, and loads and stores may not touch it.
+	HasSpinLock    bool
+	SpinLockOffset uint32
 }
 
 // Map flags the verifier cares about.

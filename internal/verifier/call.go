@@ -38,6 +38,8 @@ func mapAllows(id int32, m *Map) bool {
 		return m.Type == "ringbuf"
 	case 87, 88, 89:
 		return m.Type == "queue" || m.Type == "stack"
+	case 51:
+		return m.Type == "devmap" || m.Type == "devmap_hash" || m.Type == "cpumap" || m.Type == "xskmap"
 	case 195:
 		return m.Type == "percpu_array" || m.Type == "percpu_hash" || m.Type == "lru_percpu_hash"
 	}
@@ -306,6 +308,26 @@ func (v *verifier) checkArg(p *helperProto, id int32, regno uint8, at argType, m
 			return v.unsafe("misaligned access through R%d: the result pointer must be %d-byte aligned", regno, size)
 		}
 		return v.helperMemAccess(regno, &r, size, true, false, p.pktAccess)
+	case argConstStr:
+		// The kernel also reads the frozen map's contents to find the
+		// terminating NUL; bpfvm has no contents here, so the helper
+		// bounds its reads by the value's end at run time.
+		if r.Type != PtrToMapValue {
+			return v.unsafe("R%d type=%s expected=map_value: a format string must be in a read-only map (const char fmt[] in .rodata)", regno, r.Type)
+		}
+		if r.Map.Flags&MapFlagRdonlyProg == 0 {
+			return v.unsafe("R%d does not point to a readonly map'", regno)
+		}
+		if !r.VarOff.IsConst() {
+			return v.unsafe("R%d is not a constant address'", regno)
+		}
+		off := int64(r.Off) + int64(r.VarOff.Value)
+		if off < 0 || off >= int64(r.Map.ValueSize) {
+			return v.unsafe("R%d: the string at offset %d is outside the %d-byte map value", regno, off, r.Map.ValueSize)
+		}
+		return nil
+	case argSpinLock:
+		return v.checkSpinLockArg(id, regno, &r)
 	}
 	return v.unsupported("helper argument kind %d is not supported", at)
 }
@@ -359,4 +381,41 @@ func (v *verifier) isOuterMap(m *Map) bool {
 		}
 	}
 	return false
+}
+
+// checkSpinLockArg checks the argument of bpf_spin_lock (93) or
+// bpf_spin_unlock (94) and takes or releases the lock, as the kernel's
+// process_spin_lock: one lock at a time, the lock field of a map value
+// with a constant offset, unlocked by the same value's pointer.
+func (v *verifier) checkSpinLockArg(id int32, regno uint8, r *Reg) error {
+	if r.Type != PtrToMapValue {
+		return v.unsafe("R%d type=%s expected=map_value: bpf_spin_lock takes a pointer to the lock in a map value", regno, r.Type)
+	}
+	if !r.VarOff.IsConst() {
+		return v.unsafe("R%d doesn't have constant offset. bpf_spin_lock has to be at the constant offset", regno)
+	}
+	m := r.Map
+	if !m.HasSpinLock {
+		return v.unsafe("map '%s' has no valid bpf_spin_lock", m.Name)
+	}
+	off := int64(r.Off) + int64(r.VarOff.Value)
+	if off != int64(m.SpinLockOffset) {
+		return v.unsafe("off %d doesn't point to 'struct bpf_spin_lock' that is at %d", off, m.SpinLockOffset)
+	}
+	held := v.cur.lock
+	if id == 93 {
+		if held.m != nil {
+			return v.unsafe("Locks are not allowed to be nested: bpf_spin_lock is already held")
+		}
+		v.cur.lock = lockState{m: m, id: r.ID}
+		return nil
+	}
+	if held.m == nil {
+		return v.unsafe("bpf_spin_unlock without taking a lock")
+	}
+	if held.m != m || held.id != r.ID {
+		return v.unsafe("bpf_spin_unlock of different lock")
+	}
+	v.cur.lock = lockState{}
+	return nil
 }

@@ -35,6 +35,9 @@ func (v *verifier) checkJump(in isa.Instruction) error {
 		if in.Source() == isa.SrcX {
 			return v.unsupported("callx (indirect call) is not supported by the verifier")
 		}
+		if v.cur.lock.m != nil && !(in.Src == 0 && in.Imm == 94) {
+			return v.unsafe("function calls are not allowed while holding a lock: call bpf_spin_unlock first")
+		}
 		switch in.Src {
 		case isa.CallLocal:
 			return v.checkLocalCall(in)
@@ -52,6 +55,9 @@ func (v *verifier) checkJump(in isa.Instruction) error {
 }
 
 func (v *verifier) checkExit() error {
+	if v.cur.lock.m != nil {
+		return v.unsafe("bpf_spin_unlock is missing: the program exits holding a bpf_spin_lock")
+	}
 	st := v.cur
 	f := st.cur()
 	if len(st.frames) > 1 {

@@ -210,6 +210,15 @@ func (v *verifier) checkMemAccess(base *Reg, a access) (Reg, error) {
 		if a.write && m.Flags&MapFlagRdonlyProg != 0 {
 			return val, v.unsafe("write into map forbidden, value_size=%d off=%d size=%d: the map is read-only for programs", m.ValueSize, off, a.size)
 		}
+		if m.HasSpinLock && base.VarOff.IsConst() {
+			lo := off + int64(base.VarOff.Value)
+			if lo < int64(m.SpinLockOffset)+4 && lo+int64(a.size) > int64(m.SpinLockOffset) {
+				return val, v.unsafe("bpf_spin_lock cannot be accessed directly by load/store (value offset %d)", m.SpinLockOffset)
+			}
+		} else if m.HasSpinLock && !base.VarOff.IsConst() {
+			// A variable offset could reach the lock: the kernel refuses it too.
+			return val, v.unsafe("bpf_spin_lock cannot be accessed directly by load/store: a variable offset into a value with a lock")
+		}
 		if !a.write && m.Flags&MapFlagWronlyProg != 0 {
 			return val, v.unsafe("read from map forbidden, value_size=%d off=%d size=%d: the map is write-only for programs", m.ValueSize, off, a.size)
 		}

@@ -65,6 +65,7 @@ type pathNode struct {
 type state struct {
 	frames   []*frame
 	refs     []refState
+	lock     lockState // the bpf_spin_lock held, if any
 	insn     int
 	parent   *state // the last stored state on this path
 	branches int    // paths still being explored below this stored state
@@ -73,6 +74,13 @@ type state struct {
 	hits, misses int
 	// mayGotoDepth counts the may_goto fall-throughs taken on this path.
 	mayGotoDepth int
+}
+
+// lockState names a held bpf_spin_lock: the map value (by register id,
+// 0 for a global value) and the map.
+type lockState struct {
+	m  *Map
+	id uint32
 }
 
 func (s *state) cur() *frame { return s.frames[len(s.frames)-1] }

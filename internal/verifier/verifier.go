@@ -562,10 +562,13 @@ func (v *verifier) maybeLooping(old, cur *state) bool {
 
 // statesEqual reports whether everything safe from old is safe from cur.
 func (v *verifier) statesEqual(old, cur *state, exact bool) bool {
-	if len(old.frames) != len(cur.frames) || len(old.refs) != len(cur.refs) {
+	if len(old.frames) != len(cur.frames) || len(old.refs) != len(cur.refs) || old.lock.m != cur.lock.m {
 		return false
 	}
 	m := &idMap{}
+	if old.lock.m != nil && !m.check(old.lock.id, cur.lock.id) {
+		return false
+	}
 	for i := range old.refs {
 		if !m.check(old.refs[i].id, cur.refs[i].id) {
 			return false
@@ -710,6 +713,9 @@ func (v *verifier) checkLdAbs(in isa.Instruction) error {
 	}
 	if err := v.checkReadable(isa.R6); err != nil {
 		return err
+	}
+	if v.cur.lock.m != nil {
+		return v.unsafe("BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region")
 	}
 	if len(v.cur.refs) > 0 {
 		return v.unsafe("BPF_LD_[ABS|IND] would lead to reference leak: a legacy packet load may end the program while it holds a reference")
