@@ -47,7 +47,9 @@ func (v *verifier) checkJump(in isa.Instruction) error {
 		if err := v.checkHelperCall(in); err != nil {
 			return err
 		}
-		v.cur.insn++
+		if v.cur.insn == v.idx { // (a callback call moved to the callback)
+			v.cur.insn++
+		}
 		return nil
 	}
 	v.jmps++
@@ -64,6 +66,18 @@ func (v *verifier) checkExit() error {
 		r0 := f.regs[isa.R0]
 		if r0.Type == PtrToStack {
 			return v.unsafe("cannot return stack pointer to the caller: its frame ends with the call")
+		}
+		if f.callback {
+			if err := v.checkReadable(isa.R0); err != nil {
+				return err
+			}
+			if r0.Type != Scalar || r0.Smin < 0 || r0.Smax > 1 {
+				return v.unsafe("At callback return the register R0 has %s, should have been in [0, 1]: a callback returns 0 (continue) or 1 (stop)", r0.String())
+			}
+			// Back to the helper call: the callback may run again.
+			st.frames = st.frames[:len(st.frames)-1]
+			st.insn = f.callsite
+			return nil
 		}
 		st.frames = st.frames[:len(st.frames)-1]
 		caller := st.cur()

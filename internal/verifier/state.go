@@ -32,6 +32,9 @@ type frame struct {
 	stack    []stackSlot // stack[spi] covers fp-8*(spi+1) .. fp-8*spi-1
 	callsite int         // the caller's call instruction (-1 for the entry)
 	subprog  int
+	// callback: the frame is a callback of the helper call at callsite
+	// (bpf_loop, for_each_map_elem); its exit returns to that call.
+	callback bool
 }
 
 func (f *frame) copy() *frame {

@@ -178,6 +178,11 @@ func (v *verifier) checkStructure() error {
 			if in.Src == isa.CallLocal && in.Source() == isa.SrcK {
 				v.prunePoint[i] = true
 			}
+			if in.Src == 0 && in.Source() == isa.SrcK && isCallbackHelper(in.Imm) {
+				// Callback iterations come back here: check for a fixed point.
+				v.prunePoint[i] = true
+				v.forceCheckpoint[i] = true
+			}
 			if i+1 < n {
 				v.prunePoint[i+1] = true
 			}
@@ -488,19 +493,40 @@ func (v *verifier) push(insn int, taken bool) (*state, error) {
 	return n, nil
 }
 
+// isCallbackCall reports whether instruction idx calls a helper with a
+// callback.
+func (v *verifier) isCallbackCall(idx int) bool {
+	in := v.insns[idx]
+	return in.Opcode == isa.OpcodeCall && in.Src == 0 && isCallbackHelper(in.Imm)
+}
+
 func (v *verifier) isStateVisited(idx int) (bool, error) {
 	cur := v.cur
 	force := v.forceCheckpoint[idx]
 	addNew := force || !(v.jmps-v.prevJmps < 2 && v.stats.Processed-v.prevInsns < 8)
 	list := v.explored[idx]
 	kept := list[:0]
-	pruned := false
+	pruned, widened := false, false
 	for i, old := range list {
 		if pruned {
 			kept = append(kept, list[i:]...)
 			break
 		}
-		if old.branches > 0 {
+		if old.branches > 0 && v.isCallbackCall(idx) {
+			// Another iteration of a callback: it adds nothing once its
+			// state is within an earlier one's (the helper bounds the
+			// iterations at run time); otherwise widen what changed.
+			if !widened {
+				widenScalars(old, cur)
+				widened = true
+			}
+			if v.statesEqual(old, cur, false) {
+				old.hits++
+				pruned = true
+				kept = append(kept, old)
+				continue
+			}
+		} else if old.branches > 0 {
 			// old is still being explored below: we are in a loop.
 			if v.insns[idx].Opcode == isa.ClassJMP|opJCOND && old.mayGotoDepth != cur.mayGotoDepth && v.statesEqual(old, cur, false) {
 				// A may_goto loop whose state repeats: the budget ends it.
