@@ -458,16 +458,28 @@ func (v *verifier) enterCallback(id int32, meta *callMeta) error {
 	if len(st.frames) >= isa.MaxCallDepth {
 		return v.unsafe("the call stack of %d frames is too deep: a callback counts as a call", len(st.frames)+1)
 	}
+	caller := st.cur()
+	if id == 181 && uint64(caller.cbDepth) >= caller.regs[isa.R1].Umax {
+		// As the kernel: bpf_loop calls its callback at most nr_loops
+		// times, so no further iteration needs exploring.
+		caller.cbDepth = 0
+		for r := isa.R1; r <= isa.R5; r++ {
+			caller.regs[r] = Reg{Type: NotInit}
+		}
+		caller.regs[isa.R0].setUnknown()
+		return nil
+	}
 	after, err := v.push(v.idx+1, false)
 	if err != nil {
 		return err
 	}
-	ar := &after.cur().regs
+	af := after.cur()
+	af.cbDepth = 0
 	for r := isa.R1; r <= isa.R5; r++ {
-		ar[r] = Reg{Type: NotInit}
+		af.regs[r] = Reg{Type: NotInit}
 	}
-	ar[isa.R0].setUnknown()
-	caller := st.cur()
+	af.regs[isa.R0].setUnknown()
+	caller.cbDepth++
 	cb := &frame{callsite: v.idx, subprog: v.subprogOf[meta.fn], callback: true}
 	for i := range cb.regs {
 		cb.regs[i] = Reg{Type: NotInit}
@@ -491,6 +503,11 @@ func (v *verifier) enterCallback(id int32, meta *callMeta) error {
 	st.insn = meta.fn
 	return nil
 }
+
+// cbUnroll is how many callback iterations are explored exactly before
+// the scalars they change are widened (bpf_loop with a small constant
+// count is explored exactly, as the kernel does).
+const cbUnroll = 64
 
 // widenScalars forgets the bounds of every scalar (register or spilled)
 // of cur that differs from old, the state of an earlier iteration at the

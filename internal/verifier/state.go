@@ -35,6 +35,9 @@ type frame struct {
 	// callback: the frame is a callback of the helper call at callsite
 	// (bpf_loop, for_each_map_elem); its exit returns to that call.
 	callback bool
+	// cbDepth counts the callback iterations this frame's current
+	// callback call has explored (the kernel's callback_depth).
+	cbDepth int
 }
 
 func (f *frame) copy() *frame {

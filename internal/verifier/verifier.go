@@ -516,7 +516,7 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 			// Another iteration of a callback: it adds nothing once its
 			// state is within an earlier one's (the helper bounds the
 			// iterations at run time); otherwise widen what changed.
-			if !widened {
+			if !widened && cur.cur().cbDepth > cbUnroll {
 				widenScalars(old, cur)
 				widened = true
 			}
