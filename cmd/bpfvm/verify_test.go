@@ -39,6 +39,16 @@ func TestVerifyCommand(t *testing.T) {
 		{[]string{"--type", "nonsense", ok}, 2, ""},
 		{[]string{"--maps", maps, mapProg}, 1, "map_value_or_null"},
 		{[]string{filepath.Join(dir, "missing.bin")}, 2, ""},
+		// ELF objects: every program, or --prog; maps and types from the object.
+		{[]string{"../../testdata/loops.o"}, 0, "loops: accepted"},
+		{[]string{"../../testdata/for_each.o"}, 0, "accepted"},
+		{[]string{"--prog", "spin_lock", "../../testdata/spin_lock.o"}, 0, "spin_lock: accepted"},
+		{[]string{"--prog", "nope", "../../testdata/loops.o"}, 2, ""},
+		{[]string{"--maps", maps, "../../testdata/loops.o"}, 2, ""},
+		// --type overrides the object's type: an XDP helper in a socket
+		// filter is rejected, and the rejection quotes the C line.
+		{[]string{"--type", "socket_filter", "../../testdata/xdp_bytes.o"}, 1, "source: ./xdp_bytes.c:20: __u32 len = bpf_xdp_get_buff_len(ctx);"},
+		{[]string{write("junk.o", "\x7fELF garbage")}, 2, ""},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
