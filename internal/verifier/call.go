@@ -524,6 +524,7 @@ func widenScalars(old, cur *state) {
 				cf.regs[r].setUnknown()
 			}
 		}
+		cf.ownStack()
 		for spi := range cf.stack {
 			if spi >= len(of.stack) {
 				break

@@ -637,7 +637,7 @@ func (v *verifier) stackReadFixed(f *frame, off int64, a access) (Reg, error) {
 			spillCnt, zeroCnt := 0, 0
 			for i := 0; i < a.size; i++ {
 				ss, bb := spiOf(off + int64(i))
-				t := f.slot(ss).types[bb]
+				t := f.slotType(ss, bb)
 				switch t {
 				case slotSpill:
 					spillCnt++
@@ -655,7 +655,7 @@ func (v *verifier) stackReadFixed(f *frame, off int64, a access) (Reg, error) {
 	zero := true
 	for i := 0; i < a.size; i++ {
 		ss, bb := spiOf(off + int64(i))
-		if f.slot(ss).types[bb] != slotZero {
+		if f.slotType(ss, bb) != slotZero {
 			zero = false
 		}
 	}

@@ -507,6 +507,7 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 	list := v.explored[idx]
 	kept := list[:0]
 	pruned, widened := false, false
+	hashed, curHash := false, uint64(0)
 	for i, old := range list {
 		if pruned {
 			kept = append(kept, list[i:]...)
@@ -535,7 +536,10 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 				kept = append(kept, old)
 				continue
 			}
-			if old.mayGotoDepth == cur.mayGotoDepth && v.maybeLooping(old, cur) && v.statesEqual(old, cur, true) {
+			if !hashed {
+				curHash, hashed = regsHash(cur), true
+			}
+			if old.mayGotoDepth == cur.mayGotoDepth && v.maybeLooping(old, cur, curHash) && v.statesEqual(old, cur, true) {
 				return false, v.unsafe("infinite loop detected at insn %d: the loop comes back to the same state, so it never ends", idx)
 			}
 			if !force && v.jmps-v.prevJmps < 20 && v.stats.Processed-v.prevInsns < 100 {
@@ -568,6 +572,7 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 	}
 	n := cur.copy()
 	n.insn = idx
+	n.regsHash = regsHash(n)
 	n.branches = 1
 	n.parent = cur.parent
 	cur.parent = n
@@ -579,11 +584,26 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 	return false, nil
 }
 
-func (v *verifier) maybeLooping(old, cur *state) bool {
-	if len(old.frames) != len(cur.frames) {
+func (v *verifier) maybeLooping(old, cur *state, curHash uint64) bool {
+	if len(old.frames) != len(cur.frames) || old.regsHash != curHash {
 		return false
 	}
 	return old.cur().regs == cur.cur().regs
+}
+
+// regsHash summarises the current frame's registers, so that most
+// maybeLooping checks against the stored states of a long loop end
+// without comparing eleven registers field by field.
+func regsHash(s *state) uint64 {
+	var h uint64
+	regs := &s.cur().regs
+	for i := range regs {
+		r := &regs[i]
+		h = h*0x100000001b3 + (uint64(r.Type) | uint64(uint32(r.Off))<<32)
+		h = h*0x100000001b3 + r.VarOff.Value
+		h = h*0x100000001b3 + r.Umax
+	}
+	return h
 }
 
 // statesEqual reports whether everything safe from old is safe from cur.
