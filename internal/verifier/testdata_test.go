@@ -1,7 +1,9 @@
 package verifier
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -77,4 +79,36 @@ func TestObjectLineInfo(t *testing.T) {
 		t.Fatalf("rejection has no source line: %q (%v)", ve.Line, err)
 	}
 	t.Logf("%v\n%s", err, ve.Line)
+}
+
+// FuzzObjectPrograms: preparing and verifying the programs of any ELF
+// object the parser accepts never panics.
+func FuzzObjectPrograms(f *testing.F) {
+	for _, name := range []string{"loops.o", "for_each.o", "spin_lock.o", "global_data.o", "xdp_bytes.o"} {
+		data, err := os.ReadFile(filepath.Join("../../testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		spec, err := func() (s *ebpf.CollectionSpec, err error) {
+			defer func() {
+				if recover() != nil {
+					err = errors.New("parser panic") // cilium/ebpf's, not ours
+				}
+			}()
+			return ebpf.LoadCollectionSpecFromReader(bytes.NewReader(data))
+		}()
+		if err != nil {
+			return
+		}
+		for _, p := range ObjectPrograms(spec) {
+			if p.Err != nil {
+				continue
+			}
+			p.Config.MaxProcessed = 50_000
+			Verify(p.Insns, p.Config)
+		}
+	})
 }
