@@ -360,3 +360,43 @@ func TestBatchOps(t *testing.T) {
 		t.Fatalf("ragged batch: %v", err)
 	}
 }
+
+// TestRunAllocatesNothing: steady-state runs allocate nothing, whether
+// the program is trivial, calls map helpers (lookups, updates of existing
+// keys) or a host helper.
+func TestRunAllocatesNothing(t *testing.T) {
+	// The verifier has no prototype for host helpers: load WithoutVerifier.
+	rt := NewRuntime(WithNumCPU(2), WithoutVerifier(), WithHelper(0x10001, func(mem Memory, r1, r2, _, _, _ uint64) (uint64, error) {
+		b, err := mem.Bytes(r1, r2, false)
+		return uint64(len(b)), err
+	}))
+	host := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R2),
+		asm.Mov.Imm(asm.R2, 14),
+		asm.BuiltinFunc(0x10001).Call(),
+		asm.Return(),
+	}
+	coll, err := rt.LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"host": {Name: "host", Type: ebpf.XDP, Instructions: host, License: "GPL"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	_, maps := loadTestdata(t, "bench_maps.o")
+	for _, p := range []*Program{coll.Programs["host"], maps.Programs["bench_hash_update"], maps.Programs["bench_hash_lookup"], maps.Programs["bench_array_lookup"]} {
+		opts := &RunOptions{Data: udpPkt}
+		if _, err := p.Run(opts); err != nil { // first run: inserts, buffers
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(50, func() {
+			if _, err := p.Run(opts); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per run", p.Name(), allocs)
+		}
+	}
+}

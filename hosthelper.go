@@ -18,7 +18,7 @@ type HelperFunc func(mem Memory, r1, r2, r3, r4, r5 uint64) (uint64, error)
 
 type envMemory struct{ env engine.Env }
 
-func (m envMemory) Bytes(addr, n uint64, write bool) ([]byte, error) {
+func (m *envMemory) Bytes(addr, n uint64, write bool) ([]byte, error) {
 	return m.env.Memory(addr, n, write)
 }
 

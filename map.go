@@ -138,7 +138,16 @@ func (m *Map) LookupWithFlags(key, valueOut any, flags MapUpdateFlags) error {
 	if err != nil {
 		return err
 	}
-	v := make([]byte, m.m.HostValueSize())
+	n := m.m.HostValueSize()
+	if b, ok := valueOut.([]byte); ok && len(b) == n {
+		// The map copies into the caller's buffer directly (only on
+		// success): no intermediate value.
+		if err := m.m.Lookup(k, b, uint64(flags)); err != nil {
+			return fmt.Errorf("lookup in %s: %w", m, err)
+		}
+		return nil
+	}
+	v := make([]byte, n)
 	if err := m.m.Lookup(k, v, uint64(flags)); err != nil {
 		return fmt.Errorf("lookup in %s: %w", m, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -40,28 +41,35 @@ type Program struct {
 	// checked.
 	proven  []uint64
 	pool    instancePool
-	runs    sync.Pool // *progtype.Run
 	cpu     sync.Mutex
 	nextCPU int
 }
 
-// instance is one machine for a program: its helper state and VM.
+// instance is one machine for a program: its helper state, VM and the
+// test-run buffers (context, packet) its runs reuse.
 type instance struct {
 	state *helpers.State
 	vm    jit.VM
 	prog  jit.Program
+	run   *progtype.Run
 }
 
 // instancePool keeps idle instances. Unlike a sync.Pool it never drops
 // them, so every engine program it created can be closed (the JIT's code
 // memory) and the number of instances stays at the peak concurrency.
 type instancePool struct {
+	// hot is the instance a single caller takes and returns without
+	// locking: the common case of one goroutine running the program.
+	hot  atomic.Pointer[instance]
 	mu   sync.Mutex
 	free []*instance
 	all  []*instance
 }
 
-func (pp *instancePool) Get() any {
+func (pp *instancePool) Get() *instance {
+	if inst := pp.hot.Swap(nil); inst != nil {
+		return inst
+	}
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	if n := len(pp.free); n > 0 {
@@ -73,6 +81,9 @@ func (pp *instancePool) Get() any {
 }
 
 func (pp *instancePool) Put(inst *instance) {
+	if pp.hot.CompareAndSwap(nil, inst) {
+		return
+	}
 	pp.mu.Lock()
 	pp.free = append(pp.free, inst)
 	pp.mu.Unlock()
@@ -91,6 +102,7 @@ func (pp *instancePool) closeAll() {
 		inst.prog.Close()
 	}
 	pp.all, pp.free = nil, nil
+	pp.hot.Store(nil)
 }
 
 // regionsHelper is the private helper id of the prologue that makes the
@@ -184,9 +196,14 @@ func (p *Program) newInstance() (*instance, error) {
 		for id, h := range hs {
 			withRegions[id] = h
 		}
+		// One adapter per instance (an instance runs on one goroutine at
+		// a time): wrapping env in a new Memory value per call would
+		// allocate on every host helper call.
+		mem := &envMemory{}
 		for id, fn := range p.rt.hostHelpers {
 			withRegions[id] = func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
-				return fn(envMemory{env}, r1, r2, r3, r4, r5)
+				mem.env = env
+				return fn(mem, r1, r2, r3, r4, r5)
 			}
 		}
 		direct := p.direct
@@ -202,14 +219,14 @@ func (p *Program) newInstance() (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{state: st, vm: prog.NewVM(), prog: prog}
+	inst := &instance{state: st, vm: prog.NewVM(), prog: prog, run: progtype.NewRun()}
 	p.pool.track(inst)
 	return inst, nil
 }
 
 func (p *Program) get() (*instance, error) {
-	if x := p.pool.Get(); x != nil {
-		return x.(*instance), nil
+	if inst := p.pool.Get(); inst != nil {
+		return inst, nil
 	}
 	inst, err := p.newInstance()
 	return inst, p.fixError(err)
@@ -235,6 +252,11 @@ func (p *Program) fixError(err error) error {
 	}
 	return fmt.Errorf("program %s: %w", p.name, err)
 }
+
+// clockBase is the origin of Run's durations: time.Since of a time with a
+// monotonic reading reads only the monotonic clock, half the cost of
+// time.Now, which also reads the wall clock.
+var clockBase = time.Now()
 
 // RunOptions are the inputs and outputs of Run, as cilium/ebpf's
 // RunOptions and BPF_PROG_TEST_RUN have them.
@@ -284,32 +306,33 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 			return 0, err
 		}
 	}
-	run, _ := p.runs.Get().(*progtype.Run)
-	if run == nil {
-		run = progtype.NewRun()
+	inst, err := p.get()
+	if err != nil {
+		return 0, err
 	}
-	defer p.runs.Put(run)
+	defer p.pool.Put(inst)
+	run := inst.run
 	if err := run.Prepare(p.typ, progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil}); err != nil {
 		return 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	repeat := max(opts.Repeat, 1)
 	var ret uint64
 	var redirect helpers.RedirectInfo
-	var err error
-	inst, err := p.get()
-	if err != nil {
-		return 0, err
+	cpu := int(opts.CPU)
+	if cpu >= p.rt.numCPU {
+		cpu %= p.rt.numCPU // a division only when needed: it is slow
 	}
-	defer p.pool.Put(inst)
-	cpu := int(opts.CPU) % p.rt.numCPU
-	start := time.Now()
+	start := time.Since(clockBase)
 	for i := uint32(0); i < repeat; i++ {
 		ret, redirect, err = p.runOnce(inst, run, cpu)
 		if err != nil {
 			return 0, err
 		}
 	}
-	opts.Duration = time.Since(start) / time.Duration(repeat)
+	opts.Duration = time.Since(clockBase) - start
+	if repeat > 1 {
+		opts.Duration /= time.Duration(repeat)
+	}
 	opts.Redirect = nil
 	if redirect.Set {
 		r := &Redirect{Ifindex: redirect.Ifindex, Key: redirect.Key, Flags: redirect.Flags}

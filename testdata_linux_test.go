@@ -69,6 +69,7 @@ var progCases = []progCase{
 	}},
 	{obj: "socket_filter.o", prog: "socket_filter", inputs: []runInput{{data: udpPkt}, {data: tcpPkt}, {data: otherPkt, ctx: skbCtx(3, 0, 7)}}},
 	{obj: "hash_ops.o", prog: "hash_ops", inputs: []runInput{{data: udpPkt}, {data: udpPkt}}},
+	{obj: "hash_replace.o", prog: "hash_replace", inputs: []runInput{{data: udpPkt}, {data: udpPkt}}},
 	{obj: "global_data.o", prog: "global_data", inputs: allPkts},
 	{obj: "bpf2bpf.o", prog: "bpf2bpf", inputs: allPkts},
 	{obj: "tail_call.o", prog: "tail_entry", inputs: allPkts[:2]},

@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -187,12 +189,12 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	run, closeEngine, err := newMatchFunc(prog, cbpfEngine)
+	run, pf, closeEngine, err := newMatchFunc(prog, cbpfEngine)
 	if err != nil {
 		return fail("engine %s: %v", f.engine, err)
 	}
 	defer closeEngine()
-	if err := filterFile(f, src, run, stdout, stderr); err != nil {
+	if err := filterFile(f, src, run, pf, stdout, stderr); err != nil {
 		return fail("%v", err)
 	}
 	return 0
@@ -208,17 +210,19 @@ var filterEngines = map[string]cbpf.Engine{
 // were captured.
 type matchFunc func(data []byte, wireLen uint32) (uint32, error)
 
-func newMatchFunc(prog []cbpf.Instruction, e cbpf.Engine) (matchFunc, func(), error) {
+// The pcap engine is also returned as itself, so that the hot loop can call
+// it directly rather than through the function value.
+func newMatchFunc(prog []cbpf.Instruction, e cbpf.Engine) (matchFunc, *packetFilter, func(), error) {
 	if e < 0 {
 		pf := newPacketFilter(prog)
-		return func(data []byte, wireLen uint32) (uint32, error) { return pf.run(data, wireLen), nil }, func() {}, nil
+		return func(data []byte, wireLen uint32) (uint32, error) { return pf.run(data, wireLen), nil }, pf, func() {}, nil
 	}
 	flt, err := cbpf.NewFilter(prog, cbpf.Options{Engine: e})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m := flt.NewMatcher()
-	return func(data []byte, _ uint32) (uint32, error) { return m.Match(data, nil) },
+	return func(data []byte, _ uint32) (uint32, error) { return m.Match(data, nil) }, nil,
 		func() { m.Close(); flt.Close() }, nil
 }
 
@@ -265,7 +269,10 @@ func loadFilter(f filterFlags, expr string, lt pcapfilter.LinkType, opts pcapfil
 }
 
 // filterFile runs the filter over a capture file.
-func filterFile(f filterFlags, src *captureReader, run matchFunc, stdout, stderr io.Writer) error {
+func filterFile(f filterFlags, src *captureReader, run matchFunc, pf *packetFilter, stdout, stderr io.Writer) error {
+	if src.mapped != nil && (f.write != "" || f.count) {
+		return filterMapped(f, src, run, pf, stdout, stderr)
+	}
 	var out *bufio.Writer
 	var sink pcapSink
 	var flush func() error
@@ -353,10 +360,12 @@ type packet struct {
 type pcapSink func(p packet) error
 
 // captureReader reads pcap files itself and pcapng files through
-// gopacket's pcapgo. pcap files are read in large chunks by a second
-// goroutine while the filter runs over the previous chunk, so reading and
-// filtering overlap (tcpdump does one after the other); packets are
-// filtered in place in the chunk buffers, without copying.
+// gopacket's pcapgo. pcap files are mapped into memory where they can be
+// (see mapping: the kernel's page-table work then runs on another
+// goroutine, and nothing is copied); otherwise (pipes, other systems) they
+// are read in large chunks by a second goroutine while the filter runs over
+// the previous chunk. Either way packets are filtered in place, without
+// copying.
 type captureReader struct {
 	linkType  uint32
 	bigEndian bool // NULL link type: family in big-endian order
@@ -379,6 +388,12 @@ type captureReader struct {
 	// sink writes out the run of records it holds there).
 	beforeRefill func() error
 
+	// mapped is the whole file when it could be mapped into memory (then
+	// buf is mapped and there is no reading goroutine): records are parsed
+	// and written out in place, with no copy of the file through read(2).
+	mapped  []byte
+	mapping *mapping
+
 	// pcapng
 	ng *pcapgo.NgReader
 	cr *countingReader
@@ -400,6 +415,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// mapCaptures is whether pcap files are mapped into memory when they can
+// be (tests turn it off to exercise the reading goroutine, which serves
+// pipes and other files that cannot be mapped).
+var mapCaptures = true
 
 const (
 	chunkSize = 256 << 10
@@ -459,6 +479,13 @@ func openCapture(path string) (*captureReader, error) {
 	c.linkType = c.order.Uint32(hdr[20:]) & 0x0fffffff
 	c.bigEndian = c.order == binary.BigEndian
 	c.fileHdr = hdr[:]
+	if mapCaptures {
+		if m, err := mapFile(file, st.Size()); err == nil {
+			c.mapping, c.mapped, c.buf, c.joined = m, m.data, m.data, true
+			c.lo, c.hi = 24, len(m.data)
+			return c, nil
+		}
+	}
 	c.base = 24
 	c.full = make(chan chunk, chunks)
 	c.free = make(chan []byte, chunks)
@@ -498,6 +525,9 @@ func (c *captureReader) readChunks(file *os.File, done chan struct{}) {
 // fill makes at least n bytes available in buf[lo:hi] unless the file
 // ends, moving to the next chunk.
 func (c *captureReader) fill(n int) error {
+	if c.mapped != nil {
+		return nil // all of the file is in buf already
+	}
 	for c.hi-c.lo < n {
 		if c.beforeRefill != nil {
 			if err := c.beforeRefill(); err != nil {
@@ -542,6 +572,10 @@ func (c *captureReader) Close() {
 	}
 	if c.file != nil {
 		c.file.Close()
+	}
+	if c.mapped != nil {
+		c.mapping.close()
+		c.mapped, c.buf = nil, nil
 	}
 }
 
@@ -679,3 +713,187 @@ func (b *progressBar) done() {
 		fmt.Fprintf(b.w, "\r%s\r", strings.Repeat(" ", 48))
 	}
 }
+
+// filterMapped is filterFile for a pcap file mapped into memory, with -w or
+// -c: records are parsed in place in a single loop, and runs of consecutive
+// matching records are handed to the output as slices of the mapping,
+// written with few large vectored writes (no copy in user space).
+func filterMapped(f filterFlags, src *captureReader, run matchFunc, pf *packetFilter, stdout, stderr io.Writer) (err error) {
+	var out *vecWriter
+	if f.write != "" {
+		var w io.Writer = stdout
+		if f.write != "-" {
+			file, err := os.Create(f.write)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			w = file
+		}
+		out = newVecWriter(w)
+		if err := out.add(src.fileHdr); err != nil {
+			return err
+		}
+	}
+	// A file truncated by someone else while it is mapped faults on
+	// access: report it as an error rather than crashing.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			fault, ok := r.(interface{ Addr() uintptr })
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("%s: memory fault at %#x reading the mapped file: was it truncated while being read?", f.read, fault.Addr())
+		}
+	}()
+	bar := newProgressBar(stderr, src.size)
+	b := src.mapped
+	swap := src.order == binary.BigEndian
+	u32 := func(p []byte) uint32 {
+		v := binary.LittleEndian.Uint32(p)
+		if swap {
+			v = bits.ReverseBytes32(v)
+		}
+		return v
+	}
+	var matched, index uint64
+	runStart, runEnd := 0, 0 // the pending run of matching records, b[runStart:runEnd]
+	released := 0            // b[:released] is done with
+	lo := src.lo
+	ahead := lo // prefetched up to here
+	for lo < len(b) {
+		if len(b)-lo < 16 {
+			return fmt.Errorf("truncated record header at offset %d", lo)
+		}
+		h := b[lo : lo+16 : lo+16]
+		incl := uint64(u32(h[8:]))
+		if incl > 1<<28 {
+			return fmt.Errorf("record at offset %d claims %d bytes", lo, incl)
+		}
+		end := lo + 16 + int(incl)
+		if end > len(b) {
+			return fmt.Errorf("truncated packet at offset %d (%d bytes claimed)", lo, incl)
+		}
+		if lim := min(end+prefetchAhead, len(b)); ahead < lim {
+			prefetch(&b[ahead], uintptr(lim-ahead))
+			ahead = lim
+		}
+		index++
+		if index&0x3fff == 0 {
+			bar.update(int64(lo))
+		}
+		data := b[lo+16 : end : end]
+		var v uint32
+		if pf != nil {
+			v = pf.run(data, u32(h[12:]))
+		} else if v, err = run(data, u32(h[12:])); err != nil {
+			return fmt.Errorf("packet %d: %v", index, err)
+		}
+		if lo >= released+releaseStep {
+			// Hand what is behind to the unmapping goroutine, once written
+			// out (a run is written as two, same bytes).
+			if out != nil {
+				if runEnd > runStart {
+					if err := out.add(b[runStart:runEnd]); err != nil {
+						return err
+					}
+					runStart = runEnd
+				}
+				if err := out.flush(); err != nil {
+					return err
+				}
+			}
+			released = lo
+			src.mapping.release(released)
+		}
+		if v != 0 {
+			matched++
+			if lo != runEnd {
+				if out != nil && runEnd > runStart {
+					if err := out.add(b[runStart:runEnd]); err != nil {
+						return err
+					}
+				}
+				runStart = lo
+			}
+			runEnd = end
+		}
+		lo = end
+	}
+	bar.done()
+	if out != nil {
+		if runEnd > runStart {
+			if err := out.add(b[runStart:runEnd]); err != nil {
+				return err
+			}
+		}
+		if err := out.flush(); err != nil {
+			return err
+		}
+	}
+	if f.count {
+		if f.write == "-" {
+			fmt.Fprintln(stderr, matched)
+		} else {
+			fmt.Fprintln(stdout, matched)
+		}
+	}
+	return nil
+}
+
+// vecWriter collects slices to write and writes them, in order, with few
+// vectored writes when the destination is a file (else through a buffer).
+// The slices must stay unchanged until flush.
+type vecWriter struct {
+	file *os.File
+	w    *bufio.Writer
+	iov  [][]byte
+	sys  []iovec // writev's argument, kept to not allocate at each call
+}
+
+// maxIov is the most slices passed to one writev (Linux's IOV_MAX).
+const maxIov = 1024
+
+func newVecWriter(w io.Writer) *vecWriter {
+	if f, ok := w.(*os.File); ok && canWritev {
+		return &vecWriter{file: f, iov: make([][]byte, 0, maxIov)}
+	}
+	return &vecWriter{w: bufio.NewWriterSize(w, 1<<20)}
+}
+
+func (v *vecWriter) add(p []byte) error {
+	if v.file == nil {
+		_, err := v.w.Write(p)
+		return err
+	}
+	v.iov = append(v.iov, p)
+	if len(v.iov) == maxIov {
+		return v.writeIov()
+	}
+	return nil
+}
+
+func (v *vecWriter) writeIov() error {
+	err := writev(v.file, v.iov, &v.sys)
+	clear(v.iov) // drop references to the mapping
+	v.iov = v.iov[:0]
+	return err
+}
+
+// flush writes out everything added.
+func (v *vecWriter) flush() error {
+	if v.file == nil {
+		return v.w.Flush()
+	}
+	return v.writeIov()
+}
+
+// prefetchAhead is how far ahead of the record being filtered the mapped
+// file is prefetched. The next record's position depends on this one's
+// header, so without prefetching every record costs a full trip to memory.
+const prefetchAhead = 8 << 10
+
+// releaseStep is how often filterMapped releases the part of the mapping
+// it is done with (a variable for tests).
+var releaseStep = 16 << 20

@@ -73,12 +73,44 @@ const (
 	fJgeX
 	fJsetX
 	fFail // anything the checker refuses: the run returns 0
+
+	// A packet load followed by a conditional jump with a constant, fused
+	// into one instruction (k2 is the jump's constant, jt and jf its
+	// targets): most of what pcap-filter expressions compile to. The jump
+	// stays in place for the instructions that jump to it.
+	fLdHJeq
+	fLdHJgt
+	fLdHJge
+	fLdHJset
+	fLdBJeq
+	fLdBJgt
+	fLdBJge
+	fLdBJset
+	fLdWJeq
+	fLdWJgt
+	fLdWJge
+	fLdWJset
+	fLdIndHJeq
+	fLdIndHJset
+	fLdIndBJeq
+	fLdIndBJset
 )
 
 type fastInsn struct {
 	op     fastOp
 	jt, jf uint32 // absolute targets
 	k      uint32
+	k2     uint32 // fused jumps: the constant compared with
+}
+
+// fusedLdJmp maps a packet load and a following jump (fJeqK..fJsetK) to
+// their fused instruction.
+var fusedLdJmp = map[[2]fastOp]fastOp{
+	{fLdH, fJeqK}: fLdHJeq, {fLdH, fJgtK}: fLdHJgt, {fLdH, fJgeK}: fLdHJge, {fLdH, fJsetK}: fLdHJset,
+	{fLdB, fJeqK}: fLdBJeq, {fLdB, fJgtK}: fLdBJgt, {fLdB, fJgeK}: fLdBJge, {fLdB, fJsetK}: fLdBJset,
+	{fLdW, fJeqK}: fLdWJeq, {fLdW, fJgtK}: fLdWJgt, {fLdW, fJgeK}: fLdWJge, {fLdW, fJsetK}: fLdWJset,
+	{fLdIndH, fJeqK}: fLdIndHJeq, {fLdIndH, fJsetK}: fLdIndHJset,
+	{fLdIndB, fJeqK}: fLdIndBJeq, {fLdIndB, fJsetK}: fLdIndBJset,
 }
 
 var aluFast = map[uint16]fastOp{
@@ -163,6 +195,12 @@ func newPacketFilter(prog []cbpf.Instruction) *packetFilter {
 		}
 		f.code[i] = fi
 	}
+	for i := 0; i+1 < len(f.code); i++ {
+		ld, jmp := &f.code[i], f.code[i+1]
+		if op, ok := fusedLdJmp[[2]fastOp{ld.op, jmp.op}]; ok {
+			ld.op, ld.k2, ld.jt, ld.jf = op, jmp.k, jmp.jt, jmp.jf
+		}
+	}
 	return f
 }
 
@@ -223,15 +261,8 @@ func (f *packetFilter) run(data []byte, wireLen uint32) uint32 {
 		case fLdIndW, fLdIndH, fLdIndB:
 			off := x + in.k
 			if off >= 0x80000000 {
-				// A negative offset: the kernel reads relative to the
-				// link-layer or network header (SKF_LL_OFF, SKF_NET_OFF);
-				// both start at the first byte here, as in cbpf.Eval.
-				switch o := int32(off); {
-				case o >= cbpf.NetOffset:
-					off = uint32(o - cbpf.NetOffset)
-				case o >= cbpf.LLOffset:
-					off = uint32(o - cbpf.LLOffset)
-				default:
+				var ok bool
+				if off, ok = negativeOffset(off); !ok {
 					return 0
 				}
 			}
@@ -251,6 +282,194 @@ func (f *packetFilter) run(data []byte, wireLen uint32) uint32 {
 					return 0
 				}
 				a = uint32(data[off])
+			}
+		case fLdHJeq:
+			if uint64(in.k)+2 > n {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[in.k:]))
+			if a == in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdHJgt:
+			if uint64(in.k)+2 > n {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[in.k:]))
+			if a > in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdHJge:
+			if uint64(in.k)+2 > n {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[in.k:]))
+			if a >= in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdHJset:
+			if uint64(in.k)+2 > n {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[in.k:]))
+			if a&in.k2 != 0 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdBJeq:
+			if uint64(in.k) >= n {
+				return 0
+			}
+			a = uint32(data[in.k])
+			if a == in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdBJgt:
+			if uint64(in.k) >= n {
+				return 0
+			}
+			a = uint32(data[in.k])
+			if a > in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdBJge:
+			if uint64(in.k) >= n {
+				return 0
+			}
+			a = uint32(data[in.k])
+			if a >= in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdBJset:
+			if uint64(in.k) >= n {
+				return 0
+			}
+			a = uint32(data[in.k])
+			if a&in.k2 != 0 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdWJeq:
+			if uint64(in.k)+4 > n {
+				return 0
+			}
+			a = binary.BigEndian.Uint32(data[in.k:])
+			if a == in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdWJgt:
+			if uint64(in.k)+4 > n {
+				return 0
+			}
+			a = binary.BigEndian.Uint32(data[in.k:])
+			if a > in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdWJge:
+			if uint64(in.k)+4 > n {
+				return 0
+			}
+			a = binary.BigEndian.Uint32(data[in.k:])
+			if a >= in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdWJset:
+			if uint64(in.k)+4 > n {
+				return 0
+			}
+			a = binary.BigEndian.Uint32(data[in.k:])
+			if a&in.k2 != 0 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdIndHJeq:
+			off := x + in.k
+			if off >= 0x80000000 {
+				var ok bool
+				if off, ok = negativeOffset(off); !ok {
+					return 0
+				}
+			}
+			if uint64(off)+2 > n {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[off:]))
+			if a == in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdIndHJset:
+			off := x + in.k
+			if off >= 0x80000000 {
+				var ok bool
+				if off, ok = negativeOffset(off); !ok {
+					return 0
+				}
+			}
+			if uint64(off)+2 > n {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[off:]))
+			if a&in.k2 != 0 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdIndBJeq:
+			off := x + in.k
+			if off >= 0x80000000 {
+				var ok bool
+				if off, ok = negativeOffset(off); !ok {
+					return 0
+				}
+			}
+			if uint64(off) >= n {
+				return 0
+			}
+			a = uint32(data[off])
+			if a == in.k2 {
+				pc = in.jt
+			} else {
+				pc = in.jf
+			}
+		case fLdIndBJset:
+			off := x + in.k
+			if off >= 0x80000000 {
+				var ok bool
+				if off, ok = negativeOffset(off); !ok {
+					return 0
+				}
+			}
+			if uint64(off) >= n {
+				return 0
+			}
+			a = uint32(data[off])
+			if a&in.k2 != 0 {
+				pc = in.jt
+			} else {
+				pc = in.jf
 			}
 		case fMsh:
 			if uint64(in.k) >= n {
@@ -366,4 +585,18 @@ func (f *packetFilter) run(data []byte, wireLen uint32) uint32 {
 		}
 	}
 	return 0
+}
+
+// negativeOffset maps a negative offset of an indirect load: the kernel
+// reads relative to the link-layer or network header (SKF_LL_OFF,
+// SKF_NET_OFF); both start at the first byte here, as in cbpf.Eval. ok is
+// false for other negative offsets, which fail the load.
+func negativeOffset(off uint32) (uint32, bool) {
+	switch o := int32(off); {
+	case o >= cbpf.NetOffset:
+		return uint32(o - cbpf.NetOffset), true
+	case o >= cbpf.LLOffset:
+		return uint32(o - cbpf.LLOffset), true
+	}
+	return 0, false
 }

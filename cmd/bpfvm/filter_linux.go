@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -22,6 +24,165 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// mapping is a capture file mapped read-only into memory, with a goroutine
+// that, on the other core when there are two, has the kernel fill in the
+// page tables ahead of the filtering loop (so the loop does not stop at
+// page faults) and unmaps what the loop is done with behind it (so that
+// work is not left for the end).
+type mapping struct {
+	data     []byte
+	released atomic.Int64  // data[:released] is no longer used
+	kick     chan struct{} // released has grown
+	stop     chan struct{}
+	finished chan struct{}
+	unmapped int // data[:unmapped] is unmapped: the goroutine's until finished
+}
+
+// populateChunk is how much of a mapping is populated at a time.
+const populateChunk = 1 << 20
+
+// mapFile maps a regular file into memory.
+func mapFile(f *os.File, size int64) (*mapping, error) {
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if size <= 0 || int64(int(size)) != size {
+		return nil, errors.New("file too small or too large to map")
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var p unsafe.Pointer
+	var merr error
+	if err := rc.Control(func(fd uintptr) {
+		p, merr = unix.MmapPtr(int(fd), 0, nil, uintptr(size), unix.PROT_READ, unix.MAP_SHARED)
+	}); err != nil {
+		return nil, err
+	}
+	if merr != nil {
+		return nil, merr
+	}
+	m := &mapping{
+		data:     unsafe.Slice((*byte)(p), int(size)),
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		finished: make(chan struct{}),
+	}
+	go m.run()
+	return m, nil
+}
+
+func (m *mapping) run() {
+	defer close(m.finished)
+	page := unix.Getpagesize()
+	populated := 0
+	for {
+		if r := int(m.released.Load()) &^ (page - 1); r > m.unmapped {
+			if unix.MunmapPtr(unsafe.Pointer(&m.data[m.unmapped]), uintptr(r-m.unmapped)) == nil {
+				m.unmapped = r
+			}
+		}
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		if populated < len(m.data) {
+			// MADV_POPULATE_READ needs Linux 5.14: without it, the
+			// filtering loop faults the pages in itself.
+			start, end := max(populated, m.unmapped), min(populated+populateChunk, len(m.data))
+			if start < end && unix.Madvise(m.data[start:end], unix.MADV_POPULATE_READ) != nil {
+				end = len(m.data)
+			}
+			populated = end
+			continue
+		}
+		select {
+		case <-m.stop:
+			return
+		case <-m.kick:
+		}
+	}
+}
+
+// release says that data[:n] will not be used any more.
+func (m *mapping) release(n int) {
+	m.released.Store(int64(n))
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// close stops the goroutine and unmaps the rest.
+func (m *mapping) close() {
+	close(m.stop)
+	<-m.finished
+	if m.unmapped < len(m.data) {
+		unix.MunmapPtr(unsafe.Pointer(&m.data[m.unmapped]), uintptr(len(m.data)-m.unmapped))
+	}
+	m.data = nil
+}
+
+const canWritev = true
+
+type iovec = unix.Iovec
+
+// writev writes all of iov to f, in order, with as few writev(2) calls as
+// the kernel allows (it may write less than asked: resume where it
+// stopped). sys is reused from call to call.
+func writev(f *os.File, iov [][]byte, sys *[]iovec) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for len(iov) > 0 && len(iov[0]) == 0 {
+		iov = iov[1:]
+	}
+	for len(iov) > 0 {
+		vec := (*sys)[:0]
+		for _, b := range iov {
+			if len(b) > 0 {
+				v := unix.Iovec{Base: &b[0]}
+				v.SetLen(len(b))
+				vec = append(vec, v)
+			}
+		}
+		*sys = vec
+		var n uintptr
+		var errno unix.Errno
+		if err := rc.Write(func(fd uintptr) bool {
+			n, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&vec[0])), uintptr(len(vec)))
+			return errno != unix.EAGAIN
+		}); err != nil {
+			return err
+		}
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return &os.PathError{Op: "writev", Path: f.Name(), Err: errno}
+		}
+		if n == 0 {
+			return &os.PathError{Op: "writev", Path: f.Name(), Err: io.ErrShortWrite}
+		}
+		for n > 0 && len(iov) > 0 {
+			if n >= uintptr(len(iov[0])) {
+				n -= uintptr(len(iov[0]))
+				iov = iov[1:]
+			} else {
+				iov[0] = iov[0][n:]
+				n = 0
+			}
+		}
+		for len(iov) > 0 && len(iov[0]) == 0 {
+			iov = iov[1:]
+		}
+	}
+	return nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

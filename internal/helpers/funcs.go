@@ -97,6 +97,20 @@ func (s *State) mapLookupElem(env engine.Env, r1, r2, _, _, _ uint64) (uint64, e
 	if err != nil {
 		return 0, err
 	}
+	if mi.arr != nil {
+		// A plain array: index the slab (what ProgLookup would do,
+		// without the interface calls), as the kernel's JIT inlines
+		// array lookups.
+		i := uint64(binary.LittleEndian.Uint32(key))
+		if i >= mi.maxEntries {
+			return 0, nil
+		}
+		if mi.slabRun != s.run {
+			s.expose(env, mi.arr, mi.writable)
+			mi.slabRun, mi.slabCPU = s.run, 0
+		}
+		return addrOf(mi.arr) + i*mi.arrStride, nil
+	}
 	if mi.mapOfMaps != nil {
 		if _, id, ok := mi.mapOfMaps.InnerMapAt(key); ok {
 			return maps.Handle(id), nil
@@ -107,7 +121,7 @@ func (s *State) mapLookupElem(env engine.Env, r1, r2, _, _, _ uint64) (uint64, e
 	if v == nil {
 		return 0, nil
 	}
-	return s.expose(env, v, mi.writable), nil
+	return s.exposeValue(env, mi, v, s.CPU), nil
 }
 
 func (s *State) mapLookupPercpuElem(env engine.Env, r1, r2, r3, _, _ uint64) (uint64, error) {
@@ -126,7 +140,21 @@ func (s *State) mapLookupPercpuElem(env engine.Env, r1, r2, r3, _, _ uint64) (ui
 	if v == nil {
 		return 0, nil
 	}
-	return s.expose(env, v, mi.writable), nil
+	return s.exposeValue(env, mi, v, int(r3)), nil
+}
+
+// exposeValue makes the value v that a lookup on cpu returned accessible
+// to the program and returns its address: for slab maps, by exposing the
+// whole slab (once per run).
+func (s *State) exposeValue(env engine.Env, mi *mapInfo, v []byte, cpu int) uint64 {
+	if mi.slab != nil {
+		if mi.slabRun != s.run || mi.slabCPU != cpu {
+			s.expose(env, mi.slab.Slab(cpu), mi.writable)
+			mi.slabRun, mi.slabCPU = s.run, cpu
+		}
+		return addrOf(v)
+	}
+	return s.expose(env, v, mi.writable)
 }
 
 func (s *State) mapUpdateElem(env engine.Env, r1, r2, r3, r4, _ uint64) (uint64, error) {

@@ -14,6 +14,16 @@ type mapInfo struct {
 	writable   bool           // values writable by programs
 	mapOfMaps  maps.MapOfMaps // nil unless ARRAY_OF_MAPS / HASH_OF_MAPS
 	pushPopper bool
+	slab       maps.Slabbed // non-nil for maps whose values live in slabs
+	// slabRun and slabCPU record the run (State.run) and CPU whose slab
+	// was last exposed, so a run exposes it once without a search.
+	slabRun uint64
+	slabCPU int
+	// For plain arrays (slab maps with one slab and 4-byte keys): the
+	// slab and its layout, so lookups index it directly.
+	arr        []byte
+	arrStride  uint64
+	maxEntries uint64
 }
 
 const mapCacheSize = 8
@@ -40,6 +50,12 @@ func (s *State) info(h uint64) (*mapInfo, error) {
 		writable: spec.Flags&maps.FlagRdonlyProg == 0}
 	e.mapOfMaps, _ = m.(maps.MapOfMaps)
 	_, e.pushPopper = m.(maps.PushPopper)
+	e.slab, _ = m.(maps.Slabbed)
+	if e.slab != nil && spec.KeySize == 4 {
+		if slabs, stride := e.slab.Layout(); len(slabs) == 1 {
+			e.arr, e.arrStride, e.maxEntries = slabs[0], uint64(stride), uint64(spec.MaxEntries)
+		}
+	}
 	slot := c.next
 	c.next = (c.next + 1) % mapCacheSize
 	if c.n < mapCacheSize {

@@ -141,6 +141,7 @@ type State struct {
 	TailCalls int
 
 	rng     uint64
+	run     uint64   // counts runs (Reset), from 1: tags per-run caches
 	added   []uint64 // regions added this run (to skip duplicates)
 	records []record // ring buffer records reserved this run
 	keyBuf  []byte   // for_each_map_elem keys
@@ -160,7 +161,7 @@ func NewState(host *Host, cpu int) *State {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	s := &State{Host: host, CPU: cpu, rng: seed ^ uint64(cpu+1)*0x9e3779b97f4a7c15}
+	s := &State{Host: host, CPU: cpu, rng: seed ^ uint64(cpu+1)*0x9e3779b97f4a7c15, run: 1}
 	s.helpers = s.build()
 	return s
 }
@@ -170,21 +171,29 @@ func (s *State) Helpers() engine.Helpers { return s.helpers }
 
 // Reset prepares s for a new run.
 func (s *State) Reset() {
+	s.run++
 	s.Packet = nil
-	s.Redirect = RedirectInfo{}
+	if s.Redirect.Set { // every redirect sets Set
+		s.Redirect = RedirectInfo{}
+	}
 	s.TailCalls = 0
 	s.added = s.added[:0]
 	s.records = s.records[:0]
-	for _, l := range s.locks {
-		l.Unlock() // a run that ended holding a lock releases it
+	if len(s.locks) > 0 {
+		for _, l := range s.locks {
+			l.Unlock() // a run that ended holding a lock releases it
+		}
+		s.locks = s.locks[:0]
 	}
-	s.locks = s.locks[:0]
 }
 
 // EndRun discards the ring buffer records the run reserved and neither
 // submitted nor discarded (possible only when a run fails), so they do not
 // block the ring's consumer forever.
 func (s *State) EndRun() {
+	if len(s.records) == 0 {
+		return
+	}
 	for _, r := range s.records {
 		r.rb.Commit(r.addr, true, 0)
 	}

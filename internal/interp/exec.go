@@ -21,39 +21,52 @@ const (
 // The interpreter runs in two layers. inner is the hot loop: it executes
 // the common instructions and calls no function at all, so the Go compiler
 // keeps its state in machine registers instead of spilling it around
-// calls. Whatever needs Go calls (helpers, atomics, legacy packet loads,
-// memory outside the stack and the last region used, errors, the final
-// exit) makes inner return to exec, which handles that one instruction and
-// re-enters inner. So does a segment the budget left cannot pay for (see
-// inner): exec takes the next chunk of the budget, checking the context,
-// or, when the budget ends inside the segment, runs exactly the
-// instructions it still allows, one at a time (stepOne).
+// calls. Whatever needs Go calls (helpers, atomics, legacy packet loads
+// outside the packet, memory outside the stack and the last region used,
+// errors) makes inner return to the driver, loop, which handles that one
+// instruction and re-enters inner. So does a segment the budget left
+// cannot pay for (see inner): loop takes the next chunk of the budget,
+// checking the context, or, when the budget ends inside the segment, runs
+// exactly the instructions it still allows, one at a time (stepOne). A run
+// starts in inner (VM.run) and enters loop only if inner stops before the
+// entry function exits.
 
 // exec runs the function at slot pc on a new frame (the caller checked the
-// depth) until that function exits, and returns its r0. It shares the
-// budget with the rest of the run through vm.left / vm.remaining, which it
-// keeps in a local while running and writes back whenever Go code that may
-// run bpf code (a helper) or the caller gets control.
+// depth) until that function exits, and returns its r0.
 func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
-	code, segs := vm.prog.code, vm.prog.segs
 	vm.depth++
 	vm.deepest = max(vm.deepest, vm.depth)
 	vm.stackLen = uint64(vm.depth) * isa.StackSize
-	base := vm.depth
 
 	// Registers r0-r10; 16 entries so that indexing with a 4-bit field
 	// needs no bounds check.
 	var regs [16]uint64
 	regs[1], regs[2], regs[3], regs[4], regs[5] = r1, r2, r3, r4, r5
 	regs[10] = vm.stackLo + vm.stackLen
+	return vm.loop(&regs, pc, stopNone, vm.depth)
+}
 
+// loop is the driver: it runs the function at depth base from slot pc
+// until it exits, and returns its r0. why says why inner last stopped at
+// pc, or is stopNone to enter inner first. loop shares the budget with the
+// rest of the run through vm.left / vm.remaining, which it keeps in a
+// local while running and writes back whenever Go code that may run bpf
+// code (a helper) or the caller gets control.
+func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error) {
+	code, segs := vm.prog.code, vm.prog.segs
 	left := vm.left
 	for {
-		starved := true
-		if !vm.stepAll {
-			pc, left, starved = vm.inner(&regs, code, segs, pc, left, base)
+		if why == stopNone {
+			why = stopStarved
+			if !vm.stepAll {
+				pc, left, why = vm.inner(regs, code, segs, pc, left, base)
+				if why == stopExit {
+					vm.left = left
+					return regs[0], nil
+				}
+			}
 		}
-		if starved {
+		if why == stopStarved {
 			// The segment at pc costs more than is left of the chunk.
 			need := uint64(segs[pc])
 			if vm.stepAll {
@@ -70,17 +83,24 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 				}
 			}
 			if left >= uint64(segs[pc]) && !vm.stepAll {
+				why = stopNone
 				continue
 			}
 			// The budget ends inside this segment: run exactly what it
 			// allows, one instruction at a time.
-			if next, ok := vm.stepOne(&regs, pc, base); ok {
+			switch next, how := vm.stepOne(regs, pc, base); how {
+			case stepped:
 				pc = next
 				left--
+				why = stopNone
 				continue
+			case stepExited:
+				vm.left = left - 1
+				return regs[0], nil
 			}
-			// An instruction inner leaves to exec: handled below.
+			// An instruction inner leaves to the driver: handled below.
 		}
+		why = stopNone
 		in := &code[pc]
 		if !isLoadStore(in.kind) {
 			left-- // the instruction runs here; a load or store reruns in inner
@@ -135,7 +155,7 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 				// As the kernel: a load outside the packet returns 0 from
 				// the current function.
 				var done bool
-				if pc, done = vm.ret(&regs, base); done {
+				if pc, done = vm.ret(regs, base); done {
 					vm.left = left
 					return regs[0], nil
 				}
@@ -166,9 +186,9 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 			pc++
 		case opCallLocal: // inner returns only when the depth is at the limit
 			return 0, vm.stop(left, pc, engine.ErrCallDepth, fmt.Sprintf("the call would make frame %d; the limit is %d frames", vm.depth+1, isa.MaxCallDepth))
-		case opExit: // inner returns only for the exit of the entry function
+		case opExit: // not reached today: inner and stepOne run every exit
 			var done bool
-			if pc, done = vm.ret(&regs, base); done {
+			if pc, done = vm.ret(regs, base); done {
 				vm.left = left
 				return regs[0], nil
 			}
@@ -179,32 +199,32 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 }
 
 // inner executes instructions from slot pc until it meets one it leaves to
-// exec, and returns that slot and the budget left, not counting that
-// instruction, or starved = true if the budget left cannot pay for the
-// segment starting at pc. It must call no function (see above).
+// the driver, and returns that slot and the budget left, not counting that
+// instruction (stopSlow), or stopStarved if the budget left cannot pay for
+// the segment starting at pc, or stopExit when the function at depth base
+// (the one the driver runs) exits. It must call no function (see above).
 //
 // The budget is paid a segment at a time: segs[pc] is the number of
 // instructions from pc to the next control transfer (jump, local call,
 // exit) inclusive, charged when execution arrives at pc from a control
 // transfer or enters inner, so the instructions in between run without a
 // check. Leaving early refunds segs[pc], what was charged but not run.
-func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uint64, base int) (pc2 int, left2 uint64, starved bool) {
+func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uint64, base int) (pc2 int, left2 uint64, why stop) {
 	// Every slot pc can reach is inside code: Validate checked the jump and
 	// call targets and that the last instruction cannot fall through, and
 	// Call checks its entry point. So indexing skips the bounds checks.
-	codeP := unsafe.Pointer(unsafe.SliceData(code))
-	segsP := unsafe.Pointer(unsafe.SliceData(segs))
+	codeP, segsP := unsafe.Pointer(unsafe.SliceData(code)), unsafe.Pointer(unsafe.SliceData(segs))
 	_ = regs[0] // one nil check here instead of one per register access
 	if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))); left >= n {
 		left -= n
 	} else {
-		return pc, left, true
+		return pc, left, stopStarved
 	}
 	for {
 		in := (*op)(unsafe.Add(codeP, uintptr(pc)*unsafe.Sizeof(op{})))
 		switch in.kind {
 		case opInvalid: // a case, so the jump table starts at 0
-			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opAdd64K:
 			regs[in.dst&15] += in.imm
 			pc++
@@ -491,7 +511,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opLdxB:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			regs[in.dst&15] = uint64(*(*uint8)(p))
 			pc++
@@ -499,7 +519,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opLdxH:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			regs[in.dst&15] = uint64(*(*uint16)(p))
 			pc++
@@ -507,7 +527,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opLdxW:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			regs[in.dst&15] = uint64(*(*uint32)(p))
 			pc++
@@ -515,7 +535,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opLdxDW:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			regs[in.dst&15] = *(*uint64)(p)
 			pc++
@@ -523,7 +543,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opLdxsB:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			regs[in.dst&15] = uint64(int64(*(*int8)(p)))
 			pc++
@@ -531,7 +551,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opLdxsH:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			regs[in.dst&15] = uint64(int64(*(*int16)(p)))
 			pc++
@@ -539,7 +559,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opLdxsW:
 			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			regs[in.dst&15] = uint64(int64(*(*int32)(p)))
 			pc++
@@ -547,7 +567,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opStB:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			*(*uint8)(p) = uint8(in.imm)
 			pc++
@@ -555,7 +575,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opStxB:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			*(*uint8)(p) = uint8(regs[in.src&15])
 			pc++
@@ -563,7 +583,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opStH:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			*(*uint16)(p) = uint16(in.imm)
 			pc++
@@ -571,7 +591,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opStxH:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			*(*uint16)(p) = uint16(regs[in.src&15])
 			pc++
@@ -579,7 +599,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opStW:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			*(*uint32)(p) = uint32(in.imm)
 			pc++
@@ -587,7 +607,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opStxW:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			*(*uint32)(p) = uint32(regs[in.src&15])
 			pc++
@@ -595,7 +615,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opStDW:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			*(*uint64)(p) = in.imm
 			pc++
@@ -603,11 +623,63 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opStxDW:
 			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
 			if p == nil {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			*(*uint64)(p) = regs[in.src&15]
 			pc++
 			continue
+
+		// Legacy packet loads inside the packet; the others (negative
+		// offsets, outside the packet: the function returns 0) go to the driver.
+		// A negative offset, sign-extended, is never below pktLen.
+		case opLdAbsB:
+			if o := in.imm; o < vm.pktLen {
+				regs[0] = uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+				pc++
+				continue
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+		case opLdAbsH:
+			if o := in.imm; o < vm.pktLen && vm.pktLen-o >= 2 {
+				regs[0] = load16BE(unsafe.Add(vm.pktPtr, o))
+				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+				pc++
+				continue
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+		case opLdAbsW:
+			if o := in.imm; o < vm.pktLen && vm.pktLen-o >= 4 {
+				regs[0] = load32BE(unsafe.Add(vm.pktPtr, o))
+				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+				pc++
+				continue
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+		case opLdIndB:
+			if o := indOffset(in.imm, regs[in.src&15]); o < vm.pktLen {
+				regs[0] = uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+				pc++
+				continue
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+		case opLdIndH:
+			if o := indOffset(in.imm, regs[in.src&15]); o < vm.pktLen && vm.pktLen-o >= 2 {
+				regs[0] = load16BE(unsafe.Add(vm.pktPtr, o))
+				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+				pc++
+				continue
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+		case opLdIndW:
+			if o := indOffset(in.imm, regs[in.src&15]); o < vm.pktLen && vm.pktLen-o >= 4 {
+				regs[0] = load32BE(unsafe.Add(vm.pktPtr, o))
+				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+				pc++
+				continue
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 
 		case opJA:
 			pc = int(in.off)
@@ -877,7 +949,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 		case opCallLocal:
 			if vm.depth >= isa.MaxCallDepth {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
 			f := &vm.frames[vm.depth]
 			f.ret = pc + 1
@@ -889,7 +961,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc = int(in.off)
 		case opExit:
 			if vm.depth == base {
-				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+				// The function the driver runs returns: its segment, which
+				// ends here, is paid.
+				return pc, left, stopExit
 			}
 			vm.depth--
 			vm.stackLen -= isa.StackSize
@@ -899,37 +973,64 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc = f.ret
 
 		default:
-			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), false
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		}
 		// A control transfer brought execution to pc: pay for its segment.
 		if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))); left >= n {
 			left -= n
 		} else {
-			return pc, left, true
+			return pc, left, stopStarved
 		}
 	}
 }
 
 // stepOne runs the instruction at pc by itself, if inner can: it returns
-// the next slot and true, or false for an instruction exec handles. The
-// caller pays for the instruction.
-func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, bool) {
+// the next slot and stepped, stepExited if the instruction was the exit of
+// the function the driver runs, or stepLeft for an instruction the driver
+// handles.
+// The caller pays for the instruction.
+func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
 	code, segs := vm.prog.code, vm.prog.segs
 	if segs[pc] == 1 {
 		// A control transfer: inner runs it with budget for it alone and
 		// stops, starved, at its destination.
-		next, left, starved := vm.inner(regs, code, segs, pc, 1, base)
-		return next, starved && left == 0
+		next, left, why := vm.inner(regs, code, segs, pc, 1, base)
+		switch {
+		case why == stopExit:
+			return next, stepExited
+		case why == stopStarved && left == 0:
+			return next, stepped
+		}
+		return pc, stepLeft
 	}
 	// Anything else runs on a copy followed by a stop (opInvalid), so
 	// inner cannot go on to the next instruction.
 	vm.scratch = [3]op{code[pc]}
 	next, _, _ := vm.inner(regs, vm.scratch[:], scratchSegs[:], 0, 1, base)
 	if next == 0 {
-		return pc, false
+		return pc, stepLeft
 	}
-	return pc + next, true
+	return pc + next, stepped
 }
+
+// stop says why inner returned.
+type stop uint8
+
+const (
+	stopNone    stop = iota // (loop) inner has not run yet
+	stopSlow                // the driver must handle the instruction at pc
+	stopStarved             // the budget left cannot pay for the segment at pc
+	stopExit                // the function at depth base exited; r0 is its result
+)
+
+// stepResult says what stepOne did.
+type stepResult uint8
+
+const (
+	stepLeft   stepResult = iota // nothing: the driver handles the instruction
+	stepped                      // ran it; execution goes on at the slot returned
+	stepExited                   // it was the exit of the function the driver runs
+)
 
 // scratchSegs are the segment costs of VM.scratch: the one instruction.
 var scratchSegs = [3]uint32{1, 0, 0}
@@ -952,6 +1053,23 @@ func (vm *VM) topUp(left, need uint64) (uint64, error) {
 	return left, nil
 }
 
+// indOffset is the offset of LD_IND: imm + src in 32 bits, sign-extended
+// (a negative offset becomes a huge one, outside any packet).
+func indOffset(imm, src uint64) uint64 {
+	return uint64(int64(int32(uint32(imm) + uint32(src))))
+}
+
+// load16BE and load32BE read big-endian values byte by byte (the compiler
+// merges the loads); they are inlined into inner.
+func load16BE(p unsafe.Pointer) uint64 {
+	return uint64(*(*uint8)(p))<<8 | uint64(*(*uint8)(unsafe.Add(p, 1)))
+}
+
+func load32BE(p unsafe.Pointer) uint64 {
+	return uint64(*(*uint8)(p))<<24 | uint64(*(*uint8)(unsafe.Add(p, 1)))<<16 |
+		uint64(*(*uint8)(unsafe.Add(p, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(p, 3)))
+}
+
 func isLoadStore(kind uint8) bool { return kind >= opLdxB && kind <= opStxDW }
 
 // fastRead returns a pointer to the n bytes at addr if they lie in the
@@ -971,6 +1089,9 @@ func (vm *VM) fastRead(addr, n uint64) unsafe.Pointer {
 // region a store outside the stack used.
 func (vm *VM) fastWrite(addr, n uint64) unsafe.Pointer {
 	if a := addr - vm.stackLo; a <= vm.stackLen-n {
+		if a < vm.dirty {
+			vm.dirty = a // the next run clears from here
+		}
 		return unsafe.Add(vm.stackPtr, a)
 	}
 	if a := addr - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= n {
@@ -1004,7 +1125,7 @@ func storeSize(kind uint8) uint64 {
 }
 
 // ret returns from the current function: to the caller's slot, or done if
-// the function is the one exec entered (base is its depth).
+// the function is the one the driver runs (base is its depth).
 func (vm *VM) ret(regs *[16]uint64, base int) (pc int, done bool) {
 	if vm.depth == base {
 		return 0, true

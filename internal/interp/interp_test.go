@@ -371,6 +371,98 @@ func TestStackClearedBetweenRuns(t *testing.T) {
 	}
 }
 
+// TestStackWritesClearedBetweenRuns checks that a run sees a zeroed stack
+// whatever earlier runs wrote, and however they wrote it: the VM clears
+// only from the lowest byte a run may have written, so every way of
+// writing the stack must be accounted for. A run descends to the deepest
+// frame (all 4096 bytes of stack live), then writes in the way mem[0]
+// selects, or (mode 0) sums the whole stack with a helper.
+func TestStackWritesClearedBetweenRuns(t *testing.T) {
+	helpers := envHelpers(make([]byte, 8), make([]byte, 8))
+	helpers[7] = func(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
+		panic("helper bug")
+	}
+	p := mustLoad(t, `
+		ldxb %r6, [%r1]
+		mov %r1, 6
+		call local down
+		exit
+		down:
+		jeq %r1, 0, bottom
+		sub %r1, 1
+		call local down
+		exit
+		bottom:
+		jeq %r6, 0, check
+		jeq %r6, 1, direct
+		jeq %r6, 2, viaptr
+		jeq %r6, 3, atomic
+		jeq %r6, 4, fill
+		jeq %r6, 5, fault
+		jeq %r6, 6, panic
+		mov %r0, 0
+		exit
+		check:
+		mov %r1, %r10
+		sub %r1, 4096
+		mov %r2, 4096
+		call 3
+		exit
+		direct:
+		stb [%r10-1], 1
+		stdw [%r10-512], 2
+		mov %r0, 0
+		exit
+		viaptr:
+		mov %r1, %r10
+		sub %r1, 4000
+		stxb [%r1], %r1
+		mov %r0, 0
+		exit
+		atomic:
+		mov %r2, 1
+		lock add [%r10-2048], %r2
+		mov %r0, 0
+		exit
+		fill:
+		mov %r1, %r10
+		sub %r1, 3000
+		mov %r2, 100
+		call 4
+		mov %r0, 0
+		exit
+		fault:
+		stw [%r10-3500], 9
+		mov %r1, 0
+		ldxb %r0, [%r1]
+		exit
+		panic:
+		sth [%r10-4096], 9
+		call 7
+		exit`, Options{Helpers: helpers})
+	vm := p.NewVM()
+	mem := make([]byte, 1)
+	check := func(after string) {
+		t.Helper()
+		mem[0] = 0
+		if got, err := vm.Run(mem); err != nil || got != 0 {
+			t.Fatalf("after %s: the stack sums to %d (%v); want 0, a fresh stack", after, got, err)
+		}
+	}
+	check("nothing")
+	for mode, name := range []string{1: "direct stores", 2: "a store through a copied pointer", 3: "an atomic add", 4: "a helper's write", 5: "a faulting run", 6: "a panicking helper"} {
+		if mode == 0 {
+			continue
+		}
+		mem[0] = byte(mode)
+		_, err := vm.Run(mem)
+		if fails := mode >= 5; (err != nil) != fails {
+			t.Fatalf("%s: err = %v", name, err)
+		}
+		check(name)
+	}
+}
+
 func TestLegacyPacketLoads(t *testing.T) {
 	pkt := []byte{0x12, 0x34, 0x56, 0x78, 0x9a}
 	ldAbs := func(size uint8, imm int32) isa.Instruction {
@@ -423,6 +515,90 @@ func TestLegacyPacketLoads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLegacyLoadBoundaries checks the legacy packet loads (run in the hot
+// loop inside the packet, by the driver outside it) against a reference
+// written from the package documentation, for offsets around both ends of
+// packets of every small length, in the link-layer window, negative and
+// wrapping around 32 bits, normally and stepping instruction by
+// instruction.
+func TestLegacyLoadBoundaries(t *testing.T) {
+	ref := func(off uint32, n int, pkt []byte) (uint64, bool) {
+		o := int64(int32(off))
+		if o < 0 {
+			if o < skfLLOff || o >= skfNetOff {
+				return 0, false
+			}
+			o -= skfLLOff
+		}
+		if o+int64(n) > int64(len(pkt)) {
+			return 0, false
+		}
+		var v uint64
+		for _, b := range pkt[o : o+int64(n)] {
+			v = v<<8 | uint64(b)
+		}
+		return v, true
+	}
+	sizes := map[int]uint8{1: isa.SizeB, 2: isa.SizeH, 4: isa.SizeW}
+	offsets := []int64{-3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1<<31 - 1, 1 << 31, skfNetOff - 1, skfNetOff, skfLLOff - 1}
+	for i := int64(0); i < 8; i++ {
+		offsets = append(offsets, skfLLOff+i)
+	}
+	const marker = 1 << 40
+	full := []byte{0x81, 0x42, 0x23, 0x14, 0xf5, 0x06, 0x97}
+	checked := 0
+	for plen := 0; plen <= len(full); plen++ {
+		pkt := full[:plen]
+		for n, size := range sizes {
+			for _, off := range offsets {
+				for _, ind := range []bool{false, true} {
+					// r2 = 77 must be cleared by the load; the marker tells a
+					// loaded 0 from the function's return of 0.
+					load := isa.Instruction{Opcode: isa.ClassLD | isa.ModeABS | size, Imm: int32(off)}
+					srcVal := int64(0)
+					if ind {
+						// imm + src = off in 32 bits, with src's upper half set
+						// (ignored) and imm wrapping around.
+						load = isa.Instruction{Opcode: isa.ClassLD | isa.ModeIND | size, Src: 3, Imm: -5}
+						srcVal = 0x7_0000_0000 + int64(uint32(off)+5)
+					}
+					insns := []isa.Instruction{
+						{Opcode: isa.ClassALU64 | isa.OpMOV, Dst: 2, Imm: 77},
+					}
+					src, mark := isa.LDDW(3, uint64(srcVal)), isa.LDDW(1, marker)
+					insns = append(insns, src[:]...)
+					insns = append(insns, load)
+					insns = append(insns, mark[:]...)
+					insns = append(insns,
+						isa.Instruction{Opcode: isa.ClassALU64 | isa.OpOR | isa.SrcX, Dst: 0, Src: 1},
+						isa.Instruction{Opcode: isa.ClassALU64 | isa.OpOR | isa.SrcX, Dst: 0, Src: 2},
+						isa.Instruction{Opcode: isa.OpcodeExit})
+					p, err := Load(insns, Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					v, in := ref(uint32(off), n, pkt)
+					want, executed := uint64(0), uint64(3) // mov, lddw, the load
+					if in {
+						want, executed = v|marker, 7
+					}
+					vm := p.NewVM()
+					for _, step := range []bool{false, true} {
+						vm.stepAll = step
+						got, err := vm.RunWithPacket([]byte{0}, pkt)
+						if err != nil || got != want || vm.Executed() != executed {
+							t.Fatalf("%d-byte load at %d (ind %v, stepping %v) from a %d-byte packet: r0 = %#x, %v, executed %d; want %#x",
+								n, off, ind, step, plen, got, err, vm.Executed(), want)
+						}
+					}
+					checked++
+				}
+			}
+		}
+	}
+	t.Logf("%d loads checked", checked)
 }
 
 // Helper ids used by the environment tests.
@@ -838,6 +1014,49 @@ func TestPacketRegion(t *testing.T) {
 	// With Run, the packet is not part of the run.
 	_, err = p.NewVM().Run(make([]byte, 2))
 	checkErr(t, err, engine.ErrOutOfBounds, 1, "read of 1 bytes")
+}
+
+// TestRegionsEndWithTheirRun: memory a run could access (mem, the packet,
+// regions added by helpers, whichever the access caches held) is not
+// accessible to the next run unless passed again. A helper hands the
+// program an address, which it reads and writes.
+func TestRegionsEndWithTheirRun(t *testing.T) {
+	var addr unsafe.Pointer
+	var add []byte
+	p := mustLoad(t, "call 1\nmov %r6, %r0\nldxb %r0, [%r6]\nstb [%r6], 1\nexit", Options{Helpers: engine.Helpers{1: func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
+		if add != nil {
+			env.AddRegion(add, true)
+		}
+		return uint64(uintptr(addr)), nil
+	}}})
+	vm := p.NewVM()
+	mem, pkt, rw := make([]byte, 8), make([]byte, 8), make([]byte, 8)
+	steps := []struct {
+		name     string
+		mem, pkt []byte
+		addr     []byte
+		add      []byte
+		ok       bool
+	}{
+		{"mem", mem, nil, mem, nil, true},
+		{"mem after it was mem", nil, nil, mem, nil, false},
+		{"mem again", mem, nil, mem, nil, true},
+		{"packet", mem, pkt, pkt, nil, true},
+		{"packet after it was the packet", mem, nil, pkt, nil, false},
+		{"packet with no mem", nil, pkt, pkt, nil, true},
+		{"packet, then no memory", nil, nil, pkt, nil, false},
+		{"helper region", mem, nil, rw, rw, true},
+		{"helper region after it was added", mem, nil, rw, nil, false},
+		{"helper region, no mem", nil, nil, rw, rw, true},
+		{"helper region after it was added, no mem", nil, nil, rw, nil, false},
+	}
+	for _, s := range steps {
+		addr, add = unsafe.Pointer(&s.addr[0]), s.add
+		_, err := vm.RunWithPacket(s.mem, s.pkt)
+		if s.ok && err != nil || !s.ok && !errors.Is(err, engine.ErrOutOfBounds) {
+			t.Fatalf("%s: err = %v, want ok = %v", s.name, err, s.ok)
+		}
+	}
 }
 
 func TestInstructionsCopy(t *testing.T) {

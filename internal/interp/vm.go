@@ -34,13 +34,20 @@ type VM struct {
 	stackLen uint64 // bytes of live frames: depth * StackSize
 	depth    int    // live frames
 	deepest  int    // the most frames live at once during this run
-	frames   [isa.MaxCallDepth]frame
+	// dirty is the offset in stack of the lowest byte a run may have
+	// written since the stack was last cleared (len(stack) if none):
+	// every path that can write the stack lowers it, so the next run
+	// clears only stack[dirty : deepest*StackSize].
+	dirty  uint64
+	frames [isa.MaxCallDepth]frame
 
-	// Other memory the run may access: the input memory, the packet and
-	// regions added by helpers. cacheR and cacheW are copies of the regions
-	// the last read and write outside the stack used (accesses tend to
-	// repeat), checked by the hot loop before it asks for a search; a
-	// zero-size cache never matches.
+	// Other memory the run may access: the input memory (memR), the
+	// packet when it is not mem (pktR) and regions added by helpers.
+	// cacheR and cacheW are copies of the regions the last read and write
+	// outside the stack used (accesses tend to repeat), checked by the hot
+	// loop before it asks for a search; a zero-size region never matches.
+	memR    region
+	pktR    region
 	regions []region
 	cacheR  region
 	cacheW  region
@@ -89,6 +96,7 @@ func (p *Program) NewVM() *VM {
 	}
 	vm.stackPtr = unsafe.Pointer(&vm.stack[0])
 	vm.stackLo = uint64(uintptr(vm.stackPtr))
+	vm.dirty = uint64(len(vm.stack))
 	return vm
 }
 
@@ -116,6 +124,10 @@ func (vm *VM) Executed() uint64 { return vm.executed }
 // and r2 = len(mem). The program may read and write mem; legacy packet
 // loads (LD_ABS, LD_IND) read mem too. It returns r0. Run-time failures are
 // *isa.InstructionError wrapping one of the engine sentinels.
+//
+// The VM keeps a reference to mem (and RunWithPacket's packet) until its
+// next run, which is cheaper than dropping it at the end of every run;
+// the program cannot reach it from another run.
 func (vm *VM) Run(mem []byte) (uint64, error) {
 	return vm.run(mem, mem)
 }
@@ -126,66 +138,141 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	return vm.run(mem, packet)
 }
 
-func (vm *VM) run(mem, packet []byte) (r0 uint64, err error) {
+func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	if vm.running {
 		return 0, errors.New("interp: VM is already running; a VM is not reentrant, use one per goroutine")
 	}
 	vm.running = true
-	defer func() {
-		if r := recover(); r != nil {
-			// Never expected: the loop checks everything it touches. Kept
-			// as a last line of defence so a bug cannot crash the host.
-			r0, err = 0, fmt.Errorf("interp: internal error (please report): %v", r)
-		}
-		vm.executed = vm.runBudget - vm.remaining - vm.left
-		clear(vm.regions) // drop references to the caller's memory
-		vm.regions = vm.regions[:0]
-		vm.cacheR, vm.cacheW = region{}, region{}
-		vm.pktPtr, vm.pktLen = nil, 0
-		vm.depth, vm.stackLen = 0, 0
-		vm.running = false
-		runtime.KeepAlive(mem)
-		runtime.KeepAlive(packet)
-	}()
 
 	// Each run starts with a zeroed stack, so results never depend on a
-	// previous run; only the frames the previous run used are cleared.
-	clear(vm.stack[:vm.deepest*isa.StackSize])
-	vm.deepest = 0
-	vm.cacheR, vm.cacheW = region{}, region{}
+	// previous run. Only what earlier runs may have written is cleared:
+	// from the lowest byte written to the end of the deepest frame used
+	// (nothing for a program that never writes its stack).
+	if end := uint64(vm.deepest) * isa.StackSize; vm.dirty < end {
+		clear(vm.stack[vm.dirty:end])
+	}
+	vm.dirty = uint64(len(vm.stack))
 	vm.runBudget = vm.budget
 	if vm.runBudget == 0 {
 		vm.runBudget = vm.prog.budget
 	}
-	vm.remaining, vm.left = vm.runBudget, 0
+	// The first chunk of the budget is handed out here (the context is
+	// checked below), so a short run never needs topUp.
+	left := min(vm.runBudget, chunk)
+	vm.remaining = vm.runBudget - left
 
+	// The regions of the run replace those of the previous run, which
+	// stay referenced until then (clearing them when a run ends cost a
+	// sixth of a trivial run). Stores are skipped where the value is
+	// already right: they are most of a short run's fixed cost. Equal lo
+	// and size mean equal regions here: a cache holding another region
+	// with mem's bounds can only be mem (cacheW holds writable regions
+	// only; cacheR's writable flag is not used).
 	var r1 uint64
 	if len(mem) > 0 {
-		r1 = vm.addRegion(mem, true)
-		// Most programs read and write mem: start with it cached.
-		vm.cacheR, vm.cacheW = vm.regions[0], vm.regions[0]
+		p := unsafe.Pointer(unsafe.SliceData(mem))
+		r1 = uint64(uintptr(p))
+		m := region{lo: r1, size: uint64(len(mem)), ptr: p, writable: true}
+		// Most programs read and write mem: start with it cached. Callers
+		// often pass the same mem run after run.
+		if vm.memR.lo != m.lo || vm.memR.size != m.size {
+			vm.memR = m
+		}
+		if vm.cacheR.lo != m.lo || vm.cacheR.size != m.size {
+			vm.cacheR = m
+		}
+		if vm.cacheW.lo != m.lo || vm.cacheW.size != m.size {
+			vm.cacheW = m
+		}
+	} else if vm.memR.size|vm.cacheR.size|vm.cacheW.size != 0 {
+		vm.memR, vm.cacheR, vm.cacheW = region{}, region{}, region{}
 	}
 	if len(packet) > 0 {
-		vm.pktPtr, vm.pktLen = unsafe.Pointer(&packet[0]), uint64(len(packet))
+		p := unsafe.Pointer(unsafe.SliceData(packet))
+		vm.pktPtr, vm.pktLen = p, uint64(len(packet))
 		if !sameSlice(mem, packet) {
-			vm.addRegion(packet, true)
+			if vm.pktR.ptr != p || vm.pktR.size != vm.pktLen {
+				vm.pktR = region{lo: uint64(uintptr(p)), size: vm.pktLen, ptr: p, writable: true}
+			}
+		} else if vm.pktR.size != 0 {
+			vm.pktR = region{}
+		}
+	} else if vm.pktLen != 0 { // pktR is set only with a packet
+		vm.pktPtr, vm.pktLen, vm.pktR = nil, 0, region{}
+	}
+	var r0 uint64
+	var err error
+	if vm.done != nil && vm.cancelled() {
+		err = vm.cancelledAtStart()
+		vm.remaining, left = vm.runBudget, 0 // nothing executed
+	} else {
+		// The entry function's frame, as exec sets up a call's: most runs
+		// end in inner, without the driver (and its deferred recover).
+		vm.depth, vm.deepest, vm.stackLen = 1, 1, isa.StackSize
+		var regs [16]uint64
+		regs[1], regs[2], regs[10] = r1, uint64(len(mem)), vm.stackLo+isa.StackSize
+		why := stopNone
+		if !vm.stepAll {
+			var pc int
+			pc, left, why = vm.inner(&regs, vm.prog.code, vm.prog.segs, 0, left, 1)
+			if why != stopExit {
+				vm.left = left
+				r0, err = vm.drive(&regs, pc, why)
+				left = vm.left
+			}
+		} else {
+			vm.left = left
+			r0, err = vm.drive(&regs, 0, why)
+			left = vm.left
+		}
+		if err == nil {
+			r0 = regs[0]
 		}
 	}
-	if vm.cancelled() {
-		return 0, &isa.InstructionError{Index: 0, Insn: vm.prog.insns[0], Reason: "run cancelled before it started: " + vm.ctx.Err().Error(), Err: engine.ErrCancelled}
+
+	// End of the run: count, and drop the regions helpers added (the
+	// next run replaces mem and the packet).
+	vm.executed = vm.runBudget - vm.remaining - left
+	if len(vm.regions) > 0 {
+		clear(vm.regions)
+		vm.regions = vm.regions[:0]
+		vm.cacheR, vm.cacheW = region{}, region{} // they may hold one
 	}
-	return vm.exec(0, r1, uint64(len(mem)), 0, 0, 0)
+	vm.depth, vm.stackLen = 0, 0
+	vm.running = false
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
+	return r0, err
+}
+
+// cancelledAtStart is the error of a run cancelled before it started.
+func (vm *VM) cancelledAtStart() error {
+	return &isa.InstructionError{Index: 0, Insn: vm.prog.insns[0], Reason: "run cancelled before it started: " + vm.ctx.Err().Error(), Err: engine.ErrCancelled}
+}
+
+// drive runs the entry function on from slot pc in the driver (loop),
+// after inner stopped there for why, and turns a panic into an error.
+func (vm *VM) drive(regs *[16]uint64, pc int, why stop) (r0 uint64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// Never expected: the loop checks everything it touches. Kept
+			// as a last line of defence so a bug (or a panicking helper)
+			// cannot crash the host. What the stack holds is unknown:
+			// the next run clears all of it.
+			r0, err = 0, fmt.Errorf("interp: internal error (please report): %v", r)
+			vm.dirty, vm.deepest = 0, isa.MaxCallDepth
+		}
+	}()
+	return vm.loop(regs, pc, why, 1)
 }
 
 func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-func (vm *VM) addRegion(b []byte, writable bool) uint64 {
+func (vm *VM) addRegion(b []byte, writable bool) {
 	p := unsafe.Pointer(&b[0])
-	lo := uint64(uintptr(p))
-	vm.regions = append(vm.regions, region{lo: lo, size: uint64(len(b)), ptr: p, writable: writable})
-	return lo
+	vm.regions = append(vm.regions, region{lo: uint64(uintptr(p)), size: uint64(len(b)), ptr: p, writable: writable})
 }
 
 func (vm *VM) cancelled() bool {
@@ -206,6 +293,7 @@ func (vm *VM) access(addr, n uint64, write bool) unsafe.Pointer {
 	// The stack is the most frequent target: one compare decides it
 	// (stackLen is at least one frame, larger than any n here).
 	if a := addr - vm.stackLo; a <= vm.stackLen-n {
+		vm.dirty = min(vm.dirty, a)
 		return unsafe.Add(vm.stackPtr, a)
 	}
 	return vm.accessRegion(addr, n, write)
@@ -214,18 +302,33 @@ func (vm *VM) access(addr, n uint64, write bool) unsafe.Pointer {
 // accessRegion searches the regions other than the stack and caches the
 // one that matches.
 func (vm *VM) accessRegion(addr, n uint64, write bool) unsafe.Pointer {
+	if p := vm.tryRegion(&vm.memR, addr, n, write); p != nil {
+		return p
+	}
+	if p := vm.tryRegion(&vm.pktR, addr, n, write); p != nil {
+		return p
+	}
 	for i := range vm.regions {
-		r := &vm.regions[i]
-		if a := addr - r.lo; a < r.size && n <= r.size-a && (r.writable || !write) {
-			if write {
-				vm.cacheW = *r
-			} else {
-				vm.cacheR = *r
-			}
-			return unsafe.Add(r.ptr, a)
+		if p := vm.tryRegion(&vm.regions[i], addr, n, write); p != nil {
+			return p
 		}
 	}
 	return nil
+}
+
+// tryRegion returns a pointer to the n bytes at addr if they lie in r (and
+// r is writable, for a write), and caches r.
+func (vm *VM) tryRegion(r *region, addr, n uint64, write bool) unsafe.Pointer {
+	a := addr - r.lo
+	if a >= r.size || n > r.size-a || (write && !r.writable) {
+		return nil
+	}
+	if write {
+		vm.cacheW = *r
+	} else {
+		vm.cacheR = *r
+	}
+	return unsafe.Add(r.ptr, a)
 }
 
 // describeFault explains why access(addr, n, write) failed; operand is the
@@ -239,7 +342,7 @@ func (vm *VM) describeFault(addr, n uint64, write bool, operand string) string {
 		what += " (" + operand + ")"
 	}
 	if write {
-		for _, r := range vm.regions {
+		for _, r := range append([]region{vm.memR, vm.pktR}, vm.regions...) {
 			if a := addr - r.lo; a < r.size && n <= r.size-a {
 				return what + ": the memory is read-only"
 			}
@@ -269,6 +372,8 @@ func (vm *VM) Memory(addr uint64, n uint64, write bool) ([]byte, error) {
 	}
 	var p unsafe.Pointer
 	if a := addr - vm.stackLo; a < vm.stackLen && n <= vm.stackLen-a {
+		// Counted as written even for a read: the helper holds a slice.
+		vm.dirty = min(vm.dirty, a)
 		p = unsafe.Add(vm.stackPtr, a)
 	} else {
 		p = vm.accessRegion(addr, n, write)

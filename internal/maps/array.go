@@ -195,6 +195,34 @@ func (m *arrayMap) ProgLookup(key []byte, cpu int) []byte {
 	return m.elem(int(uint(cpu)%uint(len(m.slabs))), i)
 }
 
+// Slab implements Slabbed.
+func (m *arrayMap) Slab(cpu int) []byte {
+	if !m.percpu {
+		return m.slabs[0]
+	}
+	return m.slabs[int(uint(cpu)%uint(len(m.slabs)))]
+}
+
+// Layout implements Slabbed.
+func (m *arrayMap) Layout() (slabs [][]byte, stride int) { return m.slabs, m.stride }
+
+// Slabbed is implemented by maps whose values live in a few large slabs
+// (ARRAY, PERCPU_ARRAY). The helpers make the slab holding a value
+// accessible to the program once per run instead of each value: a run
+// that touches many elements then has one memory region to search, not
+// one per element. The slab holds only values (and their padding), so
+// host memory stays out of reach.
+type Slabbed interface {
+	// Slab returns the memory holding every value ProgLookup returns for
+	// cpu.
+	Slab(cpu int) []byte
+	// Layout returns the slabs (one per CPU, or one) and the distance
+	// between values: value i of a CPU's slab starts at i*stride. With
+	// the key size 4 and the spec's MaxEntries and ValueSize, it lets the
+	// lookup helper find a value without calling the map.
+	Layout() (slabs [][]byte, stride int)
+}
+
 // Value returns the live memory of element i (CPU 0 for per-CPU arrays):
 // global data sections (.data, .bss, .rodata) are one-element arrays whose
 // value programs address directly.

@@ -1,19 +1,32 @@
 package maps
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
+	"math/bits"
+	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
-// hashEntry is one element. values holds one slice per CPU for per-CPU
-// maps, else one; each is its own heap allocation so a program's pointer
-// survives the entry's removal.
+// hashEntry is one element. Each value is its own heap allocation so a
+// program's pointer survives the entry's removal or replacement.
 type hashEntry struct {
-	key        string
+	key string
+	// val is the value of a map that is not per-CPU: its first byte
+	// (ValueSize bytes). An update stores a fresh value here, so a
+	// program that holds the old one keeps reading it intact, as when the
+	// kernel replaces an element; readers load it without locking.
+	val atomic.Pointer[byte]
+	// values are the per-CPU values, updated in place.
 	values     [][]byte
-	one        [1][]byte  // backing array of values for maps that are not per-CPU
 	prev, next *hashEntry // iteration order (insertion order; LRU rotation)
 	ref        atomic.Bool
+	// hash and hnext place the entry in the bucket table programs read
+	// without locking.
+	hash  uint64
+	hnext atomic.Pointer[hashEntry]
 }
 
 // hashMap implements HASH, PERCPU_HASH, LRU_HASH and LRU_PERCPU_HASH.
@@ -26,11 +39,75 @@ type hashEntry struct {
 // unreferenced one.
 type hashMap struct {
 	base
+	// wmu serialises the writers and the walks of the iteration list
+	// (base.mu is unused: a plain mutex costs half the atomics of a
+	// RWMutex's write lock, and lookups take no lock at all).
+	wmu sync.Mutex
+	// spare is a value buffer no entry uses (the kernel's extra_elems):
+	// a replace writes the new value into it, publishes it, and keeps the
+	// replaced value as the next spare, so updates allocate nothing.
+	spare *byte
 
 	percpu, lru bool
 	ncpu        int
-	entries     map[string]*hashEntry
+	count       int // entries
 	head, tail  *hashEntry
+
+	// buckets index the entries: a fixed table of chains that writers
+	// (holding mu) change with atomic stores of fully built entries, so
+	// program lookups walk it without a lock, as the kernel's
+	// RCU-protected htab buckets are read. An entry leaving a
+	// chain keeps its hnext, so a reader standing on it continues safely.
+	seed    maphash.Seed
+	seed64  uint64 // the seed of short keys (hashOf)
+	buckets []atomic.Pointer[hashEntry]
+	mask    uint64
+}
+
+// maxBuckets bounds the bucket table of one map; larger maps have longer
+// chains instead.
+const maxBuckets = 1 << 16
+
+// bucketsFor returns the bucket count for maxEntries entries: the next
+// power of two, as the kernel sizes htab.
+func bucketsFor(maxEntries uint32) int {
+	n := 1
+	if maxEntries > 1 {
+		n = 1 << bits.Len32(maxEntries-1)
+	}
+	return min(n, maxBuckets)
+}
+
+// hashOf hashes a key for the bucket index. Keys of 4 and 8 bytes (the
+// common u32/u64 keys) take a seeded splitmix64 finalizer, a few cycles
+// against maphash's call; the seed is per map, so chains cannot be
+// predicted from outside.
+func (m *hashMap) hashOf(key []byte) uint64 {
+	var x uint64
+	switch len(key) {
+	case 4:
+		x = uint64(binary.LittleEndian.Uint32(key))
+	case 8:
+		x = binary.LittleEndian.Uint64(key)
+	default:
+		return maphash.Bytes(m.seed, key)
+	}
+	x ^= m.seed64
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// chainLink returns the pointer that points at e in its bucket's chain.
+// The caller holds mu; e is in the table.
+func (m *hashMap) chainLink(e *hashEntry) *atomic.Pointer[hashEntry] {
+	link := &m.buckets[e.hash&m.mask]
+	for cur := link.Load(); cur != e; cur = link.Load() {
+		link = &cur.hnext
+	}
+	return link
 }
 
 func newHash(spec Spec) (Map, error) {
@@ -53,12 +130,17 @@ func newHash(spec Spec) (Map, error) {
 	if spec.KeySize > 512 {
 		return nil, fmt.Errorf("%w: key size %d exceeds 512 bytes", ErrInvalid, spec.KeySize)
 	}
+	nb := bucketsFor(spec.MaxEntries)
+	seed := maphash.MakeSeed()
 	return &hashMap{
 		base:    base{spec: spec},
 		percpu:  percpu,
 		lru:     lru,
 		ncpu:    spec.numCPU(),
-		entries: make(map[string]*hashEntry),
+		seed:    seed,
+		seed64:  maphash.Comparable(seed, spec.MaxEntries),
+		buckets: make([]atomic.Pointer[hashEntry], nb),
+		mask:    uint64(nb - 1),
 	}, nil
 }
 
@@ -95,7 +177,8 @@ func (m *hashMap) unlink(e *hashEntry) {
 
 func (m *hashMap) remove(e *hashEntry) {
 	m.unlink(e)
-	delete(m.entries, e.key)
+	m.count--
+	m.chainLink(e).Store(e.hnext.Load())
 }
 
 // evict removes one entry to make room in a full LRU map.
@@ -103,7 +186,7 @@ func (m *hashMap) evict() {
 	for n := 0; m.head != nil; n++ {
 		e := m.head
 		// After a full lap every bit is clear: evict unconditionally.
-		if e.ref.Load() && n < len(m.entries) {
+		if e.ref.Load() && n < m.count {
 			e.ref.Store(false)
 			m.unlink(e)
 			m.link(e)
@@ -131,9 +214,15 @@ func (m *hashMap) Lookup(key, value []byte, flags uint64) error {
 	if err := checkLookupFlags(&m.spec, flags); err != nil {
 		return err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	e := m.entries[string(key)]
+	// No lock, as the kernel's lookups under RCU: the index is read
+	// lock-free and values are copied word by word atomically. A
+	// BPF_F_LOCK lookup excludes the writers, whose in-place copies of
+	// such values it must not see half done.
+	if flags&UpdateLock != 0 {
+		m.wmu.Lock()
+		defer m.wmu.Unlock()
+	}
+	e := m.find(key)
 	if e == nil {
 		return ErrKeyNotExist
 	}
@@ -151,9 +240,26 @@ func checkLookupFlags(spec *Spec, flags uint64) error {
 	return nil
 }
 
+// valueOf returns the live value of e for cpu (the value, for maps that
+// are not per-CPU).
+func (m *hashMap) valueOf(e *hashEntry, cpu int) []byte {
+	if m.percpu {
+		return e.values[m.cpu(cpu)]
+	}
+	return unsafe.Slice(e.val.Load(), m.spec.ValueSize)
+}
+
+// newValue allocates a zeroed value, 8-byte aligned (the size rounded up
+// to 8 bytes, so the allocator aligns it) as the kernel's are: programs
+// use 8-byte atomics on values.
+func (m *hashMap) newValue() []byte {
+	vs := int(m.spec.ValueSize)
+	return make([]byte, roundUp8(m.spec.ValueSize))[:vs:vs]
+}
+
 func (m *hashMap) copyOut(e *hashEntry, value []byte) {
 	if !m.percpu {
-		loadValue(value, e.values[0])
+		loadValue(value, m.valueOf(e, 0))
 		return
 	}
 	stride := roundUp8(m.spec.ValueSize)
@@ -186,9 +292,9 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 	if err := checkUpdateFlags(&m.spec, flags); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := m.entries[string(key)]
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	old := m.find(key)
 	switch {
 	case old != nil && flags&3 == UpdateNoExist:
 		return ErrKeyExist
@@ -201,49 +307,57 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		m.fill(old, value, cpu)
 		return nil
 	}
-	if old == nil && len(m.entries) >= int(m.spec.MaxEntries) {
+	if old != nil {
+		// Replace: the new value is built in full in other memory and then
+		// published, so a program holding the old value keeps it intact
+		// (until the next replace reuses it, as in the kernel). For LRU
+		// maps the element becomes the most recent, as a new kernel
+		// element would.
+		var v []byte
+		if m.spare != nil {
+			v = unsafe.Slice(m.spare, m.spec.ValueSize)
+		} else {
+			v = m.newValue()
+		}
+		copyValue(&m.spec, v, value)
+		prev := old.val.Swap(&v[0])
+		// The replaced value becomes the spare, as the kernel's per-CPU
+		// extra element takes the old element's place: the next replace
+		// writes into it. Values with a spin lock are never recycled (a
+		// fresh value starts unlocked).
+		m.spare = nil
+		if m.spec.SpinLockOffset < 0 {
+			m.spare = prev
+		}
+		old.ref.Store(false)
+		if m.lru {
+			m.unlink(old)
+			m.link(old)
+		}
+		return nil
+	}
+	if m.count >= int(m.spec.MaxEntries) {
 		if !m.lru {
 			return ErrMapFull
 		}
 		m.evict()
 	}
-	e := &hashEntry{}
-	if old != nil {
-		e.key = old.key // already allocated
-	} else {
-		e.key = string(key)
-	}
-	e.values = e.one[:]
+	e := &hashEntry{key: string(key), hash: m.hashOf(key)}
 	if m.percpu {
 		e.values = make([][]byte, m.ncpu)
-	}
-	for i := range e.values {
-		e.values[i] = make([]byte, m.spec.ValueSize)
-	}
-	m.fill(e, value, cpu)
-	if old != nil {
-		// Replace: a new element takes the old one's place in the table
-		// and, for LRU maps, becomes the most recent.
-		if m.lru {
-			m.unlink(old)
-			m.link(e)
-		} else {
-			e.prev, e.next = old.prev, old.next
-			if e.prev != nil {
-				e.prev.next = e
-			} else {
-				m.head = e
-			}
-			if e.next != nil {
-				e.next.prev = e
-			} else {
-				m.tail = e
-			}
+		for i := range e.values {
+			e.values[i] = m.newValue()
 		}
 	} else {
-		m.link(e)
+		e.val.Store(&m.newValue()[0])
 	}
-	m.entries[e.key] = e
+	m.fill(e, value, cpu)
+	// Built in full before it is published to lock-free readers.
+	b := &m.buckets[e.hash&m.mask]
+	e.hnext.Store(b.Load())
+	b.Store(e)
+	m.link(e)
+	m.count++
 	return nil
 }
 
@@ -252,7 +366,7 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 // other CPUs start zeroed.
 func (m *hashMap) fill(e *hashEntry, value []byte, cpu int) {
 	if !m.percpu {
-		copyValue(&m.spec, e.values[0], value)
+		copyValue(&m.spec, m.valueOf(e, 0), value)
 		return
 	}
 	if cpu >= 0 {
@@ -273,9 +387,9 @@ func (m *hashMap) Delete(key []byte) error {
 }
 
 func (m *hashMap) ProgDelete(key []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entries[string(key)]
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	e := m.find(key)
 	if e == nil {
 		return ErrKeyNotExist
 	}
@@ -292,11 +406,11 @@ func (m *hashMap) NextKey(key, next []byte) error {
 	if len(next) != int(m.spec.KeySize) {
 		return fmt.Errorf("%w: next key buffer is %d bytes, want %d", ErrInvalid, len(next), m.spec.KeySize)
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
 	var e *hashEntry
 	if key != nil {
-		e = m.entries[string(key)]
+		e = m.find(key)
 	}
 	if e == nil {
 		// The kernel restarts from the first element when the key is
@@ -322,9 +436,9 @@ func (m *hashMap) LookupAndDelete(key, value []byte, flags uint64) error {
 	if err := checkLookupFlags(&m.spec, flags); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entries[string(key)]
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	e := m.find(key)
 	if e == nil {
 		return ErrKeyNotExist
 	}
@@ -334,17 +448,23 @@ func (m *hashMap) LookupAndDelete(key, value []byte, flags uint64) error {
 }
 
 func (m *hashMap) ProgLookup(key []byte, cpu int) []byte {
-	m.mu.RLock()
-	e := m.entries[string(key)]
-	m.mu.RUnlock()
+	e := m.find(key)
 	if e == nil {
 		return nil
 	}
 	if m.lru && !e.ref.Load() {
 		e.ref.Store(true)
 	}
-	if m.percpu {
-		return e.values[m.cpu(cpu)]
+	return m.valueOf(e, cpu)
+}
+
+// find returns the entry of key without locking (see buckets), or nil.
+func (m *hashMap) find(key []byte) *hashEntry {
+	h := m.hashOf(key)
+	for e := m.buckets[h&m.mask].Load(); e != nil; e = e.hnext.Load() {
+		if e.hash == h && e.key == string(key) {
+			return e
+		}
 	}
-	return e.values[0]
+	return nil
 }

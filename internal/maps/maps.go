@@ -3,10 +3,13 @@
 // host (the bpf() syscall side) and by programs (the helper side).
 //
 // Memory model: a value a program obtains through ProgLookup is a slice of
-// heap memory that is never reused while the map lives; deleting or
+// heap memory that stays valid while anything refers to it: deleting or
 // replacing the entry only unlinks it, so a pointer a running program holds
 // stays valid (as the kernel's RCU guarantees) and the Go garbage collector
-// frees it once nothing refers to it.
+// frees it once nothing refers to it. As in the kernel's preallocated hash
+// maps, the value a replace displaced becomes the map's spare and the next
+// replace writes into it: a program holding it then reads the newer
+// contents, never freed or foreign memory.
 package maps
 
 import (

@@ -87,6 +87,11 @@ type compiler struct {
 	cold     []func()       // out-of-line code, emitted after the body
 
 	exitCommon, bpfReturn, ldOOB, callbackRet label
+	// runEnd ends the run with r0; an exit jumps straight there when the
+	// program has a single frame (no local calls, and no helpers, which
+	// could call back into it through Env.Call).
+	runEnd      label
+	singleFrame bool
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
@@ -107,6 +112,7 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 	}
 	c.exitCommon = c.e.newLabel()
 	c.bpfReturn = c.e.newLabel()
+	c.runEnd = c.e.newLabel()
 	c.ldOOB = c.e.newLabel()
 	c.callbackRet = c.e.newLabel()
 	c.findBlocks()
@@ -163,7 +169,7 @@ func (c *compiler) findBlocks() {
 	c.out.pos = make([]uint32, n)
 	c.leader[0] = true
 	c.loopHead = make([]bool, n)
-	helpers, stackWrites := false, false
+	helpers, stackWrites, calls := false, false, false
 	for i := 0; i < n; i++ {
 		in := insns[i]
 		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
@@ -185,12 +191,16 @@ func (c *compiler) findBlocks() {
 		if in.Opcode == isa.OpcodeCallX || in.Opcode == isa.OpcodeCall && in.Src != isa.CallLocal {
 			helpers = true // helpers may add frames through Env.Call
 		}
+		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal {
+			calls = true
+		}
 		// The stack can only be written through r10 as a store's base or
 		// through a copy of r10 (any other use of it as a source).
 		if (cl == isa.ClassST || cl == isa.ClassSTX) && in.Dst == isa.R10 || in.Src == isa.R10 && cl != isa.ClassLDX {
 			stackWrites = true
 		}
 	}
+	c.singleFrame = !helpers && !calls
 	switch {
 	case !stackWrites:
 		c.out.stackFrames = 0
@@ -222,28 +232,12 @@ func (c *compiler) emitStubs() {
 	// Entry: load the eBPF registers from the context and jump to the
 	// resume point.
 	c.out.entry = len(e.b)
+	e.load(s64, scratchReg, ctxField(offScratch))
 	for r := 0; r < 10; r++ {
 		e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
 	}
 	e.load(s64, xreg[isa.R10], ctxField(offFP))
 	e.load(s64, budgetReg, ctxField(offBudget))
-	e.load(s64, scratchReg, ctxField(offScratch))
-	e.jmpIndirect(ctxField(offResume))
-
-	// The first entry of a run: r1 and r2 come from the context, the other
-	// registers start at zero (as in the interpreter), which is cheaper
-	// than loading them.
-	c.out.freshEntry = len(e.b)
-	for r := 0; r < 10; r++ {
-		if r == 1 || r == 2 {
-			e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
-		} else {
-			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
-		}
-	}
-	e.load(s64, xreg[isa.R10], ctxField(offFP))
-	e.load(s64, budgetReg, ctxField(offBudget))
-	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
 	e.jmpIndirect(ctxField(offResume))
 
 	// Exit: save them and return to the trampoline. The exit code is
@@ -260,7 +254,7 @@ func (c *compiler) emitStubs() {
 	// Return from a function: pop a shadow frame or, in the entry
 	// function, end the run.
 	e.bind(c.bpfReturn)
-	final := e.newLabel()
+	final := c.runEnd
 	fp := xreg[isa.R10]
 	e.aluLoad(aluCMP, s64, fp, ctxField(offFPBase))
 	e.jcc(condE, final)
@@ -286,6 +280,21 @@ func (c *compiler) emitStubs() {
 	e.bind(c.callbackRet)
 	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitCallbackDone, 0))
 	e.jmp(c.exitCommon)
+
+	// The first entry of a run (enterFresh): r1, r2 and the budget slice
+	// arrive in their registers, the other registers start at zero (as in
+	// the interpreter), and the frame pointer is the entry function's,
+	// also for the inline stack check. It falls through to instruction 0,
+	// emitted next.
+	c.out.freshEntry = len(e.b)
+	for r := 0; r < 10; r++ {
+		if r != 1 && r != 2 {
+			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+		}
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFPBase))
+	e.store(s64, ctxField(offStackHi), xreg[isa.R10])
+	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
 }
 
 // clearArgs zeroes r1-r5 (the kernel's legacy loads clobber them).
@@ -620,15 +629,18 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			e.jmp(c.insn[t])
 		}
 	case isa.OpEXIT:
-		e.jmp(c.bpfReturn)
+		if c.singleFrame {
+			e.jmp(c.runEnd)
+		} else {
+			e.jmp(c.bpfReturn)
+		}
 	case isa.OpCALL:
 		switch {
 		case in.Source() == isa.SrcX:
 			c.exitTo(exitCallx, i)
 			c.resume[i] = c.insn[i+1]
 		case in.Src == isa.CallHelper:
-			c.exitTo(exitHelper, i)
-			c.resume[i] = c.insn[i+1]
+			c.emitHelperCall(i)
 		case in.Src == isa.CallLocal:
 			t, _ := isa.Target(c.insns, i)
 			c.emitLocalCall(i, t)
@@ -662,6 +674,30 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 		e.jcc(jumpCond[op], c.insn[t])
 	}
 	return nil
+}
+
+// emitHelperCall emits a static helper call: an exit to Go that saves only
+// what the call leaves live (r1-r9, the frame pointer, the budget; r0 is the
+// result and the scratch register is dead), and right after it the point
+// Go re-enters the code at (enter jumps there directly), which loads them
+// back with the result. Inline, so neither direction takes an extra jump.
+func (c *compiler) emitHelperCall(i int) {
+	e := &c.e
+	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitHelper, i))
+	for r := 1; r < 10; r++ {
+		e.store(s64, ctxField(offRegs+int32(8*r)), xreg[r])
+	}
+	e.store(s64, ctxField(offFP), xreg[isa.R10])
+	e.store(s64, ctxField(offBudget), budgetReg)
+	e.ret()
+	back := e.newLabel()
+	e.bind(back)
+	for r := 0; r < 10; r++ {
+		e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFP))
+	e.load(s64, budgetReg, ctxField(offBudget))
+	c.resume[i] = back
 }
 
 // emitLocalCall pushes a shadow frame (return address, and those of r6-r9
@@ -884,18 +920,21 @@ func (c *compiler) emitAccess(i int, base uint8, off int16, size int, write bool
 		return
 	}
 	e.lea(scratchReg, mem(xreg[base], int32(off)+int32(size)))
-	c.emitCheck(i, base, size, false)
+	c.emitCheck(i, base, size, write, false)
 	do(mem(scratchReg, -int32(size)))
 }
 
 // emitCheck compares the end address of an access (in r11) with the inline
 // regions and exits to Go when it lies in none of them (or, for atomics,
 // is misaligned). The access follows it, addressed as [r11-size].
-func (c *compiler) emitCheck(i int, base uint8, size int, aligned bool) {
+func (c *compiler) emitCheck(i int, base uint8, size int, write, aligned bool) {
 	e := &c.e
-	order := []int{regionMem, regionStack, regionPacket}
+	order := []int{regionMem, regionStack, regionPacket, regionExtraW}
 	if base == isa.R10 {
-		order = []int{regionStack, regionMem, regionPacket}
+		order = []int{regionStack, regionMem, regionPacket, regionExtraW}
+	}
+	if !write {
+		order = append(order, regionExtraR)
 	}
 	ok := e.newLabel()
 	slow := c.coldExit(exitRegion, i)
@@ -933,7 +972,7 @@ func (c *compiler) emitAtomic(i int, in isa.Instruction, size int) {
 	// locked access across a cache line would be a split lock).
 	e.lea(scratchReg, mem(xreg[in.Dst], int32(in.Offset)+int32(size)))
 	if !c.opts.proven(i) {
-		c.emitCheck(i, in.Dst, size, true)
+		c.emitCheck(i, in.Dst, size, true, true)
 	}
 	m := mem(scratchReg, -int32(size))
 	op := in.Imm &^ isa.AtomicFETCH

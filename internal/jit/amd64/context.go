@@ -2,7 +2,11 @@
 
 package amd64
 
-import "github.com/bpfvm/bpfvm/internal/isa"
+import (
+	"unsafe"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
 
 // The shadow call stack lives right after the eBPF stack, in the same
 // buffer, with the same stride as the frames: the entry a call from the
@@ -51,11 +55,16 @@ type runContext struct {
 	ldEnd  [3]int64 // its length minus 1, 2, 4 (may be negative)
 }
 
-// Inline-checked regions.
+// Inline-checked regions. The extra ones cache a region a helper added
+// (Env.AddRegion), writable or read-only (checked by loads only): the
+// newest one, or the last one an access exited to Go for; so accesses to a
+// map value need no exit. They are emptied at the end of every run.
 const (
 	regionMem = iota
 	regionStack
 	regionPacket
+	regionExtraW
+	regionExtraR
 	numRegions
 )
 
@@ -75,3 +84,11 @@ const (
 //
 //go:noescape
 func enter(ctx *runContext, entry uintptr)
+
+// enterFresh starts a run: it calls entry (the fresh entry stub) with ctx
+// in R9, r1 = mem and r2 = n in their registers and the budget slice in
+// R10, and returns when the code exits. mem is a pointer so that the
+// argument keeps the run's memory alive during the call.
+//
+//go:noescape
+func enterFresh(ctx *runContext, entry uintptr, mem unsafe.Pointer, n, budget uint64)

@@ -23,6 +23,14 @@
 // instruction index, and returns to the trampoline. Go does the work and
 // re-enters the code at the resume point recorded at compile time.
 //
+// A run starts through a second trampoline (enterFresh) that passes r1, r2
+// and the budget slice in registers; Go sets up the rest of a run (the
+// buffers Env.Memory sees, the budget reserve) only if the code exits for
+// something else than the end of the run, so a short run costs little more
+// than the two calls. A static helper call exits and re-enters inline at
+// the call site: it saves only what the call leaves live, and Go re-enters
+// right after the exit, where the registers are loaded back.
+//
 // Register mapping (as the Linux x86-64 JIT, except r10): r0 rax, r1 rdi,
 // r2 rsi, r3 rdx, r4 rcx, r5 r8, r6 rbx, r7 r13, r8 r14, r9 r15, r10 (the
 // frame pointer) r12. x86 r9 holds the run context, r10 the remaining budget
@@ -47,9 +55,10 @@
 // Unless the caller marks an access as proven safe (Options.Proven, which
 // the verifier will fill), every load, store and atomic computes its address
 // into r11 and compares it with the run's regions (input memory, the stack,
-// the packet) inline; an address in none of them exits to Go, which checks
-// the regions helpers added (Env.AddRegion) and either resumes at the access
-// or fails the run with engine.ErrOutOfBounds. Stack accesses through r10
+// the packet, and a cached region a helper added) inline; an address in
+// none of them exits to Go, which checks the regions helpers added
+// (Env.AddRegion) and either resumes at the access (caching the region) or
+// fails the run with engine.ErrOutOfBounds. Stack accesses through r10
 // with a constant offset inside the frame need no check at all. Atomics
 // are also checked for alignment (a misaligned one fails, as in the
 // interpreter, and would be a split lock on x86).
@@ -63,9 +72,11 @@
 //
 // # Not yet
 //
-// Tail calls and the inlined fast paths for hot helpers (map lookups,
-// ktime, prandom) wait for maps and helper implementations; until then
-// every helper is an exit to Go. Programs that reference maps (lddw pseudo
-// sources) or kfuncs are refused at load with ErrUnsupported, as by the
-// interpreter.
+// The inlined fast paths for hot helpers (map lookups, ktime, prandom): they
+// need the helpers' state and the maps' memory layout from their packages,
+// so every helper is still an exit to Go. Tail calls are a helper (in
+// internal/helpers) whose error ends the run; the runner starts the target
+// program (bpfvm's Program.Run), on either engine. Programs that reference
+// maps (lddw pseudo sources) or kfuncs are refused at load with
+// ErrUnsupported, as by the interpreter: the loader resolves them first.
 package amd64

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/interp"
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit/amd64"
 )
@@ -607,5 +608,203 @@ func TestStackClearedBetweenRuns(t *testing.T) {
 		if r0, err := vm.Run(nil); err != nil || r0 != 0 {
 			t.Fatalf("run %d: %d, %v; want 0 (a stale stack)", k, r0, err)
 		}
+	}
+}
+
+// TestStackRegionResetAfterFailure checks a run that fails in a called
+// function leaves nothing behind: the next run's stack region is the entry
+// frame only, so an access above it fails.
+func TestStackRegionResetAfterFailure(t *testing.T) {
+	p := load(t, `
+		jeq %r2, 3, deep
+		mov %r3, %r10
+		ldxdw %r0, [%r3+8]
+		exit
+	deep:
+		call local f
+		exit
+	f:
+		ldxdw %r0, [%r1+8]
+		exit`, amd64.Options{})
+	vm := p.NewVM()
+	for k := 0; k < 2; k++ {
+		_, err := vm.Run(make([]byte, 3))
+		wantRunError(t, err, engine.ErrOutOfBounds, 6)
+		_, err = vm.Run(make([]byte, 16))
+		wantRunError(t, err, engine.ErrOutOfBounds, 2)
+	}
+}
+
+// TestBufferChanges alternates the buffers of one VM's runs: the inline
+// regions must follow them (writes land in the run's buffer, the old
+// buffer is out of bounds).
+func TestBufferChanges(t *testing.T) {
+	p := load(t, `
+		mov %r3, %r1
+		add %r3, %r2
+		stb [%r3-1], 7
+		ldabsb 0
+		exit`, amd64.Options{})
+	vm := p.NewVM()
+	a, b, pkt := make([]byte, 16), make([]byte, 8), []byte{42}
+	for k := 0; k < 3; k++ {
+		for _, c := range []struct {
+			mem, pkt []byte
+			want     uint64
+		}{{a, nil, 0}, {b, nil, 0}, {b, pkt, 42}, {a[:4], nil, 0}, {a, a, 0}, {nil, nil, 0}} {
+			clear(c.mem)
+			var r0 uint64
+			var err error
+			if c.pkt != nil {
+				r0, err = vm.RunWithPacket(c.mem, c.pkt)
+			} else {
+				r0, err = vm.Run(c.mem)
+			}
+			if len(c.mem) == 0 {
+				wantRunError(t, err, engine.ErrOutOfBounds, 2)
+				continue
+			}
+			if err != nil || r0 != c.want {
+				t.Fatalf("run on %d bytes: %d, %v; want %d", len(c.mem), r0, err, c.want)
+			}
+			if c.mem[len(c.mem)-1] != 7 {
+				t.Fatalf("run on %d bytes: the store missed the buffer", len(c.mem))
+			}
+			if vm.Executed() != 5 {
+				t.Fatalf("executed %d, want 5", vm.Executed())
+			}
+		}
+	}
+}
+
+// endRun is an error a helper ends a run with to ask the runner for
+// something, as internal/helpers' tail call request does.
+type endRun struct{ target int }
+
+func (e *endRun) Error() string { return fmt.Sprintf("end run, go to %d", e.target) }
+
+// TestHelperEndsRun checks a helper's error reaches the caller with its
+// type intact (a runner finds a tail call request with errors.As), from
+// the fast helper path and from a callback, and that the run counts the
+// same instructions as on the interpreter.
+func TestHelperEndsRun(t *testing.T) {
+	helpers := engine.Helpers{
+		12: func(_ engine.Env, _, _, r3, _, _ uint64) (uint64, error) {
+			if r3 == 0 {
+				return uint64(1<<64 - 2), nil // -ENOENT: the call falls through
+			}
+			return 0, &endRun{target: int(r3)}
+		},
+		13: func(env engine.Env, r1, _, _, _, _ uint64) (uint64, error) { return env.Call(int(r1)) },
+	}
+	src := `
+		mov %r6, %r1
+		mov %r3, 0
+		call 12
+		mov %r7, %r0
+		ldxb %r3, [%r6]
+		jeq %r3, 9, cb
+		call 12
+		mov %r0, 1
+		exit
+	cb:
+		mov %r1, 12
+		call 13
+		exit
+		mov %r3, 5
+		call 12
+		exit`
+	insns := assemble(t, src)
+	for _, c := range []struct {
+		first  byte
+		target int
+		index  int
+	}{{3, 3, 6}, {9, 5, 10}} {
+		ip, err := interp.Load(insns, interp.Options{Helpers: helpers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ivm := ip.NewVM()
+		_, ierr := ivm.Run([]byte{c.first})
+		vm := load(t, src, amd64.Options{Helpers: helpers}).NewVM()
+		for k := 0; k < 2; k++ {
+			_, err := vm.Run([]byte{c.first})
+			var er *endRun
+			if !errors.As(err, &er) || er.target != c.target {
+				t.Fatalf("first byte %d: error %v, want the helper's request for %d", c.first, err, c.target)
+			}
+			wantRunError(t, err, engine.ErrHelperFailed, c.index)
+			if vm.Executed() != ivm.Executed() || ierr == nil {
+				t.Errorf("first byte %d: executed %d, interpreter %d (%v)", c.first, vm.Executed(), ivm.Executed(), ierr)
+			}
+		}
+	}
+}
+
+// TestHelperRegionsInline checks the inline cache of helper-added regions:
+// after the first access, loads and stores in a writable region and loads
+// in a read-only one pass inline, a store to the read-only one still
+// fails, and nothing of it survives the run.
+func TestHelperRegionsInline(t *testing.T) {
+	ro, rw := make([]byte, 64), make([]byte, 64)
+	ro[8] = 5
+	helpers := engine.Helpers{
+		1: func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
+			env.AddRegion(ro, false)
+			return uint64(uintptr(unsafeAddr(ro))), nil
+		},
+		2: func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
+			env.AddRegion(rw, true)
+			return uint64(uintptr(unsafeAddr(rw))), nil
+		},
+	}
+	p := load(t, `
+		mov %r9, %r1
+		ldxb %r8, [%r9]
+		jeq %r8, 2, stale
+		call 1
+		mov %r6, %r0
+		call 2
+		mov %r7, %r0
+		mov %r0, 0
+		mov %r1, 0
+	loop:
+		ldxb %r2, [%r6+8]
+		add %r0, %r2
+		ldxb %r2, [%r7+1]
+		add %r2, 1
+		stxb [%r7+1], %r2
+		add %r1, 1
+		jlt %r1, 3, loop
+		jeq %r8, 0, out
+		stxb [%r6+8], %r1
+	out:
+		exit
+	stale:
+		ldxdw %r3, [%r9+8]
+		ldxb %r0, [%r3]
+		exit`, amd64.Options{Helpers: helpers})
+	vm := p.NewVM()
+	mem := make([]byte, 16)
+	binary.LittleEndian.PutUint64(mem[8:], uint64(uintptr(unsafeAddr(rw))))
+	for k := 1; k <= 2; k++ {
+		mem[0] = 0
+		r0, err := vm.Run(mem)
+		if err != nil || r0 != 15 || rw[1] != byte(6*k-3) {
+			t.Fatalf("run: r0 = %d, rw[1] = %d, %v; want 15, %d", r0, rw[1], err, 6*k-3)
+		}
+		// A region of an earlier run is out of bounds.
+		mem[0] = 2
+		_, err = vm.Run(mem)
+		wantRunError(t, err, engine.ErrOutOfBounds, 20)
+		mem[0] = 1
+		_, err = vm.Run(mem)
+		wantRunError(t, err, engine.ErrOutOfBounds, 17)
+		if ro[8] != 5 {
+			t.Fatalf("the read-only region was written")
+		}
+		mem[0] = 2
+		_, err = vm.Run(mem)
+		wantRunError(t, err, engine.ErrOutOfBounds, 20)
 	}
 }

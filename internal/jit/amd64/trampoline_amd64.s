@@ -15,3 +15,17 @@ TEXT ·enter(SB), NOSPLIT, $0-16
 	MOVQ entry+8(FP), R11
 	CALL R11
 	RET
+
+// func enterFresh(ctx *runContext, entry uintptr, mem unsafe.Pointer, n, budget uint64)
+//
+// enter for the start of a run: the first arguments and the budget slice
+// go straight into their registers (rdi, rsi, r10), not through the
+// context.
+TEXT ·enterFresh(SB), NOSPLIT, $0-40
+	MOVQ ctx+0(FP), R9
+	MOVQ mem+16(FP), DI
+	MOVQ n+24(FP), SI
+	MOVQ budget+32(FP), R10
+	MOVQ entry+8(FP), R11
+	CALL R11
+	RET

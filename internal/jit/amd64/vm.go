@@ -28,6 +28,7 @@ type Program struct {
 	insns    []isa.Instruction
 	helpers  engine.Helpers
 	siteFns  []engine.Helper // per slot: the helper a static call reaches
+	sites    []site          // per slot: siteFns and the absolute resume address
 	budget   uint64
 	comp     *compiled
 	mu       sync.Mutex    // serialises Close
@@ -78,7 +79,14 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	}
 	p.comp = comp
 	p.code = code
-	p.codeAddr.Store(uint64(uintptr(unsafe.Pointer(unsafe.SliceData(code)))))
+	base := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(code))))
+	p.sites = make([]site, len(insns))
+	for i, fn := range p.siteFns {
+		if fn != nil {
+			p.sites[i] = site{fn: fn, resume: base + uint64(comp.resume[i])}
+		}
+	}
+	p.codeAddr.Store(base)
 	p.cleanup = runtime.AddCleanup(p, unmapCode, code)
 	return p, nil
 }
@@ -99,6 +107,14 @@ func (p *Program) Close() error {
 
 // CodeSize returns the size of the generated machine code in bytes.
 func (p *Program) CodeSize() int { return len(p.comp.code) }
+
+// site is a static helper call: the helper and the absolute address its
+// call returns to. One slice of these keeps the hot exit's lookups to one
+// cache line.
+type site struct {
+	fn     engine.Helper
+	resume uint64
+}
 
 // extraRegion is memory a helper made accessible with Env.AddRegion.
 type extraRegion struct {
@@ -127,6 +143,16 @@ type VM struct {
 	words     []uint64 // the stack and the shadow call stack
 	regionKey regionKey
 	uncounted uint64 // instructions of the failing block that did not run
+
+	// For Run's fast path: the budget slice of a run's first entry, the
+	// fresh entry's address, the buffer the inline regions describe if
+	// they are those of Run(mem) (runMemLen -1 if not), and the bytes of
+	// stack a run must clear.
+	slice      uint64
+	fresh      uintptr
+	runMem     uint64
+	runMemLen  int
+	clearBytes int
 }
 
 // describeRegions points the inline checks and legacy loads at the run's
@@ -135,6 +161,10 @@ func (vm *VM) describeRegions(mem, pkt, ld []byte) {
 	c := vm.ctx
 	memAddr, pktAddr, ldAddr := addrOf(mem), addrOf(pkt), addrOf(ld)
 	vm.regionKey = regionKey{memAddr, len(mem), pktAddr, len(pkt), ldAddr, len(ld)}
+	vm.runMem, vm.runMemLen = 0, -1
+	if pktAddr == 0 && ldAddr == memAddr && len(ld) == len(mem) {
+		vm.runMem, vm.runMemLen = memAddr, len(mem)
+	}
 	setRegion(&c.regions[regionMem], memAddr, memAddr+uint64(len(mem)))
 	setRegion(&c.regions[regionPacket], pktAddr, pktAddr+uint64(len(pkt)))
 	c.ldBase = ldAddr
@@ -164,7 +194,13 @@ func (p *Program) NewVM() *VM {
 	c.fpBase = vm.stackLo + isa.StackSize
 	c.fpLimit = vm.stackLo + stackBytes
 	setRegion(&c.regions[regionStack], vm.stackLo, vm.stackLo+isa.StackSize)
+	setRegion(&c.regions[regionExtraW], 0, 0)
+	setRegion(&c.regions[regionExtraR], 0, 0)
 	vm.regionKey = regionKey{mem: 1} // no buffers described yet
+	vm.runMemLen = -1
+	vm.slice = min(vm.budget, budgetQuantum)
+	vm.fresh = uintptr(p.codeAddr.Load()) + uintptr(p.comp.freshEntry)
+	vm.clearBytes = p.comp.stackFrames * isa.StackSize
 	return vm
 }
 
@@ -175,6 +211,7 @@ func (vm *VM) SetBudget(n uint64) {
 		n = vm.p.budget
 	}
 	vm.budget = n
+	vm.slice = min(n, budgetQuantum)
 }
 
 // SetContext makes runs stop with engine.ErrCancelled once ctx is done
@@ -196,7 +233,26 @@ func (vm *VM) Executed() uint64 { return vm.executed }
 // Run runs the program with r1 = the address of mem[0] (0 if mem is empty)
 // and r2 = len(mem). The program may read and write mem; legacy packet loads
 // read mem. It returns r0.
-func (vm *VM) Run(mem []byte) (uint64, error) { return vm.run(mem, nil, mem) }
+func (vm *VM) Run(mem []byte) (uint64, error) {
+	// The fast path: the regions already describe mem and no context is
+	// set. Most of what run sets up is only needed once the code exits
+	// to Go for something else than the end of the run, so finish does
+	// it then.
+	memPtr := unsafe.Pointer(unsafe.SliceData(mem))
+	if vm.p.codeAddr.Load() == 0 || vm.running || vm.done != nil || uint64(uintptr(memPtr)) != vm.runMem || len(mem) != vm.runMemLen {
+		return vm.run(mem, nil, mem)
+	}
+	if n := vm.clearBytes; n != 0 {
+		clear(vm.stack[:n])
+	}
+	c, slice := vm.ctx, vm.slice
+	enterFresh(c, vm.fresh, memPtr, uint64(len(mem)), slice)
+	if c.exit == exitDone<<24 {
+		vm.executed = slice - c.budget
+		return c.regs[0], nil
+	}
+	return vm.finish(mem, nil)
+}
 
 // RunWithPacket is Run, with legacy packet loads (LD_ABS, LD_IND) reading
 // packet, which is also accessible to the program.
@@ -227,9 +283,7 @@ func setSliceRegion(r *region, b []byte) {
 }
 
 func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
-	p := vm.p
-	base := p.codeAddr.Load()
-	if base == 0 {
+	if vm.p.codeAddr.Load() == 0 {
 		return 0, ErrClosed
 	}
 	if vm.running {
@@ -238,51 +292,51 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 	if len(ld) > math.MaxInt32 {
 		return 0, fmt.Errorf("jit: packet of %d bytes is too large", len(ld))
 	}
-	vm.running = true
-	vm.base = base
-	c := vm.ctx
 	// Each run starts with a zeroed stack, as in the interpreter; a
 	// program that cannot write its stack never dirties it.
-	if n := p.comp.stackFrames; n != 0 {
-		clear(vm.stack[:n*isa.StackSize])
+	if n := vm.clearBytes; n != 0 {
+		clear(vm.stack[:n])
 	}
 	if len(pkt) > 0 && len(mem) > 0 && &pkt[0] == &mem[0] {
 		pkt = nil // Run: the memory is the packet, one region
 	}
-	vm.mem, vm.pkt = mem, pkt
 	// The regions only change when the caller passes other buffers.
 	memAddr := addrOf(mem)
 	if k := &vm.regionKey; k.mem != memAddr || k.memLen != len(mem) || k.pkt != addrOf(pkt) || k.pktLen != len(pkt) || k.ld != addrOf(ld) || k.ldLen != len(ld) {
 		vm.describeRegions(mem, pkt, ld)
 	}
-	// (The fresh entry zeroes the other registers.)
-	c.regs[1], c.regs[2] = memAddr, uint64(len(mem))
-	c.fp = vm.stackLo + isa.StackSize
-	c.regions[regionStack].hi = c.fp
-	slice := min(vm.budget, budgetQuantum)
-	c.budget = slice
-	vm.reserve = vm.budget - slice
-	vm.uncounted = 0
-	c.resume = base + uint64(p.comp.insnOff[0])
-
-	var r0 uint64
-	var err error
 	if vm.done != nil && isDone(vm.done) {
-		err = vm.cancelled(0)
-	} else {
-		// Most runs of small programs exit once, with the result.
-		enter(c, uintptr(base)+uintptr(p.comp.freshEntry))
-		if c.exit>>24 == exitDone {
-			r0 = c.regs[0]
-		} else {
-			r0, err = vm.loop(false, true)
-		}
+		vm.executed = 0
+		return 0, vm.cancelled(0)
 	}
+	c, slice := vm.ctx, vm.slice
+	enterFresh(c, vm.fresh, unsafe.Pointer(unsafe.SliceData(mem)), uint64(len(mem)), slice)
+	if c.exit == exitDone<<24 {
+		vm.executed = slice - c.budget
+		runtime.KeepAlive(pkt)
+		return c.regs[0], nil
+	}
+	return vm.finish(mem, pkt)
+}
+
+// finish continues a run whose code exited to Go before the end: it makes
+// the run's buffers known to Env.Memory and handles exits until the
+// program returns or fails.
+func (vm *VM) finish(mem, pkt []byte) (uint64, error) {
+	c := vm.ctx
+	vm.running = true
+	vm.base = vm.p.codeAddr.Load()
+	vm.reserve = vm.budget - vm.slice
+	vm.uncounted = 0
+	vm.mem, vm.pkt = mem, pkt
+	r0, err := vm.loop(false, true)
 	vm.executed = vm.budget - (vm.reserve + c.budget) - vm.uncounted
 	vm.mem, vm.pkt = nil, nil
 	if len(vm.extra) > 0 {
 		clear(vm.extra) // drop references to helpers' memory
 		vm.extra = vm.extra[:0]
+		setRegion(&c.regions[regionExtraW], 0, 0)
+		setRegion(&c.regions[regionExtraR], 0, 0)
 	}
 	vm.running = false
 	runtime.KeepAlive(mem)
@@ -328,24 +382,20 @@ var errDoneInCallback = errors.New("program ended inside a callback")
 func (vm *VM) loop(nested, exited bool) (uint64, error) {
 	p, c := vm.p, vm.ctx
 	entry := uintptr(vm.base) + uintptr(p.comp.entry)
-	siteFns, resume := p.siteFns, p.comp.resume
 	for {
 		if !exited {
 			enter(c, entry)
 		}
 		exited = false
-		code, idx := int(c.exit>>24), int(c.exit&0xffffff)
-		// The hot exit: a static helper call that succeeds, without a
-		// context to check.
-		if code == exitHelper && vm.done == nil && idx < len(siteFns) && idx < len(resume) {
-			r0, err := siteFns[idx](vm, c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5])
-			if err == nil {
-				c.regs[0] = r0
-				c.resume = vm.base + uint64(resume[idx])
-				continue
+		// The hot exit: static helper calls that succeed, without a
+		// context to check; kept in a loop of their own with as little
+		// state as possible live across enter.
+		if c.exit>>24 == exitHelper && vm.done == nil {
+			if err := vm.helperLoop(); err != nil {
+				return 0, err
 			}
-			return 0, vm.fail(idx, fmt.Errorf("%w: %w", engine.ErrHelperFailed, err), fmt.Sprintf("helper %d failed: %v", p.insns[idx].Imm, err))
 		}
+		code, idx := int(c.exit>>24), int(c.exit&0xffffff)
 		switch code {
 		case exitDone:
 			if nested {
@@ -388,6 +438,34 @@ func (vm *VM) loop(nested, exited bool) (uint64, error) {
 			return 0, fmt.Errorf("jit: internal error: unknown exit code %d at instruction %d", code, idx)
 		}
 	}
+}
+
+// helperLoop runs the static helper calls the code exits for, re-entering
+// it after each (right at the call's resume point, which reloads the
+// registers), until an exit of another kind (left in the context for loop)
+// or a failing helper.
+func (vm *VM) helperLoop() error {
+	c, sites := vm.ctx, vm.p.sites
+	for {
+		idx := int(c.exit & 0xffffff)
+		if idx >= len(sites) || sites[idx].fn == nil {
+			return fmt.Errorf("jit: internal error: helper exit at instruction %d, which calls no helper", idx)
+		}
+		s := &sites[idx]
+		r0, err := s.fn(vm, c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5])
+		if err != nil {
+			return vm.helperFailed(idx, err)
+		}
+		c.regs[0] = r0
+		enter(c, uintptr(s.resume))
+		if c.exit>>24 != exitHelper {
+			return nil
+		}
+	}
+}
+
+func (vm *VM) helperFailed(idx int, err error) error {
+	return vm.fail(idx, fmt.Errorf("%w: %w", engine.ErrHelperFailed, err), fmt.Sprintf("helper %d failed: %v", vm.p.insns[idx].Imm, err))
 }
 
 func (vm *VM) callHelper(idx int, fn engine.Helper, id int32) error {
@@ -456,6 +534,7 @@ func (vm *VM) checkExtra(idx int) error {
 		if atomic && addr&(size-1) != 0 {
 			return vm.fail(idx, engine.ErrOutOfBounds, fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", size, addr, size))
 		}
+		vm.cacheExtra(addr, size, write)
 		c.resume = vm.base + uint64(p.comp.resume[idx])
 		return nil
 	}
@@ -468,6 +547,22 @@ func (vm *VM) checkExtra(idx int) error {
 		reason = fmt.Sprintf("%s of %d bytes at %#x: null or near-null pointer", kind, size, addr)
 	}
 	return vm.fail(idx, engine.ErrOutOfBounds, reason)
+}
+
+// cacheExtra makes the helper-added region holding an access the code
+// just exited for checkable inline (until another region takes its
+// place): a writable one for every access, a read-only one for loads.
+func (vm *VM) cacheExtra(addr, n uint64, write bool) {
+	for _, r := range vm.extra {
+		if addr >= r.lo && addr < r.hi && n <= r.hi-addr && (r.writable || !write) {
+			slot := regionExtraR
+			if r.writable {
+				slot = regionExtraW
+			}
+			setRegion(&vm.ctx.regions[slot], r.lo, r.hi)
+			return
+		}
+	}
 }
 
 // Memory implements engine.Env.
@@ -510,6 +605,13 @@ func (vm *VM) AddRegion(b []byte, writable bool) {
 	}
 	lo := addrOf(b)
 	vm.extra = append(vm.extra, extraRegion{lo: lo, hi: lo + uint64(len(b)), b: b, writable: writable})
+	// The newest region is the likeliest to be used next (a map lookup's
+	// value): check it inline from now on.
+	slot := regionExtraR
+	if writable {
+		slot = regionExtraW
+	}
+	setRegion(&vm.ctx.regions[slot], lo, lo+uint64(len(b)))
 }
 
 // Call implements engine.Env: it runs the function at pc on a new frame,

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package bpfvm
+
+// threadCPUTime is unavailable here: benchmarks report wall time only.
+func threadCPUTime() int64 { return 0 }
