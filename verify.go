@@ -77,6 +77,9 @@ func verifierMap(s maps.Spec) *verifier.Map {
 	if s.InnerMap != nil {
 		m.Inner = verifierMap(*s.InnerMap)
 	}
+	if s.SpinLockOffset >= 0 {
+		m.HasSpinLock, m.SpinLockOffset = true, uint32(s.SpinLockOffset)
+	}
 	return m
 }
 

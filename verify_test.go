@@ -18,15 +18,7 @@ import (
 // (helper prototypes it lacks): it rejects them as unsupported, never as
 // unsafe, and the tests load them WithoutVerifier. Remove an entry when
 // the verifier learns it (TestVerifierAcceptsTestdata fails until then).
-var verifierGaps = map[string]string{
-	"for_each.o":       "helper #164 bpf_for_each_map_elem (callback)",
-	"loops.o":          "helper #181 bpf_loop (callback)",
-	"redirect_map.o":   "helper #51 bpf_redirect_map",
-	"redirect_bcast.o": "helper #51 bpf_redirect_map",
-	"snprintf.o":       "helper #165 bpf_snprintf",
-	"spin_lock.o":      "helpers #93/#94 bpf_spin_lock/unlock",
-	"task.o":           "helper #177 bpf_trace_vprintk",
-}
+var verifierGaps = map[string]string{}
 
 // gapOpts returns WithoutVerifier for a known verifier gap.
 func gapOpts(obj string) []Option {

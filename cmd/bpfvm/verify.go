@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/verifier"
 )
@@ -49,17 +51,20 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	progType := fs.String("type", "socket_filter", "program type (kernel name: socket_filter, sched_cls, xdp, tracepoint, raw_tp, kprobe, cgroup_skb, ...)")
-	progName := fs.String("prog", "", "program to verify in an ELF object (ELF input is not supported yet)")
+	progName := fs.String("prog", "", "program to verify in an ELF object (default: every program)")
 	mapsFile := fs.String("maps", "", "JSON file describing the maps the program uses (the verifier corpus's map format)")
 	logOn := fs.Bool("log", false, "print a kernel-style per-instruction state log")
 	attach := fs.Uint("attach", 0, "expected attach type (numeric enum bpf_attach_type)")
 	flags := fs.Uint("flags", 0, "BPF_PROG_LOAD prog_flags (1 = strict alignment, 2 = any alignment)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bpfvm verify [--type T] [--maps FILE.json] [--log] PROGRAM")
+		fmt.Fprintln(stderr, "usage: bpfvm verify [--type T] [--prog NAME] [--maps FILE.json] [--log] PROGRAM")
 		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Verifies raw eBPF bytecode (PROGRAM.bin: little-endian 8-byte slots; PROGRAM.hex or -:")
-		fmt.Fprintln(stderr, "hex text, one 16-digit slot per line or one run of digits) the way the Linux kernel's")
-		fmt.Fprintln(stderr, "verifier does for root. Exit status: 0 accepted, 1 rejected, 2 bad usage.")
+		fmt.Fprintln(stderr, "Verifies eBPF programs the way the Linux kernel's verifier does for root. PROGRAM is an")
+		fmt.Fprintln(stderr, "ELF object (clang -target bpf; every program in it, or --prog NAME; maps, program types")
+		fmt.Fprintln(stderr, "and BTF line info come from the object, and --type overrides the type), or raw bytecode")
+		fmt.Fprintln(stderr, "(PROGRAM.bin: little-endian 8-byte slots; PROGRAM.hex or -: hex text, one 16-digit slot")
+		fmt.Fprintln(stderr, "per line or one run of digits) with --type and --maps.")
+		fmt.Fprintln(stderr, "Exit status: 0 every program accepted, 1 any rejected, 2 bad usage.")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
@@ -90,8 +95,17 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if bytes.HasPrefix(data, []byte("\x7fELF")) {
-		fmt.Fprintf(stderr, "bpfvm verify: %s is an ELF object; ELF input needs the loader, which is not there yet: give raw bytecode (.bin/.hex)\n", path)
-		return 2
+		typeSet := false
+		fs.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
+		if *mapsFile != "" {
+			fmt.Fprintln(stderr, "bpfvm verify: --maps is for raw bytecode; an ELF object declares its own maps")
+			return 2
+		}
+		override := ""
+		if typeSet {
+			override = *progType
+		}
+		return verifyObject(path, data, *progName, override, *logOn, stdout, stderr)
 	}
 	if *progName != "" {
 		fmt.Fprintln(stderr, "bpfvm verify: --prog selects a program in an ELF object; raw bytecode holds exactly one program")
@@ -114,20 +128,102 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	if *logOn {
 		cfg.Log, cfg.LogLevel = stdout, 1
 	}
+	return printVerdict(stdout, "", insns, cfg)
+}
+
+// printVerdict verifies one program and prints the verdict (prefixed by
+// the program's name for objects) with the statistics; it returns the
+// exit status.
+func printVerdict(stdout io.Writer, name string, insns []isa.Instruction, cfg verifier.Config) int {
+	prefix := ""
+	if name != "" {
+		prefix = name + ": "
+	}
 	res, err := verifier.Verify(insns, cfg)
 	if err != nil {
 		var verr *verifier.Error
 		if errors.As(err, &verr) {
-			fmt.Fprintf(stdout, "rejected: %s", verr.Detail())
+			fmt.Fprintf(stdout, "%srejected: %s", prefix, verr.Detail())
 			fmt.Fprintln(stdout, verr.Stats)
 			return 1
 		}
-		fmt.Fprintf(stdout, "rejected: %v\n", err)
+		fmt.Fprintf(stdout, "%srejected: %v\n", prefix, err)
 		return 1
 	}
-	fmt.Fprintln(stdout, "accepted")
+	fmt.Fprintf(stdout, "%saccepted\n", prefix)
 	fmt.Fprintln(stdout, res.Stats)
 	return 0
+}
+
+// verifyObject verifies the programs of an ELF object.
+func verifyObject(path string, data []byte, only, progType string, logOn bool, stdout, stderr io.Writer) int {
+	spec, err := parseObject(data)
+	if err != nil {
+		fmt.Fprintf(stderr, "bpfvm verify: %s: %v\n", path, err)
+		return 2
+	}
+	if t, ok := verifier.ObjectProgramType(progType); ok {
+		// --type gives programs in sections libbpf does not recognise
+		// their type (and overrides every program's below).
+		for _, ps := range spec.Programs {
+			if ps.Type == ebpf.UnspecifiedProgram {
+				ps.Type = t
+			}
+		}
+	}
+	progs := verifier.ObjectPrograms(spec)
+	if only != "" {
+		var sel []verifier.ObjectProgram
+		var names []string
+		for _, p := range progs {
+			names = append(names, p.Name)
+			if p.Name == only {
+				sel = append(sel, p)
+			}
+		}
+		if len(sel) == 0 {
+			fmt.Fprintf(stderr, "bpfvm verify: %s has no program %q (it has: %s)\n", path, only, strings.Join(names, ", "))
+			return 2
+		}
+		progs = sel
+	}
+	if len(progs) == 0 {
+		fmt.Fprintf(stderr, "bpfvm verify: %s holds no program\n", path)
+		return 2
+	}
+	status := 0
+	for i, p := range progs {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		if p.Err != nil {
+			fmt.Fprintf(stdout, "%s: rejected: %v (unsupported by bpfvm)\n", p.Name, p.Err)
+			status = 1
+			continue
+		}
+		cfg := p.Config
+		if progType != "" {
+			cfg.ProgType = progType
+		}
+		if logOn {
+			cfg.Log, cfg.LogLevel = stdout, 1
+		}
+		if printVerdict(stdout, p.Name, p.Insns, cfg) != 0 {
+			status = 1
+		}
+	}
+	return status
+}
+
+// parseObject parses an ELF object, turning a parser panic on a hostile
+// file into an error.
+func parseObject(data []byte) (spec *ebpf.CollectionSpec, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			spec, err = nil, fmt.Errorf("malformed ELF object (the parser failed: %v)", p)
+		}
+	}()
+	return ebpf.LoadCollectionSpecFromReader(bytes.NewReader(data))
 }
 
 func knownProgType(t string) bool {

@@ -39,6 +39,16 @@ func TestVerifyCommand(t *testing.T) {
 		{[]string{"--type", "nonsense", ok}, 2, ""},
 		{[]string{"--maps", maps, mapProg}, 1, "map_value_or_null"},
 		{[]string{filepath.Join(dir, "missing.bin")}, 2, ""},
+		// ELF objects: every program, or --prog; maps and types from the object.
+		{[]string{"../../testdata/loops.o"}, 0, "loops: accepted"},
+		{[]string{"../../testdata/for_each.o"}, 0, "accepted"},
+		{[]string{"--prog", "spin_lock", "../../testdata/spin_lock.o"}, 0, "spin_lock: accepted"},
+		{[]string{"--prog", "nope", "../../testdata/loops.o"}, 2, ""},
+		{[]string{"--maps", maps, "../../testdata/loops.o"}, 2, ""},
+		// --type overrides the object's type: an XDP helper in a socket
+		// filter is rejected, and the rejection quotes the C line.
+		{[]string{"--type", "socket_filter", "../../testdata/xdp_bytes.o"}, 1, "source: ./xdp_bytes.c:20: __u32 len = bpf_xdp_get_buff_len(ctx);"},
+		{[]string{write("junk.o", "\x7fELF garbage")}, 2, ""},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
@@ -49,5 +59,19 @@ func TestVerifyCommand(t *testing.T) {
 		if tc.want != "" && !strings.Contains(out.String(), tc.want) {
 			t.Errorf("verify %v: output lacks %q:\n%s", tc.args, tc.want, out.String())
 		}
+	}
+}
+
+// TestVerifyObjectExplicitType: a program in a section libbpf does not
+// recognise is verified with the type --type gives, and refused (saying
+// so) without it.
+func TestVerifyObjectExplicitType(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if status := dispatch([]string{"verify", "../../testdata/legacy.o"}, &stdout, &stderr); status != 1 || !strings.Contains(stdout.String(), "--type") {
+		t.Errorf("without --type: status %d, output %q", status, stdout.String())
+	}
+	stdout.Reset()
+	if status := dispatch([]string{"verify", "--type", "xdp", "../../testdata/legacy.o"}, &stdout, &stderr); status != 0 || !strings.Contains(stdout.String(), "custom_section: accepted") {
+		t.Errorf("with --type xdp: status %d, output %q, stderr %q", status, stdout.String(), stderr.String())
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"debug/elf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,15 +71,38 @@ func TestConformanceVerify(t *testing.T) {
 func TestTestRunVerifier(t *testing.T) {
 	dir := t.TempDir()
 	data := writeFile(t, dir, "pkt", make([]byte, 64))
-	// bpf_snprintf has no verifier prototype yet (see verifierGaps in the
-	// root package): when it gets one, use another rejected object here.
-	obj := "../../testdata/snprintf.o"
-	status, _, stderr := runCLI("test-run", "--prog", "snprintf_prog", "--data", data, obj)
-	if status != 1 || !strings.Contains(stderr, "call 165") || !strings.Contains(stderr, "source: ./snprintf.c:") {
+	// Every testdata object verifies: make one that does not, xdp_pass
+	// setting w1 instead of w0, so r0 is returned unset.
+	obj := filepath.Join(dir, "leak.o")
+	if err := os.WriteFile(obj, patchFirstInsn(t, "../../testdata/xdp_pass.o", "xdp", []byte{0xb4, 0x01, 0, 0, 2, 0, 0, 0}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, _, stderr := runCLI("test-run", "--prog", "xdp_pass", "--data", data, obj)
+	if status != 1 || !strings.Contains(stderr, "R0 !read_ok") || !strings.Contains(stderr, "source: ./xdp_pass.c:") {
 		t.Fatalf("status %d, stderr %q", status, stderr)
 	}
-	status, stdout, stderr := runCLI("test-run", "--no-verify", "--prog", "snprintf_prog", "--data", data, "--json", obj)
+	status, stdout, stderr := runCLI("test-run", "--no-verify", "--prog", "xdp_pass", "--data", data, "--json", obj)
 	if status != 0 || !strings.Contains(stdout, `"retval":`) {
 		t.Fatalf("--no-verify: status %d, stdout %q, stderr %q", status, stdout, stderr)
 	}
+}
+
+// patchFirstInsn returns an ELF object with the first instruction of a
+// section replaced.
+func patchFirstInsn(t *testing.T, path, section string, insn []byte) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := f.Section(section)
+	if sec == nil || sec.Size < 8 {
+		t.Fatalf("%s has no section %s", path, section)
+	}
+	copy(raw[sec.Offset:], insn)
+	return raw
 }

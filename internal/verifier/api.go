@@ -30,8 +30,21 @@
 //   - The tables of helper prototypes (helpers.go) and context layouts
 //     (context.go) cover the program types and helpers the kernel's
 //     selftests use most; anything else is rejected as KindUnsupported.
-//   - Callbacks (bpf_loop, for_each_map_elem), kfuncs, BTF-typed pointers,
-//     dynptrs, iterators, spin locks and global functions are unsupported.
+//   - Callbacks (bpf_loop, for_each_map_elem) are verified as the kernel
+//     does: the helper may return at once or call the callback (r0 in
+//     [0, 1]) again and again until the state at the call repeats;
+//     bpf_loop explores at most nr_loops iterations. Past 64 iterations
+//     bpfvm widens the scalars that keep changing to unknown (the kernel
+//     relies on precision tracking instead), which can only reject more.
+//   - bpf_spin_lock needs Map.HasSpinLock (from the value's BTF): one lock
+//     at a time, no calls while held, released before exit, and the lock
+//     field is out of reach of loads and stores.
+//   - bpf_snprintf's format string must be in a read-only map value; its
+//     NUL termination is left to the helper (no map contents here).
+//   - Timers, kfuncs, BTF-typed pointers, dynptrs, iterators and global
+//     functions are unsupported.
+//   - ObjectPrograms prepares the programs of an ELF object (linked as the
+//     runtime links them, with BTF line info for the diagnostics).
 //   - ProgType "mem" is bpfvm's own: r1 points to Config.MemSize bytes of
 //     memory and r2 holds their number (interp.VM.Run's contract).
 package verifier
@@ -57,6 +70,11 @@ type Map struct {
 	// FD is the number a BPF_PSEUDO_MAP_FD lddw carries in its immediate
 	// to refer to this map. BPF_PSEUDO_MAP_IDX refers to Config.Maps by index.
 	FD int32
+	// HasSpinLock says the value holds a struct bpf_spin_lock at
+	// SpinLockOffset (from the map's BTF value type): bpf_spin_lock
+	// takes only that field, and loads and stores may not touch it.
+	HasSpinLock    bool
+	SpinLockOffset uint32
 }
 
 // Map flags the verifier cares about.

@@ -17,7 +17,7 @@ func BenchmarkCorpus(b *testing.B) {
 			}
 		}
 	})
-	for _, name := range []string{"verifier_search_pruning/short_loop1", "verifier_loops1/loop_after_a_conditional_jump"} {
+	for _, name := range []string{"verifier_search_pruning/short_loop1", "verifier_loops1/loop_after_a_conditional_jump", "verifier_liveness_exp/liveness_exponential_complexity"} {
 		for j := range cases {
 			if cases[j].Name != name {
 				continue

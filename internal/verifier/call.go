@@ -38,6 +38,14 @@ func mapAllows(id int32, m *Map) bool {
 		return m.Type == "ringbuf"
 	case 87, 88, 89:
 		return m.Type == "queue" || m.Type == "stack"
+	case 51:
+		return m.Type == "devmap" || m.Type == "devmap_hash" || m.Type == "cpumap" || m.Type == "xskmap"
+	case 164:
+		switch m.Type {
+		case "hash", "lru_hash", "percpu_hash", "lru_percpu_hash", "array", "percpu_array":
+			return true
+		}
+		return false
 	case 195:
 		return m.Type == "percpu_array" || m.Type == "percpu_hash" || m.Type == "lru_percpu_hash"
 	}
@@ -61,7 +69,11 @@ type callMeta struct {
 	refID    uint32 // reference of the released / cast argument
 	allocLen uint64
 	constKey int64 // the key of an array lookup when known, else -1
+	fn       int   // the callback's entry (argFunc), else -1
 }
+
+// isCallbackHelper reports whether a helper calls a callback function.
+func isCallbackHelper(id int32) bool { return id == 164 || id == 181 }
 
 func (v *verifier) checkHelperCall(in isa.Instruction) error {
 	id := in.Imm
@@ -76,7 +88,7 @@ func (v *verifier) checkHelperCall(in isa.Instruction) error {
 		return v.unsafe("program of this type cannot use helper bpf_%s#%d", p.name, id)
 	}
 	regs := v.regs()
-	meta := callMeta{constKey: -1}
+	meta := callMeta{constKey: -1, fn: -1}
 	for i, at := range p.args {
 		if at == argNone {
 			break
@@ -85,6 +97,9 @@ func (v *verifier) checkHelperCall(in isa.Instruction) error {
 		if err := v.checkArg(p, id, regno, at, &meta); err != nil {
 			return err
 		}
+	}
+	if meta.fn >= 0 {
+		return v.enterCallback(id, &meta)
 	}
 	if id == 81 { // get_local_storage: flags must be 0
 		r := &regs[isa.R2]
@@ -306,6 +321,40 @@ func (v *verifier) checkArg(p *helperProto, id int32, regno uint8, at argType, m
 			return v.unsafe("misaligned access through R%d: the result pointer must be %d-byte aligned", regno, size)
 		}
 		return v.helperMemAccess(regno, &r, size, true, false, p.pktAccess)
+	case argFunc:
+		if r.Type != PtrToFunc {
+			return v.unsafe("R%d type=%s expected=func: the callback must be a static function's address", regno, r.Type)
+		}
+		meta.fn = int(r.Subprog)
+		return nil
+	case argStackOrNull:
+		if r.isNull() {
+			return nil
+		}
+		if r.Type != PtrToStack {
+			return v.unsafe("R%d type=%s expected=fp: the callback context must be on the stack (or NULL)", regno, r.Type)
+		}
+		return nil
+	case argConstStr:
+		// The kernel also reads the frozen map's contents to find the
+		// terminating NUL; bpfvm has no contents here, so the helper
+		// bounds its reads by the value's end at run time.
+		if r.Type != PtrToMapValue {
+			return v.unsafe("R%d type=%s expected=map_value: a format string must be in a read-only map (const char fmt[] in .rodata)", regno, r.Type)
+		}
+		if r.Map.Flags&MapFlagRdonlyProg == 0 {
+			return v.unsafe("R%d does not point to a readonly map'", regno)
+		}
+		if !r.VarOff.IsConst() {
+			return v.unsafe("R%d is not a constant address'", regno)
+		}
+		off := int64(r.Off) + int64(r.VarOff.Value)
+		if off < 0 || off >= int64(r.Map.ValueSize) {
+			return v.unsafe("R%d: the string at offset %d is outside the %d-byte map value", regno, off, r.Map.ValueSize)
+		}
+		return nil
+	case argSpinLock:
+		return v.checkSpinLockArg(id, regno, &r)
 	}
 	return v.unsupported("helper argument kind %d is not supported", at)
 }
@@ -359,4 +408,131 @@ func (v *verifier) isOuterMap(m *Map) bool {
 		}
 	}
 	return false
+}
+
+// checkSpinLockArg checks the argument of bpf_spin_lock (93) or
+// bpf_spin_unlock (94) and takes or releases the lock, as the kernel's
+// process_spin_lock: one lock at a time, the lock field of a map value
+// with a constant offset, unlocked by the same value's pointer.
+func (v *verifier) checkSpinLockArg(id int32, regno uint8, r *Reg) error {
+	if r.Type != PtrToMapValue {
+		return v.unsafe("R%d type=%s expected=map_value: bpf_spin_lock takes a pointer to the lock in a map value", regno, r.Type)
+	}
+	if !r.VarOff.IsConst() {
+		return v.unsafe("R%d doesn't have constant offset. bpf_spin_lock has to be at the constant offset", regno)
+	}
+	m := r.Map
+	if !m.HasSpinLock {
+		return v.unsafe("map '%s' has no valid bpf_spin_lock", m.Name)
+	}
+	off := int64(r.Off) + int64(r.VarOff.Value)
+	if off != int64(m.SpinLockOffset) {
+		return v.unsafe("off %d doesn't point to 'struct bpf_spin_lock' that is at %d", off, m.SpinLockOffset)
+	}
+	held := v.cur.lock
+	if id == 93 {
+		if held.m != nil {
+			return v.unsafe("Locks are not allowed to be nested: bpf_spin_lock is already held")
+		}
+		v.cur.lock = lockState{m: m, id: r.ID}
+		return nil
+	}
+	if held.m == nil {
+		return v.unsafe("bpf_spin_unlock without taking a lock")
+	}
+	if held.m != m || held.id != r.ID {
+		return v.unsafe("bpf_spin_unlock of different lock")
+	}
+	v.cur.lock = lockState{}
+	return nil
+}
+
+// enterCallback models a helper that calls a callback any number of
+// times, as the kernel does: the helper may return at once (the
+// continuation after the call is queued with r0 unknown), or call the
+// callback in a new frame, whose exit comes back to the call instruction
+// so the next call sees what the previous ones did to the caller's stack.
+// Iteration stops when the state at the call repeats (isStateVisited).
+func (v *verifier) enterCallback(id int32, meta *callMeta) error {
+	st := v.cur
+	if len(st.frames) >= isa.MaxCallDepth {
+		return v.unsafe("the call stack of %d frames is too deep: a callback counts as a call", len(st.frames)+1)
+	}
+	caller := st.cur()
+	if id == 181 && uint64(caller.cbDepth) >= caller.regs[isa.R1].Umax {
+		// As the kernel: bpf_loop calls its callback at most nr_loops
+		// times, so no further iteration needs exploring.
+		caller.cbDepth = 0
+		for r := isa.R1; r <= isa.R5; r++ {
+			caller.regs[r] = Reg{Type: NotInit}
+		}
+		caller.regs[isa.R0].setUnknown()
+		return nil
+	}
+	after, err := v.push(v.idx+1, false)
+	if err != nil {
+		return err
+	}
+	af := after.cur()
+	af.cbDepth = 0
+	for r := isa.R1; r <= isa.R5; r++ {
+		af.regs[r] = Reg{Type: NotInit}
+	}
+	af.regs[isa.R0].setUnknown()
+	caller.cbDepth++
+	cb := &frame{callsite: v.idx, subprog: v.subprogOf[meta.fn], callback: true}
+	for i := range cb.regs {
+		cb.regs[i] = Reg{Type: NotInit}
+	}
+	cb.regs[isa.R10].setPointer(PtrToStack)
+	cb.regs[isa.R10].Frame = int32(len(st.frames))
+	switch id {
+	case 181: // long (*)(u64 index, void *ctx)
+		cb.regs[isa.R1].setUnknown()
+		cb.regs[isa.R2] = caller.regs[isa.R3]
+	case 164: // long (*)(struct bpf_map *map, const void *key, void *value, void *ctx)
+		cb.regs[isa.R1].setPointer(ConstPtrToMap)
+		cb.regs[isa.R1].Map = meta.m
+		cb.regs[isa.R2].setPointer(PtrToMapKey)
+		cb.regs[isa.R2].Map = meta.m
+		cb.regs[isa.R3].setPointer(PtrToMapValue)
+		cb.regs[isa.R3].Map = meta.m
+		cb.regs[isa.R4] = caller.regs[isa.R3]
+	}
+	st.frames = append(st.frames, cb)
+	st.insn = meta.fn
+	return nil
+}
+
+// cbUnroll is how many callback iterations are explored exactly before
+// the scalars they change are widened (bpf_loop with a small constant
+// count is explored exactly, as the kernel does).
+const cbUnroll = 64
+
+// widenScalars forgets the bounds of every scalar (register or spilled)
+// of cur that differs from old, the state of an earlier iteration at the
+// same callback call: values a callback keeps changing (counters) become
+// unknown, so the iteration converges. It only loses precision.
+func widenScalars(old, cur *state) {
+	if len(old.frames) != len(cur.frames) {
+		return
+	}
+	for fi := range cur.frames {
+		of, cf := old.frames[fi], cur.frames[fi]
+		for r := range cf.regs {
+			if cf.regs[r].Type == Scalar && of.regs[r].Type == Scalar && cf.regs[r] != of.regs[r] {
+				cf.regs[r].setUnknown()
+			}
+		}
+		cf.ownStack()
+		for spi := range cf.stack {
+			if spi >= len(of.stack) {
+				break
+			}
+			cs, os := &cf.stack[spi], &of.stack[spi]
+			if cs.isSpill() && os.isSpill() && cs.spilled.Type == Scalar && os.spilled.Type == Scalar && cs.spilled != os.spilled {
+				cs.spilled.setUnknown()
+			}
+		}
+	}
 }

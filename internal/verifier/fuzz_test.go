@@ -25,6 +25,13 @@ func FuzzVerify(f *testing.F) {
 		ldx(isa.SizeB, isa.R0, isa.R2, 13), mov64(isa.R0, 0), exit())))
 	f.Add(byte(0), isa.Encode(prog(mov64(isa.R1, 0), add64(isa.R1, 1), jmpK(isa.OpJLT, isa.R1, 1000, -2), mov64(isa.R0, 0), exit())))
 	f.Add(byte(0), isa.Encode(prog(ja(-1))))
+	// Callbacks: bpf_loop with a counter in the caller's stack, and
+	// for_each_map_elem over the array reading key and value.
+	ret0 := prog(mov64(isa.R0, 0), exit())
+	f.Add(byte(0), isa.Encode(loopProg(prog(ldx(isa.SizeDW, isa.R0, isa.R10, -8), exit()),
+		prog(ldx(isa.SizeDW, isa.R1, isa.R2, 0), add64(isa.R1, 1), stx(isa.SizeDW, isa.R2, isa.R1, 0), ret0))))
+	f.Add(byte(0), isa.Encode(prog(ldMap(isa.R1, 1), ldFunc(isa.R2, 2, 9), mov64(isa.R3, 0), mov64(isa.R4, 0), call(164), ret0,
+		ldx(isa.SizeDW, isa.R0, isa.R3, 0), ldx(isa.SizeW, isa.R0, isa.R2, 0), ret0)))
 	f.Fuzz(func(t *testing.T, kind byte, code []byte) {
 		code = code[:len(code)/8*8]
 		insns, err := isa.Decode(code)

@@ -29,6 +29,8 @@ const (
 	argSockCommonOrNull         // a socket pointer or NULL
 	argCtxOrNull                // the context or NULL
 	argInt                      // pointer to 4 writable, aligned bytes
+	argConstStr                 // pointer into a read-only map value (a format string)
+	argSpinLock                 // pointer to the bpf_spin_lock of a map value
 )
 
 // retType is the kind of a helper's result.
@@ -164,6 +166,13 @@ var helperProtos = map[int32]*helperProto{
 	105: {name: "strtol", args: [5]argType{argMem, argConstSize, argAnything, argLong}},
 	187: {name: "set_retval", args: [5]argType{argAnything}, group: groupCgroupStorage},
 	186: {name: "get_retval", group: groupCgroupStorage},
+	51:  {name: "redirect_map", args: [5]argType{argConstMapPtr, argAnything, argAnything}, group: groupSKBOrXDP},
+	93:  {name: "spin_lock", ret: retVoid, args: [5]argType{argSpinLock}},
+	94:  {name: "spin_unlock", ret: retVoid, args: [5]argType{argSpinLock}},
+	164: {name: "for_each_map_elem", args: [5]argType{argConstMapPtr, argFunc, argStackOrNull, argAnything}},
+	181: {name: "loop", args: [5]argType{argAnything, argFunc, argStackOrNull, argAnything}},
+	165: {name: "snprintf", args: [5]argType{argMemOrNull, argConstSizeOrZero, argConstStr, argMemOrNull, argConstSizeOrZero}},
+	177: {name: "trace_vprintk", args: [5]argType{argMem, argConstSize, argMemOrNull, argConstSizeOrZero}},
 	195: {name: "map_lookup_percpu_elem", ret: retMapValueOrNull, args: [5]argType{argConstMapPtr, argMapKey, argAnything}},
 }
 

@@ -35,6 +35,9 @@ func (v *verifier) checkJump(in isa.Instruction) error {
 		if in.Source() == isa.SrcX {
 			return v.unsupported("callx (indirect call) is not supported by the verifier")
 		}
+		if v.cur.lock.m != nil && !(in.Src == 0 && in.Imm == 94) {
+			return v.unsafe("function calls are not allowed while holding a lock: call bpf_spin_unlock first")
+		}
 		switch in.Src {
 		case isa.CallLocal:
 			return v.checkLocalCall(in)
@@ -44,7 +47,9 @@ func (v *verifier) checkJump(in isa.Instruction) error {
 		if err := v.checkHelperCall(in); err != nil {
 			return err
 		}
-		v.cur.insn++
+		if v.cur.insn == v.idx { // (a callback call moved to the callback)
+			v.cur.insn++
+		}
 		return nil
 	}
 	v.jmps++
@@ -52,12 +57,27 @@ func (v *verifier) checkJump(in isa.Instruction) error {
 }
 
 func (v *verifier) checkExit() error {
+	if v.cur.lock.m != nil {
+		return v.unsafe("bpf_spin_unlock is missing: the program exits holding a bpf_spin_lock")
+	}
 	st := v.cur
 	f := st.cur()
 	if len(st.frames) > 1 {
 		r0 := f.regs[isa.R0]
 		if r0.Type == PtrToStack {
 			return v.unsafe("cannot return stack pointer to the caller: its frame ends with the call")
+		}
+		if f.callback {
+			if err := v.checkReadable(isa.R0); err != nil {
+				return err
+			}
+			if r0.Type != Scalar || r0.Smin < 0 || r0.Smax > 1 {
+				return v.unsafe("At callback return the register R0 has %s, should have been in [0, 1]: a callback returns 0 (continue) or 1 (stop)", r0.String())
+			}
+			// Back to the helper call: the callback may run again.
+			st.frames = st.frames[:len(st.frames)-1]
+			st.insn = f.callsite
+			return nil
 		}
 		st.frames = st.frames[:len(st.frames)-1]
 		caller := st.cur()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
@@ -87,6 +89,9 @@ func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool,
 		}
 		prog = append(prog, ins)
 	}
+	if err := addFuncInfo(raw, prog); err != nil {
+		return false, "", err
+	}
 	// cilium/ebpf normalises some fields on the way; a program it cannot
 	// pass through unchanged cannot be judged by the kernel here.
 	var back bytes.Buffer
@@ -107,4 +112,38 @@ func kernelVerdict(insns []isa.Instruction, progType string, maps []*Map) (bool,
 	}
 	p.Close()
 	return true, "", nil
+}
+
+// addFuncInfo gives every function of a program with subprograms BTF
+// func info (the kernel requires it for callbacks: BPF_PSEUDO_FUNC).
+func addFuncInfo(raw []isa.Instruction, prog asm.Instructions) error {
+	starts := map[int]bool{}
+	for i, in := range raw {
+		if (in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal) || (in.IsLDDW() && in.Src == isa.PseudoFunc) {
+			t, ok := isa.Target(raw, i)
+			if !ok {
+				return errNotExpressible
+			}
+			starts[t] = true
+		}
+	}
+	if len(starts) == 0 {
+		return nil
+	}
+	starts[0] = true
+	u64 := &btf.Int{Name: "u64", Size: 8}
+	proto := &btf.FuncProto{Return: &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed},
+		Params: []btf.FuncParam{{Name: "a", Type: u64}, {Name: "b", Type: u64}}}
+	slot := 0
+	for i := range prog {
+		if starts[slot] {
+			link := btf.StaticFunc
+			if slot == 0 {
+				link = btf.GlobalFunc
+			}
+			prog[i] = btf.WithFuncMetadata(prog[i], &btf.Func{Name: fmt.Sprintf("f%d", slot), Type: proto, Linkage: link})
+		}
+		slot += int(prog[i].Size() / 8)
+	}
+	return nil
 }

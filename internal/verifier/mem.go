@@ -210,6 +210,15 @@ func (v *verifier) checkMemAccess(base *Reg, a access) (Reg, error) {
 		if a.write && m.Flags&MapFlagRdonlyProg != 0 {
 			return val, v.unsafe("write into map forbidden, value_size=%d off=%d size=%d: the map is read-only for programs", m.ValueSize, off, a.size)
 		}
+		if m.HasSpinLock && base.VarOff.IsConst() {
+			lo := off + int64(base.VarOff.Value)
+			if lo < int64(m.SpinLockOffset)+4 && lo+int64(a.size) > int64(m.SpinLockOffset) {
+				return val, v.unsafe("bpf_spin_lock cannot be accessed directly by load/store (value offset %d)", m.SpinLockOffset)
+			}
+		} else if m.HasSpinLock && !base.VarOff.IsConst() {
+			// A variable offset could reach the lock: the kernel refuses it too.
+			return val, v.unsafe("bpf_spin_lock cannot be accessed directly by load/store: a variable offset into a value with a lock")
+		}
 		if !a.write && m.Flags&MapFlagWronlyProg != 0 {
 			return val, v.unsafe("read from map forbidden, value_size=%d off=%d size=%d: the map is write-only for programs", m.ValueSize, off, a.size)
 		}
@@ -628,7 +637,7 @@ func (v *verifier) stackReadFixed(f *frame, off int64, a access) (Reg, error) {
 			spillCnt, zeroCnt := 0, 0
 			for i := 0; i < a.size; i++ {
 				ss, bb := spiOf(off + int64(i))
-				t := f.slot(ss).types[bb]
+				t := f.slotType(ss, bb)
 				switch t {
 				case slotSpill:
 					spillCnt++
@@ -646,7 +655,7 @@ func (v *verifier) stackReadFixed(f *frame, off int64, a access) (Reg, error) {
 	zero := true
 	for i := 0; i < a.size; i++ {
 		ss, bb := spiOf(off + int64(i))
-		if f.slot(ss).types[bb] != slotZero {
+		if f.slotType(ss, bb) != slotZero {
 			zero = false
 		}
 	}

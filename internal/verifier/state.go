@@ -32,16 +32,43 @@ type frame struct {
 	stack    []stackSlot // stack[spi] covers fp-8*(spi+1) .. fp-8*spi-1
 	callsite int         // the caller's call instruction (-1 for the entry)
 	subprog  int
+	// callback: the frame is a callback of the helper call at callsite
+	// (bpf_loop, for_each_map_elem); its exit returns to that call.
+	callback bool
+	// cbDepth counts the callback iterations this frame's current
+	// callback call has explored (the kernel's callback_depth).
+	cbDepth int
+	// stackShared: stack's array may be shared with copies of the frame
+	// (copy on write: states are copied at every branch and stored state,
+	// and most paths never write the stack after the copy).
+	stackShared bool
 }
 
 func (f *frame) copy() *frame {
 	n := *f
-	n.stack = append([]stackSlot(nil), f.stack...)
+	f.stackShared, n.stackShared = true, true
 	return &n
 }
 
-// slot returns the stack slot spi, growing the stack as needed.
+// ownStack gives the frame its own copy of a shared stack before a write.
+func (f *frame) ownStack() {
+	if f.stackShared {
+		f.stack = append([]stackSlot(nil), f.stack...)
+		f.stackShared = false
+	}
+}
+
+// slotType reads the type of byte b of slot spi without writing.
+func (f *frame) slotType(spi, b int) slotType {
+	if spi >= len(f.stack) {
+		return slotInvalid
+	}
+	return f.stack[spi].types[b]
+}
+
+// slot returns the stack slot spi for writing, growing the stack as needed.
 func (f *frame) slot(spi int) *stackSlot {
+	f.ownStack()
 	for len(f.stack) <= spi {
 		f.stack = append(f.stack, stackSlot{})
 	}
@@ -65,6 +92,8 @@ type pathNode struct {
 type state struct {
 	frames   []*frame
 	refs     []refState
+	lock     lockState // the bpf_spin_lock held, if any
+	regsHash uint64    // of a stored state: regsHash at storing time
 	insn     int
 	parent   *state // the last stored state on this path
 	branches int    // paths still being explored below this stored state
@@ -73,6 +102,13 @@ type state struct {
 	hits, misses int
 	// mayGotoDepth counts the may_goto fall-throughs taken on this path.
 	mayGotoDepth int
+}
+
+// lockState names a held bpf_spin_lock: the map value (by register id,
+// 0 for a global value) and the map.
+type lockState struct {
+	m  *Map
+	id uint32
 }
 
 func (s *state) cur() *frame { return s.frames[len(s.frames)-1] }
@@ -93,8 +129,13 @@ func (s *state) forEachReg(fn func(r *Reg)) {
 		for i := range f.regs {
 			fn(&f.regs[i])
 		}
+		owned := false
 		for i := range f.stack {
 			if f.stack[i].isSpill() {
+				if !owned {
+					f.ownStack() // fn may change the spilled register
+					owned = true
+				}
 				fn(&f.stack[i].spilled)
 			}
 		}

@@ -178,6 +178,11 @@ func (v *verifier) checkStructure() error {
 			if in.Src == isa.CallLocal && in.Source() == isa.SrcK {
 				v.prunePoint[i] = true
 			}
+			if in.Src == 0 && in.Source() == isa.SrcK && isCallbackHelper(in.Imm) {
+				// Callback iterations come back here: check for a fixed point.
+				v.prunePoint[i] = true
+				v.forceCheckpoint[i] = true
+			}
 			if i+1 < n {
 				v.prunePoint[i+1] = true
 			}
@@ -488,19 +493,41 @@ func (v *verifier) push(insn int, taken bool) (*state, error) {
 	return n, nil
 }
 
+// isCallbackCall reports whether instruction idx calls a helper with a
+// callback.
+func (v *verifier) isCallbackCall(idx int) bool {
+	in := v.insns[idx]
+	return in.Opcode == isa.OpcodeCall && in.Src == 0 && isCallbackHelper(in.Imm)
+}
+
 func (v *verifier) isStateVisited(idx int) (bool, error) {
 	cur := v.cur
 	force := v.forceCheckpoint[idx]
 	addNew := force || !(v.jmps-v.prevJmps < 2 && v.stats.Processed-v.prevInsns < 8)
 	list := v.explored[idx]
 	kept := list[:0]
-	pruned := false
+	pruned, widened := false, false
+	hashed, curHash := false, uint64(0)
 	for i, old := range list {
 		if pruned {
 			kept = append(kept, list[i:]...)
 			break
 		}
-		if old.branches > 0 {
+		if old.branches > 0 && v.isCallbackCall(idx) {
+			// Another iteration of a callback: it adds nothing once its
+			// state is within an earlier one's (the helper bounds the
+			// iterations at run time); otherwise widen what changed.
+			if !widened && cur.cur().cbDepth > cbUnroll {
+				widenScalars(old, cur)
+				widened = true
+			}
+			if v.statesEqual(old, cur, false) {
+				old.hits++
+				pruned = true
+				kept = append(kept, old)
+				continue
+			}
+		} else if old.branches > 0 {
 			// old is still being explored below: we are in a loop.
 			if v.insns[idx].Opcode == isa.ClassJMP|opJCOND && old.mayGotoDepth != cur.mayGotoDepth && v.statesEqual(old, cur, false) {
 				// A may_goto loop whose state repeats: the budget ends it.
@@ -509,7 +536,10 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 				kept = append(kept, old)
 				continue
 			}
-			if old.mayGotoDepth == cur.mayGotoDepth && v.maybeLooping(old, cur) && v.statesEqual(old, cur, true) {
+			if !hashed {
+				curHash, hashed = regsHash(cur), true
+			}
+			if old.mayGotoDepth == cur.mayGotoDepth && v.maybeLooping(old, cur, curHash) && v.statesEqual(old, cur, true) {
 				return false, v.unsafe("infinite loop detected at insn %d: the loop comes back to the same state, so it never ends", idx)
 			}
 			if !force && v.jmps-v.prevJmps < 20 && v.stats.Processed-v.prevInsns < 100 {
@@ -542,6 +572,7 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 	}
 	n := cur.copy()
 	n.insn = idx
+	n.regsHash = regsHash(n)
 	n.branches = 1
 	n.parent = cur.parent
 	cur.parent = n
@@ -553,19 +584,37 @@ func (v *verifier) isStateVisited(idx int) (bool, error) {
 	return false, nil
 }
 
-func (v *verifier) maybeLooping(old, cur *state) bool {
-	if len(old.frames) != len(cur.frames) {
+func (v *verifier) maybeLooping(old, cur *state, curHash uint64) bool {
+	if len(old.frames) != len(cur.frames) || old.regsHash != curHash {
 		return false
 	}
 	return old.cur().regs == cur.cur().regs
 }
 
+// regsHash summarises the current frame's registers, so that most
+// maybeLooping checks against the stored states of a long loop end
+// without comparing eleven registers field by field.
+func regsHash(s *state) uint64 {
+	var h uint64
+	regs := &s.cur().regs
+	for i := range regs {
+		r := &regs[i]
+		h = h*0x100000001b3 + (uint64(r.Type) | uint64(uint32(r.Off))<<32)
+		h = h*0x100000001b3 + r.VarOff.Value
+		h = h*0x100000001b3 + r.Umax
+	}
+	return h
+}
+
 // statesEqual reports whether everything safe from old is safe from cur.
 func (v *verifier) statesEqual(old, cur *state, exact bool) bool {
-	if len(old.frames) != len(cur.frames) || len(old.refs) != len(cur.refs) {
+	if len(old.frames) != len(cur.frames) || len(old.refs) != len(cur.refs) || old.lock.m != cur.lock.m {
 		return false
 	}
 	m := &idMap{}
+	if old.lock.m != nil && !m.check(old.lock.id, cur.lock.id) {
+		return false
+	}
 	for i := range old.refs {
 		if !m.check(old.refs[i].id, cur.refs[i].id) {
 			return false
@@ -710,6 +759,9 @@ func (v *verifier) checkLdAbs(in isa.Instruction) error {
 	}
 	if err := v.checkReadable(isa.R6); err != nil {
 		return err
+	}
+	if v.cur.lock.m != nil {
+		return v.unsafe("BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region")
 	}
 	if len(v.cur.refs) > 0 {
 		return v.unsafe("BPF_LD_[ABS|IND] would lead to reference leak: a legacy packet load may end the program while it holds a reference")
