@@ -39,7 +39,10 @@ type Program struct {
 	// proven marks the accesses the verifier proved in bounds (slots of
 	// insns): the JIT compiles them without a bounds check. nil: all
 	// checked.
-	proven  []uint64
+	proven []uint64
+	// plain: the program calls no helper (nor tail-calls), so repeated
+	// runs need no helper state reset between them (see runPlain).
+	plain   bool
 	pool    instancePool
 	cpu     sync.Mutex
 	nextCPU int
@@ -175,6 +178,7 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 		}
 	}
 	p.insns = insns
+	p.plain = !callsHelpers(insns)
 	p.proven = shiftBits(proven, p.prologue)
 	inst, err := p.newInstance()
 	if err != nil {
@@ -323,10 +327,15 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 		cpu %= p.rt.numCPU // a division only when needed: it is slow
 	}
 	start := time.Since(clockBase)
-	for i := uint32(0); i < repeat; i++ {
-		ret, redirect, err = p.runOnce(inst, run, cpu)
-		if err != nil {
+	if p.plain {
+		if ret, err = p.runPlain(inst, run, cpu, repeat); err != nil {
 			return 0, err
+		}
+	} else {
+		for i := uint32(0); i < repeat; i++ {
+			if ret, err = p.runOnce(inst, run, cpu, &redirect); err != nil {
+				return 0, err
+			}
 		}
 	}
 	opts.Duration = time.Since(clockBase) - start
@@ -360,9 +369,49 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	return uint32(ret), nil
 }
 
+// callsHelpers reports whether insns may call a helper (or kfunc): any
+// call other than a bpf-to-bpf one. Tail calls are helper calls.
+func callsHelpers(insns []isa.Instruction) bool {
+	for n, i := range insns {
+		if n > 0 && insns[n-1].IsLDDW() {
+			continue // second slot of an lddw: not an instruction
+		}
+		if i.Opcode == isa.OpcodeCallX || i.Opcode == isa.OpcodeCall && i.Src != isa.CallLocal {
+			return true
+		}
+	}
+	return false
+}
+
+// runPlain runs a program that calls no helper repeat times on owner.
+// Nothing of the helper state changes during such a run, so it is set
+// up and reset once, and a repetition costs only the engine's run.
+func (p *Program) runPlain(owner *instance, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
+	st, vm := owner.state, owner.vm
+	st.Packet = run.Packet
+	st.CPU = cpu
+	st.TailCalls = 0
+	var ret uint64
+	var err error
+	if run.Packet != nil {
+		for i := uint32(0); i < repeat && err == nil; i++ {
+			ret, err = vm.RunWithPacket(run.Ctx, run.LDPacket)
+		}
+	} else {
+		for i := uint32(0); i < repeat && err == nil; i++ {
+			ret, err = vm.Run(run.Ctx)
+		}
+	}
+	st.EndRun()
+	st.Reset()
+	return ret, p.fixError(err)
+}
+
 // runOnce runs the program (on owner, an instance the caller holds) and
 // the programs it tail-calls (on instances borrowed from their pools).
-func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, helpers.RedirectInfo, error) {
+// It stores where the run redirected the packet in *redirect (written
+// only when it changes: copying it every run is measurable).
+func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int, redirect *helpers.RedirectInfo) (uint64, error) {
 	cur, inst := p, owner
 	giveBack := func() {
 		if inst != owner {
@@ -382,7 +431,9 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, 
 		} else {
 			ret, err = inst.vm.Run(run.Ctx)
 		}
-		redirect := st.Redirect
+		if st.Redirect.Set || redirect.Set {
+			*redirect = st.Redirect
+		}
 		tailCalls = st.TailCalls
 		st.EndRun()
 		st.Reset()
@@ -390,12 +441,12 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, 
 		if tc == nil {
 			err = cur.fixError(err)
 			giveBack()
-			return ret, redirect, err
+			return ret, err
 		}
 		next, ok := tc.Program.(*Program)
 		if !ok {
 			giveBack()
-			return 0, redirect, fmt.Errorf("program %s: tail call to a %T", cur.name, tc.Program)
+			return 0, fmt.Errorf("program %s: tail call to a %T", cur.name, tc.Program)
 		}
 		giveBack()
 		cur = next
@@ -403,7 +454,7 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, 
 			inst = owner
 		} else if inst, err = cur.get(); err != nil {
 			inst = owner // nothing borrowed
-			return 0, redirect, err
+			return 0, err
 		}
 	}
 }
