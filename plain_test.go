@@ -2,12 +2,12 @@ package bpfvm
 
 import (
 	"errors"
-
-	"github.com/bpfvm/bpfvm/internal/engine"
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
