@@ -391,17 +391,11 @@ func (p *Program) runPlain(owner *instance, run *progtype.Run, cpu int, repeat u
 	st.Packet = run.Packet
 	st.CPU = cpu
 	st.TailCalls = 0
-	var ret uint64
-	var err error
-	if run.Packet != nil {
-		for i := uint32(0); i < repeat && err == nil; i++ {
-			ret, err = vm.RunWithPacket(run.Ctx, run.LDPacket)
-		}
-	} else {
-		for i := uint32(0); i < repeat && err == nil; i++ {
-			ret, err = vm.Run(run.Ctx)
-		}
+	ld := run.LDPacket
+	if run.Packet == nil {
+		ld = run.Ctx // as Run: legacy packet loads read the context
 	}
+	ret, err := vm.RunRepeat(run.Ctx, ld, repeat)
 	st.EndRun()
 	st.Reset()
 	return ret, p.fixError(err)

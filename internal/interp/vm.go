@@ -138,6 +138,17 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	return vm.run(mem, packet)
 }
 
+// RunRepeat runs the program n times (at least once) as RunWithPacket(mem,
+// packet) would and returns the last run's r0; it stops at the first
+// error. Executed counts the last run. Pass packet = mem to repeat Run.
+func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
+	r0, err := vm.run(mem, packet)
+	for i := uint32(1); i < n && err == nil; i++ {
+		r0, err = vm.run(mem, packet)
+	}
+	return r0, err
+}
+
 func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	if vm.running {
 		return 0, errors.New("interp: VM is already running; a VM is not reentrant, use one per goroutine")

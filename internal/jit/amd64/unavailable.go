@@ -40,3 +40,6 @@ func (vm *VM) Run(mem []byte) (uint64, error) { return 0, ErrUnavailable }
 
 // RunWithPacket reports ErrUnavailable.
 func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) { return 0, ErrUnavailable }
+
+// RunRepeat reports ErrUnavailable.
+func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) { return 0, ErrUnavailable }

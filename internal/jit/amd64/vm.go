@@ -260,6 +260,48 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	return vm.run(mem, packet, packet)
 }
 
+// RunRepeat runs the program n times (at least once) as RunWithPacket(mem,
+// packet) would, on the same buffers, and returns the last run's r0; it
+// stops at the first error. Executed counts the last run. Pass packet =
+// mem to repeat Run. What RunWithPacket checks and sets up about the
+// buffers is done once, so a repetition costs about a bare run.
+func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
+	r0, err := vm.run(mem, packet, packet)
+	if n <= 1 || err != nil {
+		return r0, err
+	}
+	// The first run checked the VM (open, not running, packet size) and
+	// described the buffers: both hold for the next runs, which cannot
+	// change them (Close and SetBudget must not race with a run).
+	pkt := packet
+	if len(pkt) > 0 && len(mem) > 0 && &pkt[0] == &mem[0] {
+		pkt = nil
+	}
+	memPtr := unsafe.Pointer(unsafe.SliceData(mem))
+	c, slice := vm.ctx, vm.slice
+	for i := uint32(1); i < n; i++ {
+		if cb := vm.clearBytes; cb != 0 {
+			clear(vm.stack[:cb])
+		}
+		if vm.done != nil && isDone(vm.done) {
+			vm.executed = 0
+			return 0, vm.cancelled(0)
+		}
+		enterFresh(c, vm.fresh, memPtr, uint64(len(mem)), slice)
+		if c.exit == exitDone<<24 {
+			vm.executed = slice - c.budget
+			r0 = c.regs[0]
+			continue
+		}
+		if r0, err = vm.finish(mem, pkt); err != nil {
+			return r0, err
+		}
+	}
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
+	return r0, nil
+}
+
 func addrOf(b []byte) uint64 {
 	if len(b) == 0 {
 		return 0

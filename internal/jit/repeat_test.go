@@ -1,0 +1,77 @@
+package jit
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/bpfvm/bpfvm/asm"
+	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// TestRunRepeat checks RunRepeat on both engines against what its runs
+// must do one by one: the stack starts zeroed each run, mem keeps what
+// earlier runs wrote, the last r0 is returned, Executed counts the last
+// run, and the first failing run stops the repetition with its error. The
+// variant with a helper call makes the JIT's code exit to Go every run.
+func TestRunRepeat(t *testing.T) {
+	const body = `
+ldxdw %%r3, [%%r10-8]
+add %%r3, 1
+stxdw [%%r10-8], %%r3
+ldxb %%r0, [%%r1]
+add %%r0, %%r3
+stxb [%%r1], %%r0
+jne %%r0, %d, +2
+mov %%r1, 0
+ldxb %%r0, [%%r1]
+exit`
+	helpers := engine.Helpers{1: func(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil }}
+	for _, k := range []Kind{Interpreter, JIT} {
+		for _, call := range []bool{false, true} {
+			pre, shift := "", 0
+			if call {
+				pre, shift = "mov %r6, %r1\ncall 1\nmov %r1, %r6\n", 3
+			}
+			load := func(limit int) VM {
+				t.Helper()
+				insns, err := asm.Assemble(pre + fmt.Sprintf(body, limit))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, _, err := Load(k, insns, Options{Helpers: helpers})
+				if err != nil {
+					t.Fatalf("%s: %v", k, err)
+				}
+				t.Cleanup(func() { p.Close() })
+				return p.NewVM()
+			}
+			name := fmt.Sprintf("%s/call=%v", k, call)
+
+			vm := load(200)
+			mem := make([]byte, 4)
+			for _, n := range []uint32{0, 1, 5} {
+				before := mem[0]
+				r0, err := vm.RunRepeat(mem, mem, n)
+				runs := byte(max(n, 1))
+				if err != nil || r0 != uint64(before+runs) || mem[0] != before+runs || vm.Executed() != uint64(8+shift) {
+					t.Errorf("%s n=%d: r0 %d, err %v, mem[0] %d, executed %d", name, n, r0, err, mem[0], vm.Executed())
+				}
+			}
+			// A separate packet: the same on its own buffers.
+			pkt := make([]byte, 10)
+			if r0, err := vm.RunRepeat(mem[:1], pkt, 4); err != nil || r0 != 7+4 {
+				t.Errorf("%s with packet: r0 %d, err %v", name, r0, err)
+			}
+
+			vm = load(3)
+			mem = make([]byte, 4)
+			_, err := vm.RunRepeat(mem, mem, 10)
+			var ie *isa.InstructionError
+			if !errors.As(err, &ie) || ie.Index != 8+shift || !errors.Is(err, engine.ErrOutOfBounds) || mem[0] != 3 {
+				t.Errorf("%s: error %v after %d runs, want out of bounds at %d after 3", name, err, mem[0], 8+shift)
+			}
+		}
+	}
+}
