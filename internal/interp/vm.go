@@ -141,37 +141,40 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 // RunRepeat runs the program n times (at least once) as RunWithPacket(mem,
 // packet) would and returns the last run's r0; it stops at the first
 // error. Executed counts the last run. Pass packet = mem to repeat Run.
+//
+// The regions are set up once for all the runs.
 func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
-	r0, err := vm.run(mem, packet)
-	for i := uint32(1); i < n && err == nil; i++ {
-		r0, err = vm.run(mem, packet)
+	if vm.running {
+		return 0, errVMRunning
 	}
+	vm.running = true
+	r1 := vm.setRegions(mem, packet)
+	r0, err := vm.execute(r1, uint64(len(mem)))
+	for i := uint32(1); i < n && err == nil; i++ {
+		r0, err = vm.execute(r1, uint64(len(mem)))
+	}
+	vm.running = false
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
 	return r0, err
 }
 
 func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	if vm.running {
-		return 0, errors.New("interp: VM is already running; a VM is not reentrant, use one per goroutine")
+		return 0, errVMRunning
 	}
 	vm.running = true
+	r0, err := vm.execute(vm.setRegions(mem, packet), uint64(len(mem)))
+	vm.running = false
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
+	return r0, err
+}
 
-	// Each run starts with a zeroed stack, so results never depend on a
-	// previous run. Only what earlier runs may have written is cleared:
-	// from the lowest byte written to the end of the deepest frame used
-	// (nothing for a program that never writes its stack).
-	if end := uint64(vm.deepest) * isa.StackSize; vm.dirty < end {
-		clear(vm.stack[vm.dirty:end])
-	}
-	vm.dirty = uint64(len(vm.stack))
-	vm.runBudget = vm.budget
-	if vm.runBudget == 0 {
-		vm.runBudget = vm.prog.budget
-	}
-	// The first chunk of the budget is handed out here (the context is
-	// checked below), so a short run never needs topUp.
-	left := min(vm.runBudget, chunk)
-	vm.remaining = vm.runBudget - left
+var errVMRunning = errors.New("interp: VM is already running; a VM is not reentrant, use one per goroutine")
 
+// setRegions makes mem and packet the run's regions and returns r1.
+func (vm *VM) setRegions(mem, packet []byte) uint64 {
 	// The regions of the run replace those of the previous run, which
 	// stay referenced until then (clearing them when a run ends cost a
 	// sixth of a trivial run). Stores are skipped where the value is
@@ -211,6 +214,29 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	} else if vm.pktLen != 0 { // pktR is set only with a packet
 		vm.pktPtr, vm.pktLen, vm.pktR = nil, 0, region{}
 	}
+	return r1
+}
+
+// execute runs the program once, with the regions set, from a zeroed
+// stack, r1 and r2 = size.
+func (vm *VM) execute(r1, size uint64) (uint64, error) {
+	// Each run starts with a zeroed stack, so results never depend on a
+	// previous run. Only what earlier runs may have written is cleared:
+	// from the lowest byte written to the end of the deepest frame used
+	// (nothing for a program that never writes its stack).
+	if end := uint64(vm.deepest) * isa.StackSize; vm.dirty < end {
+		clear(vm.stack[vm.dirty:end])
+	}
+	vm.dirty = uint64(len(vm.stack))
+	vm.runBudget = vm.budget
+	if vm.runBudget == 0 {
+		vm.runBudget = vm.prog.budget
+	}
+	// The first chunk of the budget is handed out here (the context is
+	// checked below), so a short run never needs topUp.
+	left := min(vm.runBudget, chunk)
+	vm.remaining = vm.runBudget - left
+
 	var r0 uint64
 	var err error
 	if vm.done != nil && vm.cancelled() {
@@ -221,7 +247,7 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 		// end in inner, without the driver (and its deferred recover).
 		vm.depth, vm.deepest, vm.stackLen = 1, 1, isa.StackSize
 		var regs [16]uint64
-		regs[1], regs[2], regs[10] = r1, uint64(len(mem)), vm.stackLo+isa.StackSize
+		regs[1], regs[2], regs[10] = r1, size, vm.stackLo+isa.StackSize
 		why := stopNone
 		if !vm.stepAll {
 			var pc int
@@ -250,9 +276,6 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 		vm.cacheR, vm.cacheW = region{}, region{} // they may hold one
 	}
 	vm.depth, vm.stackLen = 0, 0
-	vm.running = false
-	runtime.KeepAlive(mem)
-	runtime.KeepAlive(packet)
 	return r0, err
 }
 
