@@ -30,12 +30,9 @@ type Program struct {
 	section string
 	insns   []isa.Instruction // as run: linked, context accesses rewritten
 	direct  []loader.DirectRegion
-	lines   []string // source line per slot (without the prologue)
+	lines   []string // source line per slot
 	rt      *Runtime
 	id      uint32
-	// prologue is the number of instructions bpfvm put in front of the
-	// program (to expose global data); error indices are shifted back.
-	prologue int
 	// proven marks the accesses the verifier proved in bounds (slots of
 	// insns): the JIT compiles them without a bounds check. nil: all
 	// checked.
@@ -108,10 +105,6 @@ func (pp *instancePool) closeAll() {
 	pp.hot.Store(nil)
 }
 
-// regionsHelper is the private helper id of the prologue that makes the
-// program's global data accessible at the start of every run.
-const regionsHelper int32 = 0x7fff_0000
-
 // Name returns the program's name.
 func (p *Program) Name() string { return p.name }
 
@@ -138,7 +131,7 @@ func (p *Program) ID() uint32 { return p.id }
 
 // Instructions returns the program as bpfvm runs it.
 func (p *Program) Instructions() []isa.Instruction {
-	return append([]isa.Instruction(nil), p.insns[p.prologue:]...)
+	return append([]isa.Instruction(nil), p.insns...)
 }
 
 func (p *Program) String() string { return fmt.Sprintf("%s(%s)#%d", p.typ, p.name, p.id) }
@@ -156,30 +149,9 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
 	}
 	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt, lines: linked.Lines}
-	if len(linked.Direct) > 0 {
-		// r6 = r1; call regions; r1 = r6: r6 is free on entry (the
-		// verifier refuses reads of it before a write).
-		pro := []isa.Instruction{
-			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 6, Src: 1},
-			{Opcode: isa.OpcodeCall, Imm: regionsHelper},
-			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 1, Src: 6},
-		}
-		p.prologue = len(pro)
-		insns = append(pro, insns...)
-		// Function pointers are absolute instruction indices: shift them.
-		for n := 0; n+1 < len(insns); n++ {
-			if insns[n].IsLDDW() {
-				if v := isa.Imm64(insns, n); v&^0xffff_ffff == helpers.FuncPointer(0) {
-					w := isa.LDDW(insns[n].Dst, helpers.FuncPointer(int(uint32(v))+len(pro)))
-					insns[n], insns[n+1] = w[0], w[1]
-				}
-				n++
-			}
-		}
-	}
 	p.insns = insns
 	p.plain = !callsHelpers(insns)
-	p.proven = shiftBits(proven, p.prologue)
+	p.proven = proven
 	inst, err := p.newInstance()
 	if err != nil {
 		return nil, p.fixError(err)
@@ -195,7 +167,7 @@ func (p *Program) newInstance() (*instance, error) {
 	p.cpu.Unlock()
 	st := helpers.NewState(p.rt.host, cpu)
 	hs := st.Helpers()
-	if len(p.direct) > 0 || len(p.rt.hostHelpers) > 0 {
+	if len(p.rt.hostHelpers) > 0 {
 		withRegions := make(engine.Helpers, len(hs)+1+len(p.rt.hostHelpers))
 		for id, h := range hs {
 			withRegions[id] = h
@@ -210,20 +182,22 @@ func (p *Program) newInstance() (*instance, error) {
 				return fn(mem, r1, r2, r3, r4, r5)
 			}
 		}
-		direct := p.direct
-		withRegions[regionsHelper] = func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
-			for _, d := range direct {
-				env.AddRegion(d.Data, d.Writable)
-			}
-			return 0, nil
-		}
 		hs = withRegions
 	}
 	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven})
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{state: st, vm: prog.NewVM(), prog: prog, run: progtype.NewRun()}
+	vm := prog.NewVM()
+	// Global data stays where it is for the program's life: the VM
+	// checks accesses to it without a per-run setup.
+	for _, d := range p.direct {
+		if err := vm.AddPersistentRegion(d.Data, d.Writable); err != nil {
+			prog.Close()
+			return nil, err
+		}
+	}
+	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun()}
 	p.pool.track(inst)
 	return inst, nil
 }
@@ -236,21 +210,15 @@ func (p *Program) get() (*instance, error) {
 	return inst, p.fixError(err)
 }
 
-// fixError shifts instruction indices back over the prologue and names
-// the program.
+// fixError names the program (and the source line of the failing
+// instruction) in err.
 func (p *Program) fixError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var ie *isa.InstructionError
-	if errors.As(err, &ie) && ie.Index >= p.prologue {
-		idx := ie.Index - p.prologue
-		if p.prologue > 0 {
-			c := *ie
-			c.Index = idx
-			err = &c
-		}
-		if idx < len(p.lines) && p.lines[idx] != "" {
+	if errors.As(err, &ie) && ie.Index >= 0 {
+		if idx := ie.Index; idx < len(p.lines) && p.lines[idx] != "" {
 			return fmt.Errorf("program %s: %w (source %s)", p.name, err, p.lines[idx])
 		}
 	}

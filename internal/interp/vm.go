@@ -42,15 +42,17 @@ type VM struct {
 	frames [isa.MaxCallDepth]frame
 
 	// Other memory the run may access: the input memory (memR), the
-	// packet when it is not mem (pktR) and regions added by helpers.
+	// packet when it is not mem (pktR), persistent regions (kept across
+	// runs) and regions added by helpers.
 	// cacheR and cacheW are copies of the regions the last read and write
 	// outside the stack used (accesses tend to repeat), checked by the hot
 	// loop before it asks for a search; a zero-size region never matches.
-	memR    region
-	pktR    region
-	regions []region
-	cacheR  region
-	cacheW  region
+	memR       region
+	pktR       region
+	persistent []region
+	regions    []region
+	cacheR     region
+	cacheW     region
 
 	// The packet legacy LD_ABS/LD_IND loads read.
 	pktPtr unsafe.Pointer
@@ -342,6 +344,11 @@ func (vm *VM) accessRegion(addr, n uint64, write bool) unsafe.Pointer {
 	if p := vm.tryRegion(&vm.pktR, addr, n, write); p != nil {
 		return p
 	}
+	for i := range vm.persistent {
+		if p := vm.tryRegion(&vm.persistent[i], addr, n, write); p != nil {
+			return p
+		}
+	}
 	for i := range vm.regions {
 		if p := vm.tryRegion(&vm.regions[i], addr, n, write); p != nil {
 			return p
@@ -376,7 +383,7 @@ func (vm *VM) describeFault(addr, n uint64, write bool, operand string) string {
 		what += " (" + operand + ")"
 	}
 	if write {
-		for _, r := range append([]region{vm.memR, vm.pktR}, vm.regions...) {
+		for _, r := range append(append([]region{vm.memR, vm.pktR}, vm.persistent...), vm.regions...) {
 			if a := addr - r.lo; a < r.size && n <= r.size-a {
 				return what + ": the memory is read-only"
 			}
@@ -425,6 +432,34 @@ func (vm *VM) AddRegion(b []byte, writable bool) {
 		return
 	}
 	vm.addRegion(b, writable)
+}
+
+// AddPersistentRegion makes b accessible to the program in every run of
+// this VM until ResetPersistentRegions (global data, map value blocks):
+// unlike Env.AddRegion, no per-run call is needed. The caller keeps b
+// alive and unmoved until then. It must not be called during a run.
+func (vm *VM) AddPersistentRegion(b []byte, writable bool) error {
+	if vm.running {
+		return errVMRunning
+	}
+	if len(b) > 0 {
+		p := unsafe.Pointer(unsafe.SliceData(b))
+		vm.persistent = append(vm.persistent, region{lo: uint64(uintptr(p)), size: uint64(len(b)), ptr: p, writable: writable})
+	}
+	return nil
+}
+
+// ResetPersistentRegions removes the regions AddPersistentRegion added
+// (and drops the VM's references to them). It must not be called during
+// a run.
+func (vm *VM) ResetPersistentRegions() error {
+	if vm.running {
+		return errVMRunning
+	}
+	clear(vm.persistent)
+	vm.persistent = vm.persistent[:0]
+	vm.cacheR, vm.cacheW = region{}, region{} // they may hold one
+	return nil
 }
 
 // Call implements engine.Env: it runs the bpf function starting at slot pc

@@ -73,6 +73,11 @@ type VM interface {
 	// on the same buffers, returning the last r0 or the first error
 	// (packet = mem repeats Run).
 	RunRepeat(mem, packet []byte, n uint32) (uint64, error)
+	// AddPersistentRegion makes b accessible to every run until
+	// ResetPersistentRegions (b stays alive and unmoved until then);
+	// neither may be called during a run.
+	AddPersistentRegion(b []byte, writable bool) error
+	ResetPersistentRegions() error
 	Executed() uint64
 	SetBudget(n uint64)
 	SetContext(ctx context.Context)

@@ -1,9 +1,12 @@
 package jit
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/engine"
@@ -73,5 +76,63 @@ exit`
 				t.Errorf("%s: error %v after %d runs, want out of bounds at %d after 3", name, err, mem[0], 8+shift)
 			}
 		}
+	}
+}
+
+// TestPersistentRegions checks on both engines that a persistent region
+// is accessible in every run (not only the first), that a read-only one
+// refuses writes, and that ResetPersistentRegions removes them.
+func TestPersistentRegions(t *testing.T) {
+	const src = `
+ldxdw %r2, [%r1]
+ldxb %r0, [%r2]
+add %r0, 1
+stxb [%r2], %r0
+exit`
+	insns, err := asm.Assemble(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []Kind{Interpreter, JIT} {
+		p, _, err := Load(k, insns, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		defer p.Close()
+		vm := p.NewVM()
+		data, other := make([]byte, 8), make([]byte, 8)
+		if err := vm.AddPersistentRegion(other, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.AddPersistentRegion(data, true); err != nil {
+			t.Fatal(err)
+		}
+		mem := make([]byte, 8)
+		binary.LittleEndian.PutUint64(mem, uint64(uintptr(unsafe.Pointer(&data[0]))))
+		for i := 1; i <= 3; i++ {
+			if r0, err := vm.Run(mem); err != nil || r0 != uint64(i) || data[0] != byte(i) {
+				t.Fatalf("%s run %d: r0 %d, err %v, data[0] %d", k, i, r0, err, data[0])
+			}
+		}
+		if r0, err := vm.RunRepeat(mem, mem, 4); err != nil || r0 != 7 || data[0] != 7 {
+			t.Fatalf("%s RunRepeat: r0 %d, err %v, data[0] %d", k, r0, err, data[0])
+		}
+
+		if err := vm.ResetPersistentRegions(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := vm.Run(mem); !errors.Is(err, engine.ErrOutOfBounds) || data[0] != 7 {
+			t.Errorf("%s after reset: err %v, data[0] %d; want out of bounds", k, err, data[0])
+		}
+
+		// Read-only: the load works, the store fails (at instruction 3).
+		if err := vm.AddPersistentRegion(data, false); err != nil {
+			t.Fatal(err)
+		}
+		var ie *isa.InstructionError
+		if _, err := vm.Run(mem); !errors.As(err, &ie) || ie.Index != 3 || !errors.Is(err, engine.ErrOutOfBounds) || data[0] != 7 {
+			t.Errorf("%s read-only: err %v, data[0] %d; want out of bounds at 3", k, err, data[0])
+		}
+		runtime.KeepAlive(data)
 	}
 }
