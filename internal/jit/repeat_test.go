@@ -1,6 +1,7 @@
 package jit
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/isa"
+	"github.com/bpfvm/bpfvm/internal/progen"
 )
 
 // TestRunRepeat checks RunRepeat on both engines against what its runs
@@ -135,4 +137,56 @@ exit`
 		}
 		runtime.KeepAlive(data)
 	}
+}
+
+// FuzzRunRepeat checks on both engines that RunRepeat(mem, mem, n) is n
+// runs one after the other: same r0, error, instruction count and memory
+// as Run called n times on an identical buffer. Programs come from
+// progen (seeded) or raw bytes; both runs use the same VM, as a program
+// may branch on addresses.
+func FuzzRunRepeat(f *testing.F) {
+	f.Add([]byte{}, int64(1), uint8(3))
+	f.Add([]byte{}, int64(7), uint8(1))
+	f.Add([]byte{0x71, 0x10, 0, 0, 0, 0, 0, 0, 0x07, 0, 0, 0, 1, 0, 0, 0, 0x73, 0x01, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0}, int64(0), uint8(4))
+	f.Fuzz(func(t *testing.T, code []byte, seed int64, n uint8) {
+		var insns []isa.Instruction
+		mem := make([]byte, 64)
+		if len(code) == 0 {
+			p, err := progen.Generate(seed, progen.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			insns, mem = p.Body, p.Memory
+		} else {
+			var err error
+			if len(code)%8 != 0 || len(code) > 8*1024 {
+				return
+			}
+			if insns, err = isa.Decode(code); err != nil || isa.Validate(insns) != nil {
+				return
+			}
+		}
+		reps := uint32(n%8) + 1
+		for _, k := range []Kind{Interpreter, JIT} {
+			p, _, err := Load(k, insns, Options{Budget: 20000})
+			if err != nil {
+				return // e.g. a call to a helper that does not exist
+			}
+			vm := p.NewVM()
+			buf := append([]byte(nil), mem...)
+			var r0 uint64
+			var err1 error
+			for i := uint32(0); i < reps && err1 == nil; i++ {
+				r0, err1 = vm.Run(buf)
+			}
+			exec1, mem1 := vm.Executed(), append([]byte(nil), buf...)
+			copy(buf, mem)
+			r0r, errR := vm.RunRepeat(buf, buf, reps)
+			p.Close()
+			if fmt.Sprint(err1) != fmt.Sprint(errR) || (err1 == nil && r0 != r0r) || vm.Executed() != exec1 || !bytes.Equal(buf, mem1) {
+				t.Fatalf("%s: %d runs: r0 %d, err %v, executed %d; RunRepeat: r0 %d, err %v, executed %d; memory equal %v\n%s",
+					k, reps, r0, err1, exec1, r0r, errR, vm.Executed(), bytes.Equal(buf, mem1), isa.FormatProgram(insns))
+			}
+		}
+	})
 }
