@@ -168,7 +168,7 @@ func (p *Program) newInstance() (*instance, error) {
 	st := helpers.NewState(p.rt.host, cpu)
 	hs := st.Helpers()
 	if len(p.rt.hostHelpers) > 0 {
-		withRegions := make(engine.Helpers, len(hs)+1+len(p.rt.hostHelpers))
+		withRegions := make(engine.Helpers, len(hs)+len(p.rt.hostHelpers))
 		for id, h := range hs {
 			withRegions[id] = h
 		}
