@@ -30,16 +30,16 @@ type Program struct {
 	section string
 	insns   []isa.Instruction // as run: linked, context accesses rewritten
 	direct  []loader.DirectRegion
-	lines   []string // source line per slot (without the prologue)
+	lines   []string // source line per slot
 	rt      *Runtime
 	id      uint32
-	// prologue is the number of instructions bpfvm put in front of the
-	// program (to expose global data); error indices are shifted back.
-	prologue int
 	// proven marks the accesses the verifier proved in bounds (slots of
 	// insns): the JIT compiles them without a bounds check. nil: all
 	// checked.
-	proven  []uint64
+	proven []uint64
+	// plain: the program calls no helper (nor tail-calls), so repeated
+	// runs need no helper state reset between them (see runPlain).
+	plain   bool
 	pool    instancePool
 	cpu     sync.Mutex
 	nextCPU int
@@ -105,10 +105,6 @@ func (pp *instancePool) closeAll() {
 	pp.hot.Store(nil)
 }
 
-// regionsHelper is the private helper id of the prologue that makes the
-// program's global data accessible at the start of every run.
-const regionsHelper int32 = 0x7fff_0000
-
 // Name returns the program's name.
 func (p *Program) Name() string { return p.name }
 
@@ -135,7 +131,7 @@ func (p *Program) ID() uint32 { return p.id }
 
 // Instructions returns the program as bpfvm runs it.
 func (p *Program) Instructions() []isa.Instruction {
-	return append([]isa.Instruction(nil), p.insns[p.prologue:]...)
+	return append([]isa.Instruction(nil), p.insns...)
 }
 
 func (p *Program) String() string { return fmt.Sprintf("%s(%s)#%d", p.typ, p.name, p.id) }
@@ -153,29 +149,9 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 		return nil, fmt.Errorf("program %s: %w", spec.Name, err)
 	}
 	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt, lines: linked.Lines}
-	if len(linked.Direct) > 0 {
-		// r6 = r1; call regions; r1 = r6: r6 is free on entry (the
-		// verifier refuses reads of it before a write).
-		pro := []isa.Instruction{
-			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 6, Src: 1},
-			{Opcode: isa.OpcodeCall, Imm: regionsHelper},
-			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 1, Src: 6},
-		}
-		p.prologue = len(pro)
-		insns = append(pro, insns...)
-		// Function pointers are absolute instruction indices: shift them.
-		for n := 0; n+1 < len(insns); n++ {
-			if insns[n].IsLDDW() {
-				if v := isa.Imm64(insns, n); v&^0xffff_ffff == helpers.FuncPointer(0) {
-					w := isa.LDDW(insns[n].Dst, helpers.FuncPointer(int(uint32(v))+len(pro)))
-					insns[n], insns[n+1] = w[0], w[1]
-				}
-				n++
-			}
-		}
-	}
 	p.insns = insns
-	p.proven = shiftBits(proven, p.prologue)
+	p.plain = !callsHelpers(insns)
+	p.proven = proven
 	inst, err := p.newInstance()
 	if err != nil {
 		return nil, p.fixError(err)
@@ -191,8 +167,8 @@ func (p *Program) newInstance() (*instance, error) {
 	p.cpu.Unlock()
 	st := helpers.NewState(p.rt.host, cpu)
 	hs := st.Helpers()
-	if len(p.direct) > 0 || len(p.rt.hostHelpers) > 0 {
-		withRegions := make(engine.Helpers, len(hs)+1+len(p.rt.hostHelpers))
+	if len(p.rt.hostHelpers) > 0 {
+		withRegions := make(engine.Helpers, len(hs)+len(p.rt.hostHelpers))
 		for id, h := range hs {
 			withRegions[id] = h
 		}
@@ -206,20 +182,22 @@ func (p *Program) newInstance() (*instance, error) {
 				return fn(mem, r1, r2, r3, r4, r5)
 			}
 		}
-		direct := p.direct
-		withRegions[regionsHelper] = func(env engine.Env, _, _, _, _, _ uint64) (uint64, error) {
-			for _, d := range direct {
-				env.AddRegion(d.Data, d.Writable)
-			}
-			return 0, nil
-		}
 		hs = withRegions
 	}
 	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven})
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{state: st, vm: prog.NewVM(), prog: prog, run: progtype.NewRun()}
+	vm := prog.NewVM()
+	// Global data stays where it is for the program's life: the VM
+	// checks accesses to it without a per-run setup.
+	for _, d := range p.direct {
+		if err := vm.AddPersistentRegion(d.Data, d.Writable); err != nil {
+			prog.Close()
+			return nil, err
+		}
+	}
+	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun()}
 	p.pool.track(inst)
 	return inst, nil
 }
@@ -232,21 +210,15 @@ func (p *Program) get() (*instance, error) {
 	return inst, p.fixError(err)
 }
 
-// fixError shifts instruction indices back over the prologue and names
-// the program.
+// fixError names the program (and the source line of the failing
+// instruction) in err.
 func (p *Program) fixError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var ie *isa.InstructionError
-	if errors.As(err, &ie) && ie.Index >= p.prologue {
-		idx := ie.Index - p.prologue
-		if p.prologue > 0 {
-			c := *ie
-			c.Index = idx
-			err = &c
-		}
-		if idx < len(p.lines) && p.lines[idx] != "" {
+	if errors.As(err, &ie) && ie.Index >= 0 {
+		if idx := ie.Index; idx < len(p.lines) && p.lines[idx] != "" {
 			return fmt.Errorf("program %s: %w (source %s)", p.name, err, p.lines[idx])
 		}
 	}
@@ -323,10 +295,15 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 		cpu %= p.rt.numCPU // a division only when needed: it is slow
 	}
 	start := time.Since(clockBase)
-	for i := uint32(0); i < repeat; i++ {
-		ret, redirect, err = p.runOnce(inst, run, cpu)
-		if err != nil {
+	if p.plain {
+		if ret, err = p.runPlain(inst, run, cpu, repeat); err != nil {
 			return 0, err
+		}
+	} else {
+		for i := uint32(0); i < repeat; i++ {
+			if ret, err = p.runOnce(inst, run, cpu, &redirect); err != nil {
+				return 0, err
+			}
 		}
 	}
 	opts.Duration = time.Since(clockBase) - start
@@ -361,9 +338,43 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	return uint32(ret), nil
 }
 
+// callsHelpers reports whether insns may call a helper (or kfunc): any
+// call other than a bpf-to-bpf one. Tail calls are helper calls.
+func callsHelpers(insns []isa.Instruction) bool {
+	for n, i := range insns {
+		if n > 0 && insns[n-1].IsLDDW() {
+			continue // second slot of an lddw: not an instruction
+		}
+		if i.Opcode == isa.OpcodeCallX || i.Opcode == isa.OpcodeCall && i.Src != isa.CallLocal {
+			return true
+		}
+	}
+	return false
+}
+
+// runPlain runs a program that calls no helper repeat times on owner.
+// Nothing of the helper state changes during such a run, so it is set
+// up and reset once, and a repetition costs only the engine's run.
+func (p *Program) runPlain(owner *instance, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
+	st, vm := owner.state, owner.vm
+	st.Packet = run.Packet
+	st.CPU = cpu
+	st.TailCalls = 0
+	ld := run.LDPacket
+	if run.Packet == nil {
+		ld = run.Ctx // as Run: legacy packet loads read the context
+	}
+	ret, err := vm.RunRepeat(run.Ctx, ld, repeat)
+	st.EndRun()
+	st.Reset()
+	return ret, p.fixError(err)
+}
+
 // runOnce runs the program (on owner, an instance the caller holds) and
 // the programs it tail-calls (on instances borrowed from their pools).
-func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, helpers.RedirectInfo, error) {
+// It stores where the run redirected the packet in *redirect (written
+// only when it changes: copying it every run is measurable).
+func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int, redirect *helpers.RedirectInfo) (uint64, error) {
 	cur, inst := p, owner
 	giveBack := func() {
 		if inst != owner {
@@ -383,7 +394,9 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, 
 		} else {
 			ret, err = inst.vm.Run(run.Ctx)
 		}
-		redirect := st.Redirect
+		if st.Redirect.Set || redirect.Set {
+			*redirect = st.Redirect
+		}
 		tailCalls = st.TailCalls
 		st.EndRun()
 		st.Reset()
@@ -391,12 +404,12 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, 
 		if tc == nil {
 			err = cur.fixError(err)
 			giveBack()
-			return ret, redirect, err
+			return ret, err
 		}
 		next, ok := tc.Program.(*Program)
 		if !ok {
 			giveBack()
-			return 0, redirect, fmt.Errorf("program %s: tail call to a %T", cur.name, tc.Program)
+			return 0, fmt.Errorf("program %s: tail call to a %T", cur.name, tc.Program)
 		}
 		giveBack()
 		cur = next
@@ -404,7 +417,7 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int) (uint64, 
 			inst = owner
 		} else if inst, err = cur.get(); err != nil {
 			inst = owner // nothing borrowed
-			return 0, redirect, err
+			return 0, err
 		}
 	}
 }

@@ -138,21 +138,6 @@ func provenBits(facts []verifier.Fact) []uint64 {
 	return bits
 }
 
-// shiftBits moves a bitset n slots up (past a prologue).
-func shiftBits(bits []uint64, n int) []uint64 {
-	if bits == nil || n == 0 {
-		return bits
-	}
-	out := make([]uint64, (len(bits)*64+n+63)/64)
-	for i := 0; i < len(bits)*64; i++ {
-		if bits[i/64]>>(i%64)&1 != 0 {
-			j := i + n
-			out[j/64] |= 1 << (j % 64)
-		}
-	}
-	return out
-}
-
 // checkHostHelpers refuses, with a useful message, programs that call a
 // helper the host registered: the verifier cannot know what it takes and
 // returns.

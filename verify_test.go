@@ -196,7 +196,7 @@ func TestProvenAccesses(t *testing.T) {
 		{"xdp_adjust.o", "xdp_adjust", true},
 		{"parse_tcp.o", "parse_tcp", true},
 		{"tc_fields.o", "tc_fields", true},
-		{"global_data.o", "global_data", true}, // a prologue shifts the slots
+		{"global_data.o", "global_data", true}, // global data: persistent regions
 		{"bpf2bpf.o", "bpf2bpf", true},
 		{"hash_ops.o", "hash_ops", true},
 		{"raw_tp.o", "raw_tp", false},

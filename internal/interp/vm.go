@@ -42,15 +42,17 @@ type VM struct {
 	frames [isa.MaxCallDepth]frame
 
 	// Other memory the run may access: the input memory (memR), the
-	// packet when it is not mem (pktR) and regions added by helpers.
+	// packet when it is not mem (pktR), persistent regions (kept across
+	// runs) and regions added by helpers.
 	// cacheR and cacheW are copies of the regions the last read and write
 	// outside the stack used (accesses tend to repeat), checked by the hot
 	// loop before it asks for a search; a zero-size region never matches.
-	memR    region
-	pktR    region
-	regions []region
-	cacheR  region
-	cacheW  region
+	memR       region
+	pktR       region
+	persistent []region
+	regions    []region
+	cacheR     region
+	cacheW     region
 
 	// The packet legacy LD_ABS/LD_IND loads read.
 	pktPtr unsafe.Pointer
@@ -138,29 +140,43 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	return vm.run(mem, packet)
 }
 
-func (vm *VM) run(mem, packet []byte) (uint64, error) {
+// RunRepeat runs the program n times (at least once) as RunWithPacket(mem,
+// packet) would and returns the last run's r0; it stops at the first
+// error. Executed counts the last run. Pass packet = mem to repeat Run.
+//
+// The regions are set up once for all the runs.
+func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
 	if vm.running {
-		return 0, errors.New("interp: VM is already running; a VM is not reentrant, use one per goroutine")
+		return 0, errVMRunning
 	}
 	vm.running = true
-
-	// Each run starts with a zeroed stack, so results never depend on a
-	// previous run. Only what earlier runs may have written is cleared:
-	// from the lowest byte written to the end of the deepest frame used
-	// (nothing for a program that never writes its stack).
-	if end := uint64(vm.deepest) * isa.StackSize; vm.dirty < end {
-		clear(vm.stack[vm.dirty:end])
+	r1 := vm.setRegions(mem, packet)
+	r0, err := vm.execute(r1, uint64(len(mem)))
+	for i := uint32(1); i < n && err == nil; i++ {
+		r0, err = vm.execute(r1, uint64(len(mem)))
 	}
-	vm.dirty = uint64(len(vm.stack))
-	vm.runBudget = vm.budget
-	if vm.runBudget == 0 {
-		vm.runBudget = vm.prog.budget
-	}
-	// The first chunk of the budget is handed out here (the context is
-	// checked below), so a short run never needs topUp.
-	left := min(vm.runBudget, chunk)
-	vm.remaining = vm.runBudget - left
+	vm.running = false
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
+	return r0, err
+}
 
+func (vm *VM) run(mem, packet []byte) (uint64, error) {
+	if vm.running {
+		return 0, errVMRunning
+	}
+	vm.running = true
+	r0, err := vm.execute(vm.setRegions(mem, packet), uint64(len(mem)))
+	vm.running = false
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
+	return r0, err
+}
+
+var errVMRunning = errors.New("interp: VM is already running; a VM is not reentrant, use one per goroutine")
+
+// setRegions makes mem and packet the run's regions and returns r1.
+func (vm *VM) setRegions(mem, packet []byte) uint64 {
 	// The regions of the run replace those of the previous run, which
 	// stay referenced until then (clearing them when a run ends cost a
 	// sixth of a trivial run). Stores are skipped where the value is
@@ -200,6 +216,29 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 	} else if vm.pktLen != 0 { // pktR is set only with a packet
 		vm.pktPtr, vm.pktLen, vm.pktR = nil, 0, region{}
 	}
+	return r1
+}
+
+// execute runs the program once, with the regions set, from a zeroed
+// stack, r1 and r2 = size.
+func (vm *VM) execute(r1, size uint64) (uint64, error) {
+	// Each run starts with a zeroed stack, so results never depend on a
+	// previous run. Only what earlier runs may have written is cleared:
+	// from the lowest byte written to the end of the deepest frame used
+	// (nothing for a program that never writes its stack).
+	if end := uint64(vm.deepest) * isa.StackSize; vm.dirty < end {
+		clear(vm.stack[vm.dirty:end])
+	}
+	vm.dirty = uint64(len(vm.stack))
+	vm.runBudget = vm.budget
+	if vm.runBudget == 0 {
+		vm.runBudget = vm.prog.budget
+	}
+	// The first chunk of the budget is handed out here (the context is
+	// checked below), so a short run never needs topUp.
+	left := min(vm.runBudget, chunk)
+	vm.remaining = vm.runBudget - left
+
 	var r0 uint64
 	var err error
 	if vm.done != nil && vm.cancelled() {
@@ -210,7 +249,7 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 		// end in inner, without the driver (and its deferred recover).
 		vm.depth, vm.deepest, vm.stackLen = 1, 1, isa.StackSize
 		var regs [16]uint64
-		regs[1], regs[2], regs[10] = r1, uint64(len(mem)), vm.stackLo+isa.StackSize
+		regs[1], regs[2], regs[10] = r1, size, vm.stackLo+isa.StackSize
 		why := stopNone
 		if !vm.stepAll {
 			var pc int
@@ -239,9 +278,6 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 		vm.cacheR, vm.cacheW = region{}, region{} // they may hold one
 	}
 	vm.depth, vm.stackLen = 0, 0
-	vm.running = false
-	runtime.KeepAlive(mem)
-	runtime.KeepAlive(packet)
 	return r0, err
 }
 
@@ -308,6 +344,11 @@ func (vm *VM) accessRegion(addr, n uint64, write bool) unsafe.Pointer {
 	if p := vm.tryRegion(&vm.pktR, addr, n, write); p != nil {
 		return p
 	}
+	for i := range vm.persistent {
+		if p := vm.tryRegion(&vm.persistent[i], addr, n, write); p != nil {
+			return p
+		}
+	}
 	for i := range vm.regions {
 		if p := vm.tryRegion(&vm.regions[i], addr, n, write); p != nil {
 			return p
@@ -342,7 +383,7 @@ func (vm *VM) describeFault(addr, n uint64, write bool, operand string) string {
 		what += " (" + operand + ")"
 	}
 	if write {
-		for _, r := range append([]region{vm.memR, vm.pktR}, vm.regions...) {
+		for _, r := range append(append([]region{vm.memR, vm.pktR}, vm.persistent...), vm.regions...) {
 			if a := addr - r.lo; a < r.size && n <= r.size-a {
 				return what + ": the memory is read-only"
 			}
@@ -391,6 +432,34 @@ func (vm *VM) AddRegion(b []byte, writable bool) {
 		return
 	}
 	vm.addRegion(b, writable)
+}
+
+// AddPersistentRegion makes b accessible to the program in every run of
+// this VM until ResetPersistentRegions (global data, map value blocks):
+// unlike Env.AddRegion, no per-run call is needed. The caller keeps b
+// alive and unmoved until then. It must not be called during a run.
+func (vm *VM) AddPersistentRegion(b []byte, writable bool) error {
+	if vm.running {
+		return errVMRunning
+	}
+	if len(b) > 0 {
+		p := unsafe.Pointer(unsafe.SliceData(b))
+		vm.persistent = append(vm.persistent, region{lo: uint64(uintptr(p)), size: uint64(len(b)), ptr: p, writable: writable})
+	}
+	return nil
+}
+
+// ResetPersistentRegions removes the regions AddPersistentRegion added
+// (and drops the VM's references to them). It must not be called during
+// a run.
+func (vm *VM) ResetPersistentRegions() error {
+	if vm.running {
+		return errVMRunning
+	}
+	clear(vm.persistent)
+	vm.persistent = vm.persistent[:0]
+	vm.cacheR, vm.cacheW = region{}, region{} // they may hold one
+	return nil
 }
 
 // Call implements engine.Env: it runs the bpf function starting at slot pc

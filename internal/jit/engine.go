@@ -69,6 +69,15 @@ type Program interface {
 type VM interface {
 	Run(mem []byte) (uint64, error)
 	RunWithPacket(mem, packet []byte) (uint64, error)
+	// RunRepeat is n runs (at least one) of RunWithPacket(mem, packet)
+	// on the same buffers, returning the last r0 or the first error
+	// (packet = mem repeats Run).
+	RunRepeat(mem, packet []byte, n uint32) (uint64, error)
+	// AddPersistentRegion makes b accessible to every run until
+	// ResetPersistentRegions (b stays alive and unmoved until then);
+	// neither may be called during a run.
+	AddPersistentRegion(b []byte, writable bool) error
+	ResetPersistentRegions() error
 	Executed() uint64
 	SetBudget(n uint64)
 	SetContext(ctx context.Context)

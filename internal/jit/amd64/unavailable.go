@@ -40,3 +40,12 @@ func (vm *VM) Run(mem []byte) (uint64, error) { return 0, ErrUnavailable }
 
 // RunWithPacket reports ErrUnavailable.
 func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) { return 0, ErrUnavailable }
+
+// RunRepeat reports ErrUnavailable.
+func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) { return 0, ErrUnavailable }
+
+// AddPersistentRegion reports ErrUnavailable.
+func (vm *VM) AddPersistentRegion(b []byte, writable bool) error { return ErrUnavailable }
+
+// ResetPersistentRegions reports ErrUnavailable.
+func (vm *VM) ResetPersistentRegions() error { return ErrUnavailable }

@@ -135,14 +135,17 @@ type VM struct {
 	done     <-chan struct{}
 	goCtx    context.Context
 
-	mem, pkt  []byte
-	extra     []extraRegion
-	running   bool
-	base      uint64   // the code's address during a run
-	stackLo   uint64   // address of the stack
-	words     []uint64 // the stack and the shadow call stack
-	regionKey regionKey
-	uncounted uint64 // instructions of the failing block that did not run
+	mem, pkt []byte
+	extra    []extraRegion
+	// persistent are the regions of AddPersistentRegion: searched
+	// after extra, kept across runs.
+	persistent []extraRegion
+	running    bool
+	base       uint64   // the code's address during a run
+	stackLo    uint64   // address of the stack
+	words      []uint64 // the stack and the shadow call stack
+	regionKey  regionKey
+	uncounted  uint64 // instructions of the failing block that did not run
 
 	// For Run's fast path: the budget slice of a run's first entry, the
 	// fresh entry's address, the buffer the inline regions describe if
@@ -260,6 +263,50 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	return vm.run(mem, packet, packet)
 }
 
+// RunRepeat runs the program n times (at least once) as RunWithPacket(mem,
+// packet) would, on the same buffers, and returns the last run's r0; it
+// stops at the first error. Executed counts the last run. Pass packet =
+// mem to repeat Run. What RunWithPacket checks and sets up about the
+// buffers is done once, so a repetition costs about a bare run.
+func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
+	r0, err := vm.run(mem, packet, packet)
+	if n <= 1 || err != nil {
+		return r0, err
+	}
+	// The first run checked the VM (open, not running, packet size) and
+	// described the buffers: both hold for the next runs, which cannot
+	// change them (Close and SetBudget must not race with a run).
+	pkt := packet
+	if len(pkt) > 0 && len(mem) > 0 && &pkt[0] == &mem[0] {
+		pkt = nil
+	}
+	memPtr := unsafe.Pointer(unsafe.SliceData(mem))
+	c, slice := vm.ctx, vm.slice
+	for i := uint32(1); i < n; i++ {
+		if cb := vm.clearBytes; cb != 0 {
+			clear(vm.stack[:cb])
+		}
+		if vm.done != nil && isDone(vm.done) {
+			vm.executed = 0
+			return 0, vm.cancelled(0)
+		}
+		enterFresh(c, vm.fresh, memPtr, uint64(len(mem)), slice)
+		if c.exit == exitDone<<24 {
+			vm.executed = slice - c.budget
+			r0 = c.regs[0]
+			continue
+		}
+		if r0, err = vm.finish(mem, pkt); err != nil {
+			return r0, err
+		}
+	}
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
+	return r0, nil
+}
+
+var errVMRunning = errors.New("jit: VM is already running; a VM is not reentrant, use one per goroutine")
+
 func addrOf(b []byte) uint64 {
 	if len(b) == 0 {
 		return 0
@@ -287,7 +334,7 @@ func (vm *VM) run(mem, pkt, ld []byte) (uint64, error) {
 		return 0, ErrClosed
 	}
 	if vm.running {
-		return 0, errors.New("jit: VM is already running; a VM is not reentrant, use one per goroutine")
+		return 0, errVMRunning
 	}
 	if len(ld) > math.MaxInt32 {
 		return 0, fmt.Errorf("jit: packet of %d bytes is too large", len(ld))
@@ -553,16 +600,23 @@ func (vm *VM) checkExtra(idx int) error {
 // just exited for checkable inline (until another region takes its
 // place): a writable one for every access, a read-only one for loads.
 func (vm *VM) cacheExtra(addr, n uint64, write bool) {
-	for _, r := range vm.extra {
+	if !vm.cacheIn(vm.extra, addr, n, write) {
+		vm.cacheIn(vm.persistent, addr, n, write)
+	}
+}
+
+func (vm *VM) cacheIn(regions []extraRegion, addr, n uint64, write bool) bool {
+	for _, r := range regions {
 		if addr >= r.lo && addr < r.hi && n <= r.hi-addr && (r.writable || !write) {
 			slot := regionExtraR
 			if r.writable {
 				slot = regionExtraW
 			}
 			setRegion(&vm.ctx.regions[slot], r.lo, r.hi)
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // Memory implements engine.Env.
@@ -595,6 +649,11 @@ func (vm *VM) Memory(addr, n uint64, write bool) ([]byte, error) {
 			return b, nil
 		}
 	}
+	for _, r := range vm.persistent {
+		if b := try(r.b, r.writable); b != nil {
+			return b, nil
+		}
+	}
 	return nil, fmt.Errorf("%w: %d bytes at %#x", engine.ErrOutOfBounds, n, addr)
 }
 
@@ -612,6 +671,36 @@ func (vm *VM) AddRegion(b []byte, writable bool) {
 		slot = regionExtraW
 	}
 	setRegion(&vm.ctx.regions[slot], lo, lo+uint64(len(b)))
+}
+
+// AddPersistentRegion makes b accessible to the program in every run of
+// this VM until ResetPersistentRegions (global data, map value blocks):
+// unlike Env.AddRegion, no per-run call is needed. The caller keeps b
+// alive and unmoved until then. It must not be called during a run.
+func (vm *VM) AddPersistentRegion(b []byte, writable bool) error {
+	if vm.running {
+		return errVMRunning
+	}
+	if len(b) > 0 {
+		lo := addrOf(b)
+		vm.persistent = append(vm.persistent, extraRegion{lo: lo, hi: lo + uint64(len(b)), b: b, writable: writable})
+	}
+	return nil
+}
+
+// ResetPersistentRegions removes the regions AddPersistentRegion added
+// (and drops the VM's references to them). It must not be called during
+// a run.
+func (vm *VM) ResetPersistentRegions() error {
+	if vm.running {
+		return errVMRunning
+	}
+	clear(vm.persistent)
+	vm.persistent = vm.persistent[:0]
+	// The inline checks may hold one.
+	setRegion(&vm.ctx.regions[regionExtraW], 0, 0)
+	setRegion(&vm.ctx.regions[regionExtraR], 0, 0)
+	return nil
 }
 
 // Call implements engine.Env: it runs the function at pc on a new frame,
