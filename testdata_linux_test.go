@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/perf"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 )
 
 // runInput is one BPF_PROG_TEST_RUN.
@@ -307,6 +308,7 @@ func TestProgramsAgainstKernel(t *testing.T) {
 func testProgramsAgainstKernel(t *testing.T, engine Engine) {
 	for _, c := range progCases {
 		t.Run(c.prog, func(t *testing.T) {
+			pinToOneCPU(t)
 			spec, err := ebpf.LoadCollectionSpec(filepath.Join("testdata", c.obj))
 			if err != nil {
 				t.Fatal(err)
@@ -452,6 +454,37 @@ func compareMaps(t *testing.T, spec *ebpf.CollectionSpec, kc *ebpf.Collection, v
 			}
 		}
 	}
+}
+
+// pinToOneCPU keeps the test's thread, and so the kernel's test runs, on
+// one CPU until the test ends: per-CPU maps are compared as a multiset of
+// per-CPU values, which holds only if every kernel run of a case happened on
+// the same CPU (bpfvm runs each on its configured CPU). Without it, the
+// scheduler moving the thread between runs splits the kernel's counts.
+func pinToOneCPU(t *testing.T) {
+	runtime.LockOSThread()
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		runtime.UnlockOSThread()
+		t.Logf("cannot read CPU affinity (%v): per-CPU maps may differ if the thread migrates", err)
+		return
+	}
+	var one unix.CPUSet
+	for cpu := 0; cpu < 1024; cpu++ {
+		if old.IsSet(cpu) {
+			one.Set(cpu)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		runtime.UnlockOSThread()
+		t.Logf("cannot pin to one CPU (%v): per-CPU maps may differ if the thread migrates", err)
+		return
+	}
+	t.Cleanup(func() {
+		unix.SchedSetaffinity(0, &old)
+		runtime.UnlockOSThread()
+	})
 }
 
 func sortedChunks(b []byte, size int) []byte {
