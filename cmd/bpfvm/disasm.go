@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -65,7 +64,7 @@ func runDisasm(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	insns, err := decodeBytecode(data)
+	insns, err := decodeRawProgram(files[0], data)
 	if err != nil {
 		fmt.Fprintf(stderr, "bpfvm disasm: %s: %v\n", files[0], err)
 		return 1
@@ -152,36 +151,4 @@ func sortedKeys(m map[uint64]string) []uint64 {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	return keys
-}
-
-// decodeBytecode accepts raw bytecode or hex text (recognised by holding
-// only hex digits and white space).
-func decodeBytecode(data []byte) ([]isa.Instruction, error) {
-	if isHexText(data) {
-		digits := strings.Join(strings.Fields(string(data)), "")
-		code, err := hex.DecodeString(digits)
-		if err != nil {
-			return nil, fmt.Errorf("hex text: %v", err)
-		}
-		data = code
-	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("no instructions")
-	}
-	return isa.Decode(data)
-}
-
-func isHexText(data []byte) bool {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return false
-	}
-	for _, c := range data {
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
-		case c == ' ', c == '\t', c == '\n', c == '\r':
-		default:
-			return false
-		}
-	}
-	return true
 }

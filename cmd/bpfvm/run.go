@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/interp"
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/verifier"
@@ -183,54 +181,11 @@ func runEngineNames() []string {
 	return names
 }
 
-// readProgram reads a program file, choosing the format by its extension.
+// readProgram reads a program file (see decodeRawProgram for the formats).
 func readProgram(name string) ([]isa.Instruction, error) {
 	data, err := readInput(name)
 	if err != nil {
 		return nil, err
 	}
-	switch ext := strings.ToLower(filepath.Ext(name)); ext {
-	case ".bin":
-		if len(data) == 0 {
-			return nil, fmt.Errorf("%s: no instructions", name)
-		}
-		insns, err := isa.Decode(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		return insns, nil
-	case ".hex":
-		return parseHexProgram(name, string(data))
-	case ".s", ".asm":
-		return asm.AssembleFile(name, string(data))
-	default:
-		return nil, fmt.Errorf("%s: unknown program format %q: use .bin (raw bytecode), .hex (hex text) or .s/.asm (assembly)", name, ext)
-	}
-}
-
-// parseHexProgram reads one instruction per line as 16 hex digits in
-// memory byte order; # starts a comment, blank lines are skipped.
-func parseHexProgram(name, text string) ([]isa.Instruction, error) {
-	var code []byte
-	for n, line := range strings.Split(text, "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		digits := strings.Join(strings.Fields(line), "")
-		if digits == "" {
-			continue
-		}
-		if len(digits) != 16 {
-			return nil, fmt.Errorf("%s:%d: %q is not one instruction (16 hex digits)", name, n+1, digits)
-		}
-		b, err := hex.DecodeString(digits)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %q is not hex", name, n+1, digits)
-		}
-		code = append(code, b...)
-	}
-	if len(code) == 0 {
-		return nil, fmt.Errorf("%s: no instructions", name)
-	}
-	return isa.Decode(code)
+	return decodeRawProgram(name, data)
 }

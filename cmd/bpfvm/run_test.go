@@ -179,3 +179,32 @@ func TestRunJITEngine(t *testing.T) {
 		}
 	}
 }
+
+// TestRawProgramFormats: run, verify and disasm read raw programs through
+// one decoder: .bin, .hex (per line or one run of digits, with comments),
+// hex-looking files without an extension, and assembly.
+func TestRawProgramFormats(t *testing.T) {
+	dir := t.TempDir()
+	code := []byte{0xb7, 0, 0, 0, 7, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0} // r0 = 7; exit
+	files := []string{
+		writeFile(t, dir, "p.bin", code),
+		writeFile(t, dir, "p.hex", []byte("# r0 = 7\nb700000007000000\n9500000000000000 ; exit\n")),
+		writeFile(t, dir, "run.hex", []byte("b7000000070000009500000000000000\n")),
+		writeFile(t, dir, "p", []byte("b700000007000000 9500000000000000\n")),
+		writeFile(t, dir, "p.s", []byte("mov %r0, 7\nexit\n")),
+	}
+	for _, f := range files {
+		if status, stdout, stderr := runCLI("run", f); status != 0 || strings.TrimSpace(stdout) != "0x7" {
+			t.Errorf("run %s: status %d, stdout %q, stderr %q", filepath.Base(f), status, stdout, stderr)
+		}
+		if filepath.Ext(f) == ".s" {
+			continue
+		}
+		if status, stdout, stderr := runCLI("disasm", f); status != 0 || !strings.Contains(stdout, "r0 = 7") {
+			t.Errorf("disasm %s: status %d, stdout %q, stderr %q", filepath.Base(f), status, stdout, stderr)
+		}
+		if status, stdout, stderr := runCLI("verify", "--type", "xdp", f); status != 0 || !strings.Contains(stdout, "accepted") {
+			t.Errorf("verify %s: status %d, stdout %q, stderr %q", filepath.Base(f), status, stdout, stderr)
+		}
+	}
+}

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -111,7 +109,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bpfvm verify: --prog selects a program in an ELF object; raw bytecode holds exactly one program")
 		return 2
 	}
-	insns, err := decodeProgram(path, data)
+	insns, err := decodeRawProgram(path, data)
 	if err != nil {
 		fmt.Fprintf(stderr, "bpfvm verify: %s: %v\n", path, err)
 		return 2
@@ -239,31 +237,6 @@ func sortedProgTypes() []string {
 	n := verifier.ProgTypes()
 	sort.Strings(n)
 	return n
-}
-
-// decodeProgram reads raw bytecode: binary, or hex text when the file
-// ends in .hex, is stdin, or consists only of hex digits and spaces.
-func decodeProgram(path string, data []byte) ([]isa.Instruction, error) {
-	text := strings.TrimSpace(string(data))
-	isHex := filepath.Ext(path) == ".hex" || path == "-"
-	if !isHex && len(text) > 0 {
-		isHex = strings.Trim(text, "0123456789abcdefABCDEF \t\r\n") == ""
-	}
-	if isHex {
-		var digits strings.Builder
-		for _, line := range strings.Split(text, "\n") {
-			if i := strings.IndexAny(line, "#;"); i >= 0 {
-				line = line[:i]
-			}
-			digits.WriteString(strings.Join(strings.Fields(line), ""))
-		}
-		b, err := hex.DecodeString(digits.String())
-		if err != nil {
-			return nil, fmt.Errorf("bad hex: %v", err)
-		}
-		data = b
-	}
-	return isa.Decode(data)
 }
 
 func loadMaps(path string, insns []isa.Instruction) ([]*verifier.Map, error) {
