@@ -39,7 +39,10 @@ type Program struct {
 	proven []uint64
 	// plain: the program calls no helper (nor tail-calls), so repeated
 	// runs need no helper state reset between them (see runPlain).
-	plain   bool
+	plain bool
+	// inline is what the engines may run without calling helpers (the
+	// program's array and hash maps, get_prandom_u32).
+	inline  engine.Inline
 	pool    instancePool
 	cpu     sync.Mutex
 	nextCPU int
@@ -151,6 +154,9 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt, lines: linked.Lines}
 	p.insns = insns
 	p.plain = !callsHelpers(insns)
+	if !p.plain {
+		p.inline = rt.inlineFor(insns)
+	}
 	p.proven = proven
 	inst, err := p.newInstance()
 	if err != nil {
@@ -184,11 +190,13 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 		hs = withRegions
 	}
-	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven})
+	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven, Inline: p.inline})
 	if err != nil {
 		return nil, err
 	}
 	vm := prog.NewVM()
+	vm.SetCPU(cpu)
+	vm.SetPrandom(st.PrandomState())
 	// Global data stays where it is for the program's life: the VM
 	// checks accesses to it without a per-run setup.
 	for _, d := range p.direct {
@@ -387,6 +395,7 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int, redirect 
 		st.Packet = run.Packet
 		st.CPU = cpu
 		st.TailCalls = tailCalls
+		inst.vm.SetCPU(cpu) // the inline map operations' CPU, as the helpers'
 		var ret uint64
 		var err error
 		if run.Packet != nil {
