@@ -240,3 +240,122 @@ func (vm *VM) SetPrandom(state *uint64) {
 	vm.rng = state // keeps it alive: the context holds only its address
 	vm.ctx.inline.rng = uint64(uintptr(unsafe.Pointer(state)))
 }
+
+// specializeSites gives the static map helper calls on inline maps that
+// the code does not run inline (hash lookups; updates and deletes) a
+// lighter helper: for the map the lddw before the call loads and a key
+// (and value) in the live stack frames, it calls the map directly
+// instead of going through the helper's map cache and Env.Memory. Any
+// other call runs the helper itself, so results and errors are the
+// helper's.
+//
+// Hash lookups do not run in generated code: a value is a Go heap object
+// the map may drop (a concurrent delete) while the program still uses it,
+// and only Go code can keep it alive for the run (as Env.AddRegion does).
+func (p *Program) specializeSites() {
+	maps := p.inline.Maps
+	if len(maps) == 0 {
+		return
+	}
+	var targets []bool
+	for i, fn := range p.siteFns {
+		if fn == nil {
+			continue
+		}
+		id := p.insns[i].Imm
+		if id != engine.HelperMapLookupElem && id != engine.HelperMapUpdateElem && id != engine.HelperMapDeleteElem {
+			continue
+		}
+		if targets == nil {
+			targets = engine.JumpTargets(p.insns)
+		}
+		if k := engine.StaticMapArg(p.insns, targets, i, maps); k >= 0 {
+			if s := mapSite(id, &maps[k], fn); s != nil {
+				p.siteFns[i] = s
+			}
+		}
+	}
+}
+
+// mapSite returns the specialized helper of id on m (generic otherwise),
+// or nil if there is none.
+func mapSite(id int32, m *engine.InlineMap, generic engine.Helper) engine.Helper {
+	ks, vs := uint64(m.KeySize), uint64(m.ValueSize)
+	switch {
+	case id == engine.HelperMapLookupElem && m.Kind == engine.MapHash && m.Lookup != nil:
+		return func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
+			vm, ok := env.(*VM)
+			if !ok || r1 != m.Handle {
+				return generic(env, r1, r2, r3, r4, r5)
+			}
+			key := vm.stackAt(r2, ks)
+			if key == nil {
+				return generic(env, r1, r2, r3, r4, r5)
+			}
+			v := m.Lookup(key, vm.cpu)
+			if v == nil {
+				return 0, nil
+			}
+			return vm.exposeValue(v, m.Writable), nil
+		}
+	case id == engine.HelperMapUpdateElem && m.Update != nil:
+		return func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
+			vm, ok := env.(*VM)
+			if !ok || r1 != m.Handle {
+				return generic(env, r1, r2, r3, r4, r5)
+			}
+			key, val := vm.stackAt(r2, ks), vm.stackAt(r3, vs)
+			if key == nil || val == nil {
+				return generic(env, r1, r2, r3, r4, r5)
+			}
+			return m.Update(key, val, r4, vm.cpu), nil
+		}
+	case id == engine.HelperMapDeleteElem && m.Delete != nil:
+		return func(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint64, error) {
+			vm, ok := env.(*VM)
+			if !ok || r1 != m.Handle {
+				return generic(env, r1, r2, r3, r4, r5)
+			}
+			key := vm.stackAt(r2, ks)
+			if key == nil {
+				return generic(env, r1, r2, r3, r4, r5)
+			}
+			return m.Delete(key), nil
+		}
+	}
+	return nil
+}
+
+// stackAt returns the n bytes at addr if they lie in the live stack
+// frames of the running program (during a helper call), or nil.
+func (vm *VM) stackAt(addr, n uint64) []byte {
+	a, live := addr-vm.stackLo, vm.ctx.fp-vm.stackLo
+	if !vm.running || n == 0 || a >= live || n > live-a {
+		return nil
+	}
+	return vm.stack[a : a+n : a+n]
+}
+
+// exposeValue makes a map value accessible until the run ends, as the
+// lookup helper does (a value already exposed among the last regions is
+// not added again), makes it the inline extra region its accesses check,
+// and returns its address.
+func (vm *VM) exposeValue(v []byte, writable bool) uint64 {
+	lo := addrOf(v)
+	if len(v) == 0 {
+		return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(v))))
+	}
+	hi := lo + uint64(len(v))
+	for k, n := len(vm.extra)-1, 0; k >= 0 && n < 64; k, n = k-1, n+1 {
+		if r := &vm.extra[k]; r.lo == lo && r.hi == hi && r.writable == writable {
+			slot := regionExtraR
+			if writable {
+				slot = regionExtraW
+			}
+			setRegion(&vm.ctx.regions[slot], lo, hi)
+			return lo
+		}
+	}
+	vm.AddRegion(v, writable)
+	return lo
+}

@@ -40,10 +40,10 @@ type inlineFixture struct {
 // array programs may only read (a store into its values faults).
 var inlineSpecs = []maps.Spec{
 	{Name: "arr", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8},
-	{Name: "pcpu", Type: maps.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 4},
+	{Name: "pcpu", Type: maps.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 5},
 	{Name: "hash", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 6},
 	{Name: "odd", Type: maps.Array, KeySize: 4, ValueSize: 5, MaxEntries: 5},
-	{Name: "lru", Type: maps.LRUPerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 4},
+	{Name: "lru", Type: maps.LRUPerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 5},
 	{Name: "ro", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 6, Flags: maps.FlagRdonlyProg},
 }
 
@@ -58,14 +58,15 @@ func newInlineFixture(t testing.TB) *inlineFixture {
 			t.Fatal(err)
 		}
 		h := maps.Handle(reg.AddMap(m))
-		// The same initial contents everywhere.
-		if s.Type == maps.Array || s.Type == maps.Hash {
-			for k := uint32(0); k < 3; k++ {
-				v := make([]byte, s.ValueSize)
-				v[0] = byte(k*7 + uint32(i) + 1)
-				if err := m.Update(binary.LittleEndian.AppendUint32(nil, k*2), v, 0); err != nil {
-					t.Fatal(err)
-				}
+		// The same initial contents everywhere (per CPU, different
+		// values on each CPU).
+		for k := uint32(0); k < 3; k++ {
+			v := make([]byte, m.HostValueSize())
+			for c := 0; c < len(v); c += 8 {
+				v[c] = byte(k*7 + uint32(i) + 1 + uint32(c))
+			}
+			if err := m.Update(binary.LittleEndian.AppendUint32(nil, k*2), v, 0); err != nil {
+				t.Fatal(err)
 			}
 		}
 		im, ok := helpers.InlineMap(m, h)

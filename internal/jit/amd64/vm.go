@@ -73,6 +73,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 			i++
 		}
 	}
+	p.specializeSites() // inline.go
 	comp, err := compile(p.insns, &opts)
 	if err != nil {
 		return nil, err
