@@ -96,6 +96,7 @@ type compiler struct {
 	// computed at the first call that may use them.
 	targets []bool
 	slots   []int
+	proven  int // allProven: 0 unknown, 1 yes, -1 no
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.

@@ -125,18 +125,20 @@ func (c *compiler) emitArrayLookup(i int, m *engine.InlineMap, s int) {
 	}
 	slot := offArrays + int32(s)*sizeArray
 	e.aluLoad(aluADD, s64, scratchReg, ctxField(slot+offArrayBase))
-	// Make the slab the extra region its accesses check (if it is not).
+	// Make the slab the extra region its accesses check, if it is not
+	// and some access is checked. The slot's end address identifies it:
+	// a region with the same end and another start holds (part of) the
+	// same slab, whose accesses a miss sends to Go, which finds the slab.
 	extra := regionExtraR
 	if m.Writable {
 		extra = regionExtraW
 	}
 	ro := offRegions + int32(extra)*sizeRegion
-	e.load(s64, rax, ctxField(slot+offArraySlab+offRegionHi))
-	e.aluLoad(aluCMP, s64, rax, ctxField(ro+offRegionHi))
-	e.jcc(condNE, install)
-	e.load(s64, rax, ctxField(slot+offArraySlab))
-	e.aluLoad(aluCMP, s64, rax, ctxField(ro))
-	e.jcc(condNE, install)
+	if !c.allProven() {
+		e.load(s64, rax, ctxField(slot+offArraySlab+offRegionHi))
+		e.aluLoad(aluCMP, s64, rax, ctxField(ro+offRegionHi))
+		e.jcc(condNE, install)
+	}
 	e.bind(back)
 	e.mov(s64, rax, scratchReg)
 	e.jmp(done)
@@ -154,6 +156,40 @@ func (c *compiler) emitArrayLookup(i int, m *engine.InlineMap, s int) {
 	e.bind(generic)
 	c.emitHelperCall(i)
 	e.bind(done)
+}
+
+// allProven reports whether the verifier proved every load, store and
+// atomic of the program that is not a constant offset from r10: then no
+// access needs the inline regions of map values.
+func (c *compiler) allProven() bool {
+	if c.proven != 0 {
+		return c.proven > 0
+	}
+	c.proven = 1
+	for i := 0; i < len(c.insns); i++ {
+		in := c.insns[i]
+		if in.IsLDDW() {
+			i++
+			continue
+		}
+		base, off := in.Dst, int(in.Offset)
+		switch in.Class() {
+		case isa.ClassLDX:
+			base = in.Src
+		case isa.ClassST, isa.ClassSTX:
+		default:
+			continue
+		}
+		atomic := in.Class() == isa.ClassSTX && in.Mode() == isa.ModeATOMIC
+		if !atomic && base == isa.R10 && off >= -isa.StackSize && off+isa.SizeBytes(in.Size()) <= 0 {
+			continue // emitAccess checks nothing
+		}
+		if !c.opts.proven(i) {
+			c.proven = -1
+			break
+		}
+	}
+	return c.proven > 0
 }
 
 // emitPrandom emits get_prandom_u32 (engine.PrandomNext) on the VM's
