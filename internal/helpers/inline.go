@@ -31,6 +31,10 @@ func InlineMap(m maps.Map, handle uint64) (im engine.InlineMap, ok bool) {
 		im.Kind, im.Slabs, im.Stride, im.MaxEntries = engine.MapArray, slabs, uint64(stride), spec.MaxEntries
 	case maps.Hash, maps.PerCPUHash, maps.LRUHash, maps.LRUPerCPUHash:
 		im.Kind, im.Lookup = engine.MapHash, m.ProgLookup
+		if t, ok := maps.Table(m); ok {
+			im.Table = engine.HashTable{Buckets: t.Buckets, Mask: t.Mask, Seed: t.Seed,
+				KeyOffset: maps.KeyOffset, HashOffset: maps.HashOffset, NextOffset: maps.NextOffset}
+		}
 	default:
 		return engine.InlineMap{}, false
 	}
