@@ -95,6 +95,11 @@ type Inline struct {
 	// a VM is given (SetPrandom), with exactly the helper's sequence (see
 	// PrandomNext).
 	Prandom bool
+	// Leaf holds helper ids whose functions never call Env.Call: a program
+	// calling no other helper needs no frames for callbacks (the JIT then
+	// clears only the frames its own calls use, and an exit of the entry
+	// function ends the run directly). A wrong entry breaks callbacks.
+	Leaf map[int32]bool
 }
 
 // MaxInlineMaps bounds Inline.Maps: engines index them with a byte.

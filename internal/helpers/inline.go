@@ -1,6 +1,8 @@
 package helpers
 
 import (
+	"sync"
+
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/maps"
 )
@@ -40,6 +42,18 @@ func InlineMap(m maps.Map, handle uint64) (im engine.InlineMap, ok bool) {
 	}
 	return im, true
 }
+
+// Leaf reports whether helper id is implemented and never runs bpf code
+// (Env.Call): all but the callback helpers.
+func Leaf(id int32) bool { return implemented()[id] && id != Loop && id != ForEachMapElem }
+
+var implemented = sync.OnceValue(func() map[int32]bool {
+	ids := map[int32]bool{}
+	for id := range (&State{Host: &Host{}}).build() {
+		ids[id] = true
+	}
+	return ids
+})
 
 // PrandomState returns the state of s's get_prandom_u32 stream, for
 // engines that run the helper inline (engine.PrandomNext) on it.

@@ -83,6 +83,7 @@ func newInlineFixture(t testing.TB) *inlineFixture {
 		f.inline.Maps = append(f.inline.Maps, im)
 	}
 	f.inline.Prandom = true
+	f.inline.Leaf = map[int32]bool{1: true, 2: true, 3: true, 7: true}
 	f.state = helpers.NewState(&helpers.Host{Registry: reg, NumCPU: inlineCPUs, Seed: 42}, 0)
 	return f
 }
@@ -451,6 +452,27 @@ exit
 		}
 		if runs[0].err != "ok" || runs[0].r0 != 1 || runs[1].err != engine.ErrOutOfBounds.Error()+" at 10" {
 			t.Fatalf("jit %v, inline %v: want a run that stores the address and one that faults at 10, got %+v", jit, inline, runs)
+		}
+	}
+}
+
+// TestInlineLeafStackZeroed: with only leaf helpers (Inline.Leaf) the JIT
+// clears just the frames the program's own calls use, and every run still
+// starts with a zeroed stack.
+func TestInlineLeafStackZeroed(t *testing.T) {
+	insns, err := asm.Assemble("ldxdw %r6, [%r10-8]\nstdw [%r10-8], 0x55\nstdw [%r10-512], 0x66\ncall 7\nmov %r0, %r6\nldxdw %r1, [%r10-512]\nadd %r0, %r1\nexit\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inline := range []bool{false, true} {
+		runs, _, err := runInlineConfig(t, insns, true, inline, false, 100, []int{0, 1, 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range runs {
+			if r.err != "ok" || r.r0 != 0x66 {
+				t.Fatalf("inline %v, run %d: %+v, want r0 0x66 (a zeroed stack at entry)", inline, i, r)
+			}
 		}
 	}
 }
