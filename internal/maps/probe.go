@@ -32,12 +32,13 @@ func Mix(x uint64) uint64 {
 	return x ^ x>>31
 }
 
-// Table returns the bucket table of m when readers may use it: a HASH
-// map (values not per CPU, no LRU reference bits to set) with 4- or
-// 8-byte keys.
+// Table returns the bucket table of m when readers may use it: a hash map
+// (HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH: a reader deciding that
+// a key is absent needs neither the values nor the LRU reference bits)
+// with 4- or 8-byte keys.
 func Table(m Map) (HashTable, bool) {
 	h, ok := m.(*hashMap)
-	if !ok || h.percpu || h.lru || (h.spec.KeySize != 4 && h.spec.KeySize != 8) {
+	if !ok || (h.spec.KeySize != 4 && h.spec.KeySize != 8) {
 		return HashTable{}, false
 	}
 	return HashTable{Buckets: unsafe.Pointer(unsafe.SliceData(h.buckets)), Mask: h.mask, Seed: h.seed64}, true

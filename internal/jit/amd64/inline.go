@@ -151,10 +151,21 @@ func (c *compiler) emitArrayLookup(i int, m *engine.InlineMap, s int) {
 	e.aluLoad(aluCMP, s64, scratchReg, ctxField(stack+offRegionHi))
 	e.jcc(condA, generic)
 	e.load(s32, scratchReg, mem(scratchReg, -4))
-	// Unsigned 32-bit compare: max_entries may exceed 2^31.
-	e.aluImm(aluCMP, s32, direct(scratchReg), int32(m.MaxEntries))
+	// Unsigned 32-bit compare: max_entries may exceed 2^31. The map's
+	// sizes come from the program's object: blinded like its immediates
+	// (rax is free until the result).
+	if c.opts.BlindConstants {
+		c.blindedImm(s32, rax, int32(m.MaxEntries))
+		e.aluStore(aluCMP, s32, direct(scratchReg), rax)
+	} else {
+		e.aluImm(aluCMP, s32, direct(scratchReg), int32(m.MaxEntries))
+	}
 	e.jcc(condAE, null)
-	if m.Stride != 1 {
+	switch {
+	case c.opts.BlindConstants:
+		c.blindedImm(s64, rax, int32(m.Stride))
+		e.imul(s64, scratchReg, rax)
+	case m.Stride != 1:
 		e.imulImm(s64, scratchReg, scratchReg, int32(m.Stride))
 	}
 	slot := offArrays + int32(s)*sizeArray
