@@ -25,3 +25,49 @@ func TestInlineYieldsToHostHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineConcurrent runs hash and array lookups from several
+// goroutines while the host inserts and deletes the hash map's keys: the
+// inline paths walk the bucket chains without locks, as the helpers do
+// (run it with -race for the interpreter's side). Values are never
+// rewritten here: a program's plain loads racing with a replace that
+// writes a value in place are the eBPF model's own (the kernel's too).
+func TestInlineConcurrent(t *testing.T) {
+	for _, e := range []Engine{Interpreter, JIT} {
+		_, coll := loadTestdata(t, "bench_maps.o", WithEngine(e))
+		for k := uint32(0); k < 16; k++ {
+			if err := coll.Maps["ba"].Update(k, uint64(k), UpdateAny); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan struct{})
+		errs := make(chan error, 4)
+		for g := 0; g < 4; g++ {
+			go func(g int) {
+				prog := []string{"bench_hash_lookup", "bench_hash_lookup", "bench_array_lookup", "bench_hash_lookup"}[g]
+				for i := 0; i < 300; i++ {
+					if _, err := coll.Programs[prog].Run(&RunOptions{Data: udpPkt, CPU: uint32(g)}); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}(g)
+		}
+		go func() {
+			defer close(done)
+			for i := 0; i < 2000; i++ {
+				k := uint32(i*7) % 16
+				if coll.Maps["bh"].Delete(k) != nil {
+					_ = coll.Maps["bh"].Update(k, uint64(i), UpdateNoExist)
+				}
+			}
+		}()
+		for g := 0; g < 4; g++ {
+			if err := <-errs; err != nil {
+				t.Fatalf("%s: %v", e, err)
+			}
+		}
+		<-done
+	}
+}
