@@ -39,10 +39,14 @@ type Program struct {
 	proven []uint64
 	// plain: the program calls no helper (nor tail-calls), so repeated
 	// runs need no helper state reset between them (see runPlain).
-	plain   bool
-	pool    instancePool
-	cpu     sync.Mutex
-	nextCPU int
+	plain bool
+	// observes: the program may see its context or packet
+	// (progtype.Observes); when not, runs that want no output skip
+	// filling them.
+	observes bool
+	pool     instancePool
+	cpu      sync.Mutex
+	nextCPU  int
 }
 
 // instance is one machine for a program: its helper state, VM and the
@@ -151,6 +155,7 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt, lines: linked.Lines}
 	p.insns = insns
 	p.plain = !callsHelpers(insns)
+	p.observes = progtype.Observes(insns)
 	p.proven = proven
 	inst, err := p.newInstance()
 	if err != nil {
@@ -243,14 +248,26 @@ type RunOptions struct {
 	Context any
 	// ContextOut receives the context after the run (a pointer or []byte).
 	ContextOut any
-	// Repeat runs the program this many times (0 means 1); Duration is
-	// the mean.
+	// Repeat runs the program this many times; Duration is the mean.
+	// 0 runs it once without measuring Duration (left 0): the call an
+	// embedding makes per event, which two clock reads would slow down
+	// by more than a short program's run (as cilium/ebpf's Run, which
+	// reports no duration). 1 runs it once and measures.
 	Repeat uint32
 	// CPU is the CPU the run reports (bpf_get_smp_processor_id and
 	// per-CPU map values).
 	CPU uint32
+	// AttachCookie is what bpf_get_attach_cookie returns, as if the
+	// program ran from an attachment with this cookie (kernel:
+	// bpf_link_create's perf_event.bpf_cookie, kprobe_multi cookies).
+	AttachCookie uint64
+	// FuncIP is what bpf_get_func_ip returns: the address of the
+	// function the program is attached to (kprobe, fentry/fexit).
+	FuncIP uint64
 
-	// Duration is set by Run: the mean time of one repetition.
+	// Duration is set by Run: the mean time of one repetition, measured
+	// (with the monotonic clock) around the repetitions only, as the
+	// kernel's test run measures it around its loop; 0 when Repeat is 0.
 	Duration time.Duration
 	// Redirect is set by Run when the program redirected the packet
 	// (bpf_redirect, bpf_redirect_map).
@@ -282,35 +299,70 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer p.pool.Put(inst)
+	ret, err := p.runOn(inst, opts, ctxIn)
+	p.pool.Put(inst)
+	return ret, err
+}
+
+// attachment is what an attachment gives a run (bpf_get_attach_cookie,
+// bpf_get_func_ip), and the CPU the run reports.
+type attachment struct {
+	cookie, funcIP uint64
+	cpu            int
+}
+
+// runOn is Run on an instance the caller holds.
+func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32, error) {
 	run := inst.run
-	if err := run.Prepare(p.typ, progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil}); err != nil {
+	// Nothing of the prepared memory can be seen when the program cannot
+	// observe it and no output is asked for (a redirect, which wants the
+	// output packet, needs a helper call: the program observes).
+	wantOut := opts.DataOut != nil || opts.ContextOut != nil
+	req := progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil, Unobserved: !p.observes && !wantOut}
+	if err := run.Prepare(p.typ, req); err != nil {
 		return 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
-	repeat := max(opts.Repeat, 1)
 	var ret uint64
+	var err error
 	var redirect helpers.RedirectInfo
-	cpu := int(opts.CPU)
-	if cpu >= p.rt.numCPU {
-		cpu %= p.rt.numCPU // a division only when needed: it is slow
+	at := attachment{cookie: opts.AttachCookie, funcIP: opts.FuncIP, cpu: int(opts.CPU)}
+	if at.cpu >= p.rt.numCPU {
+		at.cpu %= p.rt.numCPU // a division only when needed: it is slow
 	}
-	start := time.Since(clockBase)
-	if p.plain {
-		if ret, err = p.runPlain(inst, run, cpu, repeat); err != nil {
+	if opts.Repeat == 0 {
+		// One run, not timed (see RunOptions.Repeat).
+		opts.Duration = 0
+		if p.plain {
+			ret, err = p.runPlain(inst, run, at.cpu, 1)
+		} else {
+			ret, err = p.runOnce(inst, run, at, &redirect)
+		}
+		if err != nil {
 			return 0, err
 		}
 	} else {
-		for i := uint32(0); i < repeat; i++ {
-			if ret, err = p.runOnce(inst, run, cpu, &redirect); err != nil {
+		repeat := opts.Repeat
+		start := time.Since(clockBase)
+		if p.plain {
+			if ret, err = p.runPlain(inst, run, at.cpu, repeat); err != nil {
 				return 0, err
 			}
+		} else {
+			for i := uint32(0); i < repeat; i++ {
+				if ret, err = p.runOnce(inst, run, at, &redirect); err != nil {
+					return 0, err
+				}
+			}
+		}
+		opts.Duration = time.Since(clockBase) - start
+		if repeat > 1 {
+			opts.Duration /= time.Duration(repeat)
 		}
 	}
-	opts.Duration = time.Since(clockBase) - start
-	if repeat > 1 {
-		opts.Duration /= time.Duration(repeat)
-	}
 	opts.Redirect = nil
+	if !redirect.Set && !wantOut {
+		return uint32(ret), nil // nothing to collect (Finish)
+	}
 	if redirect.Set {
 		r := &Redirect{Ifindex: redirect.Ifindex, Key: redirect.Key, Flags: redirect.Flags}
 		if redirect.Map != nil {
@@ -374,7 +426,7 @@ func (p *Program) runPlain(owner *instance, run *progtype.Run, cpu int, repeat u
 // the programs it tail-calls (on instances borrowed from their pools).
 // It stores where the run redirected the packet in *redirect (written
 // only when it changes: copying it every run is measurable).
-func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int, redirect *helpers.RedirectInfo) (uint64, error) {
+func (p *Program) runOnce(owner *instance, run *progtype.Run, at attachment, redirect *helpers.RedirectInfo) (uint64, error) {
 	cur, inst := p, owner
 	giveBack := func() {
 		if inst != owner {
@@ -385,8 +437,11 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int, redirect 
 	for {
 		st := inst.state
 		st.Packet = run.Packet
-		st.CPU = cpu
+		st.CPU = at.cpu
 		st.TailCalls = tailCalls
+		// A tail call keeps the run context, hence the cookie and the
+		// function (the kernel's bpf_run_ctx belongs to the attachment).
+		st.AttachCookie, st.FuncIP = at.cookie, at.funcIP
 		var ret uint64
 		var err error
 		if run.Packet != nil {

@@ -151,6 +151,11 @@ type State struct {
 	Redirect RedirectInfo
 	// TailCalls counts tail calls taken in the current run.
 	TailCalls int
+	// AttachCookie and FuncIP are what bpf_get_attach_cookie and
+	// bpf_get_func_ip return in the current run: the cookie of the
+	// attachment the program runs from and the address of the function
+	// it is attached to (0: none, as a test run in the kernel).
+	AttachCookie, FuncIP uint64
 
 	rng     uint64
 	run     uint64   // counts runs (Reset), from 1: tags per-run caches
@@ -189,6 +194,9 @@ func (s *State) Reset() {
 		s.Redirect = RedirectInfo{}
 	}
 	s.TailCalls = 0
+	if s.AttachCookie|s.FuncIP != 0 {
+		s.AttachCookie, s.FuncIP = 0, 0
+	}
 	s.added = s.added[:0]
 	s.records = s.records[:0]
 	if len(s.locks) > 0 {

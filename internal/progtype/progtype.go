@@ -220,6 +220,36 @@ type Request struct {
 	// DataOut and ContextOut ask for the outputs (cilium/ebpf's
 	// RunOptions pass them as buffers; here their presence matters).
 	WantContextOut bool
+	// Unobserved says that nothing of the prepared memory can be seen:
+	// the program cannot observe its context or packet (Observes is
+	// false) and the caller wants neither output nor Finish. Prepare then
+	// checks the input exactly as always (the same errors) and sets the
+	// packet bounds, but neither copies the packet nor fills the context:
+	// for a short program that work is most of a run.
+	Unobserved bool
+}
+
+// Observes reports whether a program (as run: linked and rewritten) may
+// observe its context or packet: it reads r1 (the context pointer) before
+// writing it, uses a legacy packet load (LD_ABS/LD_IND read the packet
+// implicitly), or calls a helper or kfunc (which may reach the packet
+// through the helper state whatever it is passed). A program for which it
+// is false can be run on an unfilled context (Request.Unobserved).
+func Observes(insns []isa.Instruction) bool {
+	for n, i := range insns {
+		if n > 0 && insns[n-1].IsLDDW() {
+			continue // second slot of an lddw
+		}
+		if i.Class() == isa.ClassLD && (i.Mode() == isa.ModeABS || i.Mode() == isa.ModeIND) {
+			return true
+		}
+		if i.Opcode == isa.OpcodeCallX || i.Opcode == isa.OpcodeCall && i.Src != isa.CallLocal {
+			return true
+		}
+	}
+	// Only r10 is set on entry: any read of r1 (even through a bpf-to-bpf
+	// call's argument) before it is written is refused.
+	return isa.CheckInitialized(insns, isa.Reg(isa.R10)) != nil
 }
 
 // Run is a prepared run: the memory the program receives and the state the
@@ -266,6 +296,9 @@ func Prepare(t Type, req Request) (*Run, error) {
 // Prepare (re)builds r for a test run of a program of type t.
 func (r *Run) Prepare(t Type, req Request) error {
 	r.typ, r.l, r.user, r.Packet, r.LDPacket, r.direct = t, nil, nil, nil, nil, false
+	if req.Unobserved && req.WantContextOut {
+		req.Unobserved = false // the context is an output
+	}
 	switch t {
 	case SocketFilter, SchedCLS, SchedACT, CgroupSKB, LWTIn, LWTOut, LWTXmit:
 		return r.prepareSKB(t, req)
@@ -274,6 +307,10 @@ func (r *Run) Prepare(t Type, req Request) error {
 	case Kprobe, Tracepoint, RawTracepoint, RawTracepointWritable, PerfEvent, Syscall, Tracing, Unspec:
 		if len(req.Data) != 0 {
 			return fmt.Errorf("%w: %s programs take no packet data", ErrInvalidInput, t)
+		}
+		if req.Unobserved {
+			r.ctxLen(len(req.Context))
+			return nil
 		}
 		r.Ctx = append(r.ctxBuf[:0], req.Context...)
 		r.ctxBuf = r.Ctx
@@ -289,11 +326,34 @@ func (r *Run) packetBuf(n int) []byte {
 		r.buf = make([]byte, n)
 	} else {
 		full := r.buf[:cap(r.buf)]
-		clear(full[min(r.low, len(full)):min(r.high, len(full))])
+		if lo, hi := min(r.low, len(full)), min(r.high, len(full)); lo < hi {
+			clear(full[lo:hi])
+		}
 		r.buf = full[:n]
 	}
 	r.low, r.high = n, 0
 	return r.buf
+}
+
+// frame returns a buffer of n bytes for a run that writes nothing into it
+// (Request.Unobserved): its content is left as it is, and so is the range
+// earlier runs dirtied (cleared by the next packetBuf).
+func (r *Run) frame(n int) []byte {
+	if cap(r.buf) < n {
+		r.buf = make([]byte, n)
+		r.low, r.high = 0, 0 // fresh: nothing dirty
+	}
+	r.buf = r.buf[:n]
+	return r.buf
+}
+
+// ctxLen sets Ctx to n bytes of context memory without clearing or
+// filling it (Request.Unobserved).
+func (r *Run) ctxLen(n int) {
+	if cap(r.ctxBuf) < n {
+		r.ctxBuf = make([]byte, n)
+	}
+	r.Ctx = r.ctxBuf[:n]
 }
 
 // ctxMem returns the zeroed context memory of n bytes.

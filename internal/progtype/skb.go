@@ -99,17 +99,36 @@ func (r *Run) prepareSKB(t Type, req Request) error {
 			return fmt.Errorf("%w: ifindex %d: bpfvm has only the loopback device (1)", ErrInvalidInput, ifi)
 		}
 	}
-	buf := r.packetBuf(skbHeadroom + size + skbTailroom)
-	copy(buf[skbHeadroom:], req.Data)
 	l2 := t == SchedCLS || t == SchedACT
 	r.direct = l2 || t == LWTIn || t == LWTOut || t == LWTXmit
-	proto, pktType := ethProtocol(req.Data)
 	data := skbHeadroom + ethHLen // eth_type_trans pulls the header
 	if l2 {
 		data = skbHeadroom
 	}
 	end := skbHeadroom + size
 	r.l = &skbLayout
+	if req.Unobserved {
+		// Checked as below (wire_len, gso_segs), but nothing filled.
+		if user != nil {
+			if w := binary.LittleEndian.Uint32(user[skbWireLen:]); w != 0 && (w < uint32(end-data) || w > 65536) {
+				return fmt.Errorf("%w: wire_len %d", ErrInvalidInput, w)
+			}
+			if binary.LittleEndian.Uint32(user[skbGSOSegs:]) > 65535 {
+				return fmt.Errorf("%w: gso_segs", ErrInvalidInput)
+			}
+		}
+		buf := r.frame(skbHeadroom + size + skbTailroom)
+		r.ctxLen(SkBuffSize + 3*8)
+		p := &r.pkt
+		p.Buf, p.Data, p.End, p.Meta, p.MinData, p.MaxEnd, p.XDP = buf, data, end, data, 0, len(buf)-skbTailroom, false
+		r.Packet = p
+		r.LDPacket = buf[data:end]
+		r.user = user
+		return nil
+	}
+	buf := r.packetBuf(skbHeadroom + size + skbTailroom)
+	copy(buf[skbHeadroom:], req.Data)
+	proto, pktType := ethProtocol(req.Data)
 	c := r.ctxMem(SkBuffSize + 3*8)
 	le := binary.LittleEndian
 	le.PutUint32(c[skbLen:], uint32(end-data))

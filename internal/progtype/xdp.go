@@ -62,15 +62,23 @@ func (r *Run) prepareXDP(req Request) error {
 		return fmt.Errorf("%w: packet of %d bytes is shorter than an Ethernet header", ErrInvalidInput, size)
 	}
 	frame := headroom + maxData + skbTailroom
-	buf := r.packetBuf(frame)
-	copy(buf[headroom:], req.Data)
 	r.l = &xdpLayout
-	c := r.ctxMem(XDPMdSize + 3*8)
-	binary.LittleEndian.PutUint32(c[xdpIngressIfindex:], loopbackIfindex)
+	var buf []byte
+	if req.Unobserved {
+		buf = r.frame(frame)
+		r.ctxLen(XDPMdSize + 3*8)
+	} else {
+		buf = r.packetBuf(frame)
+		copy(buf[headroom:], req.Data)
+		c := r.ctxMem(XDPMdSize + 3*8)
+		binary.LittleEndian.PutUint32(c[xdpIngressIfindex:], loopbackIfindex)
+	}
 	p := &r.pkt
 	p.Buf, p.Meta, p.Data, p.End, p.MinData, p.MaxEnd, p.XDP = buf, headroom, headroom+meta, headroom+size, xdpFrameSize, frame-skbTailroom, true
-	r.low, r.high = headroom, headroom+size
-	r.sync()
+	if !req.Unobserved {
+		r.low, r.high = headroom, headroom+size
+		r.sync()
+	}
 	r.Packet = p
 	r.LDPacket = buf
 	r.user = user

@@ -173,6 +173,10 @@ var helperProtos = map[int32]*helperProto{
 	181: {name: "loop", args: [5]argType{argAnything, argFunc, argStackOrNull, argAnything}},
 	165: {name: "snprintf", args: [5]argType{argMemOrNull, argConstSizeOrZero, argConstStr, argMemOrNull, argConstSizeOrZero}},
 	177: {name: "trace_vprintk", args: [5]argType{argMem, argConstSize, argMemOrNull, argConstSizeOrZero}},
+	// The attachment's function and cookie (bpf_get_func_ip_proto_*,
+	// bpf_get_attach_cookie_proto_*: the context as the argument).
+	173: {name: "get_func_ip", args: [5]argType{argCtx}, group: groupTracing},
+	174: {name: "get_attach_cookie", args: [5]argType{argCtx}, group: groupTracing},
 	195: {name: "map_lookup_percpu_elem", ret: retMapValueOrNull, args: [5]argType{argConstMapPtr, argMapKey, argAnything}},
 }
 
