@@ -456,11 +456,12 @@ func (s *State) perfEventOutput(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint
 		if s.Packet == nil {
 			return errno(maps.EINVAL), nil
 		}
-		pkt := s.Packet.Bytes()
-		if ctxLen > uint64(len(pkt)) {
+		p := s.Packet
+		if ctxLen > uint64(p.Len()) {
 			return errno(maps.EFAULT), nil
 		}
-		data = append(append([]byte(nil), data...), pkt[:ctxLen]...)
+		lin, frag := p.span(0, int(ctxLen)) // XDP: across fragments
+		data = append(append(append([]byte(nil), data...), lin...), frag...)
 	}
 	return maps.Ret(pe.Output(s.CPU, r3, data)), nil
 }

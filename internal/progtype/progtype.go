@@ -272,6 +272,8 @@ type Run struct {
 	ctxBuf  []byte
 	userBuf []byte
 	pkt     helpers.Packet
+	frags   []byte // storage of pkt.Frags (multi-buffer XDP)
+	out     []byte // storage of a multi-buffer DataOut
 	// low and high bound the part of buf the last run may have written
 	// (from the lowest metadata start to the highest end it reached).
 	low, high int
