@@ -318,9 +318,12 @@ func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32,
 	// observe it and no output is asked for (a redirect, which wants the
 	// output packet, needs a helper call: the program observes).
 	wantOut := opts.DataOut != nil || opts.ContextOut != nil
-	req := progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil, Unobserved: !p.observes && !wantOut}
-	if err := run.Prepare(p.typ, req); err != nil {
-		return 0, fmt.Errorf("program %s: %w", p.name, err)
+	unobserved := !p.observes && !wantOut
+	if !unobserved || ctxIn != nil || !run.Prepared(p.typ, len(opts.Data)) {
+		req := progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil, Unobserved: unobserved}
+		if err := run.Prepare(p.typ, req); err != nil {
+			return 0, fmt.Errorf("program %s: %w", p.name, err)
+		}
 	}
 	var ret uint64
 	var err error
@@ -333,7 +336,7 @@ func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32,
 		// One run, not timed (see RunOptions.Repeat).
 		opts.Duration = 0
 		if p.plain {
-			ret, err = p.runPlain(inst, run, at.cpu, 1)
+			ret, err = p.runPlain(inst, run, 1)
 		} else {
 			ret, err = p.runOnce(inst, run, at, &redirect)
 		}
@@ -344,7 +347,7 @@ func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32,
 		repeat := opts.Repeat
 		start := time.Since(clockBase)
 		if p.plain {
-			if ret, err = p.runPlain(inst, run, at.cpu, repeat); err != nil {
+			if ret, err = p.runPlain(inst, run, repeat); err != nil {
 				return 0, err
 			}
 		} else {
@@ -405,21 +408,19 @@ func callsHelpers(insns []isa.Instruction) bool {
 }
 
 // runPlain runs a program that calls no helper repeat times on owner.
-// Nothing of the helper state changes during such a run, so it is set
-// up and reset once, and a repetition costs only the engine's run.
-func (p *Program) runPlain(owner *instance, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
-	st, vm := owner.state, owner.vm
-	st.Packet = run.Packet
-	st.CPU = cpu
-	st.TailCalls = 0
+// Nothing reads or changes the helper state during such a run (no
+// helper, no tail call), so it is left alone: a repetition costs only the
+// engine's run.
+func (p *Program) runPlain(owner *instance, run *progtype.Run, repeat uint32) (uint64, error) {
 	ld := run.LDPacket
 	if run.Packet == nil {
 		ld = run.Ctx // as Run: legacy packet loads read the context
 	}
-	ret, err := vm.RunRepeat(run.Ctx, ld, repeat)
-	st.EndRun()
-	st.Reset()
-	return ret, p.fixError(err)
+	ret, err := owner.vm.RunRepeat(run.Ctx, ld, repeat)
+	if err != nil {
+		return ret, p.fixError(err)
+	}
+	return ret, nil
 }
 
 // runOnce runs the program (on owner, an instance the caller holds) and

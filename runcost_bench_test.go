@@ -104,7 +104,7 @@ func BenchmarkRunSteps(b *testing.B) {
 	b.Run("engine", func(b *testing.B) {
 		cpu := startCPU()
 		for b.Loop() {
-			if _, err := p.runPlain(inst, inst.run, 0, 1); err != nil {
+			if _, err := p.runPlain(inst, inst.run, 1); err != nil {
 				b.Fatal(err)
 			}
 		}
