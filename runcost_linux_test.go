@@ -201,3 +201,52 @@ func firstDiff(a, b []byte) int {
 	}
 	return min(len(a), len(b))
 }
+
+// TestAttachHelpersAgainstKernel: the program types that may call
+// bpf_get_func_ip and bpf_get_attach_cookie are the kernel's (load
+// verdicts of bpfvm's verifier and the kernel's).
+func TestAttachHelpersAgainstKernel(t *testing.T) {
+	kerneltest.Require(t)
+	for _, fn := range []asm.BuiltinFunc{asm.FnGetFuncIp, asm.FnGetAttachCookie} {
+		for _, typ := range []ebpf.ProgramType{ebpf.Kprobe, ebpf.TracePoint, ebpf.PerfEvent, ebpf.RawTracepoint, ebpf.XDP, ebpf.SchedCLS, ebpf.SocketFilter, ebpf.CGroupSKB} {
+			spec := &ebpf.ProgramSpec{Name: "p", Type: typ, Instructions: asm.Instructions{fn.Call(), asm.Return()}, License: "GPL"}
+			kp, kErr := ebpf.NewProgram(spec)
+			if kErr == nil {
+				kp.Close()
+			}
+			coll, vErr := NewRuntime().LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"p": spec}, Maps: map[string]*ebpf.MapSpec{}})
+			if vErr == nil {
+				coll.Close()
+			}
+			if (kErr == nil) != (vErr == nil) {
+				t.Errorf("%s from %s: kernel %v, bpfvm %v", fn, typ, kErr, vErr)
+			}
+		}
+	}
+}
+
+// TestAttachCookieTestRunAgainstKernel: a test run is outside any
+// attachment: the kernel's raw_tp test run answers 0 for the cookie, and
+// so does Program.Run without RunOptions.AttachCookie.
+func TestAttachCookieTestRunAgainstKernel(t *testing.T) {
+	kerneltest.Require(t)
+	insns := asm.Instructions{asm.FnGetAttachCookie.Call(), asm.Return()}
+	kp, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.RawTracepoint, Instructions: insns, License: "GPL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kp.Close()
+	ctx := make([]byte, 16)
+	kRet, err := kp.Run(&ebpf.RunOptions{Context: ctx}) // raw_tp takes no ctx_out
+	if err != nil {
+		t.Fatal(err)
+	}
+	vp := loadProgram(t, NewRuntime(), ebpf.RawTracepoint, insns)
+	ret, err := vp.Run(&RunOptions{Context: ctx})
+	if err != nil || ret != kRet {
+		t.Fatalf("bpfvm %d (%v), kernel %d", ret, err, kRet)
+	}
+	if ret, err := vp.Run(&RunOptions{Context: ctx, AttachCookie: 42}); err != nil || ret != 42 {
+		t.Fatalf("with a cookie: %d (%v)", ret, err)
+	}
+}
