@@ -343,18 +343,28 @@ func (r *Run) prepare(t Type, req Request) error {
 	return fmt.Errorf("%w: %s", ErrUnsupportedType, t)
 }
 
-// packetBuf returns a zeroed buffer of n bytes, reusing storage: only the
-// part the previous run may have dirtied is cleared.
-func (r *Run) packetBuf(n int) []byte {
+// packetBuf returns a buffer of n bytes holding data at offset at and
+// zeros elsewhere, reusing storage: only the part the previous run may
+// have dirtied is cleared, and of it only what data does not overwrite.
+func (r *Run) packetBuf(n, at int, data []byte) []byte {
+	end := at + len(data)
 	if cap(r.buf) < n {
 		r.buf = make([]byte, n)
 	} else {
 		full := r.buf[:cap(r.buf)]
-		if lo, hi := min(r.low, len(full)), min(r.high, len(full)); lo < hi {
-			clear(full[lo:hi])
+		lo, hi := min(r.low, len(full)), min(r.high, len(full))
+		if lo < hi {
+			// [lo, hi) minus [at, end): up to two pieces.
+			if lo < at {
+				clear(full[lo:min(hi, at)])
+			}
+			if hi > end {
+				clear(full[max(lo, end):hi])
+			}
 		}
 		r.buf = full[:n]
 	}
+	copy(r.buf[at:end], data)
 	r.low, r.high = n, 0
 	return r.buf
 }

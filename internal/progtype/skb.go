@@ -126,8 +126,7 @@ func (r *Run) prepareSKB(t Type, req Request) error {
 		r.user = user
 		return nil
 	}
-	buf := r.packetBuf(skbHeadroom + size + skbTailroom)
-	copy(buf[skbHeadroom:], req.Data)
+	buf := r.packetBuf(skbHeadroom+size+skbTailroom, skbHeadroom, req.Data)
 	proto, pktType := ethProtocol(req.Data)
 	c := r.ctxMem(SkBuffSize + 3*8)
 	le := binary.LittleEndian

@@ -66,12 +66,21 @@ func FuzzPrepareUnobserved(f *testing.F) {
 	f.Add(uint8(SocketFilter), make([]byte, 14), []byte(nil), make([]byte, 3000))
 	f.Add(uint8(Kprobe), []byte(nil), make([]byte, 40), []byte(nil))
 	f.Add(uint8(XDP), make([]byte, 8), []byte(nil), make([]byte, 64))
+	xdpMeta := make([]byte, 24)
+	xdpMeta[0], xdpMeta[4] = 32, 100 // 32 bytes of metadata, 100 in all
+	f.Add(uint8(XDP), make([]byte, 100), xdpMeta, make([]byte, 100))
 	f.Fuzz(func(t *testing.T, typ uint8, data, ctx, earlier []byte) {
 		tt := Type(typ % 40)
 		fresh := NewRun()
 		errFull := fresh.Prepare(tt, Request{Data: data, Context: ctx})
 		reused := NewRun()
-		if reused.Prepare(tt, Request{Data: earlier}) == nil && reused.Packet != nil {
+		// The earlier run with the context when it takes it (XDP metadata
+		// moves the dirty range below the packet), else without.
+		errEarlier := reused.Prepare(tt, Request{Data: earlier, Context: ctx})
+		if errEarlier != nil {
+			errEarlier = reused.Prepare(tt, Request{Data: earlier})
+		}
+		if errEarlier == nil && reused.Packet != nil {
 			p := reused.Packet
 			for i := p.Meta; i < p.End; i++ {
 				p.Buf[i] = 0xaa // what a program may write
@@ -95,4 +104,30 @@ func FuzzPrepareUnobserved(f *testing.F) {
 		}
 		samePrepared(t, reused, fresh)
 	})
+}
+
+// TestPacketBufAfterMetadata: a run with XDP metadata dirties the
+// headroom below the packet; the next run without metadata must find it
+// zeroed (packetBuf clears only what the new packet does not overwrite).
+func TestPacketBufAfterMetadata(t *testing.T) {
+	ctx := make([]byte, XDPMdSize)
+	ctx[xdpData], ctx[xdpDataEnd] = 32, 100
+	r := NewRun()
+	if err := r.Prepare(XDP, Request{Data: make([]byte, 100), Context: ctx}); err != nil {
+		t.Fatal(err)
+	}
+	p := r.Packet
+	for i := p.Meta; i < p.End; i++ {
+		p.Buf[i] = 0xaa
+	}
+	for _, n := range []int{60, 200} {
+		if err := r.Prepare(XDP, Request{Data: make([]byte, n)}); err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := Prepare(XDP, Request{Data: make([]byte, n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		samePrepared(t, r, fresh)
+	}
 }

@@ -79,8 +79,7 @@ func (r *Run) prepareXDP(req Request) error {
 		buf = r.frame(frame)
 		r.ctxLen(XDPMdSize + 3*8)
 	} else {
-		buf = r.packetBuf(frame)
-		copy(buf[headroom:], req.Data[:linear])
+		buf = r.packetBuf(frame, headroom, req.Data[:linear])
 		c := r.ctxMem(XDPMdSize + 3*8)
 		binary.LittleEndian.PutUint32(c[xdpIngressIfindex:], loopbackIfindex)
 	}
