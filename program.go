@@ -44,9 +44,12 @@ type Program struct {
 	// (progtype.Observes); when not, runs that want no output skip
 	// filling them.
 	observes bool
-	pool     instancePool
-	cpu      sync.Mutex
-	nextCPU  int
+	// inline is what the engines may run without calling helpers (the
+	// program's array and hash maps, get_prandom_u32).
+	inline  engine.Inline
+	pool    instancePool
+	cpu     sync.Mutex
+	nextCPU int
 }
 
 // instance is one machine for a program: its helper state, VM and the
@@ -156,6 +159,9 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	p.insns = insns
 	p.plain = !callsHelpers(insns)
 	p.observes = progtype.Observes(insns)
+	if !p.plain {
+		p.inline = rt.inlineFor(insns)
+	}
 	p.proven = proven
 	inst, err := p.newInstance()
 	if err != nil {
@@ -189,11 +195,13 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 		hs = withRegions
 	}
-	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven})
+	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven, Inline: p.inline})
 	if err != nil {
 		return nil, err
 	}
 	vm := prog.NewVM()
+	vm.SetCPU(cpu)
+	vm.SetPrandom(st.PrandomState())
 	// Global data stays where it is for the program's life: the VM
 	// checks accesses to it without a per-run setup.
 	for _, d := range p.direct {
@@ -443,6 +451,7 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, at attachment, red
 		// A tail call keeps the run context, hence the cookie and the
 		// function (the kernel's bpf_run_ctx belongs to the attachment).
 		st.AttachCookie, st.FuncIP = at.cookie, at.funcIP
+		inst.vm.SetCPU(at.cpu) // the inline map operations' CPU, as the helpers'
 		var ret uint64
 		var err error
 		if run.Packet != nil {

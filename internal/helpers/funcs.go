@@ -339,11 +339,9 @@ func (s *State) jiffies64(engine.Env, uint64, uint64, uint64, uint64, uint64) (u
 // getPrandomU32 is a splitmix64 stream: reproducible for a given seed and
 // CPU.
 func (s *State) getPrandomU32(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
-	s.rng += 0x9e3779b97f4a7c15
-	z := s.rng
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return uint64(uint32(z ^ z>>31)), nil
+	// The engines that inline the helper use the same function (and
+	// state: PrandomState), so the sequence is one on every engine.
+	return engine.PrandomNext(&s.rng), nil
 }
 
 func (s *State) getSmpProcessorID(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {

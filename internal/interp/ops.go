@@ -179,5 +179,11 @@ const (
 	opCallLocal // bpf-to-bpf call; off is the callee's first slot
 	opExit
 
+	// Static map helper calls on inline maps (mapops.go).
+	opMapLookupArray
+	opMapLookupHash
+	opMapUpdate
+	opMapDelete
+
 	numOps
 )

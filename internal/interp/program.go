@@ -16,6 +16,9 @@ type Options struct {
 	// Budget is the number of instructions one run may execute;
 	// 0 means engine.DefaultBudget.
 	Budget uint64
+	// Inline describes the maps (and helpers) the interpreter may run
+	// without calling the helper (see engine.Inline).
+	Inline engine.Inline
 }
 
 // ErrUnsupported is wrapped by load errors for instructions the interpreter
@@ -31,6 +34,7 @@ type Program struct {
 	helpers []engine.Helper   // static helper calls index this slice
 	byID    engine.Helpers    // callx looks ids up here (a private copy)
 	budget  uint64
+	inline  []engine.InlineMap // the maps of Options.Inline (mapops.go)
 }
 
 // op is one pre-decoded instruction. Its index in Program.code equals the
@@ -103,6 +107,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 			n++ // the second slot keeps opInvalid
 		}
 	}
+	p.inlineCalls(opts.Inline)
 	p.segs = segments(p.code)
 	return p, nil
 }

@@ -92,6 +92,11 @@ type compiler struct {
 	// could call back into it through Env.Call).
 	runEnd      label
 	singleFrame bool
+	// For inline helpers (inline.go): jump targets and array slots,
+	// computed at the first call that may use them.
+	targets []bool
+	slots   []int
+	proven  int // allProven: 0 unknown, 1 yes, -1 no
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
@@ -640,7 +645,9 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			c.exitTo(exitCallx, i)
 			c.resume[i] = c.insn[i+1]
 		case in.Src == isa.CallHelper:
-			c.emitHelperCall(i)
+			if !c.emitInlineCall(i) {
+				c.emitHelperCall(i)
+			}
 		case in.Src == isa.CallLocal:
 			t, _ := isa.Target(c.insns, i)
 			c.emitLocalCall(i, t)
