@@ -67,3 +67,71 @@ func TestXDPFragments(t *testing.T) {
 }
 
 func neg(n int) int64 { return -int64(n) }
+
+// FuzzXDPFragments drives the fragment-aware XDP helpers with a sequence
+// of operations (each 4 bytes of ops: kind, offset, length/delta) and
+// checks them against a flat model of the packet: the packet's bytes, in
+// order, whatever their split between the frame and the fragments.
+func FuzzXDPFragments(f *testing.F) {
+	f.Add(uint16(100), uint32(5000), []byte{0, 90, 20, 0, 1, 95, 10, 0, 2, 1, 0, 0, 3, 200, 0, 0})
+	f.Add(uint16(3520), uint32(69632), []byte{2, 0, 255, 1, 3, 0, 0, 0, 2, 0, 0, 0})
+	f.Add(uint16(60), uint32(1), []byte{3, 1, 0, 0, 3, 10, 0, 0, 2, 0, 5, 0})
+	f.Fuzz(func(t *testing.T, linear uint16, frags uint32, ops []byte) {
+		lin, fr := 14+int(linear)%3507, int(frags)%(17*FragSize+1)
+		s := NewState(&Host{}, 0)
+		s.Packet = fragPacket(lin, fr)
+		model := append(append([]byte(nil), s.Packet.Bytes()...), s.Packet.Frags...)
+		mem := &memEnv{buf: make([]byte, 256)}
+		for ; len(ops) >= 4; ops = ops[4:] {
+			kind, off, n := ops[0]%4, int(ops[1])<<5|int(ops[3]), int(ops[2])
+			p := s.Packet
+			switch kind {
+			case 0, 1: // load, store n bytes at off
+				ok := off+n <= len(model)
+				var r uint64
+				if kind == 0 {
+					r, _ = s.xdpLoadBytes(mem, 0, uint64(off), mem.addr(), uint64(n), 0)
+					if ok && !bytes.Equal(mem.buf[:n], model[off:off+n]) {
+						t.Fatalf("load %d@%d: %x, want %x", n, off, mem.buf[:n], model[off:off+n])
+					}
+				} else {
+					for i := range mem.buf[:n] {
+						mem.buf[i] = byte(off + i*3)
+					}
+					r, _ = s.xdpStoreBytes(mem, 0, uint64(off), mem.addr(), uint64(n), 0)
+					if ok {
+						copy(model[off:], mem.buf[:n])
+					}
+				}
+				if (r == 0) != ok {
+					t.Fatalf("op %d %d@%d of %d bytes: %d", kind, n, off, len(model), int64(r))
+				}
+			case 2: // get_buff_len
+				if r, _ := s.xdpGetBuffLen(nil, 0, 0, 0, 0, 0); r != uint64(len(model)) {
+					t.Fatalf("buff len %d, model %d", r, len(model))
+				}
+			case 3: // adjust_tail by off (grow) or -off (shrink) bytes
+				delta := off
+				if n&1 != 0 {
+					delta = -off
+				}
+				before := len(model)
+				r, _ := s.xdpAdjustTail(nil, 0, uint64(int64(delta)), 0, 0, 0)
+				if r == 0 {
+					if delta > 0 {
+						model = append(model, make([]byte, delta)...)
+					} else {
+						model = model[:before+delta]
+					}
+				}
+				if p.Len() != len(model) || p.Len() < 14 || p.End > p.MaxEnd {
+					t.Fatalf("adjust_tail %+d: %d bytes (%d linear), model %d", delta, p.Len(), p.End-p.Data, len(model))
+				}
+			}
+		}
+		got := append(append([]byte(nil), s.Packet.Bytes()...), s.Packet.Frags...)
+		if !bytes.Equal(got, model) {
+			t.Fatal("packet differs from the model")
+		}
+	})
+}
