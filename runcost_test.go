@@ -225,3 +225,44 @@ func TestHookFireContext(t *testing.T) {
 		t.Errorf("Fire allocates %v times, want 1 (the verdicts)", n)
 	}
 }
+
+// TestHookConcurrentAttach fires a hook while programs attach and detach:
+// every fire sees one consistent list (run with -race).
+func TestHookConcurrentAttach(t *testing.T) {
+	rt := NewRuntime()
+	a := loadProgram(t, rt, ebpf.XDP, asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()})
+	b := loadProgram(t, rt, ebpf.XDP, asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()})
+	h := NewHook("ingress", XDP)
+	if err := h.Attach(a); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out []Verdict
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				out = h.FireAppend(out[:0], udpPkt, nil)
+				if len(out) < 1 || len(out) > 2 || out[0].Program != a || out[0].Retval != 1 || len(out) == 2 && out[1].Retval != 2 {
+					t.Errorf("verdicts %+v", out)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 200; i++ {
+		if err := h.AttachWithCookie(b, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+		h.Detach(b)
+	}
+	close(done)
+	wg.Wait()
+}
