@@ -1,7 +1,6 @@
 package progtype
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 )
@@ -57,13 +56,15 @@ func checkUserSKB(ctx []byte) error {
 // ethProtocol is eth_type_trans's protocol and packet type on the
 // loopback device (address 00:00:00:00:00:00).
 func ethProtocol(pkt []byte) (proto uint16, pktType uint32) {
-	dst := pkt[:6]
+	// The destination address as one number: the loopback device's
+	// address is 0, broadcast all ones, multicast has the group bit.
+	dst := uint64(binary.BigEndian.Uint32(pkt))<<16 | uint64(binary.BigEndian.Uint16(pkt[4:]))
 	switch {
-	case dst[0]&1 != 0 && bytes.Equal(dst, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}):
+	case dst == 0xffff_ffff_ffff:
 		pktType = packetBroadcast
-	case dst[0]&1 != 0:
+	case pkt[0]&1 != 0:
 		pktType = packetMulticast
-	case !bytes.Equal(dst, make([]byte, 6)):
+	case dst != 0:
 		pktType = packetOtherhost
 	}
 	proto = binary.BigEndian.Uint16(pkt[12:])
@@ -159,7 +160,13 @@ func (r *Run) prepareSKB(t Type, req Request) error {
 	p.Net = skbHeadroom + ethHLen
 	p.Protocol, p.Encapsulated, p.SocketCookie, p.VlanProto, p.VlanTCI = proto, false, 0, 0, 0
 	r.low, r.high = skbHeadroom, end
-	r.sync()
+	// What sync would write but the pointers is written above (len,
+	// protocol) or zero (the VLAN fields).
+	if r.direct {
+		r.setPtr(0, p.Addr(p.Data))
+		r.setPtr(1, p.Addr(p.End))
+		r.setPtr(2, p.Addr(p.Meta))
+	}
 	r.Packet = p
 	r.LDPacket = buf[data:end]
 	r.user = user

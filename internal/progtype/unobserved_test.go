@@ -2,6 +2,7 @@ package progtype
 
 import (
 	"bytes"
+	"encoding/hex"
 	"testing"
 )
 
@@ -129,5 +130,30 @@ func TestPacketBufAfterMetadata(t *testing.T) {
 			t.Fatal(err)
 		}
 		samePrepared(t, r, fresh)
+	}
+}
+
+func TestEthProtocol(t *testing.T) {
+	for _, c := range []struct {
+		hdr   string // destination, source, type/length, two more bytes
+		proto uint16
+		typ   uint32
+	}{
+		{"ffffffffffff" + "000000000001" + "0800" + "4500", 0x0800, packetBroadcast},
+		{"ffffffffff7f" + "000000000001" + "0800" + "4500", 0x0800, packetMulticast},
+		{"01005e000001" + "000000000001" + "86dd" + "6000", 0x86dd, packetMulticast},
+		{"000000000000" + "000000000001" + "0806" + "0001", 0x0806, packetHost},
+		{"020000000000" + "000000000001" + "0800" + "4500", 0x0800, packetOtherhost},
+		{"000000000001" + "000000000001" + "0800" + "4500", 0x0800, packetOtherhost},
+		{"000000000000" + "000000000000" + "0040" + "ffff", 0x0001, packetHost}, // 802.3 raw
+		{"000000000000" + "000000000000" + "0040" + "aaaa", 0x0004, packetHost}, // 802.2 LLC
+	} {
+		pkt, err := hex.DecodeString(c.hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if proto, typ := ethProtocol(pkt); proto != c.proto || typ != c.typ {
+			t.Errorf("%s: protocol %#x type %d, want %#x %d", c.hdr, proto, typ, c.proto, c.typ)
+		}
 	}
 }
