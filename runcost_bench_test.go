@@ -51,73 +51,81 @@ func BenchmarkRunTrivial(b *testing.B) {
 	}
 }
 
-// BenchmarkRunSteps measures the steps of one Run of xdp_pass separately
-// (interpreter), so the fixed cost can be attributed.
+// BenchmarkRunSteps measures the steps of one Run separately
+// (interpreter; xdp_pass and a trivial tc program), so the fixed cost can
+// be attributed: the clock reads of a timed run, taking and giving back a
+// pooled instance, a full and an unobserved (repeated) prepare, the
+// engine's run, and Finish.
 func BenchmarkRunSteps(b *testing.B) {
 	_, coll := loadTestdata(b, "xdp_pass.o")
-	p := coll.Programs["xdp_pass"]
-	var sink time.Duration
-	b.Run("clock", func(b *testing.B) {
-		cpu := startCPU()
-		for b.Loop() {
-			start := time.Since(clockBase)
-			sink += time.Since(clockBase) - start
-		}
-		cpu.report(b, 1)
-	})
-	b.Run("pool", func(b *testing.B) {
-		cpu := startCPU()
-		for b.Loop() {
-			inst, err := p.get()
-			if err != nil {
-				b.Fatal(err)
+	for _, p := range []*Program{coll.Programs["xdp_pass"], trivialProgram(b, ebpf.SchedCLS, 0)} {
+		prefix := p.Type().String() + "/"
+		var sink time.Duration
+		b.Run(prefix+"clock", func(b *testing.B) {
+			cpu := startCPU()
+			for b.Loop() {
+				start := time.Since(clockBase)
+				sink += time.Since(clockBase) - start
 			}
-			p.pool.Put(inst)
+			cpu.report(b, 1)
+		})
+		b.Run(prefix+"pool", func(b *testing.B) {
+			cpu := startCPU()
+			for b.Loop() {
+				inst, err := p.get()
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.pool.Put(inst)
+			}
+			cpu.report(b, 1)
+		})
+		inst, err := p.get()
+		if err != nil {
+			b.Fatal(err)
 		}
-		cpu.report(b, 1)
-	})
-	inst, err := p.get()
-	if err != nil {
-		b.Fatal(err)
+		req := progtype.Request{Data: udpPkt}
+		lazy := progtype.Request{Data: udpPkt, Unobserved: true}
+		b.Run(prefix+"prepare", func(b *testing.B) {
+			cpu := startCPU()
+			for b.Loop() {
+				if err := inst.run.Prepare(p.typ, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b, 1)
+		})
+		b.Run(prefix+"prepare-unobserved", func(b *testing.B) {
+			cpu := startCPU()
+			for b.Loop() {
+				if err := inst.run.Prepare(p.typ, lazy); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b, 1)
+		})
+		b.Run(prefix+"engine", func(b *testing.B) {
+			cpu := startCPU()
+			for b.Loop() {
+				if _, err := p.runPlain(inst, inst.run, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b, 1)
+		})
+		if err := inst.run.Prepare(p.typ, req); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(prefix+"finish", func(b *testing.B) {
+			cpu := startCPU()
+			for b.Loop() {
+				inst.run.Finish()
+			}
+			cpu.report(b, 1)
+		})
+		p.pool.Put(inst)
+		_ = sink
 	}
-	defer p.pool.Put(inst)
-	req := progtype.Request{Data: udpPkt}
-	lazy := progtype.Request{Data: udpPkt, Unobserved: true}
-	b.Run("prepare", func(b *testing.B) {
-		cpu := startCPU()
-		for b.Loop() {
-			if err := inst.run.Prepare(progtype.XDP, req); err != nil {
-				b.Fatal(err)
-			}
-		}
-		cpu.report(b, 1)
-	})
-	b.Run("prepare-lazy", func(b *testing.B) {
-		cpu := startCPU()
-		for b.Loop() {
-			if err := inst.run.Prepare(progtype.XDP, lazy); err != nil {
-				b.Fatal(err)
-			}
-		}
-		cpu.report(b, 1)
-	})
-	b.Run("engine", func(b *testing.B) {
-		cpu := startCPU()
-		for b.Loop() {
-			if _, err := p.runPlain(inst, inst.run, 1); err != nil {
-				b.Fatal(err)
-			}
-		}
-		cpu.report(b, 1)
-	})
-	b.Run("finish", func(b *testing.B) {
-		cpu := startCPU()
-		for b.Loop() {
-			inst.run.Finish()
-		}
-		cpu.report(b, 1)
-	})
-	_ = sink
 }
 
 // BenchmarkHookFire is one Hook.Fire with one attached program (the
