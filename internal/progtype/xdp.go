@@ -91,8 +91,12 @@ func (r *Run) prepareXDP(req Request) error {
 		p.Frags = r.frags
 	}
 	if !req.Unobserved {
-		r.low, r.high = headroom, headroom+size
-		r.sync()
+		r.low, r.high = headroom, headroom+linear
+		// The pointers, as sync writes them.
+		base := p.Addr(0)
+		r.setPtr(0, base+uint64(p.Data))
+		r.setPtr(1, base+uint64(p.End))
+		r.setPtr(2, base+uint64(p.Meta))
 	}
 	r.Packet = p
 	r.LDPacket = buf
