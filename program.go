@@ -50,6 +50,9 @@ type Program struct {
 	pool    instancePool
 	cpu     sync.Mutex
 	nextCPU int
+	// closed: Close was called; Runners refuse to run (their machine's
+	// code may be gone).
+	closed atomic.Bool
 }
 
 // instance is one machine for a program: its helper state, VM and the
@@ -502,7 +505,58 @@ func tailCall(err error) *helpers.TailCallRequest {
 // Close releases the program (and the JIT's code memory). It must not be
 // running.
 func (p *Program) Close() error {
+	p.closed.Store(true)
 	p.rt.registry.RemoveProgram(p.id)
 	p.pool.closeAll()
+	return nil
+}
+
+// Runner runs a program on a machine of its own: what Run does, without
+// taking a pooled machine and giving it back on every call (two atomic
+// operations, a good part of a short program's run). A Runner is for one
+// goroutine at a time (an embedding's worker, say); Close gives its
+// machine back to the program.
+type Runner struct {
+	p    *Program
+	inst *instance
+}
+
+// NewRunner returns a Runner for p.
+func (p *Program) NewRunner() (*Runner, error) {
+	if p.closed.Load() {
+		return nil, fmt.Errorf("program %s: %w", p.name, ErrClosed)
+	}
+	inst, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{p: p, inst: inst}, nil
+}
+
+// Run is Program.Run on the Runner's machine.
+func (r *Runner) Run(opts *RunOptions) (uint32, error) {
+	if r.inst == nil || r.p.closed.Load() {
+		return 0, fmt.Errorf("program %s: runner: %w", r.p.name, ErrClosed)
+	}
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	var ctxIn []byte
+	if opts.Context != nil {
+		var err error
+		if ctxIn, err = marshal(opts.Context, -1); err != nil {
+			return 0, err
+		}
+	}
+	return r.p.runOn(r.inst, opts, ctxIn)
+}
+
+// Close gives the Runner's machine back to its program; the Runner is
+// unusable afterwards. Closing twice is harmless.
+func (r *Runner) Close() error {
+	if r.inst != nil && !r.p.closed.Load() { // a closed program's machines are gone
+		r.p.pool.Put(r.inst)
+	}
+	r.inst = nil
 	return nil
 }

@@ -51,6 +51,29 @@ func BenchmarkRunTrivial(b *testing.B) {
 	}
 }
 
+// BenchmarkRunner is BenchmarkRunTrivial's xdp case through a Runner (no
+// pooled machine per call).
+func BenchmarkRunner(b *testing.B) {
+	for _, e := range []Engine{Interpreter, JIT} {
+		b.Run(string(e), func(b *testing.B) {
+			r, err := trivialProgram(b, ebpf.XDP, 2, WithEngine(e)).NewRunner()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			opts := &RunOptions{Data: udpPkt}
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				if _, err := r.Run(opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b, 1)
+		})
+	}
+}
+
 // BenchmarkRunSteps measures the steps of one Run separately
 // (interpreter; xdp_pass and a trivial tc program), so the fixed cost can
 // be attributed: the clock reads of a timed run, taking and giving back a

@@ -266,3 +266,55 @@ func TestHookConcurrentAttach(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+// TestRunner: a Runner answers as Run does (outputs, errors, cookies),
+// and refuses to run once closed or once its program is.
+func TestRunner(t *testing.T) {
+	for _, e := range []Engine{Interpreter, JIT} {
+		rt := NewRuntime(WithEngine(e))
+		p := loadProgram(t, rt, ebpf.XDP, asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, 4, asm.Word),
+			asm.Sub.Reg(asm.R0, asm.R2),
+			asm.Return(),
+		})
+		r, err := p.NewRunner()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, data := range [][]byte{udpPkt, udpPkt[:20], make([]byte, 1000)} {
+			want, wantErr := p.Run(&RunOptions{Data: data})
+			got, gotErr := r.Run(&RunOptions{Data: data})
+			if got != want || wantErr != nil || gotErr != nil {
+				t.Fatalf("%s: runner %d (%v), Run %d (%v)", e, got, gotErr, want, wantErr)
+			}
+			out := &RunOptions{Data: data, DataOut: make([]byte, len(data))}
+			if _, err := r.Run(out); err != nil || !bytes.Equal(out.DataOut, data) {
+				t.Fatalf("%s: runner data out: %v", e, err)
+			}
+		}
+		if _, err := r.Run(&RunOptions{Data: udpPkt[:5]}); !errors.Is(err, ErrInvalidInput) {
+			t.Fatalf("%s: runt packet: %v", e, err)
+		}
+		if n := testing.AllocsPerRun(100, func() { r.Run(&RunOptions{Data: udpPkt}) }); n != 0 {
+			t.Errorf("%s: Runner.Run allocates %v times", e, n)
+		}
+		r.Close()
+		r.Close()
+		if _, err := r.Run(&RunOptions{Data: udpPkt}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("%s: closed runner: %v", e, err)
+		}
+		r2, err := p.NewRunner()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		if _, err := r2.Run(&RunOptions{Data: udpPkt}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("%s: runner of a closed program: %v", e, err)
+		}
+		r2.Close()
+		if _, err := p.NewRunner(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("%s: runner of a closed program: %v", e, err)
+		}
+	}
+}
