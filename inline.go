@@ -15,6 +15,15 @@ func (r *Runtime) inlineFor(insns []isa.Instruction) engine.Inline {
 	var inl engine.Inline
 	_, hostRand := r.hostHelpers[engine.HelperGetPrandomU32]
 	inl.Prandom = !hostRand
+	// The helpers that never run bpf code (host helpers may).
+	inl.Leaf = map[int32]bool{}
+	for _, in := range insns {
+		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallHelper && helpers.Leaf(in.Imm) {
+			if _, host := r.hostHelpers[in.Imm]; !host {
+				inl.Leaf[in.Imm] = true
+			}
+		}
+	}
 	for _, id := range []int32{engine.HelperMapLookupElem, engine.HelperMapUpdateElem, engine.HelperMapDeleteElem} {
 		if _, ok := r.hostHelpers[id]; ok {
 			return inl

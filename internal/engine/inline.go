@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/bpfvm/bpfvm/internal/isa"
+import (
+	"unsafe"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
 
 // Helper ids engines may run inline (the kernel's numbers).
 const (
@@ -52,10 +56,34 @@ type InlineMap struct {
 	// lookup helper finds it (MapHash only). The engine makes the value
 	// accessible to the program until the run ends, as Env.AddRegion.
 	Lookup func(key []byte, cpu int) []byte
+	// Table, for a MapHash whose Buckets is not nil, lets an engine
+	// decide that a key is absent without calling the map (see
+	// HashTable); lookups that find the key still call Lookup.
+	Table HashTable
 	// Update and Delete return the helper's r0 (0 or -errno) for key (and
 	// value, flags) on cpu. Both kinds.
 	Update func(key, value []byte, flags uint64, cpu int) uint64
 	Delete func(key []byte) uint64
+}
+
+// HashTable is a hash map's lock-free bucket table (maps.HashTable): the
+// bucket Buckets[h&Mask] is an atomic pointer to the first entry of a
+// chain; an entry holds its key as a Go string (data pointer, length) at
+// KeyOffset, its hash at HashOffset and the next entry (an atomic
+// pointer) at NextOffset. The hash of a KeySize 4 (little-endian u32) or
+// 8 (u64) key x is Mix64(x ^ Seed). The table never moves.
+type HashTable struct {
+	Buckets                           unsafe.Pointer
+	Mask, Seed                        uint64
+	KeyOffset, HashOffset, NextOffset uintptr
+}
+
+// Mix64 is the splitmix64 finalizer: the hash of HashTable keys and the
+// output step of get_prandom_u32.
+func Mix64(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // Inline is what engines may run inline instead of calling helpers.
@@ -67,6 +95,11 @@ type Inline struct {
 	// a VM is given (SetPrandom), with exactly the helper's sequence (see
 	// PrandomNext).
 	Prandom bool
+	// Leaf holds helper ids whose functions never call Env.Call: a program
+	// calling no other helper needs no frames for callbacks (the JIT then
+	// clears only the frames its own calls use, and an exit of the entry
+	// function ends the run directly). A wrong entry breaks callbacks.
+	Leaf map[int32]bool
 }
 
 // MaxInlineMaps bounds Inline.Maps: engines index them with a byte.
@@ -78,10 +111,7 @@ const MaxInlineMaps = 255
 // same numbers on every engine.
 func PrandomNext(state *uint64) uint64 {
 	*state += 0x9e3779b97f4a7c15
-	z := *state
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return uint64(uint32(z ^ z>>31))
+	return uint64(uint32(Mix64(*state)))
 }
 
 // StaticMapArg returns the index in maps of the map whose handle r1 holds

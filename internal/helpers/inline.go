@@ -1,6 +1,8 @@
 package helpers
 
 import (
+	"sync"
+
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/maps"
 )
@@ -31,11 +33,27 @@ func InlineMap(m maps.Map, handle uint64) (im engine.InlineMap, ok bool) {
 		im.Kind, im.Slabs, im.Stride, im.MaxEntries = engine.MapArray, slabs, uint64(stride), spec.MaxEntries
 	case maps.Hash, maps.PerCPUHash, maps.LRUHash, maps.LRUPerCPUHash:
 		im.Kind, im.Lookup = engine.MapHash, m.ProgLookup
+		if t, ok := maps.Table(m); ok {
+			im.Table = engine.HashTable{Buckets: t.Buckets, Mask: t.Mask, Seed: t.Seed,
+				KeyOffset: maps.KeyOffset, HashOffset: maps.HashOffset, NextOffset: maps.NextOffset}
+		}
 	default:
 		return engine.InlineMap{}, false
 	}
 	return im, true
 }
+
+// Leaf reports whether helper id is implemented and never runs bpf code
+// (Env.Call): all but the callback helpers.
+func Leaf(id int32) bool { return implemented()[id] && id != Loop && id != ForEachMapElem }
+
+var implemented = sync.OnceValue(func() map[int32]bool {
+	ids := map[int32]bool{}
+	for id := range (&State{Host: &Host{}}).build() {
+		ids[id] = true
+	}
+	return ids
+})
 
 // PrandomState returns the state of s's get_prandom_u32 stream, for
 // engines that run the helper inline (engine.PrandomNext) on it.

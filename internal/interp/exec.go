@@ -976,6 +976,29 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			regs[10] = vm.stackLo + vm.stackLen
 			pc = f.ret
 
+		case opMapLookupHash: // mapops.go: an absent key (on the stack, r1 the map)
+			// The chains are read without locks, as the map's own lookups
+			// read them; an entry with the key's hash may be the key: the
+			// driver looks it up.
+			if v := vm.vmMapAt(in.dst); regs[1] == v.handle && v.buckets != nil {
+				if a := regs[2] - vm.stackLo; a <= vm.stackLen-v.ks {
+					x := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a)))
+					if v.ks == 8 {
+						x = *(*uint64)(unsafe.Add(vm.stackPtr, a))
+					}
+					h := engine.Mix64(x ^ v.seed)
+					e := v.bucketHead(h)
+					for e != nil && *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
+						e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff)))
+					}
+					if e == nil {
+						regs[0] = 0
+						pc++
+						continue
+					}
+				}
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opMapLookupArray: // mapops.go: a key on the stack, r1 the map
 			if r0, ok := vm.mapLookupArrayInner(regs, in); ok {
 				regs[0] = r0

@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/bpfvm/bpfvm/internal/engine"
@@ -28,6 +29,10 @@ type vmMap struct {
 	max    uint64 // arrays: max_entries
 	slab   region // arrays: the slab as a region (to prime the caches)
 	m      *engine.InlineMap
+	// hashes with a table: for misses in inner (mapAbsentInner)
+	buckets          unsafe.Pointer
+	mask, seed, ks   uint64
+	hashOff, nextOff uintptr
 }
 
 // mapOpKind returns the op kind a static helper call to id runs as when r1
@@ -86,6 +91,11 @@ func (vm *VM) initInline() {
 	for k := range vm.prog.inline {
 		m := &vm.prog.inline[k]
 		vm.maps[k] = vmMap{handle: m.Handle, stride: m.Stride, max: uint64(m.MaxEntries), m: m}
+		if t := &m.Table; m.Kind == engine.MapHash && t.Buckets != nil && (m.KeySize == 4 || m.KeySize == 8) {
+			v := &vm.maps[k]
+			v.buckets, v.mask, v.seed, v.ks = t.Buckets, t.Mask, t.Seed, uint64(m.KeySize)
+			v.hashOff, v.nextOff = t.HashOffset, t.NextOffset
+		}
 	}
 	vm.mapsP = unsafe.Pointer(&vm.maps[0])
 	vm.setMapsCPU()
@@ -243,7 +253,7 @@ func (vm *VM) exposeValue(val []byte, writable bool) uint64 {
 // leaves priming the access caches to the driver, which a first access to
 // the slab reaches once.
 func (vm *VM) mapLookupArrayInner(regs *[16]uint64, in *op) (uint64, bool) {
-	v := (*vmMap)(unsafe.Add(vm.mapsP, uintptr(in.dst)*unsafe.Sizeof(vmMap{})))
+	v := vm.vmMapAt(in.dst)
 	a := regs[2] - vm.stackLo
 	if regs[1] != v.handle || a > vm.stackLen-4 {
 		return 0, false
@@ -252,4 +262,16 @@ func (vm *VM) mapLookupArrayInner(regs *[16]uint64, in *op) (uint64, bool) {
 		return v.base + i*v.stride, true
 	}
 	return 0, true
+}
+
+// vmMapAt returns the VM's view of inline map k without a bounds check
+// (Load made k an index of the program's inline maps).
+func (vm *VM) vmMapAt(k uint8) *vmMap {
+	return (*vmMap)(unsafe.Add(vm.mapsP, uintptr(k)*unsafe.Sizeof(vmMap{})))
+}
+
+// bucketHead loads the first entry of the chain of hash h (inner's
+// absent-key check: see opMapLookupHash there).
+func (v *vmMap) bucketHead(h uint64) unsafe.Pointer {
+	return atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(v.buckets, (h&v.mask)*8)))
 }

@@ -193,7 +193,7 @@ func (c *compiler) findBlocks() {
 		if (cl == isa.ClassJMP || cl == isa.ClassJMP32 || cl == isa.ClassLD) && i+1 < n {
 			c.leader[i+1] = true
 		}
-		if in.Opcode == isa.OpcodeCallX || in.Opcode == isa.OpcodeCall && in.Src != isa.CallLocal {
+		if in.Opcode == isa.OpcodeCallX || in.Opcode == isa.OpcodeCall && in.Src != isa.CallLocal && !c.opts.Inline.Leaf[in.Imm] {
 			helpers = true // helpers may add frames through Env.Call
 		}
 		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal {

@@ -37,7 +37,17 @@ type inlineState struct {
 	rng    uint64    // address of the get_prandom_u32 state, 0: none
 	mul    [2]uint64 // splitmix64's multipliers (imul takes no imm64)
 	arrays [maxInlineArrays]inlineArray
+	hashes [maxInlineHashes]inlineHash
 }
+
+// inlineHash is one hash map whose absent keys the code recognises.
+type inlineHash struct {
+	buckets uint64 // address of the bucket table
+	seed    uint64
+}
+
+// maxInlineHashes bounds the hash maps whose misses the code decides.
+const maxInlineHashes = 8
 
 // inlineArray is one inlined array's slab for the VM's CPU.
 type inlineArray struct {
@@ -53,6 +63,10 @@ var (
 	sizeArray     = int32(unsafe.Sizeof(inlineArray{}))
 	offArraySlab  = int32(unsafe.Offsetof(inlineArray{}.slab))
 	offArrayBase  = int32(unsafe.Offsetof(inlineArray{}.base))
+	offHashes     = offInline + int32(unsafe.Offsetof(inlineState{}.hashes))
+	sizeHash      = int32(unsafe.Sizeof(inlineHash{}))
+	offBuckets    = int32(unsafe.Offsetof(inlineHash{}.buckets))
+	offSeed       = int32(unsafe.Offsetof(inlineHash{}.seed))
 	splitmixMul   = [2]uint64{0xbf58476d1ce4e5b9, 0x94d049bb133111eb}
 	splitmixGamma = uint64(0x9e3779b97f4a7c15)
 )
@@ -63,6 +77,20 @@ func arraySlots(maps []engine.InlineMap) []int {
 	var slots []int
 	for k, m := range maps {
 		if len(slots) < maxInlineArrays && k < engine.MaxInlineMaps && m.Kind == engine.MapArray && m.KeySize == 4 && len(m.Slabs) > 0 && m.Stride < 1<<31 {
+			slots = append(slots, k)
+		}
+	}
+	return slots
+}
+
+// hashSlots returns, for each of the first maxInlineHashes hash maps of
+// maps with a bucket table, its index in maps.
+func hashSlots(maps []engine.InlineMap) []int {
+	var slots []int
+	for k, m := range maps {
+		t := &m.Table
+		if len(slots) < maxInlineHashes && k < engine.MaxInlineMaps && m.Kind == engine.MapHash && t.Buckets != nil &&
+			(m.KeySize == 4 || m.KeySize == 8) && t.Mask < 1<<31 && t.HashOffset < 1<<31 && t.NextOffset < 1<<31 {
 			slots = append(slots, k)
 		}
 	}
@@ -86,6 +114,12 @@ func (c *compiler) emitInlineCall(i int) bool {
 		for s, mk := range c.slots {
 			if mk == k {
 				c.emitArrayLookup(i, &inl.Maps[k], s)
+				return true
+			}
+		}
+		for s, mk := range hashSlots(inl.Maps) {
+			if mk == k {
+				c.emitHashMiss(i, &inl.Maps[k], s)
 				return true
 			}
 		}
@@ -117,10 +151,21 @@ func (c *compiler) emitArrayLookup(i int, m *engine.InlineMap, s int) {
 	e.aluLoad(aluCMP, s64, scratchReg, ctxField(stack+offRegionHi))
 	e.jcc(condA, generic)
 	e.load(s32, scratchReg, mem(scratchReg, -4))
-	// Unsigned 32-bit compare: max_entries may exceed 2^31.
-	e.aluImm(aluCMP, s32, direct(scratchReg), int32(m.MaxEntries))
+	// Unsigned 32-bit compare: max_entries may exceed 2^31. The map's
+	// sizes come from the program's object: blinded like its immediates
+	// (rax is free until the result).
+	if c.opts.BlindConstants {
+		c.blindedImm(s32, rax, int32(m.MaxEntries))
+		e.aluStore(aluCMP, s32, direct(scratchReg), rax)
+	} else {
+		e.aluImm(aluCMP, s32, direct(scratchReg), int32(m.MaxEntries))
+	}
 	e.jcc(condAE, null)
-	if m.Stride != 1 {
+	switch {
+	case c.opts.BlindConstants:
+		c.blindedImm(s64, rax, int32(m.Stride))
+		e.imul(s64, scratchReg, rax)
+	case m.Stride != 1:
 		e.imulImm(s64, scratchReg, scratchReg, int32(m.Stride))
 	}
 	slot := offArrays + int32(s)*sizeArray
@@ -156,6 +201,63 @@ func (c *compiler) emitArrayLookup(i int, m *engine.InlineMap, s int) {
 	e.bind(generic)
 	c.emitHelperCall(i)
 	e.bind(done)
+}
+
+// emitHashMiss emits the lookup of the hash map m, in hash slot s of the
+// run context, at the call in slot i: when r1 is the map, the key lies in
+// the live stack frames and no entry of its bucket's chain has its hash,
+// r0 = 0 without leaving the code; anything else (a hit included) takes
+// the helper's exit. The chain is read as the map's own lookups read it,
+// without locks (entries are published fully built). The code holds entry
+// pointers only in scratch registers within this sequence: an entry
+// unlinked meanwhile was shaded by the write barrier of its unlinking, and
+// no later GC cycle can end before this goroutine leaves the code.
+func (c *compiler) emitHashMiss(i int, m *engine.InlineMap, s int) {
+	e := &c.e
+	generic, done, loop := e.newLabel(), e.newLabel(), e.newLabel()
+	r1, r2 := xreg[isa.R1], xreg[isa.R2]
+	ks := int32(m.KeySize)
+	e.movImm64(scratchReg, m.Handle)
+	e.aluStore(aluCMP, s64, direct(r1), scratchReg)
+	e.jcc(condNE, generic)
+	stack := offRegions + regionStack*sizeRegion
+	e.lea(scratchReg, mem(r2, ks))
+	e.aluLoad(aluCMP, s64, scratchReg, ctxField(stack+8*sizeIndex(int(ks))))
+	e.jcc(condB, generic)
+	e.aluLoad(aluCMP, s64, scratchReg, ctxField(stack+offRegionHi))
+	e.jcc(condA, generic)
+	// rax = Mix64(key ^ seed)
+	slot := offHashes + int32(s)*sizeHash
+	e.load(int(ks), rax, mem(scratchReg, -ks))
+	e.aluLoad(aluXOR, s64, rax, ctxField(slot+offSeed))
+	for k, shift := range []uint8{30, 27, 31} {
+		e.mov(s64, scratchReg, rax)
+		e.shiftImm(shSHR, s64, scratchReg, shift)
+		e.aluStore(aluXOR, s64, direct(rax), scratchReg)
+		if k < 2 {
+			e.op(s64, []byte{0x0f, 0xaf}, rax, ctxField(offMul+8*int32(k))) // imul rax, [mul]
+		}
+	}
+	// r11 = the chain's first entry: buckets[h & mask].
+	e.mov(s64, scratchReg, rax)
+	e.aluImm(aluAND, s64, direct(scratchReg), int32(m.Table.Mask))
+	e.shiftImm(shSHL, s64, scratchReg, 3)
+	e.aluLoad(aluADD, s64, scratchReg, ctxField(slot+offBuckets))
+	e.load(s64, scratchReg, mem(scratchReg, 0))
+	e.bind(loop)
+	e.test(s64, scratchReg, scratchReg)
+	e.jcc(condE, done) // absent: rax = 0 below
+	e.aluLoad(aluCMP, s64, rax, mem(scratchReg, int32(m.Table.HashOffset)))
+	e.jcc(condE, generic) // maybe the key: the helper looks it up
+	e.load(s64, scratchReg, mem(scratchReg, int32(m.Table.NextOffset)))
+	e.jmp(loop)
+	after := e.newLabel()
+	e.bind(generic)
+	c.emitHelperCall(i)
+	e.jmp(after)
+	e.bind(done)
+	e.aluStore(aluXOR, s32, direct(rax), rax)
+	e.bind(after)
 }
 
 // allProven reports whether the verifier proved every load, store and
@@ -227,6 +329,11 @@ func (vm *VM) initInline() {
 	}
 	vm.setArraysCPU()
 	vm.addSlabRegions()
+	maps := vm.p.inline.Maps
+	for s, k := range hashSlots(maps) {
+		t := &maps[k].Table
+		vm.ctx.inline.hashes[s] = inlineHash{buckets: uint64(uintptr(t.Buckets)), seed: t.Seed}
+	}
 }
 
 // addSlabRegions makes the slabs of the inlined arrays persistent

@@ -37,7 +37,8 @@ type inlineFixture struct {
 
 // inlineSpecs are the maps of the fixture: array, per-CPU array, hash,
 // an array with 5-byte values (padded stride), LRU per-CPU hash, an
-// array programs may only read (a store into its values faults).
+// array programs may only read (a store into its values faults), a hash
+// with 8-byte keys.
 var inlineSpecs = []maps.Spec{
 	{Name: "arr", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8},
 	{Name: "pcpu", Type: maps.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 5},
@@ -45,6 +46,7 @@ var inlineSpecs = []maps.Spec{
 	{Name: "odd", Type: maps.Array, KeySize: 4, ValueSize: 5, MaxEntries: 5},
 	{Name: "lru", Type: maps.LRUPerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 5},
 	{Name: "ro", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 6, Flags: maps.FlagRdonlyProg},
+	{Name: "hash8", Type: maps.Hash, KeySize: 8, ValueSize: 8, MaxEntries: 6},
 }
 
 func newInlineFixture(t testing.TB) *inlineFixture {
@@ -65,7 +67,11 @@ func newInlineFixture(t testing.TB) *inlineFixture {
 			for c := 0; c < len(v); c += 8 {
 				v[c] = byte(k*7 + uint32(i) + 1 + uint32(c))
 			}
-			if err := m.Update(binary.LittleEndian.AppendUint32(nil, k*2), v, 0); err != nil {
+			key := binary.LittleEndian.AppendUint32(nil, k*2)
+			if s.KeySize == 8 {
+				key = binary.LittleEndian.AppendUint64(nil, uint64(k*2)*0x100000001)
+			}
+			if err := m.Update(key, v, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -77,6 +83,7 @@ func newInlineFixture(t testing.TB) *inlineFixture {
 		f.inline.Maps = append(f.inline.Maps, im)
 	}
 	f.inline.Prandom = true
+	f.inline.Leaf = map[int32]bool{1: true, 2: true, 3: true, 7: true}
 	f.state = helpers.NewState(&helpers.Host{Registry: reg, NumCPU: inlineCPUs, Seed: 42}, 0)
 	return f
 }
@@ -95,7 +102,7 @@ func (f *inlineFixture) dump() string {
 		} else {
 			var prev []byte
 			for {
-				next := make([]byte, 4)
+				next := make([]byte, s.KeySize)
 				if m.NextKey(prev, next) != nil {
 					break
 				}
@@ -232,20 +239,31 @@ func inlineProgram(seed uint64, handles []uint64) []isa.Instruction {
 	var b strings.Builder
 	b.WriteString("mov %r6, 0\nmov %r7, 0\nmov %r8, 0\nmov %r9, %r1\n")
 	const reread = "ldxw %r3, [%r9]\njeq %r8, 0, +2\nldxdw %r3, [%r8]\nadd %r6, %r3\n"
-	key := func() {
+	// key stores a key for map m (4 or 8 bytes) and points r2 at it.
+	key := func(m int) {
 		k := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xffffffff, 0x80000000, 0x7fffffff}[r.IntN(13)]
+		st := "stw"
+		if inlineSpecs[m].KeySize == 8 {
+			st = "stdw"
+		}
+		if st == "stdw" && r.IntN(2) == 0 {
+			// A key with high bits: built in r3.
+			k = []int64{0x200000002, 0x400000004, 0x400000005, 0x100000000}[r.IntN(4)]
+			fmt.Fprintf(&b, "lddw %%r3, %#x\nstxdw [%%r10-8], %%r3\nmov %%r2, %%r10\nadd %%r2, -8\n", k)
+			return
+		}
 		switch r.IntN(16) {
 		case 0:
 			b.WriteString("mov %r2, 0\n") // faults in the helper
 		case 1, 2, 3, 4:
 			off := 8 * r.IntN(8)
-			fmt.Fprintf(&b, "stw [%%r9+%d], %d\nmov %%r2, %%r9\nadd %%r2, %d\n", off, int32(k), off)
+			fmt.Fprintf(&b, "%s [%%r9+%d], %d\nmov %%r2, %%r9\nadd %%r2, %d\n", st, off, int32(k), off)
 		default:
-			fmt.Fprintf(&b, "stw [%%r10-8], %d\nmov %%r2, %%r10\nadd %%r2, -8\n", int32(k))
+			fmt.Fprintf(&b, "%s [%%r10-8], %d\nmov %%r2, %%r10\nadd %%r2, -8\n", st, int32(k))
 		}
 	}
-	mapArg := func() int {
-		m := r.IntN(len(handles))
+	// mapArg loads map m's handle into r1.
+	mapArg := func(m int) {
 		h := handles[m]
 		if r.IntN(40) == 0 {
 			h = 0x1234 // not a map: the helper fails
@@ -254,13 +272,13 @@ func inlineProgram(seed uint64, handles []uint64) []isa.Instruction {
 		if r.IntN(5) == 0 {
 			b.WriteString("ja +0\n") // a block boundary: r1 unknown at the call
 		}
-		return m
 	}
 	for n := 4 + r.IntN(20); n > 0; n-- {
 		switch r.IntN(7) {
 		case 0, 1, 2: // lookup
-			key()
-			m := mapArg()
+			m := r.IntN(len(handles))
+			key(m)
+			mapArg(m)
 			b.WriteString("call 1\n")
 			if inlineSpecs[m].ValueSize == 8 {
 				// r8 keeps the value for a later access (reread).
@@ -270,13 +288,15 @@ func inlineProgram(seed uint64, handles []uint64) []isa.Instruction {
 			}
 			b.WriteString("add %r6, 1\n")
 		case 3: // update
-			key()
+			m := r.IntN(len(handles))
+			key(m)
 			fmt.Fprintf(&b, "stdw [%%r10-16], %d\nmov %%r3, %%r10\nadd %%r3, -16\nmov %%r4, %d\n", r.IntN(1000), []int{0, 1, 2, 5}[r.IntN(4)])
-			mapArg()
+			mapArg(m)
 			b.WriteString("call 2\nadd %r6, %r0\n")
 		case 4: // delete
-			key()
-			mapArg()
+			m := r.IntN(len(handles))
+			key(m)
+			mapArg(m)
 			b.WriteString("call 3\nadd %r6, %r0\n")
 		case 5:
 			b.WriteString("call 7\nadd %r7, %r0\n")
@@ -432,6 +452,27 @@ exit
 		}
 		if runs[0].err != "ok" || runs[0].r0 != 1 || runs[1].err != engine.ErrOutOfBounds.Error()+" at 10" {
 			t.Fatalf("jit %v, inline %v: want a run that stores the address and one that faults at 10, got %+v", jit, inline, runs)
+		}
+	}
+}
+
+// TestInlineLeafStackZeroed: with only leaf helpers (Inline.Leaf) the JIT
+// clears just the frames the program's own calls use, and every run still
+// starts with a zeroed stack.
+func TestInlineLeafStackZeroed(t *testing.T) {
+	insns, err := asm.Assemble("ldxdw %r6, [%r10-8]\nstdw [%r10-8], 0x55\nstdw [%r10-512], 0x66\ncall 7\nmov %r0, %r6\nldxdw %r1, [%r10-512]\nadd %r0, %r1\nexit\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inline := range []bool{false, true} {
+		runs, _, err := runInlineConfig(t, insns, true, inline, false, 100, []int{0, 1, 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range runs {
+			if r.err != "ok" || r.r0 != 0x66 {
+				t.Fatalf("inline %v, run %d: %+v, want r0 0x66 (a zeroed stack at entry)", inline, i, r)
+			}
 		}
 	}
 }
