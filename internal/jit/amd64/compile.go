@@ -92,6 +92,14 @@ type compiler struct {
 	// could call back into it through Env.Call).
 	runEnd      label
 	singleFrame bool
+
+	// filter compiles for FilterVM (filter.go): no budget counting, the
+	// packet base in r10, its length minus 1, 2 and 4 on the trampoline's
+	// frame, and a run's end or failure a plain return (status in r11).
+	filter bool
+	// keepArgs[i]: the legacy load at slot i must clear r1-r5 (as the
+	// kernel's do) because the program may read one of them afterwards.
+	keepArgs []bool
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
@@ -99,8 +107,14 @@ func exitCodeImm(code, idx int) int32 { return int32(code<<24 | idx) }
 
 // compile translates a validated program to machine code.
 func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
+	return compileMode(insns, opts, false)
+}
+
+// compileMode is compile, for FilterVM's entry when filter is set (the
+// program must pass filterable).
+func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled, error) {
 	n := len(insns)
-	c := &compiler{insns: insns, opts: opts}
+	c := &compiler{insns: insns, opts: opts, filter: filter}
 	c.out.insnOff = make([]int32, n)
 	c.out.resume = make([]int32, n)
 	c.out.blockLen = make([]uint32, n)
@@ -116,8 +130,13 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 	c.ldOOB = c.e.newLabel()
 	c.callbackRet = c.e.newLabel()
 	c.findBlocks()
+	c.keepArgs = argsReadAfterLegacyLoads(insns, c.singleFrame)
 
-	c.emitStubs()
+	if filter {
+		c.emitFilterStubs()
+	} else {
+		c.emitStubs()
+	}
 	for i := 0; i < n; i++ {
 		if c.loopHead[i] {
 			// Loop bodies start on a 32-byte boundary, so a small loop
@@ -125,7 +144,7 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 			c.e.align(32)
 		}
 		c.e.bind(c.insn[i])
-		if c.leader[i] {
+		if c.leader[i] && !filter {
 			c.emitBudgetCheck(i)
 		}
 		if err := c.emitInsn(i); err != nil {
@@ -297,6 +316,33 @@ func (c *compiler) emitStubs() {
 	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
 }
 
+// emitFilterStubs emits the shared code of a FilterVM program: its entry
+// and its end. enterFilter calls the entry with the run context in r9 and
+// the packet's address in r10; r1 and r2 come from the context (fixed per
+// VM), the other registers start at zero as in the interpreter, r10 is the
+// frame pointer of the single frame. It falls through to instruction 0.
+// The run ends with r0 in rax and r11 = 0 (a failure: r11 = the exit code
+// and instruction, exitTo).
+func (c *compiler) emitFilterStubs() {
+	e := &c.e
+	e.bind(c.runEnd)
+	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
+	e.ret()
+	e.bind(c.ldOOB)
+	e.aluStore(aluXOR, s32, direct(rax), rax)
+	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
+	e.ret()
+	c.out.freshEntry = len(e.b)
+	e.load(s64, xreg[isa.R1], ctxField(offRegs+8))
+	e.load(s64, xreg[isa.R2], ctxField(offRegs+16))
+	for r := 0; r < 10; r++ {
+		if r != 1 && r != 2 {
+			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+		}
+	}
+	e.load(s64, xreg[isa.R10], ctxField(offFPBase))
+}
+
 // clearArgs zeroes r1-r5 (the kernel's legacy loads clobber them).
 func (c *compiler) clearArgs() {
 	for r := isa.R1; r <= isa.R5; r++ {
@@ -306,6 +352,14 @@ func (c *compiler) clearArgs() {
 
 // exitTo emits an exit to Go with the given code.
 func (c *compiler) exitTo(code, idx int) {
+	if c.filter {
+		// FilterVM: the end address of the access for the error
+		// message, and the status for the trampoline.
+		c.e.store(s64, ctxField(offScratch), scratchReg)
+		c.e.movImm32(scratchReg, uint32(exitCodeImm(code, idx)))
+		c.e.ret()
+		return
+	}
 	// A full 64-bit store: Go reads the field as a uint64, and a narrower
 	// store would make that load miss store forwarding.
 	c.e.storeImm(s64, ctxField(offExit), exitCodeImm(code, idx))
@@ -860,6 +914,26 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	// the function returns 0. Offsets are 32-bit; the negative ones in
 	// [SKF_LL_OFF, SKF_NET_OFF) address the packet from its start.
 	size := isa.SizeBytes(in.Size())
+	// ldEnd is the packet length minus the size, possibly negative: in
+	// the context, or (FilterVM) on the trampoline's frame, above the
+	// return address its call pushed.
+	ldEnd := ctxField(offLdEnd + 8*sizeIndex(size))
+	if c.filter {
+		ldEnd = mem(rsp, 8+8*sizeIndex(size))
+	}
+	if in.Mode() == isa.ModeABS && in.Imm >= 0 {
+		// A constant offset known to be non-negative: compare it with
+		// the bound directly and address the packet with it.
+		e.aluImm(aluCMP, s64, ldEnd, in.Imm)
+		e.jcc(condL, c.ldOOB)
+		base := budgetReg // FilterVM: the packet base
+		if !c.filter {
+			base = scratchReg
+			e.load(s64, scratchReg, ctxField(offLdBase))
+		}
+		c.emitLegacyLoad(i, size, mem(base, in.Imm))
+		return nil
+	}
 	if in.Mode() == isa.ModeABS {
 		e.movImm32(scratchReg, uint32(in.Imm))
 	} else {
@@ -871,22 +945,15 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	e.test(s32, scratchReg, scratchReg)
 	e.jcc(condL, negative)
 	e.bind(back)
-	// The offset is now a non-negative 64-bit value; ldEnd is the packet
-	// length minus the size, possibly negative.
-	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offLdEnd+8*sizeIndex(size)))
+	// The offset is now a non-negative 64-bit value.
+	e.aluLoad(aluCMP, s64, scratchReg, ldEnd)
 	e.jcc(condG, c.ldOOB)
-	e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
-	switch size {
-	case 1:
-		e.load(s8, rax, mem(scratchReg, 0))
-	case 2:
-		e.load(s16, rax, mem(scratchReg, 0))
-		e.shiftImm(shROL, s16, rax, 8)
-	case 4:
-		e.load(s32, rax, mem(scratchReg, 0))
-		e.bswap(s32, rax)
+	if c.filter {
+		e.aluStore(aluADD, s64, direct(scratchReg), budgetReg)
+	} else {
+		e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
 	}
-	c.clearArgs()
+	c.emitLegacyLoad(i, size, mem(scratchReg, 0))
 	c.cold = append(c.cold, func() {
 		e.bind(negative)
 		e.aluImm(aluCMP, s32, direct(scratchReg), skfLLOff)
@@ -897,6 +964,25 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		e.jmp(back)
 	})
 	return nil
+}
+
+// emitLegacyLoad loads size bytes at m into r0 in network order and
+// clears r1-r5 if the program may still read them.
+func (c *compiler) emitLegacyLoad(i, size int, m operand) {
+	e := &c.e
+	switch size {
+	case 1:
+		e.load(s8, rax, m)
+	case 2:
+		e.load(s16, rax, m)
+		e.shiftImm(shROL, s16, rax, 8)
+	case 4:
+		e.load(s32, rax, m)
+		e.bswap(s32, rax)
+	}
+	if c.keepArgs[i] {
+		c.clearArgs()
+	}
 }
 
 // Negative legacy packet offsets of classic BPF: SKF_LL_OFF addresses the
@@ -935,6 +1021,14 @@ func (c *compiler) emitCheck(i int, base uint8, size int, write, aligned bool) {
 	}
 	if !write {
 		order = append(order, regionExtraR)
+	}
+	if c.filter {
+		// FilterVM's runs have no packet region and no helpers to add
+		// regions: the memory and the stack are all there is.
+		order = []int{regionMem, regionStack}
+		if base == isa.R10 {
+			order = []int{regionStack, regionMem}
+		}
 	}
 	ok := e.newLabel()
 	slow := c.coldExit(exitRegion, i)

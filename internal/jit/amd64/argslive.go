@@ -1,0 +1,126 @@
+//go:build linux && amd64
+
+package amd64
+
+import "github.com/bpfvm/bpfvm/internal/isa"
+
+// argRegs are r1-r5 as a register mask (bit r for register r).
+const argRegs = 1<<isa.R1 | 1<<isa.R2 | 1<<isa.R3 | 1<<isa.R4 | 1<<isa.R5
+
+// argsReadAfterLegacyLoads reports, per slot, whether the legacy packet
+// load there must clear r1-r5 (as the kernel's and the interpreter's do):
+// only if the program may read one of them before writing it. A classic
+// filter's translation never does, so its loads skip five instructions
+// each. singleFrame says an exit ends the run (no local calls); otherwise
+// an exit may hand r1-r5 to a caller and counts as reading them.
+//
+// It is a backward liveness analysis of r1-r5 over the whole program,
+// iterated to a fixed point, so it is exact for any control flow;
+// anything it does not model (calls) counts as reading all of r1-r5.
+func argsReadAfterLegacyLoads(insns []isa.Instruction, singleFrame bool) []bool {
+	n := len(insns)
+	keep := make([]bool, n)
+	hasLegacy := false
+	for i, in := range insns {
+		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !insns[i-1].IsLDDW()) {
+			hasLegacy = true
+			break
+		}
+	}
+	if !hasLegacy {
+		return keep
+	}
+	live := make([]uint16, n+1) // live[i]: r1-r5 live on entry to slot i
+	out := func(i int) uint16 { // live after slot i
+		in := insns[i]
+		next := i + 1
+		if in.IsLDDW() {
+			next = i + 2
+		}
+		var m uint16
+		switch cl := in.Class(); {
+		case in.Opcode == isa.OpcodeExit:
+			return 0
+		case (cl == isa.ClassJMP || cl == isa.ClassJMP32) && in.Op() == isa.OpJA:
+			if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
+				return live[t]
+			}
+			return argRegs
+		case (cl == isa.ClassJMP || cl == isa.ClassJMP32) && in.Op() != isa.OpCALL:
+			if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
+				m = live[t]
+			} else {
+				m = argRegs
+			}
+		}
+		if next < n {
+			m |= live[next]
+		}
+		return m
+	}
+	reg := func(r uint8) uint16 { return 1 << r & argRegs }
+	for changed := true; changed; {
+		changed = false
+		for i := n - 1; i >= 0; i-- {
+			if i > 0 && insns[i-1].IsLDDW() {
+				continue // second half of an lddw
+			}
+			in := insns[i]
+			after := out(i)
+			var use, def uint16
+			switch cl := in.Class(); cl {
+			case isa.ClassALU, isa.ClassALU64:
+				switch {
+				case in.Op() == isa.OpMOV && in.Source() == isa.SrcX:
+					use = reg(in.Src)
+				case in.Op() == isa.OpMOV:
+				case in.Op() == isa.OpNEG || in.Op() == isa.OpEND || in.Source() == isa.SrcK:
+					use = reg(in.Dst)
+				default:
+					use = reg(in.Dst) | reg(in.Src)
+				}
+				def = reg(in.Dst)
+			case isa.ClassLDX:
+				use, def = reg(in.Src), reg(in.Dst)
+			case isa.ClassST:
+				use = reg(in.Dst)
+			case isa.ClassSTX:
+				use = reg(in.Dst) | reg(in.Src)
+				if in.Mode() == isa.ModeATOMIC && in.Imm&isa.AtomicFETCH != 0 && in.Imm != isa.AtomicCMPXCHG {
+					def = reg(in.Src)
+				}
+			case isa.ClassLD:
+				if in.IsLDDW() {
+					def = reg(in.Dst)
+					break
+				}
+				if in.Mode() == isa.ModeIND {
+					use = reg(in.Src)
+				}
+				keep[i] = after != 0
+				def = argRegs // cleared (when keep says so) or dead
+			case isa.ClassJMP, isa.ClassJMP32:
+				switch {
+				case in.Opcode == isa.OpcodeExit:
+					if !singleFrame {
+						use = argRegs // a caller may read them
+					}
+				case in.Op() == isa.OpCALL:
+					use = argRegs // arguments; and a callee's exit
+				case in.Op() == isa.OpJA:
+				default:
+					use = reg(in.Dst)
+					if in.Source() == isa.SrcX {
+						use |= reg(in.Src)
+					}
+				}
+			}
+			v := use | after&^def
+			if v != live[i] {
+				live[i] = v
+				changed = true
+			}
+		}
+	}
+	return keep
+}

@@ -1,0 +1,300 @@
+//go:build linux && amd64
+
+package amd64
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// FilterProgram is a program compiled for the filter entry: the cheapest
+// way to run a short program that needs none of a VM's machinery, such as
+// a classic BPF filter's translation. LoadFilter accepts only programs
+// whose runs are bounded by their length: no helper or kfunc calls, no
+// callx, no bpf-to-bpf calls, no backward jumps, and an instruction
+// budget at least the program's length. So the code counts no
+// instructions (FilterVM has no Executed), checks no budget or context,
+// and never exits to Go before the end of the run. Every memory access
+// not proven by Options.Proven is still bounds-checked.
+//
+// It is safe for concurrent use by FilterVMs in different goroutines.
+type FilterProgram struct {
+	insns    []isa.Instruction
+	comp     *compiled
+	mu       sync.Mutex
+	code     []byte
+	codeAddr atomic.Uint64
+	cleanup  runtime.Cleanup
+}
+
+// ErrNotFilter is wrapped by LoadFilter's errors for programs the filter
+// entry cannot run (they load with Load).
+var ErrNotFilter = errors.New("the program cannot run on the filter entry")
+
+// filterable says why the filter entry cannot run insns (nil if it can).
+func filterable(insns []isa.Instruction, budget uint64) error {
+	if budget == 0 {
+		budget = engine.DefaultBudget
+	}
+	if uint64(len(insns)) > budget {
+		return fmt.Errorf("%w: %d instructions, more than the budget of %d", ErrNotFilter, len(insns), budget)
+	}
+	for i := 0; i < len(insns); i++ {
+		in := insns[i]
+		if in.IsLDDW() {
+			i++
+			continue
+		}
+		cl := in.Class()
+		if cl != isa.ClassJMP && cl != isa.ClassJMP32 {
+			continue
+		}
+		if in.Op() == isa.OpCALL {
+			return &isa.InstructionError{Index: i, Insn: in, Reason: "a call needs the VM's exits", Err: ErrNotFilter}
+		}
+		if t, ok := isa.Target(insns, i); ok && t <= i {
+			return &isa.InstructionError{Index: i, Insn: in, Reason: "a backward jump needs the budget", Err: ErrNotFilter}
+		}
+	}
+	return nil
+}
+
+// LoadFilter validates and compiles a program for the filter entry. It
+// fails with an error wrapping ErrNotFilter for programs the entry cannot
+// run (see FilterProgram). opts.Helpers is not used (no calls).
+func LoadFilter(insns []isa.Instruction, opts Options) (*FilterProgram, error) {
+	if err := isa.Validate(insns); err != nil {
+		return nil, err
+	}
+	if err := filterable(insns, opts.Budget); err != nil {
+		return nil, err
+	}
+	p := &FilterProgram{insns: append([]isa.Instruction(nil), insns...)}
+	comp, err := compileMode(p.insns, &opts, true)
+	if err != nil {
+		return nil, err
+	}
+	code, err := mapCode(comp.code)
+	if err != nil {
+		return nil, err
+	}
+	p.comp, p.code = comp, code
+	p.codeAddr.Store(uint64(uintptr(unsafe.Pointer(unsafe.SliceData(code)))))
+	p.cleanup = runtime.AddCleanup(p, unmapCode, code)
+	return p, nil
+}
+
+// Close releases the program's executable memory; runs after it fail with
+// ErrClosed. It must not run while a FilterVM of the program is running.
+// Close is idempotent.
+func (p *FilterProgram) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.code != nil {
+		p.cleanup.Stop()
+		unmapCode(p.code)
+		p.codeAddr.Store(0)
+		p.code = nil
+	}
+	return nil
+}
+
+// CodeSize returns the size of the generated machine code in bytes.
+func (p *FilterProgram) CodeSize() int { return len(p.comp.code) }
+
+// FilterVM runs a FilterProgram over packets: r1 = the address of the
+// memory given to NewVM (0 if empty), r2 = its length, every run; legacy
+// packet loads (LD_ABS, LD_IND) read the packet given to Run, which is not
+// otherwise accessible. The program may read and write the memory and its
+// stack. A FilterVM must be used by one goroutine at a time.
+type FilterVM struct {
+	p     *FilterProgram
+	ctx   *runContext
+	words []uint64
+	stack []byte
+	mem   []byte
+	// clear: the program may read stack bytes it did not write, so each
+	// run starts with a zeroed stack (as in the interpreter); otherwise
+	// nothing it can read depends on an earlier run.
+	clear bool
+	entry uintptr
+}
+
+// NewVM returns a machine running the program on mem (see FilterVM). The
+// caller may change mem's contents between runs, and keeps it alive and
+// unmoved while the VM is in use.
+func (p *FilterProgram) NewVM(mem []byte) *FilterVM {
+	vm := &FilterVM{p: p, ctx: new(runContext), mem: mem, words: make([]uint64, isa.StackSize/8)}
+	vm.stack = unsafe.Slice((*byte)(unsafe.Pointer(&vm.words[0])), isa.StackSize)
+	vm.clear = readsUnwrittenStack(p.insns)
+	c := vm.ctx
+	lo := addrOf(vm.stack)
+	c.fpBase = lo + isa.StackSize
+	c.fpLimit = c.fpBase
+	setRegion(&c.regions[regionStack], lo, lo+isa.StackSize)
+	setSliceRegion(&c.regions[regionMem], mem)
+	setRegion(&c.regions[regionPacket], 0, 0)
+	setRegion(&c.regions[regionExtraW], 0, 0)
+	setRegion(&c.regions[regionExtraR], 0, 0)
+	c.regs[1], c.regs[2] = addrOf(mem), uint64(len(mem))
+	vm.entry = uintptr(p.codeAddr.Load()) + uintptr(p.comp.freshEntry)
+	return vm
+}
+
+// Run runs the program on pkt (see FilterVM) and returns r0. The only
+// run-time failure is an access outside the memory and the stack
+// (engine.ErrOutOfBounds, in an *isa.InstructionError); a legacy load
+// outside the packet ends the run with r0 = 0, as in the kernel.
+func (vm *FilterVM) Run(pkt []byte) (uint64, error) {
+	if vm.p.codeAddr.Load() == 0 {
+		return 0, ErrClosed
+	}
+	if len(pkt) > math.MaxInt32 {
+		return 0, fmt.Errorf("jit: packet of %d bytes is too large", len(pkt))
+	}
+	if vm.clear {
+		clear(vm.words)
+	}
+	r0, status := enterFilter(vm.ctx, vm.entry, unsafe.Pointer(unsafe.SliceData(pkt)), uint64(len(pkt)))
+	if status != 0 {
+		return 0, vm.fail(status)
+	}
+	runtime.KeepAlive(vm.mem)
+	return r0, nil
+}
+
+// fail builds the error of a run that exited with status (exit code and
+// instruction index, as runContext.exit).
+func (vm *FilterVM) fail(status uint64) error {
+	code, idx := int(status>>24), int(status&0xffffff)
+	if code != exitRegion || idx >= len(vm.p.insns) {
+		return fmt.Errorf("jit: internal error: filter run exited with code %d at instruction %d", code, idx)
+	}
+	in := vm.p.insns[idx]
+	size := uint64(isa.SizeBytes(in.Size()))
+	kind := "read"
+	if in.Class() != isa.ClassLDX {
+		kind = "write"
+	}
+	addr := vm.ctx.scratch - size
+	reason := fmt.Sprintf("%s of %d bytes at %#x is outside the stack and the memory of the run", kind, size, addr)
+	if addr < 4096 {
+		reason = fmt.Sprintf("%s of %d bytes at %#x: null or near-null pointer", kind, size, addr)
+	}
+	if in.Class() == isa.ClassSTX && in.Mode() == isa.ModeATOMIC && addr&(size-1) != 0 {
+		reason = fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", size, addr, size)
+	}
+	return &isa.InstructionError{Index: idx, Insn: in, Reason: reason, Err: engine.ErrOutOfBounds}
+}
+
+// enterFilter runs FilterVM code: it calls entry with ctx in R9, the
+// packet's address in R10 and its length minus 1, 2 and 4 on its own
+// frame (so nothing about the packet is in memory another goroutine
+// could change), and returns r0 and the status (0: the program
+// returned). pkt is a pointer so that the call keeps the packet alive.
+//
+//go:noescape
+func enterFilter(ctx *runContext, entry uintptr, pkt unsafe.Pointer, n uint64) (r0, status uint64)
+
+// readsUnwrittenStack reports whether a run of insns (which passed
+// filterable: jumps only forward, no calls) may read a stack byte it has
+// not written before, or let anything else read the stack (r10 copied,
+// an atomic on it): then each run must start with a zeroed stack, so
+// that nothing of an earlier run shows through. Classic filters' scratch
+// memory M[] is written before it is read on every path (cbpf.Check), so
+// their runs need no clearing.
+func readsUnwrittenStack(insns []isa.Instruction) bool {
+	const words = isa.StackSize / 64
+	type bits [words]uint64
+	n := len(insns)
+	if n > 1<<16 {
+		return true // the analysis would take n*64 bytes: just clear
+	}
+	// in[i]: the stack bytes written on every path to slot i (all ones
+	// until a path reaches it); reached[i]: some path does.
+	in := make([]bits, n)
+	reached := make([]bool, n)
+	reached[0] = true
+	span := func(off int16, size int) (lo, hi int, ok bool) {
+		lo = isa.StackSize + int(off)
+		hi = lo + size
+		return lo, hi, lo >= 0 && hi <= isa.StackSize
+	}
+	merge := func(t int, s *bits) {
+		if t < 0 || t >= n {
+			return
+		}
+		if !reached[t] {
+			reached[t], in[t] = true, *s
+			return
+		}
+		for k := range s {
+			in[t][k] &= s[k]
+		}
+	}
+	for i := 0; i < n; i++ {
+		in0 := insns[i]
+		if !reached[i] {
+			if in0.IsLDDW() {
+				i++
+			}
+			continue
+		}
+		s := in[i]
+		cl := in0.Class()
+		if in0.Src == isa.R10 && cl != isa.ClassLDX || in0.Dst == isa.R10 && cl != isa.ClassST && cl != isa.ClassSTX {
+			return true // r10 copied, compared or written: it may escape
+		}
+		switch {
+		case cl == isa.ClassLDX && in0.Src == isa.R10:
+			lo, hi, ok := span(in0.Offset, isa.SizeBytes(in0.Size()))
+			if !ok {
+				return true
+			}
+			for b := lo; b < hi; b++ {
+				if s[b/64]>>(b%64)&1 == 0 {
+					return true
+				}
+			}
+		case (cl == isa.ClassST || cl == isa.ClassSTX) && in0.Dst == isa.R10:
+			if cl == isa.ClassSTX && in0.Mode() == isa.ModeATOMIC {
+				return true // reads the stack too
+			}
+			lo, hi, ok := span(in0.Offset, isa.SizeBytes(in0.Size()))
+			if !ok {
+				return true
+			}
+			for b := lo; b < hi; b++ {
+				s[b/64] |= 1 << (b % 64)
+			}
+		}
+		next := i + 1
+		if in0.IsLDDW() {
+			next = i + 2
+		}
+		switch {
+		case in0.Opcode == isa.OpcodeExit:
+			continue
+		case (cl == isa.ClassJMP || cl == isa.ClassJMP32) && in0.Op() == isa.OpJA:
+			t, _ := isa.Target(insns, i)
+			merge(t, &s)
+			continue
+		case cl == isa.ClassJMP || cl == isa.ClassJMP32:
+			t, _ := isa.Target(insns, i)
+			merge(t, &s)
+		}
+		merge(next, &s)
+		if in0.IsLDDW() {
+			i++
+		}
+	}
+	return false
+}
