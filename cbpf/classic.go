@@ -241,9 +241,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdxImm:
 			x = in.k
 		case cLdLen:
-			a = uint32(len(pkt))
+			a = packetLen(pkt, md)
 		case cLdxLen:
-			x = uint32(len(pkt))
+			x = packetLen(pkt, md)
 		case cLdMem:
 			a = mem[in.k&(MemWords-1)]
 		case cLdxMem:

@@ -94,8 +94,9 @@ type compiler struct {
 	singleFrame bool
 
 	// filter compiles for FilterVM (filter.go): no budget counting, the
-	// packet base in r10, its length minus 1, 2 and 4 on the trampoline's
-	// frame, and a run's end or failure a plain return (status in r11).
+	// packet base in r10, its length minus 1, 2 and 4 in the caller's
+	// argument spill area, a run's end or failure a plain return to Go
+	// (emitFilterStubs).
 	filter bool
 	// keepArgs[i]: the legacy load at slot i must clear r1-r5 (as the
 	// kernel's do) because the program may read one of them afterwards.
@@ -317,22 +318,34 @@ func (c *compiler) emitStubs() {
 }
 
 // emitFilterStubs emits the shared code of a FilterVM program: its entry
-// and its end. enterFilter calls the entry with the run context in r9 and
-// the packet's address in r10; r1 and r2 come from the context (fixed per
-// VM), the other registers start at zero as in the interpreter, r10 is the
-// frame pointer of the single frame. It falls through to instruction 0.
-// The run ends with r0 in rax and r11 = 0 (a failure: r11 = the exit code
-// and instruction, exitTo).
+// and its end. FilterVM calls the entry as a Go function (filterFunc,
+// filter.go) under Go's internal ABI: the packet's address in rax, its
+// length in rbx, the run context in rcx; the results r0 in rax and the
+// status in rbx (0: the program returned; else the exit code and
+// instruction, see exitTo). The four words of the caller's argument
+// spill area, above the return address, hold the packet length minus 1,
+// 2 and 4 (the legacy loads' bounds) and Go's g register (r14, which the
+// code uses as eBPF r8 and must give back). r1 and r2 come from the
+// context (fixed per VM), the other registers start at zero as in the
+// interpreter, r10 is the frame pointer of the single frame. The entry
+// falls through to instruction 0.
 func (c *compiler) emitFilterStubs() {
 	e := &c.e
 	e.bind(c.runEnd)
-	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
+	e.load(s64, r14, filterG)
+	e.aluStore(aluXOR, s32, direct(rbx), rbx)
 	e.ret()
 	e.bind(c.ldOOB)
 	e.aluStore(aluXOR, s32, direct(rax), rax)
-	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
-	e.ret()
+	e.jmp(c.runEnd)
 	c.out.freshEntry = len(e.b)
+	e.mov(s64, ctxReg, rcx)
+	e.mov(s64, budgetReg, rax)
+	e.store(s64, filterG, r14)
+	for k, size := range []int32{1, 2, 4} {
+		e.lea(scratchReg, mem(rbx, -size))
+		e.store(s64, filterLdEnd(k), scratchReg)
+	}
 	e.load(s64, xreg[isa.R1], ctxField(offRegs+8))
 	e.load(s64, xreg[isa.R2], ctxField(offRegs+16))
 	for r := 0; r < 10; r++ {
@@ -342,6 +355,11 @@ func (c *compiler) emitFilterStubs() {
 	}
 	e.load(s64, xreg[isa.R10], ctxField(offFPBase))
 }
+
+// The FilterVM code's words in its caller's argument spill area.
+var filterG = mem(rsp, 8+24)
+
+func filterLdEnd(sizeIdx int) operand { return mem(rsp, 8+8*int32(sizeIdx)) }
 
 // clearArgs zeroes r1-r5 (the kernel's legacy loads clobber them).
 func (c *compiler) clearArgs() {
@@ -354,9 +372,10 @@ func (c *compiler) clearArgs() {
 func (c *compiler) exitTo(code, idx int) {
 	if c.filter {
 		// FilterVM: the end address of the access for the error
-		// message, and the status for the trampoline.
+		// message, g back, and the status as the second result.
 		c.e.store(s64, ctxField(offScratch), scratchReg)
-		c.e.movImm32(scratchReg, uint32(exitCodeImm(code, idx)))
+		c.e.load(s64, r14, filterG)
+		c.e.movImm32(rbx, uint32(exitCodeImm(code, idx)))
 		c.e.ret()
 		return
 	}
@@ -915,11 +934,10 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	// [SKF_LL_OFF, SKF_NET_OFF) address the packet from its start.
 	size := isa.SizeBytes(in.Size())
 	// ldEnd is the packet length minus the size, possibly negative: in
-	// the context, or (FilterVM) on the trampoline's frame, above the
-	// return address its call pushed.
+	// the context, or (FilterVM) in the caller's argument spill area.
 	ldEnd := ctxField(offLdEnd + 8*sizeIndex(size))
 	if c.filter {
-		ldEnd = mem(rsp, 8+8*sizeIndex(size))
+		ldEnd = filterLdEnd(int(sizeIndex(size)))
 	}
 	if in.Mode() == isa.ModeABS && in.Imm >= 0 {
 		// A constant offset known to be non-negative: compare it with

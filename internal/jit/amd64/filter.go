@@ -125,7 +125,7 @@ type FilterVM struct {
 	// run starts with a zeroed stack (as in the interpreter); otherwise
 	// nothing it can read depends on an earlier run.
 	clear bool
-	entry uintptr
+	call  filterFunc
 }
 
 // NewVM returns a machine running the program on mem (see FilterVM). The
@@ -133,6 +133,8 @@ type FilterVM struct {
 // unmoved while the VM is in use.
 func (p *FilterProgram) NewVM(mem []byte) *FilterVM {
 	vm := &FilterVM{p: p, ctx: new(runContext), mem: mem, words: make([]uint64, isa.StackSize/8)}
+	// vm.mem keeps the memory alive; the context holds its address for
+	// the code (r1), the stack's too.
 	vm.stack = unsafe.Slice((*byte)(unsafe.Pointer(&vm.words[0])), isa.StackSize)
 	vm.clear = readsUnwrittenStack(p.insns)
 	c := vm.ctx
@@ -145,7 +147,8 @@ func (p *FilterProgram) NewVM(mem []byte) *FilterVM {
 	setRegion(&c.regions[regionExtraW], 0, 0)
 	setRegion(&c.regions[regionExtraR], 0, 0)
 	c.regs[1], c.regs[2] = addrOf(mem), uint64(len(mem))
-	vm.entry = uintptr(p.codeAddr.Load()) + uintptr(p.comp.freshEntry)
+	fv := &funcval{fn: uintptr(p.codeAddr.Load()) + uintptr(p.comp.freshEntry)}
+	vm.call = *(*filterFunc)(unsafe.Pointer(&fv))
 	return vm
 }
 
@@ -163,11 +166,14 @@ func (vm *FilterVM) Run(pkt []byte) (uint64, error) {
 	if vm.clear {
 		clear(vm.words)
 	}
-	r0, status := enterFilter(vm.ctx, vm.entry, unsafe.Pointer(unsafe.SliceData(pkt)), uint64(len(pkt)))
+	p := unsafe.Pointer(unsafe.SliceData(pkt))
+	r0, status := vm.call(p, uint64(len(pkt)), vm.ctx, 0)
+	// The packet must stay alive during the call: the register argument
+	// alone is not a root while the code runs.
+	runtime.KeepAlive(p)
 	if status != 0 {
 		return 0, vm.fail(status)
 	}
-	runtime.KeepAlive(vm.mem)
 	return r0, nil
 }
 
@@ -195,14 +201,23 @@ func (vm *FilterVM) fail(status uint64) error {
 	return &isa.InstructionError{Index: idx, Insn: in, Reason: reason, Err: engine.ErrOutOfBounds}
 }
 
-// enterFilter runs FilterVM code: it calls entry with ctx in R9, the
-// packet's address in R10 and its length minus 1, 2 and 4 on its own
-// frame (so nothing about the packet is in memory another goroutine
-// could change), and returns r0 and the status (0: the program
-// returned). pkt is a pointer so that the call keeps the packet alive.
-//
-//go:noescape
-func enterFilter(ctx *runContext, entry uintptr, pkt unsafe.Pointer, n uint64) (r0, status uint64)
+// filterFunc is the type FilterVM calls its program's code as: a Go
+// function under Go's internal register ABI (cmd/compile/abi-internal.md),
+// so a run is one indirect call, with no assembly trampoline (an ABI0
+// call passes its arguments through memory and makes the caller reload g
+// and clear X15 afterwards: it cost as much as the whole filter). The
+// code keeps what the ABI requires: it restores r14 (g) before returning,
+// never touches rbp, rsp (beyond the return address) or the X registers,
+// and uses only its caller's argument spill area above the return
+// address (four words, hence the unused fourth argument). Everything else
+// is the code's to clobber: the ABI has no other callee-saved registers.
+// The code never calls Go and has no safe point, so the goroutine is
+// neither preempted nor has its stack moved or scanned while it runs.
+type filterFunc func(pkt unsafe.Pointer, n uint64, ctx *runContext, _ uint64) (r0, status uint64)
+
+// funcval is the runtime's layout of a func value: a pointer to this,
+// whose first word is the code's address.
+type funcval struct{ fn uintptr }
 
 // readsUnwrittenStack reports whether a run of insns (which passed
 // filterable: jumps only forward, no calls) may read a stack byte it has

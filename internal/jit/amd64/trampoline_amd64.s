@@ -29,25 +29,3 @@ TEXT ·enterFresh(SB), NOSPLIT, $0-40
 	MOVQ entry+8(FP), R11
 	CALL R11
 	RET
-
-// func enterFilter(ctx *runContext, entry uintptr, pkt unsafe.Pointer, n uint64) (r0, status uint64)
-//
-// The FilterVM entry: the packet's address goes into R10 and its length
-// minus 1, 2 and 4 into this frame's three words, which the code reads
-// above the return address of its CALL (8(SP), 16(SP), 24(SP) there).
-// The code returns r0 in AX and the status in R11.
-TEXT ·enterFilter(SB), NOSPLIT, $24-48
-	MOVQ n+24(FP), AX
-	LEAQ -1(AX), BX
-	MOVQ BX, 0(SP)
-	LEAQ -2(AX), BX
-	MOVQ BX, 8(SP)
-	LEAQ -4(AX), BX
-	MOVQ BX, 16(SP)
-	MOVQ ctx+0(FP), R9
-	MOVQ pkt+16(FP), R10
-	MOVQ entry+8(FP), R11
-	CALL R11
-	MOVQ AX, r0+32(FP)
-	MOVQ R11, status+40(FP)
-	RET
