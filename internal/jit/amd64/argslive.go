@@ -7,30 +7,24 @@ import "github.com/bpfvm/bpfvm/internal/isa"
 // argRegs are r1-r5 as a register mask (bit r for register r).
 const argRegs = 1<<isa.R1 | 1<<isa.R2 | 1<<isa.R3 | 1<<isa.R4 | 1<<isa.R5
 
-// argsReadAfterLegacyLoads reports, per slot, whether the legacy packet
-// load there must clear r1-r5 (as the kernel's and the interpreter's do):
-// only if the program may read one of them before writing it. A classic
-// filter's translation never does, so its loads skip five instructions
-// each. singleFrame says an exit ends the run (no local calls); otherwise
-// an exit may hand r1-r5 to a caller and counts as reading them.
-//
-// It is a backward liveness analysis of r1-r5 over the whole program,
-// iterated to a fixed point, so it is exact for any control flow;
-// anything it does not model (calls) counts as reading all of r1-r5.
-func argsReadAfterLegacyLoads(insns []isa.Instruction, singleFrame bool) []bool {
+// allRegs are r0-r10 as a register mask.
+const allRegs = 1<<(isa.R10+1) - 1
+
+// liveness is a backward liveness analysis of the registers over the whole
+// program, iterated to a fixed point, so it holds for any control flow;
+// what it does not model (calls) counts as reading every register
+// involved. It reports, per slot, whether the legacy packet load there
+// must clear r1-r5 (as the kernel's and the interpreter's do): only if the
+// program may read one of them before writing it (a classic filter's
+// translation never does, so its loads skip five instructions each); and
+// the registers the program may read before writing them (entry), the
+// only ones a run must start with zeroed. singleFrame says an exit ends
+// the run (no local calls); otherwise an exit may hand registers to a
+// caller and counts as reading them all.
+func liveness(insns []isa.Instruction, singleFrame bool) (keepArgs []bool, entry uint16) {
 	n := len(insns)
 	keep := make([]bool, n)
-	hasLegacy := false
-	for i, in := range insns {
-		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !insns[i-1].IsLDDW()) {
-			hasLegacy = true
-			break
-		}
-	}
-	if !hasLegacy {
-		return keep
-	}
-	live := make([]uint16, n+1) // live[i]: r1-r5 live on entry to slot i
+	live := make([]uint16, n+1) // live[i]: registers live on entry to slot i
 	out := func(i int) uint16 { // live after slot i
 		in := insns[i]
 		next := i + 1
@@ -45,12 +39,12 @@ func argsReadAfterLegacyLoads(insns []isa.Instruction, singleFrame bool) []bool 
 			if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
 				return live[t]
 			}
-			return argRegs
+			return allRegs
 		case (cl == isa.ClassJMP || cl == isa.ClassJMP32) && in.Op() != isa.OpCALL:
 			if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
 				m = live[t]
 			} else {
-				m = argRegs
+				m = allRegs
 			}
 		}
 		if next < n {
@@ -58,7 +52,7 @@ func argsReadAfterLegacyLoads(insns []isa.Instruction, singleFrame bool) []bool 
 		}
 		return m
 	}
-	reg := func(r uint8) uint16 { return 1 << r & argRegs }
+	reg := func(r uint8) uint16 { return 1 << r & allRegs }
 	for changed := true; changed; {
 		changed = false
 		for i := n - 1; i >= 0; i-- {
@@ -74,6 +68,8 @@ func argsReadAfterLegacyLoads(insns []isa.Instruction, singleFrame bool) []bool 
 				case in.Op() == isa.OpMOV && in.Source() == isa.SrcX:
 					use = reg(in.Src)
 				case in.Op() == isa.OpMOV:
+				case (in.Op() == isa.OpXOR || in.Op() == isa.OpSUB) && in.Source() == isa.SrcX && in.Src == in.Dst:
+					// zero whatever the register held
 				case in.Op() == isa.OpNEG || in.Op() == isa.OpEND || in.Source() == isa.SrcK:
 					use = reg(in.Dst)
 				default:
@@ -86,7 +82,12 @@ func argsReadAfterLegacyLoads(insns []isa.Instruction, singleFrame bool) []bool 
 				use = reg(in.Dst)
 			case isa.ClassSTX:
 				use = reg(in.Dst) | reg(in.Src)
-				if in.Mode() == isa.ModeATOMIC && in.Imm&isa.AtomicFETCH != 0 && in.Imm != isa.AtomicCMPXCHG {
+				switch {
+				case in.Mode() != isa.ModeATOMIC:
+				case in.Imm == isa.AtomicCMPXCHG:
+					use |= reg(isa.R0)
+					def = reg(isa.R0)
+				case in.Imm&isa.AtomicFETCH != 0:
 					def = reg(in.Src)
 				}
 			case isa.ClassLD:
@@ -97,16 +98,19 @@ func argsReadAfterLegacyLoads(insns []isa.Instruction, singleFrame bool) []bool 
 				if in.Mode() == isa.ModeIND {
 					use = reg(in.Src)
 				}
-				keep[i] = after != 0
-				def = argRegs // cleared (when keep says so) or dead
+				keep[i] = after&argRegs != 0
+				def = argRegs | reg(isa.R0) // cleared (when keep says so) or dead
 			case isa.ClassJMP, isa.ClassJMP32:
 				switch {
 				case in.Opcode == isa.OpcodeExit:
+					use = reg(isa.R0)
 					if !singleFrame {
-						use = argRegs // a caller may read them
+						use = allRegs // a caller may read them
 					}
+				case in.Op() == isa.OpCALL && in.Src == isa.CallLocal && in.Source() == isa.SrcK:
+					use = allRegs
 				case in.Op() == isa.OpCALL:
-					use = argRegs // arguments; and a callee's exit
+					use = argRegs | reg(in.Dst) // arguments (callx: and the id)
 				case in.Op() == isa.OpJA:
 				default:
 					use = reg(in.Dst)
@@ -122,5 +126,5 @@ func argsReadAfterLegacyLoads(insns []isa.Instruction, singleFrame bool) []bool 
 			}
 		}
 	}
-	return keep
+	return keep, live[0]
 }

@@ -101,6 +101,9 @@ type compiler struct {
 	// keepArgs[i]: the legacy load at slot i must clear r1-r5 (as the
 	// kernel's do) because the program may read one of them afterwards.
 	keepArgs []bool
+	// entryLive: the registers the program may read before writing
+	// them (FilterVM's entry sets only those).
+	entryLive uint16
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
@@ -131,7 +134,7 @@ func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled
 	c.ldOOB = c.e.newLabel()
 	c.callbackRet = c.e.newLabel()
 	c.findBlocks()
-	c.keepArgs = argsReadAfterLegacyLoads(insns, c.singleFrame)
+	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
 
 	if filter {
 		c.emitFilterStubs()
@@ -342,18 +345,35 @@ func (c *compiler) emitFilterStubs() {
 	e.mov(s64, ctxReg, rcx)
 	e.mov(s64, budgetReg, rax)
 	e.store(s64, filterG, r14)
-	for k, size := range []int32{1, 2, 4} {
-		e.lea(scratchReg, mem(rbx, -size))
-		e.store(s64, filterLdEnd(k), scratchReg)
+	// The bounds of the load sizes the program uses.
+	var sizes [3]bool
+	for i, in := range c.insns {
+		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !c.insns[i-1].IsLDDW()) {
+			sizes[sizeIndex(isa.SizeBytes(in.Size()))] = true
+		}
 	}
-	e.load(s64, xreg[isa.R1], ctxField(offRegs+8))
-	e.load(s64, xreg[isa.R2], ctxField(offRegs+16))
-	for r := 0; r < 10; r++ {
-		if r != 1 && r != 2 {
+	for k, size := range []int32{1, 2, 4} {
+		if sizes[k] {
+			e.lea(scratchReg, mem(rbx, -size))
+			e.store(s64, filterLdEnd(k), scratchReg)
+		}
+	}
+	// Only the registers the program may read before writing them need
+	// their initial values (r1 and r2 from the context, the others zero,
+	// the frame pointer): the rest are never observed.
+	for r := uint8(0); r <= isa.R10; r++ {
+		if c.entryLive&(1<<r) == 0 {
+			continue
+		}
+		switch r {
+		case isa.R1, isa.R2:
+			e.load(s64, xreg[r], ctxField(offRegs+8*int32(r)))
+		case isa.R10:
+			e.load(s64, xreg[r], ctxField(offFPBase))
+		default:
 			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
 		}
 	}
-	e.load(s64, xreg[isa.R10], ctxField(offFPBase))
 }
 
 // The FilterVM code's words in its caller's argument spill area.

@@ -3,7 +3,9 @@
 package amd64_test
 
 import (
+	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -351,4 +353,62 @@ func BenchmarkFilterEntry(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.stop().Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// runAtDepth runs vm on pkt from n frames of 256 bytes down, so the
+// goroutine stack grows (and moves) between runs.
+//
+//go:noinline
+func runAtDepth(vm *amd64.FilterVM, pkt []byte, n int) (uint64, error) {
+	var pad [256]byte
+	pad[n%256] = byte(n)
+	if n == 0 {
+		return vm.Run(pkt)
+	}
+	r0, err := runAtDepth(vm, pkt, n-1)
+	return r0 + uint64(pad[n%256]) - uint64(byte(n)), err
+}
+
+// TestFilterGCAndStackMoves: runs on fresh packets (garbage as soon as the
+// run returns) from varying stack depths while the collector runs
+// continuously: the code is called as a Go function, and must neither
+// lose its packet to the collector nor depend on the goroutine stack's
+// place beyond the call.
+func TestFilterGCAndStackMoves(t *testing.T) {
+	p := loadFilter(t, "ldabsw 0\nmov %r6, %r0\nldabsb 63\nadd %r0, %r6\nstxdw [%r10-8], %r0\nldxdw %r0, [%r10-8]\nexit")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	var runners sync.WaitGroup
+	for g := range 4 {
+		runners.Add(1)
+		go func() {
+			defer runners.Done()
+			vm := p.NewVM(nil)
+			for k := range 3000 {
+				pkt := make([]byte, 64)
+				binary.BigEndian.PutUint32(pkt, uint32(k*g))
+				pkt[63] = byte(k)
+				want := uint64(uint32(k*g)) + uint64(byte(k))
+				if r0, err := runAtDepth(vm, pkt, (k*7+g)%300); err != nil || r0 != want {
+					t.Errorf("goroutine %d run %d: %d, %v; want %d", g, k, r0, err, want)
+					return
+				}
+			}
+		}()
+	}
+	runners.Wait()
+	close(stop)
+	wg.Wait()
 }
