@@ -285,8 +285,11 @@ func (f *Filter) NewMatcher() *Matcher {
 // Match is Filter.Match. It must not be called after Close.
 func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
 	if m.fvm != nil && md == nil && m.w.zeroCtx {
-		r0, err := m.fvm.Run(pkt)
-		return uint32(r0), err
+		r0, status := m.fvm.RunStatus(pkt) // inlined: the only call
+		if status != 0 {
+			return 0, m.fvm.StatusError(status)
+		}
+		return uint32(r0), nil
 	}
 	if m.f.classic != nil {
 		return m.f.classic.run(pkt, md), nil

@@ -335,16 +335,31 @@ func (c *compiler) emitStubs() {
 func (c *compiler) emitFilterStubs() {
 	e := &c.e
 	e.bind(c.runEnd)
-	e.load(s64, r14, filterG)
-	e.aluStore(aluXOR, s32, direct(rbx), rbx)
-	e.ret()
+	c.filterEnd()
 	e.bind(c.ldOOB)
 	e.aluStore(aluXOR, s32, direct(rax), rax)
 	e.jmp(c.runEnd)
+	tooLarge := e.newLabel()
+	c.cold = append(c.cold, func() {
+		e.bind(tooLarge)
+		e.movImm32(rbx, filterTooLarge)
+		e.ret()
+	})
 	c.out.freshEntry = len(e.b)
+	// Packets are at most 2^31-1 bytes, as in the VM (len is 32-bit).
+	e.aluImm(aluCMP, s64, direct(rbx), 0x7fffffff)
+	e.jcc(condA, tooLarge)
 	e.mov(s64, ctxReg, rcx)
 	e.mov(s64, budgetReg, rax)
 	e.store(s64, filterG, r14)
+	if readsUnwrittenStack(c.insns) {
+		// Each run starts with a zeroed stack, as in the interpreter.
+		e.load(s64, scratchReg, ctxField(offFPBase))
+		e.aluStore(aluXOR, s32, direct(rax), rax)
+		for off := int32(-isa.StackSize); off < 0; off += 8 {
+			e.store(s64, mem(scratchReg, off), rax)
+		}
+	}
 	// The bounds of the load sizes the program uses.
 	var sizes [3]bool
 	for i, in := range c.insns {
@@ -376,6 +391,13 @@ func (c *compiler) emitFilterStubs() {
 	}
 }
 
+// filterEnd ends a FilterVM run with r0: g back, status 0.
+func (c *compiler) filterEnd() {
+	c.e.load(s64, r14, filterG)
+	c.e.aluStore(aluXOR, s32, direct(rbx), rbx)
+	c.e.ret()
+}
+
 // The FilterVM code's words in its caller's argument spill area.
 var filterG = mem(rsp, 8+24)
 
@@ -391,11 +413,10 @@ func (c *compiler) clearArgs() {
 // exitTo emits an exit to Go with the given code.
 func (c *compiler) exitTo(code, idx int) {
 	if c.filter {
-		// FilterVM: the end address of the access for the error
-		// message, g back, and the status as the second result.
-		c.e.store(s64, ctxField(offScratch), scratchReg)
+		// FilterVM: g back, and the status as the second result (the
+		// only exit filterable leaves is exitRegion).
 		c.e.load(s64, r14, filterG)
-		c.e.movImm32(rbx, uint32(exitCodeImm(code, idx)))
+		c.e.movImm32(rbx, uint32(filterFault+idx))
 		c.e.ret()
 		return
 	}
@@ -722,6 +743,12 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			e.jmp(c.insn[t])
 		}
 	case isa.OpEXIT:
+		if c.filter {
+			// The end of a FilterVM run, inline: three instructions
+			// instead of a jump to them.
+			c.filterEnd()
+			break
+		}
 		if c.singleFrame {
 			e.jmp(c.runEnd)
 		} else {

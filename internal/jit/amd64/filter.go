@@ -5,7 +5,6 @@ package amd64
 import (
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -27,12 +26,30 @@ import (
 //
 // It is safe for concurrent use by FilterVMs in different goroutines.
 type FilterProgram struct {
-	insns    []isa.Instruction
-	comp     *compiled
-	mu       sync.Mutex
-	code     []byte
-	codeAddr atomic.Uint64
-	cleanup  runtime.Cleanup
+	insns []isa.Instruction
+	comp  *compiled
+	// fv is the func value the VMs call: the code's entry, or after
+	// Close closedFilter's.
+	fv funcval
+	// errs are the errors of the run statuses: filterClosed,
+	// filterTooLarge, then per slot the access there failing.
+	errs    []error
+	mu      sync.Mutex
+	code    []byte
+	cleanup runtime.Cleanup
+}
+
+// Run statuses besides 0 (the program returned): the error is
+// FilterProgram.errs[status-1].
+const (
+	filterClosed   = 1 // closedFilter: the program is closed
+	filterTooLarge = 2 // the packet is 2 GiB or more
+	filterFault    = 3 // + the instruction index: an access outside the memory and the stack
+)
+
+// closedFilter is what VMs of a closed FilterProgram call.
+func closedFilter(unsafe.Pointer, uint64, *runContext, uint64) (r0, status uint64) {
+	return 0, filterClosed
 }
 
 // ErrNotFilter is wrapped by LoadFilter's errors for programs the filter
@@ -87,9 +104,39 @@ func LoadFilter(insns []isa.Instruction, opts Options) (*FilterProgram, error) {
 		return nil, err
 	}
 	p.comp, p.code = comp, code
-	p.codeAddr.Store(uint64(uintptr(unsafe.Pointer(unsafe.SliceData(code)))))
+	p.fv.fn = uintptr(unsafe.Pointer(unsafe.SliceData(code))) + uintptr(comp.freshEntry)
+	p.errs = make([]error, filterFault-1+len(insns))
+	p.errs[filterClosed-1] = ErrClosed
+	p.errs[filterTooLarge-1] = fmt.Errorf("jit: packet of 2 GiB or more: too large")
+	for i, in := range p.insns {
+		if i > 0 && p.insns[i-1].IsLDDW() {
+			continue
+		}
+		if err := accessError(i, in); err != nil {
+			p.errs[filterFault-1+i] = err
+		}
+	}
 	p.cleanup = runtime.AddCleanup(p, unmapCode, code)
 	return p, nil
+}
+
+// accessError is the error of a run whose access at slot i failed (nil
+// for instructions that access no memory). It is built at load time so
+// that a run only picks it: the failing address is not in it.
+func accessError(i int, in isa.Instruction) error {
+	cl := in.Class()
+	if cl != isa.ClassLDX && cl != isa.ClassST && cl != isa.ClassSTX {
+		return nil
+	}
+	size := isa.SizeBytes(in.Size())
+	reason := fmt.Sprintf("read of %d bytes outside the stack and the memory of the run", size)
+	switch {
+	case cl == isa.ClassSTX && in.Mode() == isa.ModeATOMIC:
+		reason = fmt.Sprintf("atomic access of %d bytes outside the stack and the memory of the run, or not aligned to %d bytes", size, size)
+	case cl != isa.ClassLDX:
+		reason = fmt.Sprintf("write of %d bytes outside the stack and the memory of the run", size)
+	}
+	return &isa.InstructionError{Index: i, Insn: in, Reason: reason, Err: engine.ErrOutOfBounds}
 }
 
 // Close releases the program's executable memory; runs after it fail with
@@ -99,9 +146,10 @@ func (p *FilterProgram) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.code != nil {
+		closed := closedFilter
+		atomic.StoreUintptr(&p.fv.fn, **(**uintptr)(unsafe.Pointer(&closed)))
 		p.cleanup.Stop()
 		unmapCode(p.code)
-		p.codeAddr.Store(0)
 		p.code = nil
 	}
 	return nil
@@ -116,27 +164,23 @@ func (p *FilterProgram) CodeSize() int { return len(p.comp.code) }
 // otherwise accessible. The program may read and write the memory and its
 // stack. A FilterVM must be used by one goroutine at a time.
 type FilterVM struct {
-	p     *FilterProgram
+	call  filterFunc
 	ctx   *runContext
+	errs  []error
+	p     *FilterProgram
 	words []uint64
 	stack []byte
 	mem   []byte
-	// clear: the program may read stack bytes it did not write, so each
-	// run starts with a zeroed stack (as in the interpreter); otherwise
-	// nothing it can read depends on an earlier run.
-	clear bool
-	call  filterFunc
 }
 
 // NewVM returns a machine running the program on mem (see FilterVM). The
 // caller may change mem's contents between runs, and keeps it alive and
 // unmoved while the VM is in use.
 func (p *FilterProgram) NewVM(mem []byte) *FilterVM {
-	vm := &FilterVM{p: p, ctx: new(runContext), mem: mem, words: make([]uint64, isa.StackSize/8)}
+	vm := &FilterVM{p: p, ctx: new(runContext), errs: p.errs, mem: mem, words: make([]uint64, isa.StackSize/8)}
 	// vm.mem keeps the memory alive; the context holds its address for
 	// the code (r1), the stack's too.
 	vm.stack = unsafe.Slice((*byte)(unsafe.Pointer(&vm.words[0])), isa.StackSize)
-	vm.clear = readsUnwrittenStack(p.insns)
 	c := vm.ctx
 	lo := addrOf(vm.stack)
 	c.fpBase = lo + isa.StackSize
@@ -147,58 +191,46 @@ func (p *FilterProgram) NewVM(mem []byte) *FilterVM {
 	setRegion(&c.regions[regionExtraW], 0, 0)
 	setRegion(&c.regions[regionExtraR], 0, 0)
 	c.regs[1], c.regs[2] = addrOf(mem), uint64(len(mem))
-	fv := &funcval{fn: uintptr(p.codeAddr.Load()) + uintptr(p.comp.freshEntry)}
+	fv := &p.fv
 	vm.call = *(*filterFunc)(unsafe.Pointer(&fv))
 	return vm
 }
 
 // Run runs the program on pkt (see FilterVM) and returns r0. The only
 // run-time failure is an access outside the memory and the stack
-// (engine.ErrOutOfBounds, in an *isa.InstructionError); a legacy load
-// outside the packet ends the run with r0 = 0, as in the kernel.
+// (engine.ErrOutOfBounds, in an *isa.InstructionError naming the
+// instruction); a legacy load outside the packet ends the run with r0 =
+// 0, as in the kernel.
 func (vm *FilterVM) Run(pkt []byte) (uint64, error) {
-	if vm.p.codeAddr.Load() == 0 {
-		return 0, ErrClosed
-	}
-	if len(pkt) > math.MaxInt32 {
-		return 0, fmt.Errorf("jit: packet of %d bytes is too large", len(pkt))
-	}
-	if vm.clear {
-		clear(vm.words)
-	}
-	p := unsafe.Pointer(unsafe.SliceData(pkt))
-	r0, status := vm.call(p, uint64(len(pkt)), vm.ctx, 0)
-	// The packet must stay alive during the call: the register argument
-	// alone is not a root while the code runs.
-	runtime.KeepAlive(p)
+	r0, status := vm.RunStatus(pkt)
 	if status != 0 {
-		return 0, vm.fail(status)
+		return 0, vm.StatusError(status)
 	}
 	return r0, nil
 }
 
-// fail builds the error of a run that exited with status (exit code and
-// instruction index, as runContext.exit).
-func (vm *FilterVM) fail(status uint64) error {
-	code, idx := int(status>>24), int(status&0xffffff)
-	if code != exitRegion || idx >= len(vm.p.insns) {
-		return fmt.Errorf("jit: internal error: filter run exited with code %d at instruction %d", code, idx)
+// RunStatus is Run for the hottest callers: small enough to be inlined,
+// so that a run is one indirect call into the code. Status 0 is success;
+// any other status is a failed run, whose error StatusError gives.
+// Everything a run needs checked (the program not closed, the packet's
+// size, a stack to clear) is done by the code's first instructions.
+func (vm *FilterVM) RunStatus(pkt []byte) (r0, status uint64) {
+	// No runtime.KeepAlive(pkt) is needed after the call: the code has
+	// no safe point, so the collector can neither scan this goroutine's
+	// stack nor finish a cycle until it has returned.
+	return vm.call(unsafe.Pointer(unsafe.SliceData(pkt)), uint64(len(pkt)), vm.ctx, 0)
+}
+
+// StatusError returns the error of a run that ended with status (nil for
+// 0).
+func (vm *FilterVM) StatusError(status uint64) error {
+	if status == 0 || status > uint64(len(vm.errs)) {
+		if status == 0 {
+			return nil
+		}
+		return fmt.Errorf("jit: internal error: filter run status %d", status)
 	}
-	in := vm.p.insns[idx]
-	size := uint64(isa.SizeBytes(in.Size()))
-	kind := "read"
-	if in.Class() != isa.ClassLDX {
-		kind = "write"
-	}
-	addr := vm.ctx.scratch - size
-	reason := fmt.Sprintf("%s of %d bytes at %#x is outside the stack and the memory of the run", kind, size, addr)
-	if addr < 4096 {
-		reason = fmt.Sprintf("%s of %d bytes at %#x: null or near-null pointer", kind, size, addr)
-	}
-	if in.Class() == isa.ClassSTX && in.Mode() == isa.ModeATOMIC && addr&(size-1) != 0 {
-		reason = fmt.Sprintf("atomic access of %d bytes at %#x is not aligned to %d bytes", size, addr, size)
-	}
-	return &isa.InstructionError{Index: idx, Insn: in, Reason: reason, Err: engine.ErrOutOfBounds}
+	return vm.errs[status-1]
 }
 
 // filterFunc is the type FilterVM calls its program's code as: a Go

@@ -78,3 +78,14 @@ func (p *FilterProgram) NewVM(mem []byte) *FilterVM { return &FilterVM{} }
 
 // Run reports ErrUnavailable.
 func (vm *FilterVM) Run(pkt []byte) (uint64, error) { return 0, ErrUnavailable }
+
+// RunStatus reports a failure (StatusError: ErrUnavailable).
+func (vm *FilterVM) RunStatus(pkt []byte) (r0, status uint64) { return 0, 1 }
+
+// StatusError returns ErrUnavailable for a non-zero status.
+func (vm *FilterVM) StatusError(status uint64) error {
+	if status == 0 {
+		return nil
+	}
+	return ErrUnavailable
+}
