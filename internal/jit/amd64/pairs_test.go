@@ -3,8 +3,10 @@
 package amd64_test
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bpfvm/bpfvm/internal/conformance"
@@ -195,5 +197,70 @@ func TestWithoutBMI2(t *testing.T) {
 		if d := compareOutcomes(want, got); d != "" {
 			t.Fatalf("seed %d: %s\n%s", seed, d, listing(insns))
 		}
+	}
+}
+
+// TestBlindShiftsAndLegacyLoads checks that blinding also hides shift
+// counts (as the kernel's blinding does, the count goes through a
+// register) and legacy packet load offsets, and that results do not
+// change, with and without BMI2.
+func TestBlindShiftsAndLegacyLoads(t *testing.T) {
+	insns := []isa.Instruction{
+		{Opcode: isa.ClassLD | isa.ModeABS | isa.SizeW, Imm: 0x23456},
+		{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 7, Src: 0},
+		{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcK, Dst: 8, Imm: 0x10},
+		{Opcode: isa.ClassLD | isa.ModeIND | isa.SizeH, Src: 8, Imm: 0x31234},
+		{Opcode: isa.ClassALU64 | isa.OpLSH | isa.SrcK, Dst: 0, Imm: 13},
+		{Opcode: isa.ClassALU | isa.OpRSH | isa.SrcK, Dst: 7, Imm: 0x5eadbe07},
+		{Opcode: isa.ClassALU64 | isa.OpARSH | isa.SrcK, Dst: 4, Imm: 3}, // r4 is rcx: the count's register without BMI2
+		{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: 0, Src: 7},
+		{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: 0, Src: 4},
+		{Opcode: isa.OpcodeExit},
+	}
+	pkt := make([]byte, 0x40000)
+	for i := range pkt {
+		pkt[i] = byte(i*7 + i>>9)
+	}
+	var want uint64
+	for k, bmi2 := range []bool{true, false} {
+		for _, blind := range []bool{false, true} {
+			restore := amd64.SetBMI2(bmi2)
+			p, err := amd64.Load(insns, amd64.Options{BlindConstants: blind})
+			restore()
+			if err != nil {
+				t.Fatal(err)
+			}
+			code := string(amd64.Code(p))
+			for _, c := range []struct {
+				name  string
+				bytes string
+			}{
+				{"LD_ABS offset", "\x56\x34\x02\x00"},
+				{"LD_IND offset", "\x34\x12\x03\x00"},
+				{"shl rax, 13", "\xc1\xe0\x0d"},
+				{"shr r13d, 7", "\xc1\xed\x07"},
+			} {
+				if found := strings.Contains(code, c.bytes); found == blind {
+					t.Errorf("bmi2 %v, blinding %v: %s in the code: %v", bmi2, blind, c.name, found)
+				}
+			}
+			vm := p.NewVM()
+			r0, err := vm.RunWithPacket(nil, pkt)
+			p.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k == 0 && !blind {
+				want = r0
+			}
+			if r0 != want || r0 == 0 {
+				t.Errorf("bmi2 %v, blinding %v: r0 = %#x, want %#x (non-zero)", bmi2, blind, r0, want)
+			}
+		}
+	}
+	w := uint64(binary.BigEndian.Uint16(pkt[0x10+0x31234:])) << 13
+	w += uint64(binary.BigEndian.Uint32(pkt[0x23456:]) >> 7)
+	if want != w {
+		t.Errorf("r0 = %#x, want %#x", want, w)
 	}
 }
