@@ -4,11 +4,19 @@ package amd64
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"unsafe"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
+
+// useBMI2 selects the BMI2 shifts (shlx, shrx, sarx), which take their
+// count in any register; without them a shift by a register goes through
+// cl. A variable so that tests can compile the fallback too.
+var useBMI2 = cpu.X86.HasBMI2
 
 // xreg maps eBPF registers r0-r10 to x86 registers.
 var xreg = [isa.NumRegisters]reg{rax, rdi, rsi, rdx, rcx, r8, rbx, r13, r14, r15, r12}
@@ -104,6 +112,7 @@ type compiler struct {
 	// entryLive: the registers the program may read before writing
 	// them (FilterVM's entry sets only those).
 	entryLive uint16
+	bmi2      bool
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
@@ -118,7 +127,7 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 // program must pass filterable).
 func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled, error) {
 	n := len(insns)
-	c := &compiler{insns: insns, opts: opts, filter: filter}
+	c := &compiler{insns: insns, opts: opts, filter: filter, bmi2: useBMI2}
 	c.out.insnOff = make([]int32, n)
 	c.out.resume = make([]int32, n)
 	c.out.blockLen = make([]uint32, n)
@@ -150,6 +159,10 @@ func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled
 		c.e.bind(c.insn[i])
 		if c.leader[i] && !filter {
 			c.emitBudgetCheck(i)
+		}
+		if c.emitPair(i) {
+			i++
+			continue
 		}
 		if err := c.emitInsn(i); err != nil {
 			return nil, err
@@ -449,6 +462,112 @@ func (c *compiler) emitBudgetCheck(i int) {
 	})
 }
 
+// emitPair emits instructions i and i+1 together when a cheaper x86
+// sequence does the work of both, and reports whether it did. The second
+// instruction is never a jump target (it would start a block), but
+// Env.Call may still enter there: its label gets a cold copy of it alone,
+// which then joins the code after the pair.
+func (c *compiler) emitPair(i int) bool {
+	insns := c.insns
+	if i+1 >= len(insns) || c.leader[i+1] || insns[i].IsLDDW() {
+		return false
+	}
+	a, b := insns[i], insns[i+1]
+	e := &c.e
+	switch {
+	case a.Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcX || a.Opcode == isa.ClassALU|isa.OpMOV|isa.SrcX:
+		if a.Offset != 0 || b.Class() != a.Class() || b.Dst != a.Dst || b.Source() != isa.SrcK || c.opts.BlindConstants {
+			return false
+		}
+		size := s32
+		if a.Class() == isa.ClassALU64 {
+			size = s64
+		}
+		dst, src := xreg[a.Dst], xreg[a.Src]
+		switch b.Op() {
+		case isa.OpADD, isa.OpSUB:
+			// dst = src ± imm in one lea instead of a move and an add.
+			disp := b.Imm
+			if b.Op() == isa.OpSUB {
+				if disp == math.MinInt32 {
+					return false
+				}
+				disp = -disp
+			}
+			e.leaSize(size, dst, mem(src, disp))
+		case isa.OpLSH, isa.OpRSH, isa.OpARSH:
+			// dst = src shifted: shlx/shrx/sarx write another register
+			// than they read, so the copy disappears.
+			n := uint8(b.Imm) & uint8(size*8-1)
+			if !c.bmi2 || n == 0 {
+				return false
+			}
+			e.movImm32(scratchReg, uint32(n))
+			e.shiftX(shiftDigit[b.Op()], size, dst, src, scratchReg)
+		default:
+			return false
+		}
+	case (a.Class() == isa.ClassSTX || a.Class() == isa.ClassST && !c.opts.BlindConstants) && a.Mode() == isa.ModeMEM && a.Dst == isa.R10:
+		// A load of the stack slot just stored: the store stays, the
+		// load becomes a register move, which keeps the value's
+		// dependency chain off store forwarding (about 5 cycles).
+		size := isa.SizeBytes(a.Size())
+		if b.Class() != isa.ClassLDX || b.Src != isa.R10 || b.Offset != a.Offset || b.Size() != a.Size() ||
+			int(a.Offset) < -isa.StackSize || int(a.Offset)+size > 0 {
+			return false
+		}
+		if err := c.emitInsn(i); err != nil {
+			return false // cannot happen: a stack store always compiles
+		}
+		dst := xreg[b.Dst]
+		sx := b.Mode() == isa.ModeMEMSX
+		if a.Class() == isa.ClassSTX {
+			src := xreg[a.Src]
+			switch {
+			case sx:
+				e.loadSX(size, s64, dst, direct(src))
+			case size == s64:
+				e.mov(s64, dst, src)
+			default:
+				e.movZX(size, dst, src)
+			}
+		} else {
+			v := uint64(int64(a.Imm))
+			switch size {
+			case s8:
+				v = uint64(uint8(v))
+				if sx {
+					v = uint64(int64(int8(v)))
+				}
+			case s16:
+				v = uint64(uint16(v))
+				if sx {
+					v = uint64(int64(int16(v)))
+				}
+			case s32:
+				v = uint64(uint32(v))
+				if sx {
+					v = uint64(int64(int32(v)))
+				}
+			}
+			e.movImm64(dst, v)
+		}
+	default:
+		return false
+	}
+	after := e.newLabel()
+	e.bind(after)
+	entry := c.insn[i+1]
+	c.cold = append(c.cold, func() {
+		e.bind(entry)
+		c.emitInsn(i + 1) // an ALU operation or a stack load: always compiles
+		e.jmp(after)
+	})
+	return true
+}
+
+var shiftDigit = map[uint8]byte{isa.OpLSH: shSHL, isa.OpRSH: shSHR, isa.OpARSH: shSAR}
+
 func (c *compiler) emitInsn(i int) error {
 	in := c.insns[i]
 	switch in.Class() {
@@ -538,7 +657,14 @@ func (c *compiler) emitALU(in isa.Instruction) {
 	case isa.OpNEG:
 		e.unary(f7NEG, size, direct(dst))
 	case isa.OpLSH, isa.OpRSH, isa.OpARSH:
-		digit := map[uint8]byte{isa.OpLSH: shSHL, isa.OpRSH: shSHR, isa.OpARSH: shSAR}[op]
+		digit := shiftDigit[op]
+		if k && c.opts.BlindConstants {
+			// As the kernel's blinding does: the count goes through a
+			// register, so the shift takes it from there.
+			c.blindedImm(s32, scratchReg, in.Imm)
+			c.emitShiftBy(digit, size, dst, scratchReg)
+			return
+		}
 		if k {
 			n := uint8(in.Imm) & uint8(size*8-1)
 			if n == 0 {
@@ -550,7 +676,7 @@ func (c *compiler) emitALU(in isa.Instruction) {
 			e.shiftImm(digit, size, dst, n)
 			return
 		}
-		c.emitShiftCL(digit, size, dst, src)
+		c.emitShiftBy(digit, size, dst, src)
 	case isa.OpDIV, isa.OpMOD:
 		c.emitDivMod(in, size)
 	case isa.OpEND:
@@ -600,12 +726,32 @@ func (c *compiler) blindedImm(size int, r reg, imm int32) {
 	c.e.aluImm(aluXOR, size, direct(r), k)
 }
 
-// emitShiftCL shifts dst by src, which x86 wants in cl (eBPF r4's register).
-func (c *compiler) emitShiftCL(digit byte, size int, dst, src reg) {
+// emitShiftBy shifts dst by the count in register src (an eBPF register's,
+// or the scratch register).
+func (c *compiler) emitShiftBy(digit byte, size int, dst, src reg) {
 	e := &c.e
+	if c.bmi2 {
+		// One instruction, which also zero-extends a 32-bit result.
+		e.shiftX(digit, size, dst, dst, src)
+		return
+	}
+	// The legacy shifts want the count in cl (eBPF r4's register).
 	switch {
 	case src == rcx:
 		e.shiftCL(digit, size, dst)
+	case src == scratchReg && dst == rcx:
+		// Both the value and the count need rcx's place: go through
+		// the spill slot.
+		e.store(s64, ctxField(offSpill), scratchReg)
+		e.mov(s64, scratchReg, rcx)
+		e.load(s64, rcx, ctxField(offSpill))
+		e.shiftCL(digit, size, scratchReg)
+		e.mov(s64, rcx, scratchReg)
+	case src == scratchReg:
+		e.store(s64, ctxField(offSpill), rcx)
+		e.mov(s64, rcx, scratchReg)
+		e.shiftCL(digit, size, dst)
+		e.load(s64, rcx, ctxField(offSpill))
 	case dst == rcx:
 		e.mov(s64, scratchReg, rcx)
 		e.mov(s64, rcx, src)
@@ -778,9 +924,14 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 				e.aluStore(aluCMP, size, direct(dst), scratchReg)
 			}
 		} else if in.Source() == isa.SrcK {
-			if op == isa.OpJSET {
+			switch {
+			case op == isa.OpJSET:
 				e.testImm(size, direct(dst), in.Imm)
-			} else {
+			case in.Imm == 0:
+				// Shorter, and sets the flags as cmp with 0 does
+				// (CF and OF clear).
+				e.test(size, dst, dst)
+			default:
 				e.aluImm(aluCMP, size, direct(dst), in.Imm)
 			}
 		} else {
@@ -986,7 +1137,7 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	if c.filter {
 		ldEnd = filterLdEnd(int(sizeIndex(size)))
 	}
-	if in.Mode() == isa.ModeABS && in.Imm >= 0 {
+	if in.Mode() == isa.ModeABS && in.Imm >= 0 && !c.opts.BlindConstants {
 		// A constant offset known to be non-negative: compare it with
 		// the bound directly and address the packet with it.
 		e.aluImm(aluCMP, s64, ldEnd, in.Imm)
@@ -999,9 +1150,17 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		c.emitLegacyLoad(i, size, mem(base, in.Imm))
 		return nil
 	}
-	if in.Mode() == isa.ModeABS {
+	switch {
+	case c.opts.BlindConstants:
+		// The offset is a constant too (the kernel blinds it the same
+		// way).
+		c.blindedImm(s32, scratchReg, in.Imm)
+		if in.Mode() == isa.ModeIND {
+			e.aluStore(aluADD, s32, direct(scratchReg), xreg[in.Src])
+		}
+	case in.Mode() == isa.ModeABS:
 		e.movImm32(scratchReg, uint32(in.Imm))
-	} else {
+	default:
 		e.mov(s32, scratchReg, xreg[in.Src])
 		e.aluImm(aluADD, s32, direct(scratchReg), in.Imm)
 	}

@@ -66,8 +66,8 @@
 // # Constant blinding
 //
 // With Options.BlindConstants every immediate (ALU and jump operands,
-// stored values, lddw) is emitted xored with a fresh random key and xored
-// back at run time, so an untrusted program cannot place chosen byte
+// stored values, lddw, shift counts, legacy packet load offsets) is
+// emitted xored with a fresh random key and xored back at run time, so an untrusted program cannot place chosen byte
 // sequences in executable memory.
 //
 // # Not yet
