@@ -26,7 +26,8 @@ var ErrUnsupported = errors.New("unsupported instruction")
 // concurrent use by many VMs.
 type Program struct {
 	insns   []isa.Instruction // the original slots, for error messages
-	code    []op              // one decoded operation per slot
+	code    []op              // one decoded operation per slot, pairs fused (fuse.go)
+	plain   []op              // the same without fusion: one instruction per op
 	segs    []uint32          // budget cost of the segment starting at each slot (see inner)
 	helpers []engine.Helper   // static helper calls index this slice
 	byID    engine.Helpers    // callx looks ids up here (a private copy)
@@ -104,6 +105,8 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 		}
 	}
 	p.segs = segments(p.code)
+	p.plain = append([]op(nil), p.code...)
+	fuse(p.code)
 	return p, nil
 }
 
