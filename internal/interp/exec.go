@@ -1374,6 +1374,17 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			} else {
 				pc = int(in.imm >> 32)
 			}
+		case opLdAbsBMsh:
+			o := in.imm
+			if o >= vm.pktLen {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o))&0xf) << 2
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			regs[0] = v
+			regs[in.src&15] = v
+			pc += 4
+			continue
 		case opCallLocal:
 			if vm.depth >= isa.MaxCallDepth {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow

@@ -27,6 +27,11 @@ func fuse(code []op) {
 		if a.kind == opInvalid || b.kind == opInvalid {
 			continue
 		}
+		if a.kind == opLdAbsB && n+3 < len(code) && isMsh(code[n+1], code[n+2], code[n+3]) {
+			a.kind, a.src = opLdAbsBMsh, code[n+3].dst
+			code[n] = a
+			continue
+		}
 		if f, ok := fusePair(a, b, n); ok {
 			code[n] = f
 		}
@@ -145,4 +150,12 @@ func jump32K(b op) (cond uint8, swap, ok bool) {
 		return 3, false, true
 	}
 	return 0, false, false
+}
+
+// isMsh tells whether b, c, d finish classic BPF's ldxb 4*([k]&0xf) after
+// a byte load into r0: w0 &= 15; w0 <<= 2; wX = w0.
+func isMsh(b, c, d op) bool {
+	return b.kind == opAnd32K && b.dst == 0 && uint32(b.imm) == 0xf &&
+		c.kind == opLsh32K && c.dst == 0 && uint32(c.imm) == 2 &&
+		d.kind == opMov32X && d.src == 0
 }

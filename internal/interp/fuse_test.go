@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"testing"
@@ -36,6 +37,8 @@ func fusionCases() []fusionCase {
 		{"ldxdw-add", "mov %r6, 10\nldxdw %r2, [%r1+8]\nadd %r6, %r2\nmov32 %r0, 0\nadd %r0, %r6\nexit", 1, opLdxDWAdd64X, 10 + 0x100f0e0d0c0b0a09},
 		{"add-mov", "mov %r1, 3\nmov %r6, 4\nadd %r1, %r6\nmov %r6, %r1\nmov %r0, %r6\nexit", 2, opAdd64XMovX, 7},
 		{"mov32-exit", "mov %r0, -1\nmov32 %r0, 9\nexit", 1, opMov32KExit, 9},
+		{"msh", "mov %r7, 9\nldabsb 5\nand32 %r0, 0xf\nlsh32 %r0, 2\nmov32 %r7, %r0\nadd %r0, %r7\nexit", 1, opLdAbsBMsh, 48},
+		{"msh-x-is-r3", "mov %r3, 9\nldabsb 5\nand32 %r0, 0xf\nlsh32 %r0, 2\nmov32 %r3, %r0\nadd %r0, %r3\nexit", 1, opLdAbsBMsh, 48},
 		{"mov32-exit-callee", "call local f\nadd %r0, 1\nexit\nf:\nmov32 %r0, 5\nexit", 3, opMov32KExit, 6},
 	}
 	// Loop counters: r1 steps by 3 from 0 until the jump leaves the loop.
@@ -242,6 +245,7 @@ func TestFusedFaults(t *testing.T) {
 	for _, src := range []string{
 		"mov %r0, 7\nldabsh 15\njeq32 %r0, 1, +1\nexit\nmov %r0, 3\nexit",
 		"mov %r6, 14\nldindw %r6, -1\njne32 %r0, 1, +1\nexit\nmov %r0, 3\nexit",
+		"mov %r0, 7\nldabsb 16\nand32 %r0, 0xf\nlsh32 %r0, 2\nmov32 %r7, %r0\nexit",
 	} {
 		p, _ := loadFusion(t, src)
 		if k := p.code[1].kind; k < opLdAbsBJeq {
@@ -283,21 +287,30 @@ func TestFusedRegionMiss(t *testing.T) {
 // TestHTTPFilterFused: the translated classic filter the issue measures
 // runs its packet loads fused with their jumps.
 func TestHTTPFilterFused(t *testing.T) {
-	p, err := Load(httpFilter, Options{})
+	for _, prog := range [][]isa.Instruction{httpFilter, httpFilterTrimmed} {
+		checkHTTPFused(t, prog)
+	}
+}
+
+func checkHTTPFused(t *testing.T, prog []isa.Instruction) {
+	p, err := Load(prog, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fused := 0
+	fused, msh := 0, 0
 	for n, o := range p.code {
-		if o.kind >= opLdAbsBJeq {
+		if o.kind >= opLdAbsBJeq && o.kind <= opLdIndWJset {
 			fused++
+		}
+		if o.kind == opLdAbsBMsh {
+			msh++
 		}
 		if o.kind != p.plain[n].kind && o.kind < opMovXAddK {
 			t.Errorf("slot %d: fused kind %d is not a superinstruction", n, o.kind)
 		}
 	}
-	if fused != 4 {
-		t.Errorf("%d legacy loads fused with their jump, want 4", fused)
+	if fused != 4 || msh != 1 {
+		t.Errorf("%d legacy loads fused with their jump, want 4; %d ldxb 4*([k]&0xf) fused, want 1", fused, msh)
 	}
 	for _, port := range []uint16{80, 81} {
 		full := checkAgainstStepping(t, p, tcpFrame(port))
@@ -308,3 +321,65 @@ func TestHTTPFilterFused(t *testing.T) {
 }
 
 func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// TestPureRuns: programs that only compute on registers and read the
+// packet run without the run set-up (runPure) and give what the general
+// path gives (a context that is never cancelled forces it), including
+// Executed, a legacy load outside the packet (runPure gives up and the run
+// starts again) and a budget too small for the program.
+func TestPureRuns(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		pure bool
+	}{
+		{"mov %r0, 2\nexit", true},
+		{"ldabsh 12\njne32 %r0, 0x800, +2\nmov32 %r0, 1\nexit\nmov32 %r0, 0\nexit", true},
+		{"lddw %r0, 0x123456789\nldindb %r1, 3\nexit", true},
+		{"mov %r0, 0\nloop:\nadd %r0, 1\njlt %r0, 5, loop\nexit", false}, // a loop
+		{"ldxb %r0, [%r1]\nexit", false},
+		{"stb [%r10-1], 1\nmov %r0, 0\nexit", false},
+		{"call 1\nexit", false},
+		{"call local f\nexit\nf:\nmov %r0, 1\nexit", false},
+	} {
+		insns, err := asm.Assemble(c.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Load(insns, Options{Helpers: engine.Helpers{1: func(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil }}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.pure != c.pure {
+			t.Errorf("%q: pure = %v, want %v", c.src, p.pure, c.pure)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		for _, pkt := range [][]byte{tcpFrame(80), {0x08}, nil} {
+			for _, budget := range []uint64{0, 1, 2, 3} {
+				fast, general := p.NewVM(), p.NewVM()
+				fast.SetBudget(budget)
+				general.SetBudget(budget)
+				general.SetContext(ctx)
+				mem := fusionMem()
+				r0, err := fast.RunWithPacket(mem, pkt)
+				gr0, gerr := general.RunWithPacket(mem, pkt)
+				if r0 != gr0 || fmt.Sprint(err) != fmt.Sprint(gerr) || fast.Executed() != general.Executed() {
+					t.Errorf("%q, packet % x, budget %d: %#x, %v after %d; general path %#x, %v after %d",
+						c.src, pkt, budget, r0, err, fast.Executed(), gr0, gerr, general.Executed())
+				}
+			}
+		}
+		cancel()
+	}
+	// The HTTP filter runs pure on a frame, and falls back on a short one.
+	p, err := Load(httpFilter, Options{})
+	if err != nil || !p.pure {
+		t.Fatalf("httpFilter: pure %v, %v", p != nil && p.pure, err)
+	}
+	vm := p.NewVM()
+	if r0, err := vm.RunWithPacket(nil, tcpFrame(80)); r0 != 262144 || err != nil || vm.Executed() != 19 {
+		t.Errorf("frame: %d, %v after %d", r0, err, vm.Executed())
+	}
+	if r0, err := vm.RunWithPacket(nil, make([]byte, 13)); r0 != 0 || err != nil || vm.Executed() != 4 {
+		t.Errorf("short frame: %d, %v after %d", r0, err, vm.Executed())
+	}
+}

@@ -276,7 +276,7 @@ func genProgram(seed []byte) []isa.Instruction {
 				return isa.Instruction{Opcode: cls | isa.OpMOV | isa.SrcK, Dst: r, Imm: imm}
 			}
 			movX := isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: dst, Src: src}
-			switch b[2] % 9 {
+			switch b[2] % 10 {
 			case 0:
 				out = append(out, movX, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: dst, Imm: imm})
 			case 1:
@@ -315,6 +315,11 @@ func genProgram(seed []byte) []isa.Instruction {
 				out = append(out, l)
 				jumps = append(jumps, len(out))
 				out = append(out, isa.Instruction{Opcode: isa.ClassJMP32 | jmpOps[int(b[4])%len(jmpOps)], Dst: 0, Offset: int16(b[3]), Imm: imm})
+			case 9: // ldxb 4*([k]&0xf) as cbpf translates it
+				out = append(out, isa.Instruction{Opcode: isa.ClassLD | isa.ModeABS | isa.SizeB, Imm: int32(b[3] % 20)},
+					isa.Instruction{Opcode: isa.ClassALU | isa.OpAND | isa.SrcK, Imm: 0xf},
+					isa.Instruction{Opcode: isa.ClassALU | isa.OpLSH | isa.SrcK, Imm: 2},
+					isa.Instruction{Opcode: isa.ClassALU | isa.OpMOV | isa.SrcX, Dst: dst, Src: 0})
 			}
 		case 11: // exit or ja
 			if b[2]&1 != 0 {

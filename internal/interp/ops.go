@@ -233,6 +233,11 @@ const (
 	opLdIndWJge
 	opLdIndWJset
 
+	// r0 = *(u8 *)skb[K]; w0 &= 15; w0 <<= 2; wX = w0: classic BPF's
+	// ldxb 4*([k]&0xf) (IP header length) as cbpf translates it, four
+	// instructions. src holds X's register.
+	opLdAbsBMsh
+
 	numOps
 )
 
