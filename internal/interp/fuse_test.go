@@ -323,9 +323,9 @@ func checkHTTPFused(t *testing.T, prog []isa.Instruction) {
 func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // TestPureRuns: programs that only compute on registers and read the
-// packet run without the run set-up (runPure) and give what the general
+// packet run without the run set-up (VM.run) and give what the general
 // path gives (a context that is never cancelled forces it), including
-// Executed, a legacy load outside the packet (runPure gives up and the run
+// Executed, a legacy load outside the packet (the fast path gives up and the run
 // starts again) and a budget too small for the program.
 func TestPureRuns(t *testing.T) {
 	for _, c := range []struct {

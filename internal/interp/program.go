@@ -36,7 +36,7 @@ type Program struct {
 	// with legacy loads (no other memory, no calls) and never jumps
 	// backwards, so a run has no effect but its result and executes at
 	// most len(code) instructions. Classic filters translate to such
-	// programs; VM.runPure runs them without the run set-up.
+	// programs; VM.run runs them without the run set-up.
 	pure bool
 }
 
