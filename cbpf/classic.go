@@ -221,23 +221,54 @@ func b2i(b bool) int {
 	return 0
 }
 
+// classicState is a run's machine state between exec and slowStep.
+type classicState struct {
+	a, x uint32
+	pc   uint
+	mem  [MemWords]uint32
+}
+
 // run executes the program. Jumps only go forward and every path ends in a
-// return (Check), so the loop always terminates.
+// return (Check), so it always ends. exec runs everything that needs no
+// call; the few instructions that do (ancillary and negative-offset loads,
+// indirect loads outside the packet) go through slowStep. Keeping calls out
+// of exec's loop keeps its registers from being spilled at every dispatch.
 func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
-	var a, x uint32
-	var mem [MemWords]uint32
+	var st classicState
+	if v, done := p.exec(pkt, md, &st); done {
+		return v
+	}
+	return p.finish(pkt, md, &st)
+}
+
+// finish continues a run that exec handed over to slowStep.
+func (p *classicProgram) finish(pkt []byte, md *Metadata, st *classicState) uint32 {
+	for {
+		if v, done := p.slowStep(pkt, md, st); done {
+			return v
+		}
+		if v, done := p.exec(pkt, md, st); done {
+			return v
+		}
+	}
+}
+
+// exec runs from st.pc until the program returns (done) or reaches an
+// instruction for slowStep (not done; st holds the state before it).
+func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState) (v uint32, done bool) {
+	a, x := st.a, st.x
+	mem := &st.mem
 	code := p.code
-	// Jumps only go forward and every path ends in a return (Check), so
-	// the loop always ends with a return; the condition lets the compiler
-	// drop the bounds check on code[pc].
-	for pc := uint(0); pc < uint(len(code)); {
+	// The loop condition lets the compiler drop the bounds check on
+	// code[pc].
+	for pc := st.pc; pc < uint(len(code)); {
 		in := &code[pc]
 		pc++
 		switch in.kind {
 		case cRetK:
-			return in.k
+			return in.k, true
 		case cRetA:
-			return a
+			return a, true
 		case cLdImm:
 			a = in.k
 		case cLdxImm:
@@ -261,39 +292,28 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdW:
 			k := int(in.k)
 			if k+4 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 		case cLdH:
 			k := int(in.k)
 			if k+2 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 		case cLdB:
 			k := int(in.k)
 			if k >= len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])
-		case cLdSlow:
-			if md == nil {
-				md = &noMetadata
-			}
-			v, ok := load(pkt, md, int32(in.k), int(in.jt))
-			if !ok {
-				return 0
-			}
-			a = v
-		case cLdAnc:
-			if md == nil {
-				md = &noMetadata
-			}
-			a = md.ancillary(in.k, pkt, a, x)
+		case cLdSlow, cLdAnc, cMshSlow:
+			st.a, st.x, st.pc = a, x, pc-1
+			return 0, false
 		case cLdWJeq:
 			k := int(in.k)
 			if k+4 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a == in.k2 {
@@ -304,7 +324,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdWJgt:
 			k := int(in.k)
 			if k+4 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a > in.k2 {
@@ -315,7 +335,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdWJge:
 			k := int(in.k)
 			if k+4 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a >= in.k2 {
@@ -326,7 +346,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdWJset:
 			k := int(in.k)
 			if k+4 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a&in.k2 != 0 {
@@ -337,7 +357,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdHJeq:
 			k := int(in.k)
 			if k+2 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a == in.k2 {
@@ -348,7 +368,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdHJgt:
 			k := int(in.k)
 			if k+2 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a > in.k2 {
@@ -359,7 +379,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdHJge:
 			k := int(in.k)
 			if k+2 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a >= in.k2 {
@@ -370,7 +390,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdHJset:
 			k := int(in.k)
 			if k+2 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a&in.k2 != 0 {
@@ -381,7 +401,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdBJeq:
 			k := int(in.k)
 			if k+1 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])
 			if a == in.k2 {
@@ -392,7 +412,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdBJgt:
 			k := int(in.k)
 			if k+1 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])
 			if a > in.k2 {
@@ -403,7 +423,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdBJge:
 			k := int(in.k)
 			if k+1 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])
 			if a >= in.k2 {
@@ -414,7 +434,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdBJset:
 			k := int(in.k)
 			if k+1 > len(pkt) {
-				return 0
+				return 0, true
 			}
 			a = uint32(pkt[k])
 			if a&in.k2 != 0 {
@@ -426,10 +446,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
 				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a == in.k2 {
 				pc = uint(in.jt)
@@ -440,10 +459,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
 				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a > in.k2 {
 				pc = uint(in.jt)
@@ -454,10 +472,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
 				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a >= in.k2 {
 				pc = uint(in.jt)
@@ -468,10 +485,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
 				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a&in.k2 != 0 {
 				pc = uint(in.jt)
@@ -482,10 +498,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
 				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a == in.k2 {
 				pc = uint(in.jt)
@@ -496,10 +511,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
 				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a > in.k2 {
 				pc = uint(in.jt)
@@ -510,10 +524,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
 				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a >= in.k2 {
 				pc = uint(in.jt)
@@ -524,10 +537,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
 				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a&in.k2 != 0 {
 				pc = uint(in.jt)
@@ -538,10 +550,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
 				a = uint32(pkt[o])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a == in.k2 {
 				pc = uint(in.jt)
@@ -552,10 +563,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
 				a = uint32(pkt[o])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a > in.k2 {
 				pc = uint(in.jt)
@@ -566,10 +576,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
 				a = uint32(pkt[o])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a >= in.k2 {
 				pc = uint(in.jt)
@@ -580,10 +589,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
 				a = uint32(pkt[o])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a&in.k2 != 0 {
 				pc = uint(in.jt)
@@ -594,44 +602,32 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
 				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 		case cLdIndH:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
 				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 		case cLdIndB:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
 				a = uint32(pkt[o])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 		case cMsh:
 			k := int(in.k)
 			if k >= len(pkt) {
-				return 0
+				return 0, true
 			}
 			x = uint32(pkt[k]&0xf) << 2
-		case cMshSlow:
-			if md == nil {
-				md = &noMetadata
-			}
-			v, ok := load(pkt, md, int32(in.k), 1)
-			if !ok {
-				return 0
-			}
-			x = (v & 0xf) << 2
 		case cAddK:
 			a += in.k
 		case cAddX:
@@ -648,14 +644,14 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			a /= in.k // Check refuses k = 0
 		case cDivX:
 			if x == 0 {
-				return 0
+				return 0, true
 			}
 			a /= x
 		case cModK:
 			a %= in.k
 		case cModX:
 			if x == 0 {
-				return 0
+				return 0, true
 			}
 			a %= x
 		case cAndK:
@@ -700,16 +696,65 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			pc = pick(a&x != 0, in)
 		}
 	}
-	return 0 // not reached (Check)
+	return 0, true // not reached (Check)
 }
 
-// slowLoad is a packet load outside the fast path: negative offsets (the
-// network and link-layer windows) and loads that fail.
-func slowLoad(pkt []byte, md *Metadata, off int32, size int) (uint32, bool) {
+// slowStep executes the instruction at st.pc that exec handed over.
+func (p *classicProgram) slowStep(pkt []byte, md *Metadata, st *classicState) (v uint32, done bool) {
 	if md == nil {
 		md = &noMetadata
 	}
-	return load(pkt, md, off, size)
+	in := &p.code[st.pc]
+	st.pc++
+	switch k := in.kind; {
+	case k == cLdAnc:
+		st.a = md.ancillary(in.k, pkt, st.a, st.x)
+	case k == cLdSlow:
+		v, ok := load(pkt, md, int32(in.k), int(in.jt))
+		if !ok {
+			return 0, true
+		}
+		st.a = v
+	case k == cMshSlow:
+		v, ok := load(pkt, md, int32(in.k), 1)
+		if !ok {
+			return 0, true
+		}
+		st.x = (v & 0xf) << 2
+	default: // an indirect load, maybe fused with a jump on A
+		size, cond := indirectLoad(k)
+		v, ok := load(pkt, md, int32(st.x+in.k), size)
+		if !ok {
+			return 0, true
+		}
+		st.a = v
+		if cond >= 0 {
+			st.pc = uint(in.jf)
+			if cond == 0 && v == in.k2 || cond == 1 && v > in.k2 || cond == 2 && v >= in.k2 || cond == 3 && v&in.k2 != 0 {
+				st.pc = uint(in.jt)
+			}
+		}
+	}
+	return 0, false
+}
+
+// indirectLoad returns the size of an indirect load kind and, for those
+// fused with a jump, its condition (0 jeq, 1 jgt, 2 jge, 3 jset; -1 none).
+func indirectLoad(k uint8) (size, cond int) {
+	switch {
+	case k == cLdIndW:
+		return 4, -1
+	case k == cLdIndH:
+		return 2, -1
+	case k == cLdIndB:
+		return 1, -1
+	case k >= cLdIndWJeq && k <= cLdIndWJset:
+		return 4, int(k - cLdIndWJeq)
+	case k >= cLdIndHJeq && k <= cLdIndHJset:
+		return 2, int(k - cLdIndHJeq)
+	default:
+		return 1, int(k - cLdIndBJeq)
+	}
 }
 
 func pick(cond bool, in *cop) uint {

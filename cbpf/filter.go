@@ -246,8 +246,11 @@ func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
 		w.zeroCtx = md == nil
 	}
 	if w.fvm != nil {
-		r0, err := w.fvm.Run(pkt)
-		return uint32(r0), err
+		r0, status := w.fvm.RunStatus(pkt)
+		if status != 0 {
+			return 0, w.fvm.StatusError(status)
+		}
+		return uint32(r0), nil
 	}
 	w.pkt, w.md = pkt, md
 	r0, err := w.vm.RunWithPacket(w.ctx, pkt)
@@ -262,8 +265,13 @@ func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
 // synchronisation: the fastest way to filter a stream of packets. Give each
 // goroutine its own (Filter.NewMatcher) and Close it when done.
 type Matcher struct {
-	f *Filter
-	w *worker // nil for EngineClassic, which needs no machine
+	f       *Filter
+	classic *classicProgram // f.classic, one load closer
+	// st is the classic engine's state, reused: only A, X and the
+	// program counter need resetting, as Check proves every M[k] is
+	// written before it is read.
+	st classicState
+	w  *worker // nil for EngineClassic, which needs no machine
 	// fvm is w.fvm when runs without metadata need nothing written into
 	// the context (the program has no len loads): then Match is the
 	// filter entry's call and nothing else.
@@ -272,7 +280,7 @@ type Matcher struct {
 
 // NewMatcher returns a Matcher for the filter.
 func (f *Filter) NewMatcher() *Matcher {
-	m := &Matcher{f: f}
+	m := &Matcher{f: f, classic: f.classic}
 	if f.classic == nil {
 		m.w = f.getWorker()
 		if m.w.fvm != nil && !f.readsLen {
@@ -284,15 +292,19 @@ func (f *Filter) NewMatcher() *Matcher {
 
 // Match is Filter.Match. It must not be called after Close.
 func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
+	if c := m.classic; c != nil {
+		m.st.a, m.st.x, m.st.pc = 0, 0, 0
+		if v, done := c.exec(pkt, md, &m.st); done {
+			return v, nil
+		}
+		return c.finish(pkt, md, &m.st), nil
+	}
 	if m.fvm != nil && md == nil && m.w.zeroCtx {
 		r0, status := m.fvm.RunStatus(pkt) // inlined: the only call
 		if status != 0 {
 			return 0, m.fvm.StatusError(status)
 		}
 		return uint32(r0), nil
-	}
-	if m.f.classic != nil {
-		return m.f.classic.run(pkt, md), nil
 	}
 	return m.w.match(pkt, md)
 }
