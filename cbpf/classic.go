@@ -235,7 +235,7 @@ type classicState struct {
 // of exec's loop keeps its registers from being spilled at every dispatch.
 func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 	var st classicState
-	if v, done := p.exec(pkt, md, &st); done {
+	if v, done := p.exec(pkt, md, &st, true); done {
 		return v
 	}
 	return p.finish(pkt, md, &st)
@@ -247,7 +247,7 @@ func (p *classicProgram) finish(pkt []byte, md *Metadata, st *classicState) uint
 		if v, done := p.slowStep(pkt, md, st); done {
 			return v
 		}
-		if v, done := p.exec(pkt, md, st); done {
+		if v, done := p.exec(pkt, md, st, false); done {
 			return v
 		}
 	}
@@ -255,13 +255,19 @@ func (p *classicProgram) finish(pkt []byte, md *Metadata, st *classicState) uint
 
 // exec runs from st.pc until the program returns (done) or reaches an
 // instruction for slowStep (not done; st holds the state before it).
-func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState) (v uint32, done bool) {
-	a, x := st.a, st.x
+// A fresh run starts at instruction 0 with A = X = 0 without reading st
+// (whose stores would be on the run's critical path).
+func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh bool) (v uint32, done bool) {
+	var a, x uint32
+	var pc uint
+	if !fresh {
+		a, x, pc = st.a, st.x, st.pc
+	}
 	mem := &st.mem
 	code := p.code
 	// The loop condition lets the compiler drop the bounds check on
 	// code[pc].
-	for pc := st.pc; pc < uint(len(code)); {
+	for pc < uint(len(code)) {
 		in := &code[pc]
 		pc++
 		switch in.kind {

@@ -267,9 +267,9 @@ func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
 type Matcher struct {
 	f       *Filter
 	classic *classicProgram // f.classic, one load closer
-	// st is the classic engine's state, reused: only A, X and the
-	// program counter need resetting, as Check proves every M[k] is
-	// written before it is read.
+	// st is the classic engine's state, reused without clearing: Check
+	// proves every M[k] is written before it is read, and a fresh run
+	// starts with A, X and the program counter at 0.
 	st classicState
 	w  *worker // nil for EngineClassic, which needs no machine
 	// fvm is w.fvm when runs without metadata need nothing written into
@@ -293,8 +293,7 @@ func (f *Filter) NewMatcher() *Matcher {
 // Match is Filter.Match. It must not be called after Close.
 func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
 	if c := m.classic; c != nil {
-		m.st.a, m.st.x, m.st.pc = 0, 0, 0
-		if v, done := c.exec(pkt, md, &m.st); done {
+		if v, done := c.exec(pkt, md, &m.st, true); done {
 			return v, nil
 		}
 		return c.finish(pkt, md, &m.st), nil
