@@ -16,6 +16,9 @@ type Options struct {
 	// Budget is the number of instructions one run may execute;
 	// 0 means engine.DefaultBudget.
 	Budget uint64
+	// Inline describes the maps (and helpers) the interpreter may run
+	// without calling the helper (see engine.Inline).
+	Inline engine.Inline
 }
 
 // ErrUnsupported is wrapped by load errors for instructions the interpreter
@@ -37,7 +40,8 @@ type Program struct {
 	// backwards, so a run has no effect but its result and executes at
 	// most len(code) instructions. Classic filters translate to such
 	// programs; VM.run runs them without the run set-up.
-	pure bool
+	pure   bool
+	inline []engine.InlineMap // the maps of Options.Inline (mapops.go)
 }
 
 // op is one pre-decoded instruction. Its index in Program.code equals the
@@ -110,6 +114,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 			n++ // the second slot keeps opInvalid
 		}
 	}
+	p.inlineCalls(opts.Inline)
 	p.segs = segments(p.code)
 	p.plain = append([]op(nil), p.code...)
 	p.pure = isPure(p.plain)
