@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/interp"
@@ -411,4 +412,18 @@ func TestFilterGCAndStackMoves(t *testing.T) {
 	runners.Wait()
 	close(stop)
 	wg.Wait()
+}
+
+// TestFilterTooLargePacket: a packet of 2 GiB or more fails before the
+// program runs (the slice only claims the length: nothing is read).
+func TestFilterTooLargePacket(t *testing.T) {
+	vm := loadFilter(t, "ldabsb 0\nexit").NewVM(nil)
+	buf := make([]byte, 16)
+	huge := unsafe.Slice(&buf[0], 1<<31)
+	if _, err := vm.Run(huge); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("Run(2 GiB) = %v, want a too-large error", err)
+	}
+	if r0, err := vm.Run(buf); err != nil || r0 != 0 {
+		t.Errorf("Run after it = %d, %v", r0, err)
+	}
 }
