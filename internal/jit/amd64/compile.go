@@ -112,6 +112,9 @@ type compiler struct {
 	// entryLive: the registers the program may read before writing
 	// them (FilterVM's entry sets only those).
 	entryLive uint16
+	// packetLen[i]: a length the packet is known to have at slot i
+	// (FilterVM: knownPacketLen).
+	packetLen []int64
 	bmi2      bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
@@ -151,6 +154,7 @@ func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled
 	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
 
 	if filter {
+		c.packetLen = knownPacketLen(insns)
 		c.emitFilterStubs()
 	} else {
 		c.emitStubs()
@@ -1146,9 +1150,12 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	}
 	if in.Mode() == isa.ModeABS && in.Imm >= 0 && !c.opts.BlindConstants {
 		// A constant offset known to be non-negative: compare it with
-		// the bound directly and address the packet with it.
-		e.aluImm(aluCMP, s64, ldEnd, in.Imm)
-		e.jcc(condL, c.ldOOB)
+		// the bound directly and address the packet with it; no compare
+		// at all when earlier loads proved the packet long enough.
+		if !c.filter || int64(in.Imm)+int64(size) > c.packetLen[i] {
+			e.aluImm(aluCMP, s64, ldEnd, in.Imm)
+			e.jcc(condL, c.ldOOB)
+		}
 		base := budgetReg // FilterVM: the packet base
 		if !c.filter {
 			base = scratchReg

@@ -22,3 +22,6 @@ func SetBMI2(on bool) (restore func()) {
 
 // HasBMI2 reports whether the compiler uses the BMI2 shifts.
 func HasBMI2() bool { return useBMI2 }
+
+// KnownPacketLen exposes knownPacketLen to tests.
+var KnownPacketLen = knownPacketLen

@@ -345,3 +345,56 @@ func readsUnwrittenStack(insns []isa.Instruction) bool {
 	}
 	return false
 }
+
+// knownPacketLen returns, per slot, a length the packet is known to have
+// when the run gets there: absolute legacy loads that passed their bounds
+// check on every path to it prove the packet holds their bytes (a load out
+// of bounds ends the run). The filter entry then omits checks those prove.
+// insns must pass filterable (jumps only forward).
+func knownPacketLen(insns []isa.Instruction) []int64 {
+	n := len(insns)
+	known := make([]int64, n)
+	reached := make([]bool, n)
+	reached[0] = true
+	merge := func(t int, v int64) {
+		if t < 0 || t >= n {
+			return
+		}
+		if !reached[t] {
+			reached[t], known[t] = true, v
+			return
+		}
+		known[t] = min(known[t], v)
+	}
+	for i := 0; i < n; i++ {
+		in := insns[i]
+		if in.IsLDDW() {
+			if reached[i] {
+				merge(i+2, known[i])
+			}
+			i++
+			continue
+		}
+		if !reached[i] {
+			continue
+		}
+		v := known[i]
+		cl := in.Class()
+		if cl == isa.ClassLD && in.Mode() == isa.ModeABS && in.Imm >= 0 {
+			v = max(v, int64(in.Imm)+int64(isa.SizeBytes(in.Size())))
+		}
+		switch {
+		case in.Opcode == isa.OpcodeExit:
+		case (cl == isa.ClassJMP || cl == isa.ClassJMP32) && in.Op() == isa.OpJA:
+			t, _ := isa.Target(insns, i)
+			merge(t, v)
+		case cl == isa.ClassJMP || cl == isa.ClassJMP32:
+			t, _ := isa.Target(insns, i)
+			merge(t, v)
+			merge(i+1, v)
+		default:
+			merge(i+1, v)
+		}
+	}
+	return known
+}

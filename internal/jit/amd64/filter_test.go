@@ -427,3 +427,41 @@ func TestFilterTooLargePacket(t *testing.T) {
 		t.Errorf("Run after it = %d, %v", r0, err)
 	}
 }
+
+// TestFilterKnownPacketLen: a bounds check is left out only where loads on
+// every path before proved the packet long enough.
+func TestFilterKnownPacketLen(t *testing.T) {
+	insns := assemble(t, `
+		ldabsb 23
+		jeq %r0, 1, +2
+		ldabsw 30
+		ja +0
+		ldabsh 20
+		exit`)
+	want := []int64{0, 24, 24, 34, 24, 24}
+	got := amd64.KnownPacketLen(insns)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("knownPacketLen = %v, want %v", got, want)
+		}
+	}
+	vm := loadFilter(t, `
+		ldabsb 0
+		jeq %r0, 1, +1
+		ldabsb 30
+		ldabsh 20
+		exit`).NewVM(nil)
+	pkt := make([]byte, 22)
+	pkt[0] = 1 // skips the load at 30: the one at 20 keeps its check
+	pkt[20], pkt[21] = 0x12, 0x34
+	if r0, err := vm.Run(pkt); err != nil || r0 != 0x1234 {
+		t.Errorf("Run = %#x, %v; want 0x1234", r0, err)
+	}
+	if r0, err := vm.Run(pkt[:21]); err != nil || r0 != 0 {
+		t.Errorf("Run(21 bytes) = %#x, %v; want 0 (out of bounds)", r0, err)
+	}
+	pkt[0] = 0 // the load at 30 fails first
+	if r0, err := vm.Run(pkt); err != nil || r0 != 0 {
+		t.Errorf("Run = %#x, %v; want 0", r0, err)
+	}
+}
