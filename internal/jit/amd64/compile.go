@@ -84,6 +84,7 @@ type compiler struct {
 	e      encoder
 	insns  []isa.Instruction
 	opts   *Options
+	bmi2   bool // use the BMI2 shifts (useBMI2 when compiling started)
 	insn   []label
 	leader []bool
 	// loopHead marks targets of backward jumps.
@@ -100,7 +101,6 @@ type compiler struct {
 	// could call back into it through Env.Call).
 	runEnd      label
 	singleFrame bool
-	bmi2        bool
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
