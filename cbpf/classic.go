@@ -227,8 +227,10 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 	var a, x uint32
 	var mem [MemWords]uint32
 	code := p.code
-	pc := 0
-	for {
+	// Jumps only go forward and every path ends in a return (Check), so
+	// the loop always ends with a return; the condition lets the compiler
+	// drop the bounds check on code[pc].
+	for pc := uint(0); pc < uint(len(code)); {
 		in := &code[pc]
 		pc++
 		switch in.kind {
@@ -241,9 +243,9 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cLdxImm:
 			x = in.k
 		case cLdLen:
-			a = uint32(len(pkt))
+			a = packetLen(pkt, md)
 		case cLdxLen:
-			x = uint32(len(pkt))
+			x = packetLen(pkt, md)
 		case cLdMem:
 			a = mem[in.k&(MemWords-1)]
 		case cLdxMem:
@@ -257,20 +259,20 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cTxa:
 			a = x
 		case cLdW:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+4 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 		case cLdH:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+2 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 		case cLdB:
-			k := uint64(in.k)
-			if k >= uint64(len(pkt)) {
+			k := int(in.k)
+			if k >= len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])
@@ -289,309 +291,309 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			}
 			a = md.ancillary(in.k, pkt, a, x)
 		case cLdWJeq:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+4 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdWJgt:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+4 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdWJge:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+4 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdWJset:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+4 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdHJeq:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+2 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdHJgt:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+2 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdHJge:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+2 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdHJset:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+2 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdBJeq:
-			k := uint64(in.k)
-			if k+1 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+1 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdBJgt:
-			k := uint64(in.k)
-			if k+1 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+1 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdBJge:
-			k := uint64(in.k)
-			if k+1 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+1 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdBJset:
-			k := uint64(in.k)
-			if k+1 > uint64(len(pkt)) {
+			k := int(in.k)
+			if k+1 > len(pkt) {
 				return 0
 			}
 			a = uint32(pkt[k])
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndWJeq:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndWJgt:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndWJge:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndWJset:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndHJeq:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndHJgt:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndHJge:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndHJset:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndBJeq:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndBJgt:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndBJge:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndBJset:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
 				a = v
 			} else {
 				return 0
 			}
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndW:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
 				a = v
 			} else {
@@ -599,8 +601,8 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			}
 		case cLdIndH:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
 				a = v
 			} else {
@@ -608,18 +610,19 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			}
 		case cLdIndB:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
 				a = v
 			} else {
 				return 0
 			}
 		case cMsh:
-			if uint64(in.k) >= uint64(len(pkt)) {
+			k := int(in.k)
+			if k >= len(pkt) {
 				return 0
 			}
-			x = uint32(pkt[in.k]&0xf) << 2
+			x = uint32(pkt[k]&0xf) << 2
 		case cMshSlow:
 			if md == nil {
 				md = &noMetadata
@@ -678,7 +681,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cNeg:
 			a = -a
 		case cJa:
-			pc = int(in.jt)
+			pc = uint(in.jt)
 		case cJeqK:
 			pc = pick(a == in.k, in)
 		case cJeqX:
@@ -697,6 +700,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			pc = pick(a&x != 0, in)
 		}
 	}
+	return 0 // not reached (Check)
 }
 
 // slowLoad is a packet load outside the fast path: negative offsets (the
@@ -708,9 +712,9 @@ func slowLoad(pkt []byte, md *Metadata, off int32, size int) (uint32, bool) {
 	return load(pkt, md, off, size)
 }
 
-func pick(cond bool, in *cop) int {
+func pick(cond bool, in *cop) uint {
 	if cond {
-		return int(in.jt)
+		return uint(in.jt)
 	}
-	return int(in.jf)
+	return uint(in.jf)
 }

@@ -101,6 +101,18 @@ type compiler struct {
 	// could call back into it through Env.Call).
 	runEnd      label
 	singleFrame bool
+
+	// filter compiles for FilterVM (filter.go): no budget counting, the
+	// packet base in r10, its length minus 1, 2 and 4 in the caller's
+	// argument spill area, a run's end or failure a plain return to Go
+	// (emitFilterStubs).
+	filter bool
+	// keepArgs[i]: the legacy load at slot i must clear r1-r5 (as the
+	// kernel's do) because the program may read one of them afterwards.
+	keepArgs []bool
+	// entryLive: the registers the program may read before writing
+	// them (FilterVM's entry sets only those).
+	entryLive uint16
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
@@ -108,8 +120,14 @@ func exitCodeImm(code, idx int) int32 { return int32(code<<24 | idx) }
 
 // compile translates a validated program to machine code.
 func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
+	return compileMode(insns, opts, false)
+}
+
+// compileMode is compile, for FilterVM's entry when filter is set (the
+// program must pass filterable).
+func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled, error) {
 	n := len(insns)
-	c := &compiler{insns: insns, opts: opts, bmi2: useBMI2}
+	c := &compiler{insns: insns, opts: opts, filter: filter, bmi2: useBMI2}
 	c.out.insnOff = make([]int32, n)
 	c.out.resume = make([]int32, n)
 	c.out.blockLen = make([]uint32, n)
@@ -125,8 +143,13 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 	c.ldOOB = c.e.newLabel()
 	c.callbackRet = c.e.newLabel()
 	c.findBlocks()
+	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
 
-	c.emitStubs()
+	if filter {
+		c.emitFilterStubs()
+	} else {
+		c.emitStubs()
+	}
 	for i := 0; i < n; i++ {
 		if c.loopHead[i] {
 			// Loop bodies start on a 32-byte boundary, so a small loop
@@ -134,7 +157,7 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 			c.e.align(32)
 		}
 		c.e.bind(c.insn[i])
-		if c.leader[i] {
+		if c.leader[i] && !filter {
 			c.emitBudgetCheck(i)
 		}
 		if c.emitPair(i) {
@@ -310,6 +333,89 @@ func (c *compiler) emitStubs() {
 	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
 }
 
+// emitFilterStubs emits the shared code of a FilterVM program: its entry
+// and its end. FilterVM calls the entry as a Go function (filterFunc,
+// filter.go) under Go's internal ABI: the packet's address in rax, its
+// length in rbx, the run context in rcx; the results r0 in rax and the
+// status in rbx (0: the program returned; else the exit code and
+// instruction, see exitTo). The four words of the caller's argument
+// spill area, above the return address, hold the packet length minus 1,
+// 2 and 4 (the legacy loads' bounds) and Go's g register (r14, which the
+// code uses as eBPF r8 and must give back). r1 and r2 come from the
+// context (fixed per VM), the other registers start at zero as in the
+// interpreter, r10 is the frame pointer of the single frame. The entry
+// falls through to instruction 0.
+func (c *compiler) emitFilterStubs() {
+	e := &c.e
+	e.bind(c.runEnd)
+	c.filterEnd()
+	e.bind(c.ldOOB)
+	e.aluStore(aluXOR, s32, direct(rax), rax)
+	e.jmp(c.runEnd)
+	tooLarge := e.newLabel()
+	c.cold = append(c.cold, func() {
+		e.bind(tooLarge)
+		e.movImm32(rbx, filterTooLarge)
+		e.ret()
+	})
+	c.out.freshEntry = len(e.b)
+	// Packets are at most 2^31-1 bytes, as in the VM (len is 32-bit).
+	e.aluImm(aluCMP, s64, direct(rbx), 0x7fffffff)
+	e.jcc(condA, tooLarge)
+	e.mov(s64, ctxReg, rcx)
+	e.mov(s64, budgetReg, rax)
+	e.store(s64, filterG, r14)
+	if readsUnwrittenStack(c.insns) {
+		// Each run starts with a zeroed stack, as in the interpreter.
+		e.load(s64, scratchReg, ctxField(offFPBase))
+		e.aluStore(aluXOR, s32, direct(rax), rax)
+		for off := int32(-isa.StackSize); off < 0; off += 8 {
+			e.store(s64, mem(scratchReg, off), rax)
+		}
+	}
+	// The bounds of the load sizes the program uses.
+	var sizes [3]bool
+	for i, in := range c.insns {
+		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !c.insns[i-1].IsLDDW()) {
+			sizes[sizeIndex(isa.SizeBytes(in.Size()))] = true
+		}
+	}
+	for k, size := range []int32{1, 2, 4} {
+		if sizes[k] {
+			e.lea(scratchReg, mem(rbx, -size))
+			e.store(s64, filterLdEnd(k), scratchReg)
+		}
+	}
+	// Only the registers the program may read before writing them need
+	// their initial values (r1 and r2 from the context, the others zero,
+	// the frame pointer): the rest are never observed.
+	for r := uint8(0); r <= isa.R10; r++ {
+		if c.entryLive&(1<<r) == 0 {
+			continue
+		}
+		switch r {
+		case isa.R1, isa.R2:
+			e.load(s64, xreg[r], ctxField(offRegs+8*int32(r)))
+		case isa.R10:
+			e.load(s64, xreg[r], ctxField(offFPBase))
+		default:
+			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+		}
+	}
+}
+
+// filterEnd ends a FilterVM run with r0: g back, status 0.
+func (c *compiler) filterEnd() {
+	c.e.load(s64, r14, filterG)
+	c.e.aluStore(aluXOR, s32, direct(rbx), rbx)
+	c.e.ret()
+}
+
+// The FilterVM code's words in its caller's argument spill area.
+var filterG = mem(rsp, 8+24)
+
+func filterLdEnd(sizeIdx int) operand { return mem(rsp, 8+8*int32(sizeIdx)) }
+
 // clearArgs zeroes r1-r5 (the kernel's legacy loads clobber them).
 func (c *compiler) clearArgs() {
 	for r := isa.R1; r <= isa.R5; r++ {
@@ -319,6 +425,14 @@ func (c *compiler) clearArgs() {
 
 // exitTo emits an exit to Go with the given code.
 func (c *compiler) exitTo(code, idx int) {
+	if c.filter {
+		// FilterVM: g back, and the status as the second result (the
+		// only exit filterable leaves is exitRegion).
+		c.e.load(s64, r14, filterG)
+		c.e.movImm32(rbx, uint32(filterFault+idx))
+		c.e.ret()
+		return
+	}
 	// A full 64-bit store: Go reads the field as a uint64, and a narrower
 	// store would make that load miss store forwarding.
 	c.e.storeImm(s64, ctxField(offExit), exitCodeImm(code, idx))
@@ -763,6 +877,12 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			e.jmp(c.insn[t])
 		}
 	case isa.OpEXIT:
+		if c.filter {
+			// The end of a FilterVM run, inline: three instructions
+			// instead of a jump to them.
+			c.filterEnd()
+			break
+		}
 		if c.singleFrame {
 			e.jmp(c.runEnd)
 		} else {
@@ -999,6 +1119,25 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	// the function returns 0. Offsets are 32-bit; the negative ones in
 	// [SKF_LL_OFF, SKF_NET_OFF) address the packet from its start.
 	size := isa.SizeBytes(in.Size())
+	// ldEnd is the packet length minus the size, possibly negative: in
+	// the context, or (FilterVM) in the caller's argument spill area.
+	ldEnd := ctxField(offLdEnd + 8*sizeIndex(size))
+	if c.filter {
+		ldEnd = filterLdEnd(int(sizeIndex(size)))
+	}
+	if in.Mode() == isa.ModeABS && in.Imm >= 0 && !c.opts.BlindConstants {
+		// A constant offset known to be non-negative: compare it with
+		// the bound directly and address the packet with it.
+		e.aluImm(aluCMP, s64, ldEnd, in.Imm)
+		e.jcc(condL, c.ldOOB)
+		base := budgetReg // FilterVM: the packet base
+		if !c.filter {
+			base = scratchReg
+			e.load(s64, scratchReg, ctxField(offLdBase))
+		}
+		c.emitLegacyLoad(i, size, mem(base, in.Imm))
+		return nil
+	}
 	switch {
 	case c.opts.BlindConstants:
 		// The offset is a constant too (the kernel blinds it the same
@@ -1018,22 +1157,15 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	e.test(s32, scratchReg, scratchReg)
 	e.jcc(condL, negative)
 	e.bind(back)
-	// The offset is now a non-negative 64-bit value; ldEnd is the packet
-	// length minus the size, possibly negative.
-	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offLdEnd+8*sizeIndex(size)))
+	// The offset is now a non-negative 64-bit value.
+	e.aluLoad(aluCMP, s64, scratchReg, ldEnd)
 	e.jcc(condG, c.ldOOB)
-	e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
-	switch size {
-	case 1:
-		e.load(s8, rax, mem(scratchReg, 0))
-	case 2:
-		e.load(s16, rax, mem(scratchReg, 0))
-		e.shiftImm(shROL, s16, rax, 8)
-	case 4:
-		e.load(s32, rax, mem(scratchReg, 0))
-		e.bswap(s32, rax)
+	if c.filter {
+		e.aluStore(aluADD, s64, direct(scratchReg), budgetReg)
+	} else {
+		e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
 	}
-	c.clearArgs()
+	c.emitLegacyLoad(i, size, mem(scratchReg, 0))
 	c.cold = append(c.cold, func() {
 		e.bind(negative)
 		e.aluImm(aluCMP, s32, direct(scratchReg), skfLLOff)
@@ -1044,6 +1176,25 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		e.jmp(back)
 	})
 	return nil
+}
+
+// emitLegacyLoad loads size bytes at m into r0 in network order and
+// clears r1-r5 if the program may still read them.
+func (c *compiler) emitLegacyLoad(i, size int, m operand) {
+	e := &c.e
+	switch size {
+	case 1:
+		e.load(s8, rax, m)
+	case 2:
+		e.load(s16, rax, m)
+		e.shiftImm(shROL, s16, rax, 8)
+	case 4:
+		e.load(s32, rax, m)
+		e.bswap(s32, rax)
+	}
+	if c.keepArgs[i] {
+		c.clearArgs()
+	}
 }
 
 // Negative legacy packet offsets of classic BPF: SKF_LL_OFF addresses the
@@ -1082,6 +1233,14 @@ func (c *compiler) emitCheck(i int, base uint8, size int, write, aligned bool) {
 	}
 	if !write {
 		order = append(order, regionExtraR)
+	}
+	if c.filter {
+		// FilterVM's runs have no packet region and no helpers to add
+		// regions: the memory and the stack are all there is.
+		order = []int{regionMem, regionStack}
+		if base == isa.R10 {
+			order = []int{regionStack, regionMem}
+		}
 	}
 	ok := e.newLabel()
 	slow := c.coldExit(exitRegion, i)
