@@ -321,10 +321,12 @@ func (c *compiler) emitStubs() {
 	// arrive in their registers, the other registers start at zero (as in
 	// the interpreter), and the frame pointer is the entry function's,
 	// also for the inline stack check. It falls through to instruction 0,
-	// emitted next.
+	// emitted next. A program with a single frame (no helpers, so no
+	// callbacks, which would start with the caller's registers) only
+	// needs zeroed those it may read before writing them.
 	c.out.freshEntry = len(e.b)
 	for r := 0; r < 10; r++ {
-		if r != 1 && r != 2 {
+		if r != 1 && r != 2 && (!c.singleFrame || c.entryLive&(1<<r) != 0) {
 			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
 		}
 	}
