@@ -509,7 +509,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			continue
 
 		case opLdxB:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
+			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1), spelled out
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 1 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -517,7 +522,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxH:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
+			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2), spelled out
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 2 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -525,7 +535,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxW:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
+			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4), spelled out
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 4 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -533,7 +548,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxDW:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8)
+			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8), spelled out
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -541,7 +561,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsB:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
+			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1), spelled out
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 1 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -549,7 +574,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsH:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
+			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2), spelled out
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 2 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -557,7 +587,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsW:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
+			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4), spelled out
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 4 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -565,7 +600,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStB:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1), spelled out
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 1 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -573,7 +616,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxB:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1), spelled out
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 1 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -581,7 +632,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStH:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2), spelled out
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 2 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -589,7 +648,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxH:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2), spelled out
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 2 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -597,7 +664,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStW:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4), spelled out
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 4 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -605,7 +680,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxW:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4), spelled out
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 4 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -613,7 +696,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStDW:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8), spelled out
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 8 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -621,7 +712,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxDW:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8), spelled out
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 8 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -650,7 +749,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opLdAbsW:
 			if o := in.imm; o < vm.pktLen && vm.pktLen-o >= 4 {
-				regs[0] = load32BE(unsafe.Add(vm.pktPtr, o))
+				q := unsafe.Add(vm.pktPtr, o)
+				regs[0] = uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+					uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 				pc++
 				continue
@@ -674,7 +775,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opLdIndW:
 			if o := indOffset(in.imm, regs[in.src&15]); o < vm.pktLen && vm.pktLen-o >= 4 {
-				regs[0] = load32BE(unsafe.Add(vm.pktPtr, o))
+				q := unsafe.Add(vm.pktPtr, o)
+				regs[0] = uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+					uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 				pc++
 				continue
@@ -957,7 +1060,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opMov32KStxW:
 			regs[in.dst&15] = uint64(uint32(in.imm))
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
-			p := vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 4)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 4), spelled out
+			if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 4 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
 			}
@@ -967,7 +1078,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opMov64KStxDW:
 			regs[in.dst&15] = in.imm
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
-			p := vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 8)
+			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 8), spelled out
+			if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 8 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
 			}
@@ -1005,7 +1124,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc += 2
 			continue
 		case opLdxDWAdd64X:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8)
+			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8), spelled out
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -1171,7 +1295,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
@@ -1184,7 +1310,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
@@ -1197,7 +1325,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
@@ -1210,7 +1340,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
@@ -1327,7 +1459,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
@@ -1340,7 +1474,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
@@ -1353,7 +1489,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
@@ -1366,7 +1504,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
