@@ -509,7 +509,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			continue
 
 		case opLdxB:
-			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1), spelled out
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
 			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
 				p = unsafe.Add(vm.stackPtr, a)
 			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 1 {
@@ -522,7 +522,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxH:
-			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2), spelled out
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
 			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
 				p = unsafe.Add(vm.stackPtr, a)
 			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 2 {
@@ -535,7 +535,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxW:
-			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4), spelled out
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
 			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
 				p = unsafe.Add(vm.stackPtr, a)
 			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 4 {
@@ -548,7 +548,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxDW:
-			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8), spelled out
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
 			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
 				p = unsafe.Add(vm.stackPtr, a)
 			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
@@ -561,7 +561,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsB:
-			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1), spelled out
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
 			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
 				p = unsafe.Add(vm.stackPtr, a)
 			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 1 {
@@ -574,7 +574,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsH:
-			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2), spelled out
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
 			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
 				p = unsafe.Add(vm.stackPtr, a)
 			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 2 {
@@ -587,7 +587,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsW:
-			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4), spelled out
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
 			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
 				p = unsafe.Add(vm.stackPtr, a)
 			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 4 {
@@ -600,7 +600,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStB:
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -616,7 +616,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxB:
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -632,7 +632,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStH:
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -648,7 +648,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxH:
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -664,7 +664,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStW:
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -680,7 +680,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxW:
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -696,7 +696,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStDW:
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -712,7 +712,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxDW:
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -751,7 +751,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if o := in.imm; o < vm.pktLen && vm.pktLen-o >= 4 {
 				q := unsafe.Add(vm.pktPtr, o)
 				regs[0] = uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-					uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+					uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 				pc++
 				continue
@@ -777,7 +777,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if o := indOffset(in.imm, regs[in.src&15]); o < vm.pktLen && vm.pktLen-o >= 4 {
 				q := unsafe.Add(vm.pktPtr, o)
 				regs[0] = uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-					uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+					uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 				pc++
 				continue
@@ -1060,7 +1060,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opMov32KStxW:
 			regs[in.dst&15] = uint64(uint32(in.imm))
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 4), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.stackLo; a <= vm.stackLen-4 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -1078,7 +1078,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opMov64KStxDW:
 			regs[in.dst&15] = in.imm
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
-			p := unsafe.Pointer(nil) // vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 8), spelled out
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
 			if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.stackLo; a <= vm.stackLen-8 {
 				if a < vm.dirty {
 					vm.dirty = a
@@ -1124,7 +1124,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc += 2
 			continue
 		case opLdxDWAdd64X:
-			p := unsafe.Pointer(nil) // vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8), spelled out
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
 			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
 				p = unsafe.Add(vm.stackPtr, a)
 			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
@@ -1297,7 +1297,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			q := unsafe.Add(vm.pktPtr, o)
 			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
@@ -1312,7 +1312,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			q := unsafe.Add(vm.pktPtr, o)
 			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
@@ -1327,7 +1327,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			q := unsafe.Add(vm.pktPtr, o)
 			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
@@ -1342,7 +1342,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			q := unsafe.Add(vm.pktPtr, o)
 			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
@@ -1461,7 +1461,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			q := unsafe.Add(vm.pktPtr, o)
 			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
@@ -1476,7 +1476,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			q := unsafe.Add(vm.pktPtr, o)
 			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
@@ -1491,7 +1491,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			q := unsafe.Add(vm.pktPtr, o)
 			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
@@ -1506,7 +1506,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			q := unsafe.Add(vm.pktPtr, o)
 			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
-				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3))) // load32BE
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
@@ -1641,46 +1641,20 @@ func indOffset(imm, src uint64) uint64 {
 	return uint64(int64(int32(uint32(imm) + uint32(src))))
 }
 
-// load16BE and load32BE read big-endian values byte by byte (the compiler
-// merges the loads); they are inlined into inner.
+// load16BE reads a big-endian value byte by byte (the compiler merges the
+// loads); it is small enough to be inlined even into inner.
+//
+// inner spells out everything else it needs (the 32-bit big-endian load;
+// the memory check: the live stack, then the region the last read or
+// write outside the stack used): it is so large that the compiler only
+// inlines tiny functions into it ("big" functions get a reduced inlining
+// budget), and a call in inner makes it keep pc and the budget on the
+// stack around every dispatch.
 func load16BE(p unsafe.Pointer) uint64 {
 	return uint64(*(*uint8)(p))<<8 | uint64(*(*uint8)(unsafe.Add(p, 1)))
 }
 
-func load32BE(p unsafe.Pointer) uint64 {
-	return uint64(*(*uint8)(p))<<24 | uint64(*(*uint8)(unsafe.Add(p, 1)))<<16 |
-		uint64(*(*uint8)(unsafe.Add(p, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(p, 3)))
-}
-
 func isLoadStore(kind uint8) bool { return kind >= opLdxB && kind <= opStxDW }
-
-// fastRead returns a pointer to the n bytes at addr if they lie in the
-// live stack or in the region the last read outside the stack used, or nil.
-// It is small enough to be inlined into inner.
-func (vm *VM) fastRead(addr, n uint64) unsafe.Pointer {
-	if a := addr - vm.stackLo; a <= vm.stackLen-n { // stackLen >= StackSize > n
-		return unsafe.Add(vm.stackPtr, a)
-	}
-	if a := addr - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= n {
-		return unsafe.Add(vm.cacheR.ptr, a)
-	}
-	return nil
-}
-
-// fastWrite is fastRead for stores: the cached region is the last writable
-// region a store outside the stack used.
-func (vm *VM) fastWrite(addr, n uint64) unsafe.Pointer {
-	if a := addr - vm.stackLo; a <= vm.stackLen-n {
-		if a < vm.dirty {
-			vm.dirty = a // the next run clears from here
-		}
-		return unsafe.Add(vm.stackPtr, a)
-	}
-	if a := addr - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= n {
-		return unsafe.Add(vm.cacheW.ptr, a)
-	}
-	return nil
-}
 
 func loadSize(kind uint8) uint64 {
 	switch kind {
