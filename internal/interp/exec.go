@@ -1057,6 +1057,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			regs[in.dst&15] = regs[in.src&15] + in.imm
 			pc += 2
 			continue
+		case opMovXAddKLddw:
+			regs[in.dst&15] = regs[in.src&15] + in.imm
+			in3 := (*op)(unsafe.Add(unsafe.Pointer(in), 2*unsafe.Sizeof(op{})))
+			regs[in3.dst&15] = in3.imm
+			pc += 4
+			continue
 		case opMov32KStxW:
 			regs[in.dst&15] = uint64(uint32(in.imm))
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
