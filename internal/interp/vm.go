@@ -181,7 +181,7 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	// set): it touches nothing but its registers and the packet (pktPtr,
 	// pktLen). Anything else, and a pure run that inner stops before its
 	// exit (a legacy load outside the packet, which the driver handles),
-	// goes to runGeneral: a pure run leaves no trace, so running it again
+	// goes the general way: a pure run leaves no trace, so running it again
 	// from the start is exact.
 	if vm.fast && !vm.running && !vm.stepAll {
 		p := vm.prog
@@ -203,12 +203,8 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 			return regs[0], nil
 		}
 	}
-	return vm.runGeneral(mem, packet)
-}
-
-// runGeneral is a run with everything set up: regions, stack, budget,
-// context, the driver when inner needs it.
-func (vm *VM) runGeneral(mem, packet []byte) (uint64, error) {
+	// The general way: regions, stack, budget, context, the driver when
+	// inner needs it.
 	if vm.running {
 		return 0, errVMRunning
 	}
