@@ -39,10 +39,20 @@ type Program struct {
 	proven []uint64
 	// plain: the program calls no helper (nor tail-calls), so repeated
 	// runs need no helper state reset between them (see runPlain).
-	plain   bool
+	plain bool
+	// observes: the program may see its context or packet
+	// (progtype.Observes); when not, runs that want no output skip
+	// filling them.
+	observes bool
+	// inline is what the engines may run without calling helpers (the
+	// program's array and hash maps, get_prandom_u32).
+	inline  engine.Inline
 	pool    instancePool
 	cpu     sync.Mutex
 	nextCPU int
+	// closed: Close was called; Runners refuse to run (their machine's
+	// code may be gone).
+	closed atomic.Bool
 }
 
 // instance is one machine for a program: its helper state, VM and the
@@ -151,6 +161,10 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	p := &Program{name: spec.Name, typ: typ, section: spec.SectionName, direct: linked.Direct, rt: rt, lines: linked.Lines}
 	p.insns = insns
 	p.plain = !callsHelpers(insns)
+	p.observes = progtype.Observes(insns)
+	if !p.plain {
+		p.inline = rt.inlineFor(insns)
+	}
 	p.proven = proven
 	inst, err := p.newInstance()
 	if err != nil {
@@ -184,11 +198,13 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 		hs = withRegions
 	}
-	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven})
+	prog, _, err := jit.Load(p.rt.engine, p.insns, jit.Options{Helpers: hs, Budget: p.rt.budget, Proven: p.proven, Inline: p.inline})
 	if err != nil {
 		return nil, err
 	}
 	vm := prog.NewVM()
+	vm.SetCPU(cpu)
+	vm.SetPrandom(st.PrandomState())
 	// Global data stays where it is for the program's life: the VM
 	// checks accesses to it without a per-run setup.
 	for _, d := range p.direct {
@@ -243,14 +259,26 @@ type RunOptions struct {
 	Context any
 	// ContextOut receives the context after the run (a pointer or []byte).
 	ContextOut any
-	// Repeat runs the program this many times (0 means 1); Duration is
-	// the mean.
+	// Repeat runs the program this many times; Duration is the mean.
+	// 0 runs it once without measuring Duration (left 0): the call an
+	// embedding makes per event, which two clock reads would slow down
+	// by more than a short program's run (as cilium/ebpf's Run, which
+	// reports no duration). 1 runs it once and measures.
 	Repeat uint32
 	// CPU is the CPU the run reports (bpf_get_smp_processor_id and
 	// per-CPU map values).
 	CPU uint32
+	// AttachCookie is what bpf_get_attach_cookie returns, as if the
+	// program ran from an attachment with this cookie (kernel:
+	// bpf_link_create's perf_event.bpf_cookie, kprobe_multi cookies).
+	AttachCookie uint64
+	// FuncIP is what bpf_get_func_ip returns: the address of the
+	// function the program is attached to (kprobe, fentry/fexit).
+	FuncIP uint64
 
-	// Duration is set by Run: the mean time of one repetition.
+	// Duration is set by Run: the mean time of one repetition, measured
+	// (with the monotonic clock) around the repetitions only, as the
+	// kernel's test run measures it around its loop; 0 when Repeat is 0.
 	Duration time.Duration
 	// Redirect is set by Run when the program redirected the packet
 	// (bpf_redirect, bpf_redirect_map).
@@ -282,35 +310,73 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer p.pool.Put(inst)
+	ret, err := p.runOn(inst, opts, ctxIn)
+	p.pool.Put(inst)
+	return ret, err
+}
+
+// attachment is what an attachment gives a run (bpf_get_attach_cookie,
+// bpf_get_func_ip), and the CPU the run reports.
+type attachment struct {
+	cookie, funcIP uint64
+	cpu            int
+}
+
+// runOn is Run on an instance the caller holds.
+func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32, error) {
 	run := inst.run
-	if err := run.Prepare(p.typ, progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil}); err != nil {
-		return 0, fmt.Errorf("program %s: %w", p.name, err)
+	// Nothing of the prepared memory can be seen when the program cannot
+	// observe it and no output is asked for (a redirect, which wants the
+	// output packet, needs a helper call: the program observes).
+	wantOut := opts.DataOut != nil || opts.ContextOut != nil
+	unobserved := !p.observes && !wantOut
+	if !unobserved || ctxIn != nil || !run.Prepared(p.typ, len(opts.Data)) {
+		req := progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil, Unobserved: unobserved}
+		if err := run.Prepare(p.typ, req); err != nil {
+			return 0, fmt.Errorf("program %s: %w", p.name, err)
+		}
 	}
-	repeat := max(opts.Repeat, 1)
 	var ret uint64
+	var err error
 	var redirect helpers.RedirectInfo
-	cpu := int(opts.CPU)
-	if cpu >= p.rt.numCPU {
-		cpu %= p.rt.numCPU // a division only when needed: it is slow
+	at := attachment{cookie: opts.AttachCookie, funcIP: opts.FuncIP, cpu: int(opts.CPU)}
+	if at.cpu >= p.rt.numCPU {
+		at.cpu %= p.rt.numCPU // a division only when needed: it is slow
 	}
-	start := time.Since(clockBase)
-	if p.plain {
-		if ret, err = p.runPlain(inst, run, cpu, repeat); err != nil {
+	if opts.Repeat == 0 {
+		// One run, not timed (see RunOptions.Repeat).
+		opts.Duration = 0
+		if p.plain {
+			ret, err = p.runPlain(inst, run, 1)
+		} else {
+			ret, err = p.runOnce(inst, run, at, &redirect)
+		}
+		if err != nil {
 			return 0, err
 		}
 	} else {
-		for i := uint32(0); i < repeat; i++ {
-			if ret, err = p.runOnce(inst, run, cpu, &redirect); err != nil {
+		repeat := opts.Repeat
+		start := time.Since(clockBase)
+		if p.plain {
+			if ret, err = p.runPlain(inst, run, repeat); err != nil {
 				return 0, err
 			}
+		} else {
+			for i := uint32(0); i < repeat; i++ {
+				if ret, err = p.runOnce(inst, run, at, &redirect); err != nil {
+					return 0, err
+				}
+			}
+		}
+		opts.Duration = time.Since(clockBase) - start
+		if repeat > 1 {
+			opts.Duration /= time.Duration(repeat)
 		}
 	}
-	opts.Duration = time.Since(clockBase) - start
-	if repeat > 1 {
-		opts.Duration /= time.Duration(repeat)
-	}
 	opts.Redirect = nil
+	if !redirect.Set && !wantOut {
+		return uint32(ret), nil // nothing to collect (Finish)
+	}
 	if redirect.Set {
 		r := &Redirect{Ifindex: redirect.Ifindex, Key: redirect.Key, Flags: redirect.Flags}
 		if redirect.Map != nil {
@@ -353,28 +419,26 @@ func callsHelpers(insns []isa.Instruction) bool {
 }
 
 // runPlain runs a program that calls no helper repeat times on owner.
-// Nothing of the helper state changes during such a run, so it is set
-// up and reset once, and a repetition costs only the engine's run.
-func (p *Program) runPlain(owner *instance, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
-	st, vm := owner.state, owner.vm
-	st.Packet = run.Packet
-	st.CPU = cpu
-	st.TailCalls = 0
+// Nothing reads or changes the helper state during such a run (no
+// helper, no tail call), so it is left alone: a repetition costs only the
+// engine's run.
+func (p *Program) runPlain(owner *instance, run *progtype.Run, repeat uint32) (uint64, error) {
 	ld := run.LDPacket
 	if run.Packet == nil {
 		ld = run.Ctx // as Run: legacy packet loads read the context
 	}
-	ret, err := vm.RunRepeat(run.Ctx, ld, repeat)
-	st.EndRun()
-	st.Reset()
-	return ret, p.fixError(err)
+	ret, err := owner.vm.RunRepeat(run.Ctx, ld, repeat)
+	if err != nil {
+		return ret, p.fixError(err)
+	}
+	return ret, nil
 }
 
 // runOnce runs the program (on owner, an instance the caller holds) and
 // the programs it tail-calls (on instances borrowed from their pools).
 // It stores where the run redirected the packet in *redirect (written
 // only when it changes: copying it every run is measurable).
-func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int, redirect *helpers.RedirectInfo) (uint64, error) {
+func (p *Program) runOnce(owner *instance, run *progtype.Run, at attachment, redirect *helpers.RedirectInfo) (uint64, error) {
 	cur, inst := p, owner
 	giveBack := func() {
 		if inst != owner {
@@ -385,8 +449,12 @@ func (p *Program) runOnce(owner *instance, run *progtype.Run, cpu int, redirect 
 	for {
 		st := inst.state
 		st.Packet = run.Packet
-		st.CPU = cpu
+		st.CPU = at.cpu
 		st.TailCalls = tailCalls
+		// A tail call keeps the run context, hence the cookie and the
+		// function (the kernel's bpf_run_ctx belongs to the attachment).
+		st.AttachCookie, st.FuncIP = at.cookie, at.funcIP
+		inst.vm.SetCPU(at.cpu) // the inline map operations' CPU, as the helpers'
 		var ret uint64
 		var err error
 		if run.Packet != nil {
@@ -437,7 +505,58 @@ func tailCall(err error) *helpers.TailCallRequest {
 // Close releases the program (and the JIT's code memory). It must not be
 // running.
 func (p *Program) Close() error {
+	p.closed.Store(true)
 	p.rt.registry.RemoveProgram(p.id)
 	p.pool.closeAll()
+	return nil
+}
+
+// Runner runs a program on a machine of its own: what Run does, without
+// taking a pooled machine and giving it back on every call (two atomic
+// operations, a good part of a short program's run). A Runner is for one
+// goroutine at a time (an embedding's worker, say); Close gives its
+// machine back to the program.
+type Runner struct {
+	p    *Program
+	inst *instance
+}
+
+// NewRunner returns a Runner for p.
+func (p *Program) NewRunner() (*Runner, error) {
+	if p.closed.Load() {
+		return nil, fmt.Errorf("program %s: %w", p.name, ErrClosed)
+	}
+	inst, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{p: p, inst: inst}, nil
+}
+
+// Run is Program.Run on the Runner's machine.
+func (r *Runner) Run(opts *RunOptions) (uint32, error) {
+	if r.inst == nil || r.p.closed.Load() {
+		return 0, fmt.Errorf("program %s: runner: %w", r.p.name, ErrClosed)
+	}
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	var ctxIn []byte
+	if opts.Context != nil {
+		var err error
+		if ctxIn, err = marshal(opts.Context, -1); err != nil {
+			return 0, err
+		}
+	}
+	return r.p.runOn(r.inst, opts, ctxIn)
+}
+
+// Close gives the Runner's machine back to its program; the Runner is
+// unusable afterwards. Closing twice is harmless.
+func (r *Runner) Close() error {
+	if r.inst != nil && !r.p.closed.Load() { // a closed program's machines are gone
+		r.p.pool.Put(r.inst)
+	}
+	r.inst = nil
 	return nil
 }

@@ -137,6 +137,7 @@ var progCases = []progCase{
 	{obj: "task.o", prog: "task", noCtxOut: true, currentTask: true, inputs: []runInput{{ctx: make([]byte, 8)}}},
 	{obj: "bench_maps.o", prog: "bench_hash_update", inputs: allPkts[:1]},
 	{obj: "bench_maps.o", prog: "bench_hash_lookup", inputs: allPkts[:1], setup: []mapEntry{{"bh", le32(3), le64(7)}, {"bh", le32(9), le64(2)}}},
+	{obj: "bench_maps.o", prog: "bench_array_lookup", inputs: allPkts[:2], setup: []mapEntry{{"ba", le32(3), le64(7)}, {"ba", le32(9), le64(2)}}},
 	{obj: "skb_change_head.o", prog: "skb_change_head", inputs: allPkts},
 	{obj: "core.o", prog: "core", kernelTypes: true, inputs: allPkts},
 	{obj: "ld_abs.o", prog: "ld_abs", inputs: []runInput{{data: udpPkt}, {data: tcpPkt}, {data: ipv6Pkt}, {data: synPkt(8080)}}},

@@ -75,9 +75,9 @@ func (s *State) build() engine.Helpers {
 		SkbChangeHead:          s.skbChangeHead,
 		GetStack:               s.getStack,
 		SkbPullData:            s.skbPullData,
-		GetFuncIp:              zeroHelper,
+		GetFuncIp:              s.getFuncIP,
 		CurrentTaskUnderCgroup: s.currentTaskUnderCgroup,
-		GetAttachCookie:        zeroHelper,
+		GetAttachCookie:        s.getAttachCookie,
 		SkbAdjustRoom:          s.skbAdjustRoom,
 		GetSocketCookie:        s.getSocketCookie,
 		GetHashRecalc:          s.getHashRecalc,
@@ -339,11 +339,9 @@ func (s *State) jiffies64(engine.Env, uint64, uint64, uint64, uint64, uint64) (u
 // getPrandomU32 is a splitmix64 stream: reproducible for a given seed and
 // CPU.
 func (s *State) getPrandomU32(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
-	s.rng += 0x9e3779b97f4a7c15
-	z := s.rng
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return uint64(uint32(z ^ z>>31)), nil
+	// The engines that inline the helper use the same function (and
+	// state: PrandomState), so the sequence is one on every engine.
+	return engine.PrandomNext(&s.rng), nil
 }
 
 func (s *State) getSmpProcessorID(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
@@ -456,11 +454,12 @@ func (s *State) perfEventOutput(env engine.Env, r1, r2, r3, r4, r5 uint64) (uint
 		if s.Packet == nil {
 			return errno(maps.EINVAL), nil
 		}
-		pkt := s.Packet.Bytes()
-		if ctxLen > uint64(len(pkt)) {
+		p := s.Packet
+		if ctxLen > uint64(p.Len()) {
 			return errno(maps.EFAULT), nil
 		}
-		data = append(append([]byte(nil), data...), pkt[:ctxLen]...)
+		lin, frag := p.span(0, int(ctxLen)) // XDP: across fragments
+		data = append(append(append([]byte(nil), data...), lin...), frag...)
 	}
 	return maps.Ret(pe.Output(s.CPU, r3, data)), nil
 }
@@ -641,9 +640,19 @@ func (s *State) spinUnlock(env engine.Env, r1, _, _, _, _ uint64) (uint64, error
 	return 0, nil
 }
 
-// zeroHelper answers 0: what get_func_ip and get_attach_cookie return
-// for a program run outside an attachment.
-func zeroHelper(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil }
+// getFuncIP is bpf_get_func_ip: the address of the function the program
+// is attached to (State.FuncIP; 0 outside an attachment).
+func (s *State) getFuncIP(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
+	return s.FuncIP, nil
+}
+
+// getAttachCookie is bpf_get_attach_cookie: the cookie of the attachment
+// the program runs from (State.AttachCookie; 0 when it has none, as in
+// the kernel). Its context argument is not needed: the cookie belongs to
+// the run, as the kernel's bpf_run_ctx.
+func (s *State) getAttachCookie(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
+	return s.AttachCookie, nil
+}
 
 // Stack helper flags.
 const (

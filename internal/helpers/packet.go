@@ -88,10 +88,11 @@ func (s *State) xdpLoadBytes(env engine.Env, r1, r2, r3, r4, _ uint64) (uint64, 
 	if p == nil || r2 > 0xffff || r4 > 0xffff {
 		return errno(maps.EFAULT), nil
 	}
-	if int(r2+r4) > p.End-p.Data {
+	if int(r2+r4) > p.Len() {
 		return errno(maps.EINVAL), nil
 	}
-	copy(buf, p.Buf[p.Data+int(r2):])
+	lin, frag := p.span(int(r2), int(r4))
+	copy(buf[copy(buf, lin):], frag)
 	return 0, nil
 }
 
@@ -104,16 +105,17 @@ func (s *State) xdpStoreBytes(env engine.Env, r1, r2, r3, r4, _ uint64) (uint64,
 	if p == nil || r2 > 0xffff || r4 > 0xffff {
 		return errno(maps.EFAULT), nil
 	}
-	if int(r2+r4) > p.End-p.Data {
+	if int(r2+r4) > p.Len() {
 		return errno(maps.EINVAL), nil
 	}
-	copy(p.Buf[p.Data+int(r2):], buf)
+	lin, frag := p.span(int(r2), int(r4))
+	copy(frag, buf[copy(lin, buf):])
 	return 0, nil
 }
 
 func (s *State) xdpGetBuffLen(env engine.Env, r1, _, _, _, _ uint64) (uint64, error) {
 	if p := s.pkt(); p != nil {
-		return uint64(p.End - p.Data), nil
+		return uint64(p.Len()), nil
 	}
 	return 0, nil
 }
@@ -168,6 +170,9 @@ func (s *State) xdpAdjustTail(env engine.Env, r1, r2, _, _, _ uint64) (uint64, e
 		return errno(maps.EINVAL), nil
 	}
 	delta := int(int32(r2))
+	if len(p.Frags) > 0 {
+		return s.xdpAdjustFragsTail(delta)
+	}
 	end := p.End + delta
 	if end > p.MaxEnd || end < p.Data+ethHLen {
 		return errno(maps.EINVAL), nil
@@ -177,6 +182,37 @@ func (s *State) xdpAdjustTail(env engine.Env, r1, r2, _, _, _ uint64) (uint64, e
 	}
 	p.End = end
 	p.sync()
+	return 0, nil
+}
+
+// xdpAdjustFragsTail is bpf_xdp_adjust_tail on a multi-buffer packet
+// (bpf_xdp_frags_increase_tail, bpf_xdp_frags_shrink_tail): it grows
+// only into the last fragment's page, zeroing the new bytes; it shrinks
+// fragments from the end, freeing emptied ones, and once none is left the
+// linear part by the rest, keeping an Ethernet header.
+func (s *State) xdpAdjustFragsTail(delta int) (uint64, error) {
+	p := s.Packet
+	if delta >= 0 {
+		last := len(p.Frags) % FragSize
+		if last == 0 {
+			last = FragSize // a full page
+		}
+		if delta > FragSize-last {
+			return errno(maps.EINVAL), nil
+		}
+		p.Frags = append(p.Frags, make([]byte, delta)...) // zeroed
+		return 0, nil
+	}
+	shrink := -delta
+	if shrink > p.Len()-ethHLen {
+		return errno(maps.EINVAL), nil
+	}
+	fromFrags := min(shrink, len(p.Frags))
+	p.Frags = p.Frags[:len(p.Frags)-fromFrags]
+	if len(p.Frags) == 0 {
+		p.End -= shrink - fromFrags
+		p.sync()
+	}
 	return 0, nil
 }
 

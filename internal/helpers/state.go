@@ -118,13 +118,43 @@ type Packet struct {
 	// yet; get_socket_cookie assigns one, as the kernel gives each
 	// test-run skb a fresh socket).
 	SocketCookie uint64
+	// Frags is the rest of a multi-buffer XDP packet, after the linear
+	// part Buf[Data:End]: the kernel's fragments (skb_shared_info frags),
+	// pages of FragSize bytes but the last, laid end to end. Programs
+	// reach it only through helpers (xdp_load_bytes, xdp_get_buff_len,
+	// ...). Empty: a linear packet.
+	Frags []byte
 	// VlanProto and VlanTCI are the skb's offloaded VLAN tag
 	// (skb->vlan_proto, host order, and skb->vlan_tci; both 0: none).
 	VlanProto, VlanTCI uint16
 }
 
-// Bytes returns the packet data.
+// Bytes returns the packet data (the linear part of a multi-buffer
+// packet).
 func (p *Packet) Bytes() []byte { return p.Buf[p.Data:p.End] }
+
+// FragSize is the size of an XDP fragment (a page, as in the kernel's
+// test run).
+const FragSize = 4096
+
+// Len is the packet's length, fragments included (xdp_get_buff_len).
+func (p *Packet) Len() int { return p.End - p.Data + len(p.Frags) }
+
+// span returns the n bytes at offset off of the packet (fragments
+// included) as the linear part's and the fragments' pieces. The caller
+// has checked off+n <= Len().
+func (p *Packet) span(off, n int) (lin, frag []byte) {
+	l := p.End - p.Data
+	if off < l {
+		lin = p.Buf[p.Data+off : p.Data+min(off+n, l)]
+		n -= len(lin)
+		off = l
+	}
+	if n > 0 {
+		frag = p.Frags[off-l : off-l+n]
+	}
+	return lin, frag
+}
 
 // Addr returns the program address of offset off of the buffer.
 func (p *Packet) Addr(off int) uint64 { return addrOf(p.Buf) + uint64(off) }
@@ -151,6 +181,11 @@ type State struct {
 	Redirect RedirectInfo
 	// TailCalls counts tail calls taken in the current run.
 	TailCalls int
+	// AttachCookie and FuncIP are what bpf_get_attach_cookie and
+	// bpf_get_func_ip return in the current run: the cookie of the
+	// attachment the program runs from and the address of the function
+	// it is attached to (0: none, as a test run in the kernel).
+	AttachCookie, FuncIP uint64
 
 	rng     uint64
 	run     uint64   // counts runs (Reset), from 1: tags per-run caches
@@ -189,6 +224,9 @@ func (s *State) Reset() {
 		s.Redirect = RedirectInfo{}
 	}
 	s.TailCalls = 0
+	if s.AttachCookie|s.FuncIP != 0 {
+		s.AttachCookie, s.FuncIP = 0, 0
+	}
 	s.added = s.added[:0]
 	s.records = s.records[:0]
 	if len(s.locks) > 0 {

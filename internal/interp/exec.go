@@ -161,7 +161,11 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 				}
 			}
 
-		case opCall:
+		case opCall, opMapLookupArray, opMapLookupHash, opMapUpdate, opMapDelete:
+			if in.kind != opCall && vm.mapOp(regs, in) {
+				pc++
+				break
+			}
 			vm.left = left
 			r0, err := vm.prog.helpers[in.off](vm, regs[1], regs[2], regs[3], regs[4], regs[5])
 			left = vm.left
@@ -1559,6 +1563,48 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			regs[6], regs[7], regs[8], regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
 			regs[10] = vm.stackLo + vm.stackLen
 			pc = f.ret
+
+		case opMapLookupHash: // mapops.go: an absent key (on the stack, r1 the map)
+			// The chains are read without locks, as the map's own lookups
+			// read them; an entry with the key's hash may be the key: the
+			// driver looks it up.
+			if v := vm.vmMapAt(in.dst); regs[1] == v.handle && v.buckets != nil {
+				if a := regs[2] - vm.stackLo; a <= vm.stackLen-v.ks {
+					x := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a)))
+					if v.ks == 8 {
+						x = *(*uint64)(unsafe.Add(vm.stackPtr, a))
+					}
+					// engine.Mix64(x ^ v.seed), spelled out (see load16BE).
+					h := x ^ v.seed
+					h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+					h = (h ^ h>>27) * 0x94d049bb133111eb
+					h ^= h >> 31
+					e := v.bucketHead(h)
+					for e != nil && *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
+						e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff)))
+					}
+					if e == nil {
+						regs[0] = 0
+						pc++
+						continue
+					}
+				}
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+		case opMapLookupArray: // mapops.go: a key on the stack, r1 the map
+			// The result, or 0 for an index out of range; priming the
+			// access caches is left to the driver, which a first access
+			// to the slab reaches once. Spelled out (see load16BE).
+			if v, a := vm.vmMapAt(in.dst), regs[2]-vm.stackLo; regs[1] == v.handle && a <= vm.stackLen-4 {
+				if i := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a))); i < v.max {
+					regs[0] = v.base + i*v.stride
+				} else {
+					regs[0] = 0
+				}
+				pc++
+				continue
+			}
+			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 
 		default:
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow

@@ -179,6 +179,12 @@ const (
 	opCallLocal // bpf-to-bpf call; off is the callee's first slot
 	opExit
 
+	// Static map helper calls on inline maps (mapops.go).
+	opMapLookupArray
+	opMapLookupHash
+	opMapUpdate
+	opMapDelete
+
 	// Superinstructions (fuse.go): one op running two adjacent
 	// instructions. The second instruction keeps its own op in the next
 	// slot, so a jump to it still works.

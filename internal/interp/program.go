@@ -16,6 +16,9 @@ type Options struct {
 	// Budget is the number of instructions one run may execute;
 	// 0 means engine.DefaultBudget.
 	Budget uint64
+	// Inline describes the maps (and helpers) the interpreter may run
+	// without calling the helper (see engine.Inline).
+	Inline engine.Inline
 }
 
 // ErrUnsupported is wrapped by load errors for instructions the interpreter
@@ -32,11 +35,12 @@ type Program struct {
 	helpers []engine.Helper   // static helper calls index this slice
 	byID    engine.Helpers    // callx looks ids up here (a private copy)
 	budget  uint64
+	inline  []engine.InlineMap // the maps of Options.Inline (mapops.go)
 	// pure: the program only computes on registers and reads the packet
 	// with legacy loads (no other memory, no calls) and never jumps
 	// backwards, so a run has no effect but its result and executes at
 	// most len(code) instructions. Classic filters translate to such
-	// programs; VM.run runs them without the run set-up.
+	// programs; RunWithPacket runs them without the run set-up.
 	pure bool
 }
 
@@ -110,6 +114,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 			n++ // the second slot keeps opInvalid
 		}
 	}
+	p.inlineCalls(opts.Inline)
 	p.segs = segments(p.code)
 	p.plain = append([]op(nil), p.code...)
 	p.pure = isPure(p.plain)

@@ -74,6 +74,13 @@ type VM struct {
 	// runs the last, partly paid segment of a run; tests compare the two.
 	stepAll bool
 	scratch [3]op // stepOne's copy of one instruction
+
+	// Inline maps (mapops.go): the VM's view of them, its CPU and the
+	// get_prandom_u32 state.
+	maps  []vmMap
+	mapsP unsafe.Pointer
+	cpu   int
+	rng   *uint64
 }
 
 // frame is what a bpf-to-bpf call saves in its caller.
@@ -100,6 +107,7 @@ func (p *Program) NewVM() *VM {
 	vm.stackPtr = unsafe.Pointer(&vm.stack[0])
 	vm.stackLo = uint64(uintptr(vm.stackPtr))
 	vm.dirty = uint64(len(vm.stack))
+	vm.initInline()
 	vm.setFast()
 	return vm
 }
@@ -502,6 +510,7 @@ func (vm *VM) ResetPersistentRegions() error {
 	clear(vm.persistent)
 	vm.persistent = vm.persistent[:0]
 	vm.cacheR, vm.cacheW = region{}, region{} // they may hold one
+	vm.addSlabRegions()                       // inline lookups hand them out
 	return nil
 }
 

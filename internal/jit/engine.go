@@ -53,6 +53,9 @@ type Options struct {
 	// word i/64 for instruction i): the JIT compiles them unchecked (see
 	// amd64.Options.Proven). The interpreter checks every access anyway.
 	Proven []uint64
+	// Inline describes the maps and helpers the engines may run without
+	// the generic helper call (engine.Inline).
+	Inline engine.Inline
 }
 
 // Program is a loaded program on either engine.
@@ -81,6 +84,12 @@ type VM interface {
 	Executed() uint64
 	SetBudget(n uint64)
 	SetContext(ctx context.Context)
+	// SetCPU sets the CPU the inline map operations use (per-CPU values);
+	// it must match the helpers' CPU. SetPrandom gives the VM the state
+	// of get_prandom_u32 that inline calls advance (the helpers' own).
+	// Neither may be called during a run.
+	SetCPU(cpu int)
+	SetPrandom(state *uint64)
 }
 
 // Load loads insns on the engine of the given kind. When the JIT is asked
@@ -89,13 +98,13 @@ type VM interface {
 func Load(kind Kind, insns []isa.Instruction, opts Options) (p Program, fallback error, err error) {
 	switch kind {
 	case Interpreter, "":
-		ip, err := interp.Load(insns, interp.Options{Helpers: opts.Helpers, Budget: opts.Budget})
+		ip, err := interp.Load(insns, interp.Options{Helpers: opts.Helpers, Budget: opts.Budget, Inline: opts.Inline})
 		if err != nil {
 			return nil, nil, err
 		}
 		return interpProgram{ip}, nil, nil
 	case JIT:
-		jp, err := amd64.Load(insns, amd64.Options{Helpers: opts.Helpers, Budget: opts.Budget, Proven: opts.Proven})
+		jp, err := amd64.Load(insns, amd64.Options{Helpers: opts.Helpers, Budget: opts.Budget, Proven: opts.Proven, Inline: opts.Inline})
 		if errors.Is(err, amd64.ErrUnavailable) {
 			p, _, err := Load(Interpreter, insns, opts)
 			return p, fmt.Errorf("%w: running on the interpreter", err2(Available(), err)), err

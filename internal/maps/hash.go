@@ -92,12 +92,7 @@ func (m *hashMap) hashOf(key []byte) uint64 {
 	default:
 		return maphash.Bytes(m.seed, key)
 	}
-	x ^= m.seed64
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
+	return Mix(x ^ m.seed64) // HashTable's readers hash the same way
 }
 
 // chainLink returns the pointer that points at e in its bucket's chain.

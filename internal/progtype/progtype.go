@@ -220,6 +220,36 @@ type Request struct {
 	// DataOut and ContextOut ask for the outputs (cilium/ebpf's
 	// RunOptions pass them as buffers; here their presence matters).
 	WantContextOut bool
+	// Unobserved says that nothing of the prepared memory can be seen:
+	// the program cannot observe its context or packet (Observes is
+	// false) and the caller wants neither output nor Finish. Prepare then
+	// checks the input exactly as always (the same errors) and sets the
+	// packet bounds, but neither copies the packet nor fills the context:
+	// for a short program that work is most of a run.
+	Unobserved bool
+}
+
+// Observes reports whether a program (as run: linked and rewritten) may
+// observe its context or packet: it reads r1 (the context pointer) before
+// writing it, uses a legacy packet load (LD_ABS/LD_IND read the packet
+// implicitly), or calls a helper or kfunc (which may reach the packet
+// through the helper state whatever it is passed). A program for which it
+// is false can be run on an unfilled context (Request.Unobserved).
+func Observes(insns []isa.Instruction) bool {
+	for n, i := range insns {
+		if n > 0 && insns[n-1].IsLDDW() {
+			continue // second slot of an lddw
+		}
+		if i.Class() == isa.ClassLD && (i.Mode() == isa.ModeABS || i.Mode() == isa.ModeIND) {
+			return true
+		}
+		if i.Opcode == isa.OpcodeCallX || i.Opcode == isa.OpcodeCall && i.Src != isa.CallLocal {
+			return true
+		}
+	}
+	// Only r10 is set on entry: any read of r1 (even through a bpf-to-bpf
+	// call's argument) before it is written is refused.
+	return isa.CheckInitialized(insns, isa.Reg(isa.R10)) != nil
 }
 
 // Run is a prepared run: the memory the program receives and the state the
@@ -242,6 +272,12 @@ type Run struct {
 	ctxBuf  []byte
 	userBuf []byte
 	pkt     helpers.Packet
+	frags   []byte // storage of pkt.Frags (multi-buffer XDP)
+	out     []byte // storage of a multi-buffer DataOut
+	// same: the last Prepare was an unobserved one without context, of
+	// a packet of sameLen bytes, and succeeded.
+	same    bool
+	sameLen int
 	// low and high bound the part of buf the last run may have written
 	// (from the lowest metadata start to the highest end it reached).
 	low, high int
@@ -265,6 +301,27 @@ func Prepare(t Type, req Request) (*Run, error) {
 
 // Prepare (re)builds r for a test run of a program of type t.
 func (r *Run) Prepare(t Type, req Request) error {
+	if req.Unobserved && req.WantContextOut {
+		req.Unobserved = false // the context is an output
+	}
+	// The input checks depend only on the type, the packet's length and
+	// the context (none here), and an unobserved run changes nothing: the
+	// same request as the last one is already prepared.
+	quick := req.Unobserved && req.Context == nil
+	if quick && r.Prepared(t, len(req.Data)) {
+		return nil
+	}
+	err := r.prepare(t, req)
+	r.same, r.sameLen = quick && err == nil, len(req.Data)
+	return err
+}
+
+// Prepared reports whether r is prepared for an unobserved request
+// without context, of type t and an n-byte packet: Prepare would do
+// nothing (a cheap check for the caller's fast path).
+func (r *Run) Prepared(t Type, n int) bool { return r.same && r.typ == t && r.sameLen == n }
+
+func (r *Run) prepare(t Type, req Request) error {
 	r.typ, r.l, r.user, r.Packet, r.LDPacket, r.direct = t, nil, nil, nil, nil, false
 	switch t {
 	case SocketFilter, SchedCLS, SchedACT, CgroupSKB, LWTIn, LWTOut, LWTXmit:
@@ -275,6 +332,10 @@ func (r *Run) Prepare(t Type, req Request) error {
 		if len(req.Data) != 0 {
 			return fmt.Errorf("%w: %s programs take no packet data", ErrInvalidInput, t)
 		}
+		if req.Unobserved {
+			r.ctxLen(len(req.Context))
+			return nil
+		}
 		r.Ctx = append(r.ctxBuf[:0], req.Context...)
 		r.ctxBuf = r.Ctx
 		return nil
@@ -282,18 +343,51 @@ func (r *Run) Prepare(t Type, req Request) error {
 	return fmt.Errorf("%w: %s", ErrUnsupportedType, t)
 }
 
-// packetBuf returns a zeroed buffer of n bytes, reusing storage: only the
-// part the previous run may have dirtied is cleared.
-func (r *Run) packetBuf(n int) []byte {
+// packetBuf returns a buffer of n bytes holding data at offset at and
+// zeros elsewhere, reusing storage: only the part the previous run may
+// have dirtied is cleared, and of it only what data does not overwrite.
+func (r *Run) packetBuf(n, at int, data []byte) []byte {
+	end := at + len(data)
 	if cap(r.buf) < n {
 		r.buf = make([]byte, n)
 	} else {
 		full := r.buf[:cap(r.buf)]
-		clear(full[min(r.low, len(full)):min(r.high, len(full))])
+		lo, hi := min(r.low, len(full)), min(r.high, len(full))
+		if lo < hi {
+			// [lo, hi) minus [at, end): up to two pieces.
+			if lo < at {
+				clear(full[lo:min(hi, at)])
+			}
+			if hi > end {
+				clear(full[max(lo, end):hi])
+			}
+		}
 		r.buf = full[:n]
 	}
+	copy(r.buf[at:end], data)
 	r.low, r.high = n, 0
 	return r.buf
+}
+
+// frame returns a buffer of n bytes for a run that writes nothing into it
+// (Request.Unobserved): its content is left as it is, and so is the range
+// earlier runs dirtied (cleared by the next packetBuf).
+func (r *Run) frame(n int) []byte {
+	if cap(r.buf) < n {
+		r.buf = make([]byte, n)
+		r.low, r.high = 0, 0 // fresh: nothing dirty
+	}
+	r.buf = r.buf[:n]
+	return r.buf
+}
+
+// ctxLen sets Ctx to n bytes of context memory without clearing or
+// filling it (Request.Unobserved).
+func (r *Run) ctxLen(n int) {
+	if cap(r.ctxBuf) < n {
+		r.ctxBuf = make([]byte, n)
+	}
+	r.Ctx = r.ctxBuf[:n]
 }
 
 // ctxMem returns the zeroed context memory of n bytes.

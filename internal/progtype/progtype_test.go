@@ -1,6 +1,7 @@
 package progtype
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -173,7 +174,26 @@ func TestPrepareXDP(t *testing.T) {
 	if _, err := Prepare(XDP, Request{Data: pkt, Context: ctx}); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("misaligned metadata: %v", err)
 	}
-	if _, err := Prepare(XDP, Request{Data: make([]byte, 4000)}); !errors.Is(err, ErrInvalidInput) {
-		t.Errorf("jumbo frame: %v", err)
+	// Beyond the frame: fragments (the kernel's multi-buffer test run),
+	// at most 17 pages of them.
+	big := make([]byte, 4000)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	r, err = Prepare(XDP, Request{Data: big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Packet; p.End-p.Data != 3520 || len(p.Frags) != 480 || p.Len() != 4000 {
+		t.Errorf("multi-buffer packet: linear %d, fragments %d", p.End-p.Data, len(p.Frags))
+	}
+	if res := r.Finish(); !bytes.Equal(res.DataOut, big) {
+		t.Error("multi-buffer data out differs from the input")
+	}
+	if _, err := Prepare(XDP, Request{Data: make([]byte, 3520+17*4096)}); err != nil {
+		t.Errorf("largest multi-buffer packet: %v", err)
+	}
+	if _, err := Prepare(XDP, Request{Data: make([]byte, 3520+17*4096+1)}); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("more than 17 fragments: %v", err)
 	}
 }

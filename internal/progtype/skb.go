@@ -1,7 +1,6 @@
 package progtype
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 )
@@ -57,13 +56,15 @@ func checkUserSKB(ctx []byte) error {
 // ethProtocol is eth_type_trans's protocol and packet type on the
 // loopback device (address 00:00:00:00:00:00).
 func ethProtocol(pkt []byte) (proto uint16, pktType uint32) {
-	dst := pkt[:6]
+	// The destination address as one number: the loopback device's
+	// address is 0, broadcast all ones, multicast has the group bit.
+	dst := uint64(binary.BigEndian.Uint32(pkt))<<16 | uint64(binary.BigEndian.Uint16(pkt[4:]))
 	switch {
-	case dst[0]&1 != 0 && bytes.Equal(dst, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}):
+	case dst == 0xffff_ffff_ffff:
 		pktType = packetBroadcast
-	case dst[0]&1 != 0:
+	case pkt[0]&1 != 0:
 		pktType = packetMulticast
-	case !bytes.Equal(dst, make([]byte, 6)):
+	case dst != 0:
 		pktType = packetOtherhost
 	}
 	proto = binary.BigEndian.Uint16(pkt[12:])
@@ -99,17 +100,35 @@ func (r *Run) prepareSKB(t Type, req Request) error {
 			return fmt.Errorf("%w: ifindex %d: bpfvm has only the loopback device (1)", ErrInvalidInput, ifi)
 		}
 	}
-	buf := r.packetBuf(skbHeadroom + size + skbTailroom)
-	copy(buf[skbHeadroom:], req.Data)
 	l2 := t == SchedCLS || t == SchedACT
 	r.direct = l2 || t == LWTIn || t == LWTOut || t == LWTXmit
-	proto, pktType := ethProtocol(req.Data)
 	data := skbHeadroom + ethHLen // eth_type_trans pulls the header
 	if l2 {
 		data = skbHeadroom
 	}
 	end := skbHeadroom + size
 	r.l = &skbLayout
+	if req.Unobserved {
+		// Checked as below (wire_len, gso_segs), but nothing filled.
+		if user != nil {
+			if w := binary.LittleEndian.Uint32(user[skbWireLen:]); w != 0 && (w < uint32(end-data) || w > 65536) {
+				return fmt.Errorf("%w: wire_len %d", ErrInvalidInput, w)
+			}
+			if binary.LittleEndian.Uint32(user[skbGSOSegs:]) > 65535 {
+				return fmt.Errorf("%w: gso_segs", ErrInvalidInput)
+			}
+		}
+		buf := r.frame(skbHeadroom + size + skbTailroom)
+		r.ctxLen(SkBuffSize + 3*8)
+		p := &r.pkt
+		p.Buf, p.Data, p.End, p.Meta, p.MinData, p.MaxEnd, p.XDP = buf, data, end, data, 0, len(buf)-skbTailroom, false
+		r.Packet = p
+		r.LDPacket = buf[data:end]
+		r.user = user
+		return nil
+	}
+	buf := r.packetBuf(skbHeadroom+size+skbTailroom, skbHeadroom, req.Data)
+	proto, pktType := ethProtocol(req.Data)
 	c := r.ctxMem(SkBuffSize + 3*8)
 	le := binary.LittleEndian
 	le.PutUint32(c[skbLen:], uint32(end-data))
@@ -141,7 +160,13 @@ func (r *Run) prepareSKB(t Type, req Request) error {
 	p.Net = skbHeadroom + ethHLen
 	p.Protocol, p.Encapsulated, p.SocketCookie, p.VlanProto, p.VlanTCI = proto, false, 0, 0, 0
 	r.low, r.high = skbHeadroom, end
-	r.sync()
+	// What sync would write but the pointers is written above (len,
+	// protocol) or zero (the VLAN fields).
+	if r.direct {
+		r.setPtr(0, p.Addr(p.Data))
+		r.setPtr(1, p.Addr(p.End))
+		r.setPtr(2, p.Addr(p.Meta))
+	}
 	r.Packet = p
 	r.LDPacket = buf[data:end]
 	r.user = user

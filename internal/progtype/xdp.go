@@ -3,6 +3,8 @@ package progtype
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/bpfvm/bpfvm/internal/helpers"
 )
 
 const (
@@ -10,6 +12,9 @@ const (
 	// xdpFrameSize is sizeof(struct xdp_frame), at the start of the
 	// headroom.
 	xdpFrameSize = 40
+	// xdpMaxFrags is MAX_SKB_FRAGS: the fragments a test-run packet may
+	// have after its frame.
+	xdpMaxFrags = 17
 )
 
 // XDP actions.
@@ -38,7 +43,9 @@ func (r *Run) prepareXDP(req Request) error {
 	if req.Context != nil {
 		le := binary.LittleEndian
 		d, de, dm := le.Uint32(user[xdpData:]), le.Uint32(user[xdpDataEnd:]), le.Uint32(user[xdpDataMeta:])
-		if dm != 0 || int(de) != size || d > de || d%4 != 0 || d > 255 {
+		// The metadata comes out of the headroom, which must keep room
+		// for the xdp_frame; an Ethernet header must follow it.
+		if dm != 0 || int(de) != size || d > de || d%4 != 0 || d > xdpHeadroom-xdpFrameSize || de-d < ethHLen {
 			return fmt.Errorf("%w: xdp_md data %d, data_end %d, data_meta %d for %d bytes", ErrInvalidInput, d, de, dm, size)
 		}
 		if le.Uint32(user[xdpEgressIfindex:]) != 0 {
@@ -54,23 +61,43 @@ func (r *Run) prepareXDP(req Request) error {
 		meta = int(d)
 		headroom -= meta
 	}
+	// The frame holds at most maxData bytes (metadata included); the rest
+	// goes to fragments of a page each, at most MAX_SKB_FRAGS of them
+	// (bpf_prog_test_run_xdp; the kernel answers ENOMEM beyond).
 	maxData := pageSize - headroom - skbTailroom
-	if size > maxData {
-		return fmt.Errorf("%w: %d-byte packet: multi-buffer XDP is not supported (at most %d bytes)", ErrInvalidInput, size, maxData)
+	if limit := maxData + xdpMaxFrags*helpers.FragSize; size > limit {
+		return fmt.Errorf("%w: %d-byte packet: the kernel takes at most %d (%d in the frame, %d fragments of %d)", ErrInvalidInput, size, limit, maxData, xdpMaxFrags, helpers.FragSize)
 	}
 	if size < ethHLen {
 		return fmt.Errorf("%w: packet of %d bytes is shorter than an Ethernet header", ErrInvalidInput, size)
 	}
+	linear := min(size, maxData)
 	frame := headroom + maxData + skbTailroom
-	buf := r.packetBuf(frame)
-	copy(buf[headroom:], req.Data)
 	r.l = &xdpLayout
-	c := r.ctxMem(XDPMdSize + 3*8)
-	binary.LittleEndian.PutUint32(c[xdpIngressIfindex:], loopbackIfindex)
+	var buf []byte
+	if req.Unobserved {
+		buf = r.frame(frame)
+		r.ctxLen(XDPMdSize + 3*8)
+	} else {
+		buf = r.packetBuf(frame, headroom, req.Data[:linear])
+		c := r.ctxMem(XDPMdSize + 3*8)
+		binary.LittleEndian.PutUint32(c[xdpIngressIfindex:], loopbackIfindex)
+	}
 	p := &r.pkt
-	p.Buf, p.Meta, p.Data, p.End, p.MinData, p.MaxEnd, p.XDP = buf, headroom, headroom+meta, headroom+size, xdpFrameSize, frame-skbTailroom, true
-	r.low, r.high = headroom, headroom+size
-	r.sync()
+	p.Buf, p.Meta, p.Data, p.End, p.MinData, p.MaxEnd, p.XDP = buf, headroom, headroom+meta, headroom+linear, xdpFrameSize, frame-skbTailroom, true
+	p.Frags = nil
+	if size > linear && !req.Unobserved {
+		r.frags = append(r.frags[:0], req.Data[linear:]...)
+		p.Frags = r.frags
+	}
+	if !req.Unobserved {
+		r.low, r.high = headroom, headroom+linear
+		// The pointers, as sync writes them.
+		base := p.Addr(0)
+		r.setPtr(0, base+uint64(p.Data))
+		r.setPtr(1, base+uint64(p.End))
+		r.setPtr(2, base+uint64(p.Meta))
+	}
 	r.Packet = p
 	r.LDPacket = buf
 	r.user = user
@@ -83,6 +110,11 @@ func (r *Run) prepareXDP(req Request) error {
 func (r *Run) finishXDP() Result {
 	p := r.Packet
 	res := Result{DataOut: p.Buf[p.Meta:p.End]}
+	if len(p.Frags) > 0 {
+		// bpf_test_finish copies the linear part, then each fragment.
+		r.out = append(append(r.out[:0], res.DataOut...), p.Frags...)
+		res.DataOut = r.out
+	}
 	if u := r.user; u != nil {
 		binary.LittleEndian.PutUint32(u[xdpData:], uint32(p.Data-p.Meta))
 		binary.LittleEndian.PutUint32(u[xdpDataEnd:], uint32(p.End-p.Meta))

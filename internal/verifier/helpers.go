@@ -76,6 +76,7 @@ const (
 	groupCgroupStorage                    // cgroup programs
 	groupNotTracing                       // everything except tracing programs
 	groupSKBOrXDP                         // tc, xdp, ...
+	groupKprobe                           // kprobe (and fentry/fexit tracing)
 )
 
 const anyArgs = argAnything
@@ -173,6 +174,10 @@ var helperProtos = map[int32]*helperProto{
 	181: {name: "loop", args: [5]argType{argAnything, argFunc, argStackOrNull, argAnything}},
 	165: {name: "snprintf", args: [5]argType{argMemOrNull, argConstSizeOrZero, argConstStr, argMemOrNull, argConstSizeOrZero}},
 	177: {name: "trace_vprintk", args: [5]argType{argMem, argConstSize, argMemOrNull, argConstSizeOrZero}},
+	// The attachment's function and cookie (bpf_get_func_ip_proto_*,
+	// bpf_get_attach_cookie_proto_*: the context as the argument).
+	173: {name: "get_func_ip", args: [5]argType{argCtx}, group: groupKprobe},
+	174: {name: "get_attach_cookie", args: [5]argType{argCtx}, group: groupTracing},
 	195: {name: "map_lookup_percpu_elem", ret: retMapValueOrNull, args: [5]argType{argConstMapPtr, argMapKey, argAnything}},
 }
 
@@ -198,6 +203,8 @@ func (p *helperProto) allowed(pt progType) bool {
 		return !pt.tracing
 	case groupSKBOrXDP:
 		return pt.tc || pt.name == "xdp"
+	case groupKprobe:
+		return pt.name == "kprobe" || pt.name == "tracing"
 	}
 	return false
 }

@@ -33,6 +33,9 @@ type Options struct {
 	// few bits of chosen data, stay plain. It costs an instruction or two
 	// per constant.
 	BlindConstants bool
+	// Inline describes the maps and helpers the code may run without an
+	// exit to Go (array lookups, get_prandom_u32: inline.go).
+	Inline engine.Inline
 }
 
 func (o *Options) proven(i int) bool {

@@ -92,6 +92,11 @@ type compiler struct {
 	// could call back into it through Env.Call).
 	runEnd      label
 	singleFrame bool
+	// For inline helpers (inline.go): jump targets and array slots,
+	// computed at the first call that may use them.
+	targets []bool
+	slots   []int
+	proven  int // allProven: 0 unknown, 1 yes, -1 no
 }
 
 // exitCodeImm packs an exit code and instruction index for one 32-bit store.
@@ -188,7 +193,7 @@ func (c *compiler) findBlocks() {
 		if (cl == isa.ClassJMP || cl == isa.ClassJMP32 || cl == isa.ClassLD) && i+1 < n {
 			c.leader[i+1] = true
 		}
-		if in.Opcode == isa.OpcodeCallX || in.Opcode == isa.OpcodeCall && in.Src != isa.CallLocal {
+		if in.Opcode == isa.OpcodeCallX || in.Opcode == isa.OpcodeCall && in.Src != isa.CallLocal && !c.opts.Inline.Leaf[in.Imm] {
 			helpers = true // helpers may add frames through Env.Call
 		}
 		if in.Opcode == isa.OpcodeCall && in.Src == isa.CallLocal {
@@ -640,7 +645,9 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			c.exitTo(exitCallx, i)
 			c.resume[i] = c.insn[i+1]
 		case in.Src == isa.CallHelper:
-			c.emitHelperCall(i)
+			if !c.emitInlineCall(i) {
+				c.emitHelperCall(i)
+			}
 		case in.Src == isa.CallLocal:
 			t, _ := isa.Target(c.insns, i)
 			c.emitLocalCall(i, t)

@@ -53,6 +53,8 @@ type runContext struct {
 
 	ldBase uint64   // the packet legacy loads read
 	ldEnd  [3]int64 // its length minus 1, 2, 4 (may be negative)
+
+	inline inlineState // inline helpers (inline.go)
 }
 
 // Inline-checked regions. The extra ones cache a region a helper added

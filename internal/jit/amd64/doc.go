@@ -70,11 +70,16 @@
 // back at run time, so an untrusted program cannot place chosen byte
 // sequences in executable memory.
 //
+// # Inline helpers
+//
+// With Options.Inline (engine.Inline), array lookups and get_prandom_u32
+// run in generated code, hash lookups of absent keys too, and the other
+// static map helper calls on the program's maps reach the map without the
+// generic helper (inline.go, RATIONALE.md).
+//
 // # Not yet
 //
-// The inlined fast paths for hot helpers (map lookups, ktime, prandom): they
-// need the helpers' state and the maps' memory layout from their packages,
-// so every helper is still an exit to Go. Tail calls are a helper (in
+// ktime is still a helper exit. Tail calls are a helper (in
 // internal/helpers) whose error ends the run; the runner starts the target
 // program (bpfvm's Program.Run), on either engine. Programs that reference
 // maps (lddw pseudo sources) or kfuncs are refused at load with

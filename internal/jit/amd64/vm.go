@@ -35,6 +35,8 @@ type Program struct {
 	code     []byte        // the executable mapping; nil after Close
 	codeAddr atomic.Uint64 // its address; 0 after Close
 	cleanup  runtime.Cleanup
+	inline   engine.Inline // Options.Inline
+	slots    []int         // the inlined arrays (inline.go)
 }
 
 // Load validates and compiles a program.
@@ -47,6 +49,8 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 		helpers: make(engine.Helpers, len(opts.Helpers)), // a private copy: callx reads it during runs
 		siteFns: make([]engine.Helper, len(insns)),
 		budget:  opts.Budget,
+		inline:  opts.Inline,
+		slots:   arraySlots(opts.Inline.Maps),
 	}
 	for id, fn := range opts.Helpers {
 		if fn != nil {
@@ -69,6 +73,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 			i++
 		}
 	}
+	p.specializeSites() // inline.go
 	comp, err := compile(p.insns, &opts)
 	if err != nil {
 		return nil, err
@@ -156,6 +161,9 @@ type VM struct {
 	runMem     uint64
 	runMemLen  int
 	clearBytes int
+
+	cpu int     // the CPU of the inline array lookups (inline.go)
+	rng *uint64 // get_prandom_u32's state (inline.go)
 }
 
 // describeRegions points the inline checks and legacy loads at the run's
@@ -204,6 +212,7 @@ func (p *Program) NewVM() *VM {
 	vm.slice = min(vm.budget, budgetQuantum)
 	vm.fresh = uintptr(p.codeAddr.Load()) + uintptr(p.comp.freshEntry)
 	vm.clearBytes = p.comp.stackFrames * isa.StackSize
+	vm.initInline()
 	return vm
 }
 
@@ -700,6 +709,7 @@ func (vm *VM) ResetPersistentRegions() error {
 	// The inline checks may hold one.
 	setRegion(&vm.ctx.regions[regionExtraW], 0, 0)
 	setRegion(&vm.ctx.regions[regionExtraR], 0, 0)
+	vm.addSlabRegions() // inline lookups hand them out
 	return nil
 }
 

@@ -1,0 +1,45 @@
+package maps
+
+import "unsafe"
+
+// HashTable is a hash map's lock-free bucket table, for engines that look
+// keys up without calling the map (a miss in the interpreter's hot loop).
+// A reader walks it as find does: the bucket Buckets[hash&Mask] holds the
+// first entry of a chain (an atomic pointer); an entry holds its key (a Go
+// string: data pointer and length at KeyOffset), its hash (at
+// HashOffset) and the next entry (an atomic pointer at NextOffset). The
+// hash of a 4-byte (little-endian u32) or 8-byte (u64) key x is
+// Mix(x ^ Seed). The table never moves while the map lives.
+type HashTable struct {
+	Buckets unsafe.Pointer
+	Mask    uint64
+	Seed    uint64
+}
+
+// Offsets in an entry, for HashTable readers.
+var (
+	KeyOffset  = unsafe.Offsetof(hashEntry{}.key)
+	HashOffset = unsafe.Offsetof(hashEntry{}.hash)
+	NextOffset = unsafe.Offsetof(hashEntry{}.hnext)
+)
+
+// Mix is the splitmix64 finalizer the hashes of 4- and 8-byte keys use.
+func Mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// Table returns the bucket table of m when readers may use it: a hash map
+// (HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH: a reader deciding that
+// a key is absent needs neither the values nor the LRU reference bits)
+// with 4- or 8-byte keys.
+func Table(m Map) (HashTable, bool) {
+	h, ok := m.(*hashMap)
+	if !ok || (h.spec.KeySize != 4 && h.spec.KeySize != 8) {
+		return HashTable{}, false
+	}
+	return HashTable{Buckets: unsafe.Pointer(unsafe.SliceData(h.buckets)), Mask: h.mask, Seed: h.seed64}, true
+}
