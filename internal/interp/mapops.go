@@ -247,23 +247,6 @@ func (vm *VM) exposeValue(val []byte, writable bool) uint64 {
 	return r.lo
 }
 
-// mapLookupArrayInner is the array lookup of inner when the key is on the
-// stack and r1 the map: the result and true, or false to leave the call to
-// the driver. Small enough to inline (inner must call no function), so it
-// leaves priming the access caches to the driver, which a first access to
-// the slab reaches once.
-func (vm *VM) mapLookupArrayInner(regs *[16]uint64, in *op) (uint64, bool) {
-	v := vm.vmMapAt(in.dst)
-	a := regs[2] - vm.stackLo
-	if regs[1] != v.handle || a > vm.stackLen-4 {
-		return 0, false
-	}
-	if i := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a))); i < v.max {
-		return v.base + i*v.stride, true
-	}
-	return 0, true
-}
-
 // vmMapAt returns the VM's view of inline map k without a bounds check
 // (Load made k an index of the program's inline maps).
 func (vm *VM) vmMapAt(k uint8) *vmMap {
