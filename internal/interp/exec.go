@@ -986,13 +986,8 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 					if v.ks == 8 {
 						x = *(*uint64)(unsafe.Add(vm.stackPtr, a))
 					}
-					h := engine.Mix64(x ^ v.seed)
-					e := v.bucketHead(h)
-					for e != nil && *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
-						e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff)))
-					}
-					if e == nil {
-						regs[0] = 0
+					if r0, ok := v.hashLookupInner(x); ok {
+						regs[0] = r0
 						pc++
 						continue
 					}

@@ -33,6 +33,13 @@ type vmMap struct {
 	buckets          unsafe.Pointer
 	mask, seed, ks   uint64
 	hashOff, nextOff uintptr
+	// preallocated hashes (Table.HitInline): hits in inner too, the
+	// value's address plus cpuOff (per-CPU: the VM's CPU's value)
+	hit            bool
+	lru            bool
+	keyOff, valOff uintptr
+	refOff         uintptr
+	cpuOff         uint64
 }
 
 // mapOpKind returns the op kind a static helper call to id runs as when r1
@@ -95,6 +102,10 @@ func (vm *VM) initInline() {
 			v := &vm.maps[k]
 			v.buckets, v.mask, v.seed, v.ks = t.Buckets, t.Mask, t.Seed, uint64(m.KeySize)
 			v.hashOff, v.nextOff = t.HashOffset, t.NextOffset
+			if t.HitInline() {
+				v.hit, v.lru = true, t.LRU
+				v.keyOff, v.valOff, v.refOff = t.KeyOffset, t.ValueOffset, t.RefOffset
+			}
 		}
 	}
 	vm.mapsP = unsafe.Pointer(&vm.maps[0])
@@ -106,10 +117,15 @@ func (vm *VM) initInline() {
 // a lookup hands out their addresses without exposing anything per run.
 func (vm *VM) addSlabRegions() {
 	for _, m := range vm.prog.inline {
-		if m.Kind != engine.MapArray {
+		slabs := m.Slabs
+		switch {
+		case m.Kind == engine.MapHash && m.Table.HitInline() && (m.KeySize == 4 || m.KeySize == 8):
+			// The hash's value slabs: inner hands out their addresses.
+			slabs = m.Table.Values
+		case m.Kind != engine.MapArray:
 			continue
 		}
-		for _, s := range m.Slabs {
+		for _, s := range slabs {
 			if len(s) > 0 {
 				p := unsafe.Pointer(unsafe.SliceData(s))
 				vm.persistent = append(vm.persistent, region{lo: uint64(uintptr(p)), size: uint64(len(s)), ptr: p, writable: m.Writable})
@@ -122,6 +138,9 @@ func (vm *VM) addSlabRegions() {
 func (vm *VM) setMapsCPU() {
 	for k := range vm.maps {
 		v := &vm.maps[k]
+		if n := v.m.Table.NumCPU; v.hit && n > 0 {
+			v.cpuOff = uint64((vm.cpu%n+n)%n) * v.m.Table.Stride // as the map's cpu()
+		}
 		if v.m.Kind != engine.MapArray || len(v.m.Slabs) == 0 {
 			continue
 		}
@@ -274,4 +293,38 @@ func (vm *VM) vmMapAt(k uint8) *vmMap {
 // absent-key check: see opMapLookupHash there).
 func (v *vmMap) bucketHead(h uint64) unsafe.Pointer {
 	return atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(v.buckets, (h&v.mask)*8)))
+}
+
+// hashLookupInner is inner's lookup of the key x (4 or 8 bytes) in a hash
+// map with a table: the chains are read without locks, as the map's own
+// lookups read them. An absent key is 0; a present one is its value's
+// address in a preallocated map (whose value slabs are persistent
+// regions), after setting an LRU entry's reference bit as the helper
+// does. false leaves the lookup to the driver (a hit without
+// preallocation). Small enough to inline: inner must call no function.
+func (v *vmMap) hashLookupInner(x uint64) (uint64, bool) {
+	h := engine.Mix64(x ^ v.seed)
+	for e := v.bucketHead(h); e != nil; e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff))) {
+		if *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
+			continue
+		}
+		if !v.hit {
+			return 0, false
+		}
+		kp := *(*unsafe.Pointer)(unsafe.Add(e, v.keyOff))
+		k := uint64(*(*uint32)(kp))
+		if v.ks == 8 {
+			k = *(*uint64)(kp)
+		}
+		if k != x {
+			continue
+		}
+		if v.lru {
+			if ref := (*uint32)(unsafe.Add(e, v.refOff)); atomic.LoadUint32(ref) == 0 {
+				atomic.StoreUint32(ref, 1)
+			}
+		}
+		return uint64(uintptr(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))))) + v.cpuOff, true
+	}
+	return 0, true
 }
