@@ -986,7 +986,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 					if v.ks == 8 {
 						x = *(*uint64)(unsafe.Add(vm.stackPtr, a))
 					}
-					if r0, ok := v.hashLookupInner(x); ok {
+					if r0, ok := vm.hashLookupInner(v, x); ok {
 						regs[0] = r0
 						pc++
 						continue

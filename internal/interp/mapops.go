@@ -105,6 +105,10 @@ func (vm *VM) initInline() {
 			if t.HitInline() {
 				v.hit, v.lru = true, t.LRU
 				v.keyOff, v.valOff, v.refOff = t.KeyOffset, t.ValueOffset, t.RefOffset
+				if len(t.Values) > 0 && len(t.Values[0]) > 0 {
+					p := unsafe.Pointer(unsafe.SliceData(t.Values[0]))
+					v.slab = region{lo: uint64(uintptr(p)), size: uint64(len(t.Values[0])), ptr: p, writable: m.Writable}
+				}
 			}
 		}
 	}
@@ -300,9 +304,10 @@ func (v *vmMap) bucketHead(h uint64) unsafe.Pointer {
 // lookups read them. An absent key is 0; a present one is its value's
 // address in a preallocated map (whose value slabs are persistent
 // regions), after setting an LRU entry's reference bit as the helper
-// does. false leaves the lookup to the driver (a hit without
-// preallocation). Small enough to inline: inner must call no function.
-func (v *vmMap) hashLookupInner(x uint64) (uint64, bool) {
+// does, and with the value's slab (the first one) primed in the access
+// caches, where the program's next access almost surely goes. false
+// leaves the lookup to the driver (a hit without preallocation).
+func (vm *VM) hashLookupInner(v *vmMap, x uint64) (uint64, bool) {
 	h := engine.Mix64(x ^ v.seed)
 	for e := v.bucketHead(h); e != nil; e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff))) {
 		if *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
@@ -324,7 +329,16 @@ func (v *vmMap) hashLookupInner(x uint64) (uint64, bool) {
 				atomic.StoreUint32(ref, 1)
 			}
 		}
-		return uint64(uintptr(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))))) + v.cpuOff, true
+		r0 := uint64(uintptr(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))))) + v.cpuOff
+		if r0-v.slab.lo < v.slab.size {
+			if vm.cacheR.lo != v.slab.lo {
+				vm.cacheR = v.slab
+			}
+			if v.slab.writable && vm.cacheW.lo != v.slab.lo {
+				vm.cacheW = v.slab
+			}
+		}
+		return r0, true
 	}
 	return 0, true
 }
