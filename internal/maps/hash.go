@@ -172,10 +172,19 @@ func newHash(spec Spec) (Map, error) {
 // several, so no single allocation is giant), and a map's slabs at most
 // maxPreallocBytes in all (beyond, creation fails with ENOMEM, as the
 // kernel's would where memory runs out).
-const (
-	maxSlabBytes     = 64 << 20
-	maxPreallocBytes = 16 << 30
-)
+const maxPreallocBytes = 16 << 30
+
+var maxSlabBytes uint64 = 64 << 20
+
+// SetSlabLimit makes the hash maps created afterwards use slabs of at
+// most n bytes (at least one element each) and returns what restores the
+// limit: tests use it to spread a small map's values over several slabs.
+// Not for concurrent use with map creation.
+func SetSlabLimit(n uint64) (restore func()) {
+	old := maxSlabBytes
+	maxSlabBytes = max(n, 1)
+	return func() { maxSlabBytes = old }
+}
 
 // prealloc allocates the value slabs: max_entries elements, plus the
 // spare a replace writes into for maps that are not per-CPU (the kernel's

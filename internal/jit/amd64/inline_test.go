@@ -337,6 +337,29 @@ func TestInlineMapsAgree(t *testing.T) {
 	}
 }
 
+// TestInlineMapsChunkedSlabs runs the random programs with the hash maps'
+// values spread over slabs of two values or fewer: hits in the slabs after
+// the first take the engines' region searches (the JIT installs only the
+// first slab inline), with the same results on every configuration.
+func TestInlineMapsChunkedSlabs(t *testing.T) {
+	defer maps.SetSlabLimit(16)()
+	f := newInlineFixture(t)
+	for k, s := range inlineSpecs {
+		if s.Type == maps.Hash && s.Flags&maps.FlagNoPrealloc == 0 {
+			if n := len(maps.ValueSlabs(f.maps[k])); n < 3 {
+				t.Fatalf("%s: %d value slabs, want 3 or more", s.Name, n)
+			}
+		}
+	}
+	for seed := uint64(1000); seed < 1100; seed++ {
+		insns := inlineProgram(seed, f.handles)
+		cpus := []int{int(seed % inlineCPUs), 1, 2}
+		if d := compareInline(t, insns, 100000, cpus, false); d != "" {
+			t.Fatalf("seed %d: %s\n%s", seed, d, listing(insns))
+		}
+	}
+}
+
 // TestInlineMapsCallbackEntry enters a function (through bpf_loop) right
 // at an inlined lookup, where r1 is the loop index, not the map the lddw
 // before the call loaded: the run-time guard must send the call to the
