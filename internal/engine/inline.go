@@ -23,8 +23,8 @@ const (
 	// an address computation.
 	MapArray MapKind = iota + 1
 	// MapHash is a hash map (HASH, PERCPU_HASH, LRU_HASH,
-	// LRU_PERCPU_HASH): a lookup calls Lookup directly, without the
-	// generic helper's dispatch.
+	// LRU_PERCPU_HASH): a lookup walks Table or calls Lookup directly,
+	// without the generic helper's dispatch.
 	MapHash
 )
 
@@ -58,7 +58,8 @@ type InlineMap struct {
 	Lookup func(key []byte, cpu int) []byte
 	// Table, for a MapHash whose Buckets is not nil, lets an engine
 	// decide that a key is absent without calling the map (see
-	// HashTable); lookups that find the key still call Lookup.
+	// HashTable), and, when HitInline, find a present key's value
+	// without calling it either; other lookups call Lookup.
 	Table HashTable
 	// Update and Delete return the helper's r0 (0 or -errno) for key (and
 	// value, flags) on cpu. Both kinds.

@@ -17,8 +17,11 @@ import (
 // the instruction count are the helper's in every case.
 //
 // Array lookups run inside inner (an index, a compare and an address: no
-// Go call); the others run in the driver, calling the map directly
-// instead of going through the helper, its map cache and Env.
+// Go call), and so do hash lookups of keys on the stack that are absent
+// or, in a preallocated map, present (hashLookupInner: the value's
+// address in the map's value slabs, persistent regions of the VM); the
+// others run in the driver, calling the map directly instead of going
+// through the helper, its map cache and Env.
 
 // vmMap is a VM's view of an inline map: for arrays, the slab of the VM's
 // CPU.

@@ -9,8 +9,9 @@ import (
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
-// Inline helpers (Options.Inline): array lookups and get_prandom_u32 run
-// in generated code, without an exit to Go.
+// Inline helpers (Options.Inline): array lookups, hash lookups (misses;
+// hits of preallocated maps: see emitHashMiss) and get_prandom_u32 run in
+// generated code, without an exit to Go.
 //
 // A static map_lookup_elem whose r1 an lddw in the same basic block sets
 // to an inline array's handle compiles to: a guard (r1 is still that
@@ -218,9 +219,10 @@ func (c *compiler) emitArrayLookup(i int, m *engine.InlineMap, s int) {
 
 // emitHashMiss emits the lookup of the hash map m, in hash slot s of the
 // run context, at the call in slot i: when r1 is the map, the key lies in
-// the live stack frames and no entry of its bucket's chain has its hash,
-// r0 = 0 without leaving the code; anything else (a hit included) takes
-// the helper's exit. The chain is read as the map's own lookups read it,
+// the live stack frames and no entry of its bucket's chain has its key,
+// r0 = 0 without leaving the code; in a preallocated map an entry with the
+// key gives r0 = its value's address (emitHashHit); anything else (a hit
+// without preallocation included) takes the helper's exit. The chain is read as the map's own lookups read it,
 // without locks (entries are published fully built). The code holds entry
 // pointers only in scratch registers within this sequence: an entry
 // unlinked meanwhile was shaded by the write barrier of its unlinking, and
@@ -495,16 +497,17 @@ func (vm *VM) SetPrandom(state *uint64) {
 }
 
 // specializeSites gives the static map helper calls on inline maps that
-// the code does not run inline (hash lookups; updates and deletes) a
+// the code does not always run inline (hash lookups; updates and deletes) a
 // lighter helper: for the map the lddw before the call loads and a key
 // (and value) in the live stack frames, it calls the map directly
 // instead of going through the helper's map cache and Env.Memory. Any
 // other call runs the helper itself, so results and errors are the
 // helper's.
 //
-// Hash lookups do not run in generated code: a value is a Go heap object
-// the map may drop (a concurrent delete) while the program still uses it,
-// and only Go code can keep it alive for the run (as Env.AddRegion does).
+// Hits of hash maps without preallocation do not run in generated code:
+// a value is a Go heap object the map may drop (a concurrent delete) while
+// the program still uses it, and only Go code can keep it alive for the
+// run (as Env.AddRegion does).
 func (p *Program) specializeSites() {
 	maps := p.inline.Maps
 	if len(maps) == 0 {
