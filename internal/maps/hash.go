@@ -47,7 +47,8 @@ type hashMap struct {
 	wmu sync.Mutex
 	// spare is a value buffer no entry uses (the kernel's extra_elems):
 	// a replace writes the new value into it, publishes it, and keeps the
-	// replaced value as the next spare, so updates allocate nothing.
+	// replaced value as the next spare, so updates allocate nothing. LRU
+	// maps have none (a replace takes a free slot).
 	spare *byte
 
 	percpu, lru bool
@@ -163,6 +164,13 @@ func newHash(spec Spec) (Map, error) {
 	if lru || spec.Flags&FlagNoPrealloc == 0 {
 		if err := m.prealloc(); err != nil {
 			return nil, err
+		}
+		if !percpu && !lru {
+			// The spare exists from the start, apart from the free
+			// list, as the kernel's extra_elems: a replace never takes
+			// a deleted element's value (a program may still hold it).
+			// LRU maps have none: a replace takes a free element.
+			m.spare = m.take()
 		}
 	}
 	return m, nil
@@ -417,7 +425,9 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		// maps the element becomes the most recent, as a new kernel
 		// element would.
 		p := m.spare
-		if p == nil {
+		if p == nil || m.lru {
+			// An LRU map's replace takes a free element and frees the
+			// old one (the kernel's prealloc_lru_pop, htab_lru_push_free).
 			if p = m.take(); p == nil {
 				return ErrNoMemory
 			}
@@ -425,6 +435,13 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		v := unsafe.Slice(p, m.spec.ValueSize)
 		copyValue(&m.spec, v, value)
 		prev := old.val.Swap(p)
+		if m.lru {
+			m.release(prev)
+			old.ref.Store(false)
+			m.unlink(old)
+			m.link(old)
+			return nil
+		}
 		// The replaced value becomes the spare, as the kernel's per-CPU
 		// extra element takes the old element's place: the next replace
 		// writes into it. Without preallocation, values with a spin lock
@@ -433,11 +450,6 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		m.spare = nil
 		if m.slabs != nil || m.spec.SpinLockOffset < 0 {
 			m.spare = prev
-		}
-		old.ref.Store(false)
-		if m.lru {
-			m.unlink(old)
-			m.link(old)
 		}
 		return nil
 	}
