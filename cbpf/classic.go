@@ -221,29 +221,68 @@ func b2i(b bool) int {
 	return 0
 }
 
+// classicState is a run's machine state between exec and slowStep.
+type classicState struct {
+	a, x uint32
+	pc   uint
+	mem  [MemWords]uint32
+}
+
 // run executes the program. Jumps only go forward and every path ends in a
-// return (Check), so the loop always terminates.
+// return (Check), so it always ends. exec runs everything that needs no
+// call; the few instructions that do (ancillary and negative-offset loads,
+// indirect loads outside the packet) go through slowStep. Keeping calls out
+// of exec's loop keeps its registers from being spilled at every dispatch.
 func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
-	var a, x uint32
-	var mem [MemWords]uint32
-	code := p.code
-	pc := 0
+	var st classicState
+	if v, done := p.exec(pkt, md, &st, true); done {
+		return v
+	}
+	return p.finish(pkt, md, &st)
+}
+
+// finish continues a run that exec handed over to slowStep.
+func (p *classicProgram) finish(pkt []byte, md *Metadata, st *classicState) uint32 {
 	for {
+		if v, done := p.slowStep(pkt, md, st); done {
+			return v
+		}
+		if v, done := p.exec(pkt, md, st, false); done {
+			return v
+		}
+	}
+}
+
+// exec runs from st.pc until the program returns (done) or reaches an
+// instruction for slowStep (not done; st holds the state before it).
+// A fresh run starts at instruction 0 with A = X = 0 without reading st
+// (whose stores would be on the run's critical path).
+func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh bool) (v uint32, done bool) {
+	var a, x uint32
+	var pc uint
+	if !fresh {
+		a, x, pc = st.a, st.x, st.pc
+	}
+	mem := &st.mem
+	code := p.code
+	// The loop condition lets the compiler drop the bounds check on
+	// code[pc].
+	for pc < uint(len(code)) {
 		in := &code[pc]
 		pc++
 		switch in.kind {
 		case cRetK:
-			return in.k
+			return in.k, true
 		case cRetA:
-			return a
+			return a, true
 		case cLdImm:
 			a = in.k
 		case cLdxImm:
 			x = in.k
 		case cLdLen:
-			a = uint32(len(pkt))
+			a = packetLen(pkt, md)
 		case cLdxLen:
-			x = uint32(len(pkt))
+			x = packetLen(pkt, md)
 		case cLdMem:
 			a = mem[in.k&(MemWords-1)]
 		case cLdxMem:
@@ -257,378 +296,344 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cTxa:
 			a = x
 		case cLdW:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+4 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 		case cLdH:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+2 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 		case cLdB:
-			k := uint64(in.k)
-			if k >= uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k >= len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])
-		case cLdSlow:
-			if md == nil {
-				md = &noMetadata
-			}
-			v, ok := load(pkt, md, int32(in.k), int(in.jt))
-			if !ok {
-				return 0
-			}
-			a = v
-		case cLdAnc:
-			if md == nil {
-				md = &noMetadata
-			}
-			a = md.ancillary(in.k, pkt, a, x)
+		case cLdSlow, cLdAnc, cMshSlow:
+			st.a, st.x, st.pc = a, x, pc-1
+			return 0, false
 		case cLdWJeq:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+4 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdWJgt:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+4 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdWJge:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+4 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdWJset:
-			k := uint64(in.k)
-			if k+4 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+4 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<24 | uint32(pkt[k+1])<<16 | uint32(pkt[k+2])<<8 | uint32(pkt[k+3])
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdHJeq:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+2 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdHJgt:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+2 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdHJge:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+2 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdHJset:
-			k := uint64(in.k)
-			if k+2 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+2 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])<<8 | uint32(pkt[k+1])
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdBJeq:
-			k := uint64(in.k)
-			if k+1 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+1 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdBJgt:
-			k := uint64(in.k)
-			if k+1 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+1 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdBJge:
-			k := uint64(in.k)
-			if k+1 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+1 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdBJset:
-			k := uint64(in.k)
-			if k+1 > uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k+1 > len(pkt) {
+				return 0, true
 			}
 			a = uint32(pkt[k])
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndWJeq:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndWJgt:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndWJge:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndWJset:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndHJeq:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndHJgt:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndHJge:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndHJset:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndBJeq:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a == in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndBJgt:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a > in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndBJge:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a >= in.k2 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndBJset:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 			if a&in.k2 != 0 {
-				pc = int(in.jt)
+				pc = uint(in.jt)
 			} else {
-				pc = int(in.jf)
+				pc = uint(in.jf)
 			}
 		case cLdIndW:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+4 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<24 | uint32(pkt[off+1])<<16 | uint32(pkt[off+2])<<8 | uint32(pkt[off+3])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 4); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
+				a = uint32(pkt[o])<<24 | uint32(pkt[o+1])<<16 | uint32(pkt[o+2])<<8 | uint32(pkt[o+3])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 		case cLdIndH:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+2 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])<<8 | uint32(pkt[off+1])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 2); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
+				a = uint32(pkt[o])<<8 | uint32(pkt[o+1])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 		case cLdIndB:
 			off := x + in.k
-			if int32(off) >= 0 && uint64(off)+1 <= uint64(len(pkt)) {
-				a = uint32(pkt[off])
-			} else if v, ok := slowLoad(pkt, md, int32(off), 1); ok {
-				a = v
+			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
+				a = uint32(pkt[o])
 			} else {
-				return 0
+				st.a, st.x, st.pc = a, x, pc-1
+				return 0, false
 			}
 		case cMsh:
-			if uint64(in.k) >= uint64(len(pkt)) {
-				return 0
+			k := int(in.k)
+			if k >= len(pkt) {
+				return 0, true
 			}
-			x = uint32(pkt[in.k]&0xf) << 2
-		case cMshSlow:
-			if md == nil {
-				md = &noMetadata
-			}
-			v, ok := load(pkt, md, int32(in.k), 1)
-			if !ok {
-				return 0
-			}
-			x = (v & 0xf) << 2
+			x = uint32(pkt[k]&0xf) << 2
 		case cAddK:
 			a += in.k
 		case cAddX:
@@ -645,14 +650,14 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			a /= in.k // Check refuses k = 0
 		case cDivX:
 			if x == 0 {
-				return 0
+				return 0, true
 			}
 			a /= x
 		case cModK:
 			a %= in.k
 		case cModX:
 			if x == 0 {
-				return 0
+				return 0, true
 			}
 			a %= x
 		case cAndK:
@@ -678,7 +683,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 		case cNeg:
 			a = -a
 		case cJa:
-			pc = int(in.jt)
+			pc = uint(in.jt)
 		case cJeqK:
 			pc = pick(a == in.k, in)
 		case cJeqX:
@@ -697,20 +702,70 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			pc = pick(a&x != 0, in)
 		}
 	}
+	return 0, true // not reached (Check)
 }
 
-// slowLoad is a packet load outside the fast path: negative offsets (the
-// network and link-layer windows) and loads that fail.
-func slowLoad(pkt []byte, md *Metadata, off int32, size int) (uint32, bool) {
+// slowStep executes the instruction at st.pc that exec handed over.
+func (p *classicProgram) slowStep(pkt []byte, md *Metadata, st *classicState) (v uint32, done bool) {
 	if md == nil {
 		md = &noMetadata
 	}
-	return load(pkt, md, off, size)
+	in := &p.code[st.pc]
+	st.pc++
+	switch k := in.kind; {
+	case k == cLdAnc:
+		st.a = md.ancillary(in.k, pkt, st.a, st.x)
+	case k == cLdSlow:
+		v, ok := load(pkt, md, int32(in.k), int(in.jt))
+		if !ok {
+			return 0, true
+		}
+		st.a = v
+	case k == cMshSlow:
+		v, ok := load(pkt, md, int32(in.k), 1)
+		if !ok {
+			return 0, true
+		}
+		st.x = (v & 0xf) << 2
+	default: // an indirect load, maybe fused with a jump on A
+		size, cond := indirectLoad(k)
+		v, ok := load(pkt, md, int32(st.x+in.k), size)
+		if !ok {
+			return 0, true
+		}
+		st.a = v
+		if cond >= 0 {
+			st.pc = uint(in.jf)
+			if cond == 0 && v == in.k2 || cond == 1 && v > in.k2 || cond == 2 && v >= in.k2 || cond == 3 && v&in.k2 != 0 {
+				st.pc = uint(in.jt)
+			}
+		}
+	}
+	return 0, false
 }
 
-func pick(cond bool, in *cop) int {
-	if cond {
-		return int(in.jt)
+// indirectLoad returns the size of an indirect load kind and, for those
+// fused with a jump, its condition (0 jeq, 1 jgt, 2 jge, 3 jset; -1 none).
+func indirectLoad(k uint8) (size, cond int) {
+	switch {
+	case k == cLdIndW:
+		return 4, -1
+	case k == cLdIndH:
+		return 2, -1
+	case k == cLdIndB:
+		return 1, -1
+	case k >= cLdIndWJeq && k <= cLdIndWJset:
+		return 4, int(k - cLdIndWJeq)
+	case k >= cLdIndHJeq && k <= cLdIndHJset:
+		return 2, int(k - cLdIndHJeq)
+	default:
+		return 1, int(k - cLdIndBJeq)
 	}
-	return int(in.jf)
+}
+
+func pick(cond bool, in *cop) uint {
+	if cond {
+		return uint(in.jt)
+	}
+	return uint(in.jf)
 }

@@ -34,9 +34,15 @@
 // Engines: EngineClassic, a pre-decoded classic interpreter (the default:
 // about a third of golang.org/x/net/bpf's time per packet); EngineInterp,
 // the eBPF translation on bpfvm's interpreter; EngineJIT, the translation
-// compiled to native code (linux/amd64). Every engine returns what Eval
-// returns, which is what the kernel returns (tested with random programs
-// on all of them).
+// compiled to native code (linux/amd64), which runs programs without the
+// helper-calling ancillary loads (#rand, #nla, #nlan) on the JIT's filter
+// entry: from a Matcher, a packet without metadata costs one call into the
+// code. Every engine returns what Eval returns, which is what the kernel
+// returns (tested with random programs on all of them).
+//
+// Captures often hold only the first bytes of a packet: Metadata.WireLen
+// gives the length on the wire, which len loads then read while loads stay
+// bounded by the captured bytes, as in libpcap (tcpdump -r).
 //
 // # Translation to eBPF
 //

@@ -29,6 +29,13 @@ type Metadata struct {
 	VLANPresent bool   // an offloaded VLAN tag is present: #vlanp
 	PayOffset   uint32 // offset of the transport payload (skb_get_poff): #poff
 	NetOffset   uint32 // offset of the network header in the packet: base of SKF_NET_OFF loads
+	// WireLen is the packet's length on the wire, what `ld #len` and
+	// `ldx #len` read, when the packet holds only its first bytes (a
+	// capture's snapshot length): libpcap's bpf_filter takes the wire
+	// length for len and bounds loads by the captured bytes, and so does
+	// every engine here. 0 means len(pkt), as for the kernel, which always
+	// has the whole packet.
+	WireLen uint32
 	// Random is the source of #rand (SKF_AD_RANDOM), called once per
 	// load; nil means math/rand/v2's generator.
 	Random func() uint32
@@ -81,6 +88,15 @@ func (md *Metadata) ancillary(off uint32, pkt []byte, a, x uint32) uint32 {
 }
 
 var noMetadata Metadata
+
+// packetLen is what len loads read: the wire length if md gives one, else
+// the packet's.
+func packetLen(pkt []byte, md *Metadata) uint32 {
+	if md != nil && md.WireLen != 0 {
+		return md.WireLen
+	}
+	return uint32(len(pkt))
+}
 
 // nlaFind is the kernel's bpf_skb_get_nlattr(_nest): find the netlink
 // attribute of type x in the attribute stream at offset a of the packet
@@ -178,9 +194,9 @@ func Eval(prog []Instruction, pkt []byte, md *Metadata) uint32 {
 		case OpLDXImm:
 			x = k
 		case OpLDLen:
-			a = uint32(len(pkt))
+			a = packetLen(pkt, md)
 		case OpLDXLen:
-			x = uint32(len(pkt))
+			x = packetLen(pkt, md)
 		case OpLDMem, OpLDXMem, OpST, OpSTX:
 			if k >= MemWords {
 				return 0

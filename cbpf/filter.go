@@ -9,6 +9,7 @@ import (
 
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/jit"
+	"github.com/bpfvm/bpfvm/internal/jit/amd64"
 )
 
 // Engine selects how a Filter runs its program.
@@ -26,7 +27,9 @@ const (
 	EngineInterp
 	// EngineJIT runs the eBPF translation as native code (bpfvm's amd64
 	// JIT; linux/amd64 only, elsewhere NewFilter fails with
-	// ErrEngineUnavailable).
+	// ErrEngineUnavailable). Programs without the ancillary loads that
+	// need a helper (#rand, #nla, #nlan) run on the JIT's filter entry,
+	// which costs little more than the program's own instructions.
 	EngineJIT
 )
 
@@ -59,7 +62,11 @@ type Filter struct {
 	prog    []Instruction
 	engine  Engine
 	classic *classicProgram // EngineClassic
-	ebpf    jit.Program     // EngineInterp, EngineJIT
+	ebpf    jit.Program     // EngineInterp, EngineJIT with helpers
+	fast    *amd64.FilterProgram
+	// readsLen: the program has len loads, so runs must write the
+	// packet length into the context.
+	readsLen bool
 
 	// Machines for EngineInterp: free ones, and all of them by cookie so
 	// helpers can find the run's packet. There are never more than the
@@ -75,6 +82,7 @@ type Filter struct {
 // buffer and the packet and metadata of the run in progress.
 type worker struct {
 	vm  jit.VM
+	fvm *amd64.FilterVM // instead of vm, for Filter.fast
 	ctx []byte
 	pkt []byte
 	md  *Metadata
@@ -89,6 +97,11 @@ func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
 		return nil, err
 	}
 	f := &Filter{prog: append([]Instruction(nil), prog...), engine: opts.Engine}
+	for _, ins := range prog {
+		if ins.Op == OpLDLen || ins.Op == OpLDXLen {
+			f.readsLen = true
+		}
+	}
 	switch opts.Engine {
 	case EngineAuto, EngineClassic:
 		f.engine = EngineClassic
@@ -104,6 +117,14 @@ func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
 				return nil, fmt.Errorf("cbpf: %w: %v", ErrEngineUnavailable, err)
 			}
 			kind = jit.JIT
+			// The filter entry, unless the program calls helpers.
+			f.fast, err = amd64.LoadFilter(insns, amd64.Options{})
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, amd64.ErrNotFilter) {
+				return nil, fmt.Errorf("cbpf: loading the translated program: %w", err)
+			}
 		}
 		f.ebpf, _, err = jit.Load(kind, insns, jit.Options{Helpers: engine.Helpers{
 			HelperRandom:     f.helper(AncillaryRandom),
@@ -123,6 +144,9 @@ func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
 // garbage collector also does it eventually). The filter must not be used
 // afterwards.
 func (f *Filter) Close() error {
+	if f.fast != nil {
+		return f.fast.Close()
+	}
 	if f.ebpf != nil {
 		return f.ebpf.Close()
 	}
@@ -147,12 +171,18 @@ func (f *Filter) getWorker() *worker {
 		f.free = f.free[:n-1]
 		return w
 	}
-	w := &worker{vm: f.ebpf.NewVM(), ctx: make([]byte, ContextSize)}
+	w := &worker{ctx: make([]byte, ContextSize)}
+	if f.fast != nil {
+		w.fvm = f.fast.NewVM(w.ctx)
+	} else {
+		w.vm = f.ebpf.NewVM()
+	}
 	var all []*worker
 	if p := f.workers.Load(); p != nil {
 		all = *p
 	}
 	noMetadata.PutContext(w.ctx, 0, uint32(len(all)))
+	w.zeroCtx = true
 	all = append(all[:len(all):len(all)], w) // copy: readers may hold the old slice
 	f.workers.Store(&all)
 	return w
@@ -212,8 +242,15 @@ func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
 	if md == nil && w.zeroCtx {
 		binary.LittleEndian.PutUint32(w.ctx[ctxLen:], uint32(len(pkt)))
 	} else {
-		md.PutContext(w.ctx, len(pkt), ContextCookie(w.ctx))
+		md.PutContext(w.ctx, int(packetLen(pkt, md)), ContextCookie(w.ctx))
 		w.zeroCtx = md == nil
+	}
+	if w.fvm != nil {
+		r0, status := w.fvm.RunStatus(pkt)
+		if status != 0 {
+			return 0, w.fvm.StatusError(status)
+		}
+		return uint32(r0), nil
 	}
 	w.pkt, w.md = pkt, md
 	r0, err := w.vm.RunWithPacket(w.ctx, pkt)
@@ -228,23 +265,45 @@ func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
 // synchronisation: the fastest way to filter a stream of packets. Give each
 // goroutine its own (Filter.NewMatcher) and Close it when done.
 type Matcher struct {
-	f *Filter
-	w *worker // nil for EngineClassic, which needs no machine
+	f       *Filter
+	classic *classicProgram // f.classic, one load closer
+	// st is the classic engine's state, reused without clearing: Check
+	// proves every M[k] is written before it is read, and a fresh run
+	// starts with A, X and the program counter at 0.
+	st classicState
+	w  *worker // nil for EngineClassic, which needs no machine
+	// fvm is w.fvm when runs without metadata need nothing written into
+	// the context (the program has no len loads): then Match is the
+	// filter entry's call and nothing else.
+	fvm *amd64.FilterVM
 }
 
 // NewMatcher returns a Matcher for the filter.
 func (f *Filter) NewMatcher() *Matcher {
-	m := &Matcher{f: f}
-	if f.ebpf != nil {
+	m := &Matcher{f: f, classic: f.classic}
+	if f.classic == nil {
 		m.w = f.getWorker()
+		if m.w.fvm != nil && !f.readsLen {
+			m.fvm = m.w.fvm
+		}
 	}
 	return m
 }
 
 // Match is Filter.Match. It must not be called after Close.
 func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
-	if m.f.classic != nil {
-		return m.f.classic.run(pkt, md), nil
+	if c := m.classic; c != nil {
+		if v, done := c.exec(pkt, md, &m.st, true); done {
+			return v, nil
+		}
+		return c.finish(pkt, md, &m.st), nil
+	}
+	if m.fvm != nil && md == nil && m.w.zeroCtx {
+		r0, status := m.fvm.RunStatus(pkt) // inlined: the only call
+		if status != 0 {
+			return 0, m.fvm.StatusError(status)
+		}
+		return uint32(r0), nil
 	}
 	return m.w.match(pkt, md)
 }
@@ -253,6 +312,6 @@ func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
 func (m *Matcher) Close() {
 	if m.w != nil {
 		m.f.putWorker(m.w)
-		m.w = nil
+		m.w, m.fvm = nil, nil
 	}
 }

@@ -124,6 +124,19 @@ func enginesAgree(t *testing.T, prog []Instruction, pkt []byte, md *Metadata) {
 		if got, err := filter.Match(pkt, md); err != nil || got != verdict {
 			t.Fatalf("%v: Match = %#x, %v; Eval = %#x\n%s", e, got, err, verdict, FormatListing(prog))
 		}
+		// A Matcher without metadata (the JIT's filter entry alone),
+		// then with a wire length (a truncated capture).
+		m := filter.NewMatcher()
+		if got, err := m.Match(pkt, nil); !usesRandom(prog) && (err != nil || got != Eval(prog, pkt, nil)) {
+			t.Fatalf("%v: Matcher.Match(nil metadata) = %#x, %v; Eval = %#x\n%s", e, got, err, Eval(prog, pkt, nil), FormatListing(prog))
+		}
+		wire := *md
+		wire.WireLen = uint32(len(pkt)) + 1000
+		if got, err := m.Match(pkt, &wire); err != nil || got != Eval(prog, pkt, &wire) {
+			t.Fatalf("%v: Matcher.Match(wire length) = %#x, %v; Eval = %#x\n%s", e, got, err, Eval(prog, pkt, &wire), FormatListing(prog))
+		}
+		m.Close()
+		filter.Close()
 	}
 	roundTripFormats(t, prog)
 }

@@ -161,6 +161,7 @@ func randomMetadata(r *rand.Rand) func() *Metadata {
 		Queue: uint16(r.Uint32()), HAType: uint16(r.Uint32()), RXHash: r.Uint32(), CPU: uint32(r.IntN(4)),
 		VLANTag: uint16(r.Uint32()), VLANTPID: uint16(r.Uint32()), VLANPresent: r.IntN(2) == 0,
 		PayOffset: uint32(r.IntN(80)), NetOffset: uint32([]int{14, 0, 18, 3}[r.IntN(4)]),
+		WireLen: []uint32{0, 0, r.Uint32() % 200, 1500}[r.IntN(4)],
 	}
 	seed := r.Uint64()
 	return func() *Metadata {

@@ -9,8 +9,10 @@ import (
 
 // The translated program's register use, as the kernel's
 // bpf_convert_filter: A in r0 (the return register, and where legacy
-// packet loads put their result), X in r7, the context pointer in r6,
-// r8 a scratch register that survives packet loads, r2 and r3 scratch.
+// packet loads put their result), X in r7, the context pointer in r6 (set
+// only if the program reads the context: bpfvm's engines find the packet
+// of legacy loads without it), r8 a scratch register that survives packet
+// loads, r2 and r3 scratch.
 const (
 	regA   = isa.R0
 	regX   = isa.R7
@@ -106,6 +108,7 @@ type translator struct {
 	start  []int // start[n] = first eBPF slot of classic instruction n
 	fix    []jumpFix
 	target []bool // target[n]: some jump lands on classic instruction n
+	liveA  []bool // liveA[n]: A's value on entry to classic instruction n may be used
 }
 
 type jumpFix struct {
@@ -130,8 +133,9 @@ func (t *translator) continueIf(j isa.Instruction) {
 
 // Translate converts a classic program into an eBPF program with the same
 // result on every packet, in the spirit of the kernel's bpf_convert_filter:
-// A and X live in 32-bit halves of r0 and r7 (zeroed first), M[] on the
-// stack, packet loads are legacy LD_ABS/LD_IND instructions (a load outside
+// A and X live in 32-bit halves of r0 and r7 (zeroed first unless always
+// written before they are read), M[] on the stack, packet loads are legacy
+// LD_ABS/LD_IND instructions (a load outside
 // the packet ends the program with 0, as classic BPF requires), division by
 // X = 0 returns 0, comparisons are 32-bit unsigned (JMP32), ancillary loads
 // read the context (PutContext) or call the Helper* helpers.
@@ -153,9 +157,13 @@ func Translate(prog []Instruction) ([]isa.Instruction, error) {
 			t.target[n+1+int(c.Jf)] = true
 		}
 	}
+	t.liveA = liveA(prog)
+	// The prologue: A = 0, X = 0, r6 = the context. translate drops the
+	// parts the program does not need.
+	// (Moves rather than the kernel's xors: a xor reads its register.)
 	t.emit(
-		alu32X(isa.OpXOR, regA, regA),
-		alu32X(isa.OpXOR, regX, regX),
+		alu32K(isa.OpMOV, regA, 0),
+		alu32K(isa.OpMOV, regX, 0),
 		mov64X(regCtx, isa.R1),
 	)
 	for n, c := range prog {
@@ -176,7 +184,78 @@ func Translate(prog []Instruction) ([]isa.Instruction, error) {
 			return nil, fmt.Errorf("cbpf: internal error: a conditional jump spans %d instructions", off)
 		}
 	}
-	return t.out, nil
+	return trimPrologue(t.out), nil
+}
+
+// trimPrologue drops the instructions of the prologue (the first three)
+// whose register the program never reads before writing it on any path:
+// most filters load A from the packet first and set X before using it,
+// and only ancillary and length loads read the context. Removing them
+// from the front leaves every relative jump of the body valid. Whether a
+// register is read first is exactly what isa.CheckInitialized decides
+// (legacy loads write r0, as in the kernel), so the smallest prologue it
+// accepts has the same result on every packet as the full one.
+func trimPrologue(out []isa.Instruction) []isa.Instruction {
+	body := out[3:]
+	best := out
+	for mask := 1; mask < 8; mask++ { // bit i set: drop prologue instruction i
+		var p []isa.Instruction
+		for i := 0; i < 3; i++ {
+			if mask&(1<<i) == 0 {
+				p = append(p, out[i])
+			}
+		}
+		if len(p) >= len(best)-len(body) {
+			continue
+		}
+		cand := append(p, body...)
+		if isa.CheckInitialized(cand, isa.Reg(isa.R1)|isa.Reg(isa.R10)) == nil {
+			best = cand
+		}
+	}
+	return best
+}
+
+// liveA computes, for each classic instruction, whether the value A holds
+// when it starts may be used on some path (backward liveness; classic
+// jumps only go forward, so one reverse pass is exact). The translation of
+// ldxb 4*([k]&0xf) clobbers A and restores it only where it is live.
+func liveA(prog []Instruction) []bool {
+	live := make([]bool, len(prog)+1)
+	for n := len(prog) - 1; n >= 0; n-- {
+		c := prog[n]
+		next := func(d uint32) bool { return live[n+1+int(d)] }
+		var reads, writes bool
+		var after bool // A live after c (through its successors)
+		switch c.Class() {
+		case ClassRET:
+			reads = c.Op == OpRetA
+		case ClassLD:
+			writes = true
+			if c.Op&0xe0 == ModeABS && c.K >= adOff {
+				// Ancillary loads that compute with A.
+				switch c.K - adOff {
+				case AncillaryAlu_XOR_X, AncillaryNLAttr, AncillaryNLAttrNest:
+					reads = true
+				}
+			}
+			after = next(0)
+		case ClassST, ClassALU:
+			reads, after = true, next(0)
+		case ClassJMP:
+			if c.Op == OpJA {
+				after = next(c.K)
+			} else {
+				reads, after = true, next(uint32(c.Jt)) || next(uint32(c.Jf))
+			}
+		case ClassMISC:
+			reads, writes, after = c.Op == OpTAX, c.Op == OpTXA, next(0)
+		default: // LDX, STX: A untouched
+			after = next(0)
+		}
+		live[n] = reads || (!writes && after)
+	}
+	return live
 }
 
 func (t *translator) one(n int, c Instruction) {
@@ -227,14 +306,22 @@ func (t *translator) one(n int, c Instruction) {
 		}
 		t.indLoad(uint8(c.Op&0x18), k)
 	case OpLDXMSH:
-		t.emit(mov64X(regTmp, regA))
+		// The load goes through A (r0): save and restore A around it
+		// unless the program overwrites A before using it (tcpdump's
+		// port tests follow with a packet load into A).
+		keep := t.liveA[n+1]
+		if keep {
+			t.emit(mov64X(regTmp, regA))
+		}
 		t.absLoad(isa.SizeB, k)
 		t.emit(
 			alu32K(isa.OpAND, regA, 0xf),
 			alu32K(isa.OpLSH, regA, 2),
 			alu32X(isa.OpMOV, regX, regA),
-			mov64X(regA, regTmp),
 		)
+		if keep {
+			t.emit(mov64X(regA, regTmp))
+		}
 	default:
 		switch c.Class() {
 		case ClassALU:

@@ -5,7 +5,7 @@ go 1.26.0
 require github.com/bpfvm/bpfvm v0.0.0
 
 require (
-	golang.org/x/net v0.47.0
+	golang.org/x/net v0.55.0
 	golang.org/x/sys v0.50.0
 )
 

@@ -45,12 +45,12 @@ either prints the program or filters packets with it.
   -F FILE        take the filter from FILE: a pcap-filter expression ('#'
                  starts a comment), a bpf_asm program, or tcpdump -dd/-ddd/-d
                  output (detected from the content)
-  --engine E     how -r runs the filter: pcap (default: a pre-decoded classic
-                 interpreter with libpcap's semantics, where len is the
-                 length on the wire), or one of cbpf's engines with the
-                 kernel's semantics (len is the captured length): classic,
-                 interp (the eBPF translation on bpfvm's interpreter) or
-                 jit (the eBPF translation as native code)
+  --engine E     how -r runs the filter: classic (default: cbpf's
+                 pre-decoded classic interpreter), interp (the eBPF
+                 translation on bpfvm's interpreter) or jit (the eBPF
+                 translation as native code); pcap is another name for
+                 classic. Every engine has libpcap's semantics: len is the
+                 length on the wire, loads are bounded by the captured bytes
   -i IFACE       capture live on IFACE (needs root): an AF_PACKET socket with
                  the compiled program attached in the kernel (SO_ATTACH_FILTER),
                  one line per packet (time, length) or -w; --limit stops
@@ -87,7 +87,7 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.write, "w", "", "")
 	fs.BoolVar(&f.count, "c", false, "")
 	fs.StringVar(&f.linkType, "y", "", "")
-	fs.StringVar(&f.engine, "engine", "pcap", "")
+	fs.StringVar(&f.engine, "engine", "classic", "")
 	fs.StringVar(&f.file, "F", "", "")
 	fs.StringVar(&f.iface, "i", "", "")
 	fs.IntVar(&f.limit, "limit", 0, "")
@@ -193,41 +193,63 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	run, pf, closeEngine, err := newMatchFunc(prog, cbpfEngine)
+	pm, err := newPacketMatcher(prog, cbpfEngine)
 	if err != nil {
 		return fail("engine %s: %v", f.engine, err)
 	}
-	defer closeEngine()
-	if err := filterFile(f, src, run, pf, stdout, stderr); err != nil {
+	defer pm.Close()
+	if err := filterFile(f, src, pm, stdout, stderr); err != nil {
 		return fail("%v", err)
 	}
 	return 0
 }
 
-// filterEngines maps --engine names to cbpf engines; "pcap" (-1) is this
-// command's own evaluator.
+// filterEngines maps --engine names to cbpf engines ("pcap", this
+// command's own interpreter before cbpf's engines took the wire length,
+// stays accepted).
 var filterEngines = map[string]cbpf.Engine{
-	"pcap": -1, "classic": cbpf.EngineClassic, "interp": cbpf.EngineInterp, "jit": cbpf.EngineJIT,
+	"pcap": cbpf.EngineClassic, "classic": cbpf.EngineClassic, "interp": cbpf.EngineInterp, "jit": cbpf.EngineJIT,
 }
 
-// matchFunc returns the verdict for a packet of wireLen bytes of which data
-// were captured.
-type matchFunc func(data []byte, wireLen uint32) (uint32, error)
+// packetMatcher runs a filter over capture records as libpcap does: len
+// is the packet's length on the wire, loads are bounded by the captured
+// bytes (cbpf's Metadata.WireLen).
+type packetMatcher struct {
+	f *cbpf.Filter
+	m *cbpf.Matcher
+	// md carries the wire length, for programs with len loads; the
+	// others run without metadata (the JIT's cheapest entry).
+	md *cbpf.Metadata
+}
 
-// The pcap engine is also returned as itself, so that the hot loop can call
-// it directly rather than through the function value.
-func newMatchFunc(prog []cbpf.Instruction, e cbpf.Engine) (matchFunc, *packetFilter, func(), error) {
-	if e < 0 {
-		pf := newPacketFilter(prog)
-		return func(data []byte, wireLen uint32) (uint32, error) { return pf.run(data, wireLen), nil }, pf, func() {}, nil
-	}
-	flt, err := cbpf.NewFilter(prog, cbpf.Options{Engine: e})
+func newPacketMatcher(prog []cbpf.Instruction, e cbpf.Engine) (*packetMatcher, error) {
+	f, err := cbpf.NewFilter(prog, cbpf.Options{Engine: e})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	m := flt.NewMatcher()
-	return func(data []byte, _ uint32) (uint32, error) { return m.Match(data, nil) }, nil,
-		func() { m.Close(); flt.Close() }, nil
+	pm := &packetMatcher{f: f, m: f.NewMatcher()}
+	for _, ins := range prog {
+		if ins.Op == cbpf.OpLDLen || ins.Op == cbpf.OpLDXLen {
+			pm.md = new(cbpf.Metadata)
+		}
+	}
+	return pm, nil
+}
+
+// match returns the verdict for a packet of wireLen bytes of which data
+// were captured.
+func (pm *packetMatcher) match(data []byte, wireLen uint32) (uint32, error) {
+	if pm.md == nil {
+		return pm.m.Match(data, nil)
+	}
+	pm.md.WireLen = wireLen
+	return pm.m.Match(data, pm.md)
+}
+
+// Close releases the engine.
+func (pm *packetMatcher) Close() {
+	pm.m.Close()
+	pm.f.Close()
 }
 
 // loadFilter compiles the expression, or reads -F's file and detects what
@@ -273,9 +295,9 @@ func loadFilter(f filterFlags, expr string, lt pcapfilter.LinkType, opts pcapfil
 }
 
 // filterFile runs the filter over a capture file.
-func filterFile(f filterFlags, src *captureReader, run matchFunc, pf *packetFilter, stdout, stderr io.Writer) error {
+func filterFile(f filterFlags, src *captureReader, pm *packetMatcher, stdout, stderr io.Writer) error {
 	if src.mapped != nil && (f.write != "" || f.count) {
-		return filterMapped(f, src, run, pf, stdout, stderr)
+		return filterMapped(f, src, pm, stdout, stderr)
 	}
 	var out *bufio.Writer
 	var sink pcapSink
@@ -312,7 +334,7 @@ func filterFile(f filterFlags, src *captureReader, run matchFunc, pf *packetFilt
 		if index&0x3fff == 0 {
 			bar.update(src.offset())
 		}
-		v, err := run(pkt.data, uint32(pkt.origLen))
+		v, err := pm.match(pkt.data, uint32(pkt.origLen))
 		if err != nil {
 			return fmt.Errorf("packet %d: %v", index, err)
 		}
@@ -722,7 +744,7 @@ func (b *progressBar) done() {
 // -c: records are parsed in place in a single loop, and runs of consecutive
 // matching records are handed to the output as slices of the mapping,
 // written with few large vectored writes (no copy in user space).
-func filterMapped(f filterFlags, src *captureReader, run matchFunc, pf *packetFilter, stdout, stderr io.Writer) (err error) {
+func filterMapped(f filterFlags, src *captureReader, pm *packetMatcher, stdout, stderr io.Writer) (err error) {
 	var out *vecWriter
 	if f.write != "" {
 		var w io.Writer = stdout
@@ -788,10 +810,8 @@ func filterMapped(f filterFlags, src *captureReader, run matchFunc, pf *packetFi
 			bar.update(int64(lo))
 		}
 		data := b[lo+16 : end : end]
-		var v uint32
-		if pf != nil {
-			v = pf.run(data, u32(h[12:]))
-		} else if v, err = run(data, u32(h[12:])); err != nil {
+		v, err := pm.match(data, u32(h[12:]))
+		if err != nil {
 			return fmt.Errorf("packet %d: %v", index, err)
 		}
 		if lo >= released+releaseStep {

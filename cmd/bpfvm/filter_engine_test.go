@@ -3,10 +3,10 @@ package main
 import (
 	"math/rand/v2"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/bpfvm/bpfvm/cbpf"
+	"github.com/bpfvm/bpfvm/internal/jit"
 	"github.com/bpfvm/bpfvm/pcapfilter"
 )
 
@@ -73,55 +73,94 @@ func randomProgram(r *rand.Rand) []cbpf.Instruction {
 	return append(prog, cbpf.Instruction{Op: cbpf.ClassRET | cbpf.RetA})
 }
 
-// The fast evaluator must agree with cbpf.Eval, the reference, on every
-// program the checker accepts.
-func TestPacketFilterMatchesEval(t *testing.T) {
+// filterTestEngines are the --engine names the tests run (jit only where
+// it is available).
+func filterTestEngines() []string {
+	e := []string{"classic", "interp"}
+	if jit.Available() == nil {
+		e = append(e, "jit")
+	}
+	return e
+}
+
+func mustMatcher(tb testing.TB, prog []cbpf.Instruction, engine string) *packetMatcher {
+	tb.Helper()
+	pm, err := newPacketMatcher(prog, filterEngines[engine])
+	if err != nil {
+		tb.Fatalf("%s: %v\n%s", engine, err, cbpf.FormatListing(prog))
+	}
+	return pm
+}
+
+// Every engine agrees with cbpf.Eval, the reference, on every program the
+// checker accepts, with the wire length longer than the capture or not.
+func TestPacketMatcherMatchesEval(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	pkts := append(testFrames(), nil, []byte{1}, make([]byte, 13))
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
 	checked := 0
-	for i := 0; i < 20000; i++ {
+	for i := 0; i < n; i++ {
 		prog := randomProgram(r)
 		if cbpf.Check(prog) != nil {
 			continue
 		}
 		checked++
-		pf := newPacketFilter(prog)
-		for _, p := range pkts {
-			if got, want := pf.run(p, uint32(len(p))), cbpf.Eval(prog, p, nil); got != want {
-				t.Fatalf("program %d: got %d, cbpf.Eval %d on a %d-byte packet\n%s", i, got, want, len(p), cbpf.FormatListing(prog))
+		for _, engine := range filterTestEngines() {
+			pm := mustMatcher(t, prog, engine)
+			for _, p := range pkts {
+				for _, wire := range []uint32{uint32(len(p)), uint32(len(p)) + 77} {
+					got, err := pm.match(p, wire)
+					want := cbpf.Eval(prog, p, &cbpf.Metadata{WireLen: wire})
+					if err != nil || got != want {
+						t.Fatalf("%s, program %d: got %d, %v; cbpf.Eval %d on a %d-byte packet of %d on the wire\n%s", engine, i, got, err, want, len(p), wire, cbpf.FormatListing(prog))
+					}
+				}
 			}
+			pm.Close()
 		}
 	}
-	if checked < 10000 {
+	if checked < n/2 {
 		t.Fatalf("only %d random programs passed the checker", checked)
 	}
 }
 
-// Programs using ancillary loads go to the reference evaluator.
-func TestPacketFilterAncillaryFallback(t *testing.T) {
+// Programs using ancillary loads run too (with no metadata: a capture
+// has none).
+func TestPacketMatcherAncillary(t *testing.T) {
 	prog := []cbpf.Instruction{
 		{Op: cbpf.ClassLD | cbpf.SizeW | cbpf.ModeABS, K: uint32(0xfffff000) + cbpf.AncillaryPktType},
+		{Op: cbpf.ClassALU | cbpf.AluADD | cbpf.SrcK, K: 5},
 		{Op: cbpf.ClassRET | cbpf.RetA},
 	}
-	pf := newPacketFilter(prog)
-	if pf.fallback == nil {
-		t.Fatal("no fallback for an ancillary load")
-	}
-	if got := pf.run([]byte{1, 2, 3}, 3); got != cbpf.Eval(prog, []byte{1, 2, 3}, nil) {
-		t.Fatalf("got %d", got)
+	for _, engine := range filterTestEngines() {
+		pm := mustMatcher(t, prog, engine)
+		if got, err := pm.match([]byte{1, 2, 3}, 3); err != nil || got != 5 {
+			t.Errorf("%s: got %d, %v; want 5", engine, got, err)
+		}
+		pm.Close()
 	}
 }
 
-func FuzzPacketFilter(f *testing.F) {
-	f.Add(uint64(1), []byte{0x45, 0, 0, 40})
-	f.Fuzz(func(t *testing.T, seed uint64, pkt []byte) {
+func FuzzPacketMatcher(f *testing.F) {
+	f.Add(uint64(1), []byte{0x45, 0, 0, 40}, uint32(0))
+	f.Add(uint64(7), []byte{}, uint32(1500))
+	f.Fuzz(func(t *testing.T, seed uint64, pkt []byte, extra uint32) {
 		r := rand.New(rand.NewPCG(seed, seed>>7))
 		prog := randomProgram(r)
 		if cbpf.Check(prog) != nil {
 			return
 		}
-		if got, want := newPacketFilter(prog).run(pkt, uint32(len(pkt))), cbpf.Eval(prog, pkt, nil); got != want {
-			t.Fatalf("got %d, cbpf.Eval %d\n%s", got, want, cbpf.FormatListing(prog))
+		wire := uint32(len(pkt)) + extra%4096
+		want := cbpf.Eval(prog, pkt, &cbpf.Metadata{WireLen: wire})
+		for _, engine := range filterTestEngines() {
+			pm := mustMatcher(t, prog, engine)
+			if got, err := pm.match(pkt, wire); err != nil || got != want {
+				t.Fatalf("%s: got %d, %v; cbpf.Eval %d\n%s", engine, got, err, want, cbpf.FormatListing(prog))
+			}
+			pm.Close()
 		}
 	})
 }
@@ -148,61 +187,64 @@ func capturePackets(tb testing.TB, n int) [][]byte {
 	return pkts
 }
 
-// Programs compiled from expressions (where fused load-and-jump
-// instructions abound) agree with cbpf.Eval on varied traffic, including
-// packets cut short.
-func TestPacketFilterCompiledMatchesEval(t *testing.T) {
+// Programs compiled from expressions agree with cbpf.Eval on varied
+// traffic, including packets cut short (the wire length then differs
+// from the captured one).
+func TestPacketMatcherCompiledMatchesEval(t *testing.T) {
 	pkts := capturePackets(t, 3000)
 	exprs := append(benchExprs, "tcp[1] & 0x40 != 0", "len > 300", "ip[6:2] & 0x1fff = 0", "udp dst port 53",
 		"ip6 and tcp port 443", "net 10.0.0.0/30 and not port 22", "ether[13] = 6", "tcp[2:2] = 80",
-		"ip[2:2] > 200", "ip6[6] = 6 and ip6[40:2] >= 80")
+		"ip[2:2] > 200", "ip6[6] = 6 and ip6[40:2] >= 80", "greater 100 and tcp")
 	for _, expr := range exprs {
 		prog, err := pcapfilter.Compile(expr, pcapfilter.LinkTypeEthernet, pcapfilter.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pf := newPacketFilter(prog)
-		matched := 0
-		for i, p := range pkts {
-			for _, cut := range []int{len(p), min(len(p), 40), min(len(p), 15)} {
-				got, want := pf.run(p[:cut], uint32(len(p))), cbpf.Eval(prog, p[:cut], nil)
-				if cut == len(p) && got != 0 {
-					matched++
-				}
-				// Eval's len is the captured length: compare only when
-				// the program does not depend on the wire length.
-				if cut == len(p) || !strings.Contains(expr, "len") {
-					if got != want {
-						t.Fatalf("%q, packet %d cut to %d: got %d, cbpf.Eval %d", expr, i, cut, got, want)
+		for _, engine := range filterTestEngines() {
+			pm := mustMatcher(t, prog, engine)
+			matched := 0
+			for i, p := range pkts {
+				for _, cut := range []int{len(p), min(len(p), 40), min(len(p), 15)} {
+					got, err := pm.match(p[:cut], uint32(len(p)))
+					want := cbpf.Eval(prog, p[:cut], &cbpf.Metadata{WireLen: uint32(len(p))})
+					if cut == len(p) && got != 0 {
+						matched++
+					}
+					if err != nil || got != want {
+						t.Fatalf("%s %q, packet %d cut to %d: got %d, %v; cbpf.Eval %d", engine, expr, i, cut, got, err, want)
 					}
 				}
 			}
-		}
-		if matched == 0 || matched == len(pkts) {
-			t.Errorf("%q matched %d of %d packets: a poor test", expr, matched, len(pkts))
+			if matched == 0 || matched == len(pkts) {
+				t.Errorf("%q matched %d of %d packets: a poor test", expr, matched, len(pkts))
+			}
+			pm.Close()
 		}
 	}
 }
 
-// BenchmarkPacketFilter measures the engine alone over varied traffic.
-func BenchmarkPacketFilter(b *testing.B) {
+// BenchmarkPacketMatcher measures the engines alone over varied traffic.
+func BenchmarkPacketMatcher(b *testing.B) {
 	pkts := capturePackets(b, 1000) // in the cache: the engine, not memory
 	for _, expr := range benchExprs {
 		prog, err := pcapfilter.Compile(expr, pcapfilter.LinkTypeEthernet, pcapfilter.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		pf := newPacketFilter(prog)
-		b.Run(expr, func(b *testing.B) {
-			n := 0
-			for b.Loop() {
-				for _, p := range pkts {
-					if pf.run(p, uint32(len(p))) != 0 {
-						n++
+		for _, engine := range filterTestEngines() {
+			pm := mustMatcher(b, prog, engine)
+			b.Run(engine+"/"+expr, func(b *testing.B) {
+				n := 0
+				for b.Loop() {
+					for _, p := range pkts {
+						if v, _ := pm.match(p, uint32(len(p))); v != 0 {
+							n++
+						}
 					}
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/packet")
-		})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/packet")
+			})
+			pm.Close()
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bpfvm/bpfvm/cbpf"
 )
 
 // withoutMapping runs f with captures read by the reading goroutine
@@ -107,14 +109,14 @@ func TestFilterMappedTruncatedUnderneath(t *testing.T) {
 	if err := os.Truncate(path, 4096); err != nil {
 		t.Fatal(err)
 	}
-	run, pf, closeEngine, err := newMatchFunc(nil, -1)
+	pm, err := newPacketMatcher([]cbpf.Instruction{{Op: cbpf.OpRetK}}, cbpf.EngineClassic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeEngine()
-	// The empty program matches nothing, so -c reads every record header.
+	defer pm.Close()
+	// `ret #0` matches nothing, so -c reads every record header.
 	var out, errb bytes.Buffer
-	err = filterFile(filterFlags{read: path, count: true}, src, run, pf, &out, &errb)
+	err = filterFile(filterFlags{read: path, count: true}, src, pm, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("got %v, want an error about the file being truncated", err)
 	}

@@ -53,7 +53,7 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 // local while running and writes back whenever Go code that may run bpf
 // code (a helper) or the caller gets control.
 func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error) {
-	code, segs := vm.prog.code, vm.prog.segs
+	code, plain, segs := vm.prog.code, vm.prog.plain, vm.prog.segs
 	left := vm.left
 	for {
 		if why == stopNone {
@@ -101,7 +101,7 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 			// An instruction inner leaves to the driver: handled below.
 		}
 		why = stopNone
-		in := &code[pc]
+		in := &plain[pc] // the instruction at pc alone, even where code fuses it
 		if !isLoadStore(in.kind) {
 			left-- // the instruction runs here; a load or store reruns in inner
 		}
@@ -951,6 +951,444 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			} else {
 				pc++
 			}
+
+		// Superinstructions (fuse.go). in2 is the op of the second
+		// instruction, in the next slot.
+		case opMovXAddK:
+			regs[in.dst&15] = regs[in.src&15] + in.imm
+			pc += 2
+			continue
+		case opMov32KStxW:
+			regs[in.dst&15] = uint64(uint32(in.imm))
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			p := vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 4)
+			if p == nil {
+				return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
+			}
+			*(*uint32)(p) = uint32(regs[in2.src&15])
+			pc += 2
+			continue
+		case opMov64KStxDW:
+			regs[in.dst&15] = in.imm
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			p := vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 8)
+			if p == nil {
+				return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
+			}
+			*(*uint64)(p) = regs[in2.src&15]
+			pc += 2
+			continue
+		case opMovXMovX:
+			regs[in.dst&15] = regs[in.src&15]
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			regs[in2.dst&15] = regs[in2.src&15]
+			pc += 2
+			continue
+		case opMovXMov32K:
+			regs[in.dst&15] = regs[in.src&15]
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			regs[in2.dst&15] = uint64(uint32(in2.imm))
+			pc += 2
+			continue
+		case opMovXMov64K:
+			regs[in.dst&15] = regs[in.src&15]
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			regs[in2.dst&15] = in2.imm
+			pc += 2
+			continue
+		case opMov64KMov64K:
+			regs[in.dst&15] = in.imm
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			regs[in2.dst&15] = in2.imm
+			pc += 2
+			continue
+		case opMov32KMov32K:
+			regs[in.dst&15] = uint64(uint32(in.imm))
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			regs[in2.dst&15] = uint64(uint32(in2.imm))
+			pc += 2
+			continue
+		case opLdxDWAdd64X:
+			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8)
+			if p == nil {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			regs[in.dst&15] = *(*uint64)(p)
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			regs[in2.dst&15] += regs[in2.src&15]
+			pc += 2
+			continue
+		case opAdd64XMovX:
+			regs[in.dst&15] += regs[in.src&15]
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			regs[in2.dst&15] = regs[in2.src&15]
+			pc += 2
+			continue
+		case opAdd64KJeqK:
+			regs[in.dst&15] += uint64(int64(int32(in.imm)))
+			if in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))); regs[in2.dst&15] == in2.imm {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opAdd64KJeqX:
+			regs[in.dst&15] += uint64(int64(int32(in.imm)))
+			if in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))); regs[in2.dst&15] == regs[in2.src&15] {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opAdd64KJgtK:
+			regs[in.dst&15] += uint64(int64(int32(in.imm)))
+			if in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))); regs[in2.dst&15] > in2.imm {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opAdd64KJgtX:
+			regs[in.dst&15] += uint64(int64(int32(in.imm)))
+			if in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))); regs[in2.dst&15] > regs[in2.src&15] {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opAdd64KJgeK:
+			regs[in.dst&15] += uint64(int64(int32(in.imm)))
+			if in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))); regs[in2.dst&15] >= in2.imm {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opAdd64KJgeX:
+			regs[in.dst&15] += uint64(int64(int32(in.imm)))
+			if in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))); regs[in2.dst&15] >= regs[in2.src&15] {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsBJeq:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsBJgt:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsBJge:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsBJset:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsHJeq:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen && vm.pktLen-o >= 2) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load16BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsHJgt:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen && vm.pktLen-o >= 2) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load16BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsHJge:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen && vm.pktLen-o >= 2) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load16BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsHJset:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen && vm.pktLen-o >= 2) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load16BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsWJeq:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsWJgt:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsWJge:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsWJset:
+			o := uint64(int64(int32(in.imm)))
+			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndBJeq:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndBJgt:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndBJge:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndBJset:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o)))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndHJeq:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen && vm.pktLen-o >= 2) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load16BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndHJgt:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen && vm.pktLen-o >= 2) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load16BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndHJge:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen && vm.pktLen-o >= 2) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load16BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndHJset:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen && vm.pktLen-o >= 2) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load16BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndWJeq:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndWJgt:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndWJge:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdIndWJset:
+			o := indOffset(in.imm, regs[in.src&15])
+			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			regs[0] = v
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
+				pc = int(in.off)
+			} else {
+				pc = int(in.imm >> 32)
+			}
+		case opLdAbsBMsh:
+			o := in.imm
+			if o >= vm.pktLen {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			v := uint64(*(*uint8)(unsafe.Add(vm.pktPtr, o))&0xf) << 2
+			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
+			regs[0] = v
+			regs[in.src&15] = v
+			pc += 4
+			continue
 		case opCallLocal:
 			if vm.depth >= isa.MaxCallDepth {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
@@ -963,6 +1401,10 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			vm.stackLen += isa.StackSize
 			regs[10] = vm.stackLo + vm.stackLen
 			pc = int(in.off)
+		case opMov32KExit:
+			regs[in.dst&15] = uint64(uint32(in.imm))
+			pc++
+			fallthrough
 		case opExit:
 			if vm.depth == base {
 				// The function the driver runs returns: its segment, which
@@ -1035,7 +1477,7 @@ func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
 	}
 	// Anything else runs on a copy followed by a stop (opInvalid), so
 	// inner cannot go on to the next instruction.
-	vm.scratch = [3]op{code[pc]}
+	vm.scratch = [3]op{vm.prog.plain[pc]}
 	next, _, _ := vm.inner(regs, vm.scratch[:], scratchSegs[:], 0, 1, base)
 	if next == 0 {
 		return pc, stepLeft

@@ -182,7 +182,7 @@ func genProgram(seed []byte) []isa.Instruction {
 		off := int16(int8(b[3])) * 4
 		// Base registers for memory: mostly r10 (stack) or r1 (mem).
 		base := []uint8{10, 10, 1, 1, 0, 6}[b[4]%6]
-		switch b[0] % 12 {
+		switch b[0] % 13 {
 		case 0, 1, 2: // ALU64 / ALU32
 			op := aluOps[int(b[4])%len(aluOps)]
 			cls := isa.ClassALU64
@@ -271,6 +271,56 @@ func genProgram(seed []byte) []isa.Instruction {
 			}
 			in.Opcode = isa.ClassLD | mode | sizes[b[2]>>1%3]
 			out = append(out, in)
+		case 12: // a pair the interpreter fuses (fuse.go)
+			mov := func(cls uint8, r uint8) isa.Instruction {
+				return isa.Instruction{Opcode: cls | isa.OpMOV | isa.SrcK, Dst: r, Imm: imm}
+			}
+			movX := isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: dst, Src: src}
+			switch b[2] % 10 {
+			case 0:
+				out = append(out, movX, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: dst, Imm: imm})
+			case 1:
+				out = append(out, mov(isa.ClassALU, dst), isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | isa.SizeW, Dst: base, Src: src, Offset: off})
+			case 2:
+				out = append(out, mov(isa.ClassALU64, dst), isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | isa.SizeDW, Dst: base, Src: src, Offset: off})
+			case 3:
+				second := []isa.Instruction{mov(isa.ClassALU, src), mov(isa.ClassALU64, src), {Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: src, Src: dst}}[b[3]%3]
+				out = append(out, movX, second)
+			case 4:
+				out = append(out, mov(isa.ClassALU, dst), mov(isa.ClassALU, src))
+			case 5:
+				out = append(out, isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeDW, Dst: dst, Src: base, Offset: off},
+					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: src, Src: dst})
+			case 6:
+				out = append(out, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: dst, Src: src}, movX)
+			case 7: // a loop counter and its jump
+				j := isa.Instruction{Opcode: isa.ClassJMP | jmpOps[int(b[4])%len(jmpOps)], Dst: dst, Offset: int16(b[3])}
+				if b[0]&0x20 != 0 {
+					j.Opcode |= isa.SrcX
+					j.Src = src
+				} else {
+					j.Imm = imm
+				}
+				out = append(out, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: dst, Imm: int32(int8(b[2]))})
+				jumps = append(jumps, len(out))
+				out = append(out, j)
+			case 8: // a legacy load and a 32-bit jump on r0
+				mode := isa.ModeABS
+				l := isa.Instruction{Imm: int32(b[3] % 16)}
+				if b[3]&0x10 != 0 {
+					mode = isa.ModeIND
+					l.Src = src
+				}
+				l.Opcode = isa.ClassLD | mode | sizes[b[4]>>4%3]
+				out = append(out, l)
+				jumps = append(jumps, len(out))
+				out = append(out, isa.Instruction{Opcode: isa.ClassJMP32 | jmpOps[int(b[4])%len(jmpOps)], Dst: 0, Offset: int16(b[3]), Imm: imm})
+			case 9: // ldxb 4*([k]&0xf) as cbpf translates it
+				out = append(out, isa.Instruction{Opcode: isa.ClassLD | isa.ModeABS | isa.SizeB, Imm: int32(b[3] % 20)},
+					isa.Instruction{Opcode: isa.ClassALU | isa.OpAND | isa.SrcK, Imm: 0xf},
+					isa.Instruction{Opcode: isa.ClassALU | isa.OpLSH | isa.SrcK, Imm: 2},
+					isa.Instruction{Opcode: isa.ClassALU | isa.OpMOV | isa.SrcX, Dst: dst, Src: 0})
+			}
 		case 11: // exit or ja
 			if b[2]&1 != 0 {
 				out = append(out, isa.Instruction{Opcode: isa.OpcodeExit})
@@ -310,18 +360,31 @@ func genProgram(seed []byte) []isa.Instruction {
 func TestGenProgramValid(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	valid := 0
+	fusedKinds := map[uint8]bool{}
 	const tries = 2000
 	for i := 0; i < tries; i++ {
 		seed := make([]byte, rng.Intn(300))
 		rng.Read(seed)
-		if err := isa.Validate(genProgram(seed)); err == nil {
+		insns := genProgram(seed)
+		if err := isa.Validate(insns); err == nil {
 			valid++
+			if p, err := Load(insns, Options{Helpers: envHelpers(nil, nil)}); err == nil {
+				for _, o := range p.code {
+					fusedKinds[o.kind] = true
+				}
+			}
 		} else if i < 5 {
 			t.Logf("invalid: %v", err)
 		}
 	}
 	if valid < tries*95/100 {
 		t.Errorf("only %d of %d generated programs are valid", valid, tries)
+	}
+	// The fuzzer must reach every superinstruction.
+	for k := opMovXAddK; k < numOps; k++ {
+		if !fusedKinds[k] {
+			t.Errorf("no generated program contains superinstruction kind %d", k)
+		}
 	}
 }
 

@@ -185,5 +185,67 @@ const (
 	opMapUpdate
 	opMapDelete
 
+	// Superinstructions (fuse.go): one op running two adjacent
+	// instructions. The second instruction keeps its own op in the next
+	// slot, so a jump to it still works.
+	opMovXAddK     // rX = rY; rX += K (dst equal)
+	opMov32KStxW   // wX = K; *(u32 *)(rA + off) = rB
+	opMov64KStxDW  // rX = K; *(u64 *)(rA + off) = rB
+	opMovXMovX     // rA = rB; rC = rD
+	opMovXMov32K   // rA = rB; wC = K
+	opMovXMov64K   // rA = rB; rC = K
+	opMov64KMov64K // rA = K; rC = K2
+	opMov32KMov32K // wA = K; wC = K2
+	opLdxDWAdd64X  // rA = *(u64 *)(rB + off); rC += rD
+	opAdd64XMovX   // rA += rB; rC = rD
+	opMov32KExit   // wA = K; exit (must stay just before opExit's case)
+
+	// Loop counters: rA += K; a 64-bit conditional jump. Each condition
+	// also stands for its negation with the targets swapped (off is the
+	// target when the condition holds, the high half of imm the other).
+	opAdd64KJeqK
+	opAdd64KJeqX
+	opAdd64KJgtK
+	opAdd64KJgtX
+	opAdd64KJgeK
+	opAdd64KJgeX
+
+	// Legacy packet load; 32-bit conditional jump on r0 against K. imm's
+	// low half is the load's offset, its high half the target when the
+	// condition fails; off is the target when it holds; K is the jump's
+	// (next slot). Order: Abs B, H, W, Ind B, H, W; each Jeq, Jgt, Jge, Jset.
+	opLdAbsBJeq
+	opLdAbsBJgt
+	opLdAbsBJge
+	opLdAbsBJset
+	opLdAbsHJeq
+	opLdAbsHJgt
+	opLdAbsHJge
+	opLdAbsHJset
+	opLdAbsWJeq
+	opLdAbsWJgt
+	opLdAbsWJge
+	opLdAbsWJset
+	opLdIndBJeq
+	opLdIndBJgt
+	opLdIndBJge
+	opLdIndBJset
+	opLdIndHJeq
+	opLdIndHJgt
+	opLdIndHJge
+	opLdIndHJset
+	opLdIndWJeq
+	opLdIndWJgt
+	opLdIndWJge
+	opLdIndWJset
+
+	// r0 = *(u8 *)skb[K]; w0 &= 15; w0 <<= 2; wX = w0: classic BPF's
+	// ldxb 4*([k]&0xf) (IP header length) as cbpf translates it, four
+	// instructions. src holds X's register.
+	opLdAbsBMsh
+
 	numOps
 )
+
+// The dispatch switch must stay a byte-indexed jump table.
+var _ [256 - int(numOps)]struct{}

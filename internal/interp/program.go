@@ -29,12 +29,19 @@ var ErrUnsupported = errors.New("unsupported instruction")
 // concurrent use by many VMs.
 type Program struct {
 	insns   []isa.Instruction // the original slots, for error messages
-	code    []op              // one decoded operation per slot
+	code    []op              // one decoded operation per slot, pairs fused (fuse.go)
+	plain   []op              // the same without fusion: one instruction per op
 	segs    []uint32          // budget cost of the segment starting at each slot (see inner)
 	helpers []engine.Helper   // static helper calls index this slice
 	byID    engine.Helpers    // callx looks ids up here (a private copy)
 	budget  uint64
-	inline  []engine.InlineMap // the maps of Options.Inline (mapops.go)
+	// pure: the program only computes on registers and reads the packet
+	// with legacy loads (no other memory, no calls) and never jumps
+	// backwards, so a run has no effect but its result and executes at
+	// most len(code) instructions. Classic filters translate to such
+	// programs; VM.run runs them without the run set-up.
+	pure   bool
+	inline []engine.InlineMap // the maps of Options.Inline (mapops.go)
 }
 
 // op is one pre-decoded instruction. Its index in Program.code equals the
@@ -109,7 +116,27 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	}
 	p.inlineCalls(opts.Inline)
 	p.segs = segments(p.code)
+	p.plain = append([]op(nil), p.code...)
+	p.pure = isPure(p.plain)
+	fuse(p.code)
 	return p, nil
+}
+
+// isPure tells whether code is pure (see Program.pure).
+func isPure(code []op) bool {
+	for n, o := range code {
+		switch k := o.kind; {
+		case k == opInvalid, k >= opAdd64K && k <= opNop, k == opLDDW,
+			k >= opLdAbsB && k <= opLdIndW, k == opExit:
+		case k >= opJA && k <= opJset32X:
+			if int(o.off) <= n {
+				return false // a loop
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // segments computes, for every instruction, the number of instructions

@@ -169,7 +169,41 @@ func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
 	return r0, err
 }
 
+// run runs a pure program (Program.pure) straight in inner, without the
+// set-up a run needs for memory, calls, the stack and a budget that may
+// run out: such a program touches nothing but its registers and the
+// packet (pktPtr, pktLen), and executes at most len(code) instructions,
+// which the budget must cover. Anything else, and a pure run that inner
+// stops before its exit (a legacy load outside the packet, which the
+// driver handles), goes to runGeneral: a pure run leaves no trace, so
+// running it again from the start is exact.
 func (vm *VM) run(mem, packet []byte) (uint64, error) {
+	p := vm.prog
+	if n := uint64(len(p.code)); p.pure && vm.done == nil && !vm.running && !vm.stepAll &&
+		(n <= vm.budget || (vm.budget == 0 && n <= p.budget)) {
+		var regs [16]uint64
+		if len(mem) > 0 {
+			regs[1] = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
+		}
+		regs[2], regs[10] = uint64(len(mem)), vm.stackLo+isa.StackSize
+		if len(packet) > 0 {
+			vm.pktPtr, vm.pktLen = unsafe.Pointer(unsafe.SliceData(packet)), uint64(len(packet))
+		} else if vm.pktLen != 0 {
+			vm.pktPtr, vm.pktLen = nil, 0
+		}
+		// No local calls: the depth stays what it is between runs (0),
+		// and the exit of the function at that depth ends the run.
+		if _, left, why := vm.inner(&regs, p.code, p.segs, 0, n, vm.depth); why == stopExit {
+			vm.executed = n - left
+			return regs[0], nil
+		}
+	}
+	return vm.runGeneral(mem, packet)
+}
+
+// runGeneral is a run with everything set up: regions, stack, budget,
+// context, the driver when inner needs it.
+func (vm *VM) runGeneral(mem, packet []byte) (uint64, error) {
 	if vm.running {
 		return 0, errVMRunning
 	}

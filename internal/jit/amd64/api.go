@@ -29,9 +29,10 @@ type Options struct {
 	// BlindConstants hides the program's immediates from the generated
 	// code: each is loaded xored with a random key and then xored back, so
 	// an untrusted program cannot plant chosen byte sequences in
-	// executable memory. Shift counts and legacy packet offsets, at most a
-	// few bits of chosen data, stay plain. It costs an instruction or two
-	// per constant.
+	// executable memory. As in the kernel's blinding, this covers ALU and
+	// jump operands, stored values, lddw, shift counts (the shift then
+	// takes its count from a register) and legacy packet load offsets. It
+	// costs an instruction or two per constant.
 	BlindConstants bool
 	// Inline describes the maps and helpers the code may run without an
 	// exit to Go (array lookups, get_prandom_u32: inline.go).

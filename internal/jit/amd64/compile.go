@@ -4,11 +4,19 @@ package amd64
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"unsafe"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
+
+// useBMI2 selects the BMI2 shifts (shlx, shrx, sarx), which take their
+// count in any register; without them a shift by a register goes through
+// cl. A variable so that tests can compile the fallback too.
+var useBMI2 = cpu.X86.HasBMI2
 
 // xreg maps eBPF registers r0-r10 to x86 registers.
 var xreg = [isa.NumRegisters]reg{rax, rdi, rsi, rdx, rcx, r8, rbx, r13, r14, r15, r12}
@@ -92,6 +100,22 @@ type compiler struct {
 	// could call back into it through Env.Call).
 	runEnd      label
 	singleFrame bool
+
+	// filter compiles for FilterVM (filter.go): no budget counting, the
+	// packet base in r10, its length minus 1, 2 and 4 in the caller's
+	// argument spill area, a run's end or failure a plain return to Go
+	// (emitFilterStubs).
+	filter bool
+	// keepArgs[i]: the legacy load at slot i must clear r1-r5 (as the
+	// kernel's do) because the program may read one of them afterwards.
+	keepArgs []bool
+	// entryLive: the registers the program may read before writing
+	// them (FilterVM's entry sets only those).
+	entryLive uint16
+	// packetLen[i]: a length the packet is known to have at slot i
+	// (FilterVM: knownPacketLen).
+	packetLen []int64
+	bmi2      bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
 	targets []bool
@@ -104,8 +128,14 @@ func exitCodeImm(code, idx int) int32 { return int32(code<<24 | idx) }
 
 // compile translates a validated program to machine code.
 func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
+	return compileMode(insns, opts, false)
+}
+
+// compileMode is compile, for FilterVM's entry when filter is set (the
+// program must pass filterable).
+func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled, error) {
 	n := len(insns)
-	c := &compiler{insns: insns, opts: opts}
+	c := &compiler{insns: insns, opts: opts, filter: filter, bmi2: useBMI2}
 	c.out.insnOff = make([]int32, n)
 	c.out.resume = make([]int32, n)
 	c.out.blockLen = make([]uint32, n)
@@ -121,8 +151,14 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 	c.ldOOB = c.e.newLabel()
 	c.callbackRet = c.e.newLabel()
 	c.findBlocks()
+	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
 
-	c.emitStubs()
+	if filter {
+		c.packetLen = knownPacketLen(insns)
+		c.emitFilterStubs()
+	} else {
+		c.emitStubs()
+	}
 	for i := 0; i < n; i++ {
 		if c.loopHead[i] {
 			// Loop bodies start on a 32-byte boundary, so a small loop
@@ -130,8 +166,12 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 			c.e.align(32)
 		}
 		c.e.bind(c.insn[i])
-		if c.leader[i] {
+		if c.leader[i] && !filter {
 			c.emitBudgetCheck(i)
+		}
+		if c.emitPair(i) {
+			i++
+			continue
 		}
 		if err := c.emitInsn(i); err != nil {
 			return nil, err
@@ -302,6 +342,89 @@ func (c *compiler) emitStubs() {
 	e.aluStore(aluXOR, s32, direct(scratchReg), scratchReg)
 }
 
+// emitFilterStubs emits the shared code of a FilterVM program: its entry
+// and its end. FilterVM calls the entry as a Go function (filterFunc,
+// filter.go) under Go's internal ABI: the packet's address in rax, its
+// length in rbx, the run context in rcx; the results r0 in rax and the
+// status in rbx (0: the program returned; else the exit code and
+// instruction, see exitTo). The four words of the caller's argument
+// spill area, above the return address, hold the packet length minus 1,
+// 2 and 4 (the legacy loads' bounds) and Go's g register (r14, which the
+// code uses as eBPF r8 and must give back). r1 and r2 come from the
+// context (fixed per VM), the other registers start at zero as in the
+// interpreter, r10 is the frame pointer of the single frame. The entry
+// falls through to instruction 0.
+func (c *compiler) emitFilterStubs() {
+	e := &c.e
+	e.bind(c.runEnd)
+	c.filterEnd()
+	e.bind(c.ldOOB)
+	e.aluStore(aluXOR, s32, direct(rax), rax)
+	e.jmp(c.runEnd)
+	tooLarge := e.newLabel()
+	c.cold = append(c.cold, func() {
+		e.bind(tooLarge)
+		e.movImm32(rbx, filterTooLarge)
+		e.ret()
+	})
+	c.out.freshEntry = len(e.b)
+	// Packets are at most 2^31-1 bytes, as in the VM (len is 32-bit).
+	e.aluImm(aluCMP, s64, direct(rbx), 0x7fffffff)
+	e.jcc(condA, tooLarge)
+	e.mov(s64, ctxReg, rcx)
+	e.mov(s64, budgetReg, rax)
+	e.store(s64, filterG, r14)
+	if readsUnwrittenStack(c.insns) {
+		// Each run starts with a zeroed stack, as in the interpreter.
+		e.load(s64, scratchReg, ctxField(offFPBase))
+		e.aluStore(aluXOR, s32, direct(rax), rax)
+		for off := int32(-isa.StackSize); off < 0; off += 8 {
+			e.store(s64, mem(scratchReg, off), rax)
+		}
+	}
+	// The bounds of the load sizes the program uses.
+	var sizes [3]bool
+	for i, in := range c.insns {
+		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !c.insns[i-1].IsLDDW()) {
+			sizes[sizeIndex(isa.SizeBytes(in.Size()))] = true
+		}
+	}
+	for k, size := range []int32{1, 2, 4} {
+		if sizes[k] {
+			e.lea(scratchReg, mem(rbx, -size))
+			e.store(s64, filterLdEnd(k), scratchReg)
+		}
+	}
+	// Only the registers the program may read before writing them need
+	// their initial values (r1 and r2 from the context, the others zero,
+	// the frame pointer): the rest are never observed.
+	for r := uint8(0); r <= isa.R10; r++ {
+		if c.entryLive&(1<<r) == 0 {
+			continue
+		}
+		switch r {
+		case isa.R1, isa.R2:
+			e.load(s64, xreg[r], ctxField(offRegs+8*int32(r)))
+		case isa.R10:
+			e.load(s64, xreg[r], ctxField(offFPBase))
+		default:
+			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
+		}
+	}
+}
+
+// filterEnd ends a FilterVM run with r0: g back, status 0.
+func (c *compiler) filterEnd() {
+	c.e.load(s64, r14, filterG)
+	c.e.aluStore(aluXOR, s32, direct(rbx), rbx)
+	c.e.ret()
+}
+
+// The FilterVM code's words in its caller's argument spill area.
+var filterG = mem(rsp, 8+24)
+
+func filterLdEnd(sizeIdx int) operand { return mem(rsp, 8+8*int32(sizeIdx)) }
+
 // clearArgs zeroes r1-r5 (the kernel's legacy loads clobber them).
 func (c *compiler) clearArgs() {
 	for r := isa.R1; r <= isa.R5; r++ {
@@ -311,6 +434,14 @@ func (c *compiler) clearArgs() {
 
 // exitTo emits an exit to Go with the given code.
 func (c *compiler) exitTo(code, idx int) {
+	if c.filter {
+		// FilterVM: g back, and the status as the second result (the
+		// only exit filterable leaves is exitRegion).
+		c.e.load(s64, r14, filterG)
+		c.e.movImm32(rbx, uint32(filterFault+idx))
+		c.e.ret()
+		return
+	}
 	// A full 64-bit store: Go reads the field as a uint64, and a narrower
 	// store would make that load miss store forwarding.
 	c.e.storeImm(s64, ctxField(offExit), exitCodeImm(code, idx))
@@ -339,6 +470,112 @@ func (c *compiler) emitBudgetCheck(i int) {
 		c.exitTo(exitBudget, i)
 	})
 }
+
+// emitPair emits instructions i and i+1 together when a cheaper x86
+// sequence does the work of both, and reports whether it did. The second
+// instruction is never a jump target (it would start a block), but
+// Env.Call may still enter there: its label gets a cold copy of it alone,
+// which then joins the code after the pair.
+func (c *compiler) emitPair(i int) bool {
+	insns := c.insns
+	if i+1 >= len(insns) || c.leader[i+1] || insns[i].IsLDDW() {
+		return false
+	}
+	a, b := insns[i], insns[i+1]
+	e := &c.e
+	switch {
+	case a.Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcX || a.Opcode == isa.ClassALU|isa.OpMOV|isa.SrcX:
+		if a.Offset != 0 || b.Class() != a.Class() || b.Dst != a.Dst || b.Source() != isa.SrcK || c.opts.BlindConstants {
+			return false
+		}
+		size := s32
+		if a.Class() == isa.ClassALU64 {
+			size = s64
+		}
+		dst, src := xreg[a.Dst], xreg[a.Src]
+		switch b.Op() {
+		case isa.OpADD, isa.OpSUB:
+			// dst = src ± imm in one lea instead of a move and an add.
+			disp := b.Imm
+			if b.Op() == isa.OpSUB {
+				if disp == math.MinInt32 {
+					return false
+				}
+				disp = -disp
+			}
+			e.leaSize(size, dst, mem(src, disp))
+		case isa.OpLSH, isa.OpRSH, isa.OpARSH:
+			// dst = src shifted: shlx/shrx/sarx write another register
+			// than they read, so the copy disappears.
+			n := uint8(b.Imm) & uint8(size*8-1)
+			if !c.bmi2 || n == 0 {
+				return false
+			}
+			e.movImm32(scratchReg, uint32(n))
+			e.shiftX(shiftDigit[b.Op()], size, dst, src, scratchReg)
+		default:
+			return false
+		}
+	case (a.Class() == isa.ClassSTX || a.Class() == isa.ClassST && !c.opts.BlindConstants) && a.Mode() == isa.ModeMEM && a.Dst == isa.R10:
+		// A load of the stack slot just stored: the store stays, the
+		// load becomes a register move, which keeps the value's
+		// dependency chain off store forwarding (about 5 cycles).
+		size := isa.SizeBytes(a.Size())
+		if b.Class() != isa.ClassLDX || b.Src != isa.R10 || b.Offset != a.Offset || b.Size() != a.Size() ||
+			int(a.Offset) < -isa.StackSize || int(a.Offset)+size > 0 {
+			return false
+		}
+		if err := c.emitInsn(i); err != nil {
+			return false // cannot happen: a stack store always compiles
+		}
+		dst := xreg[b.Dst]
+		sx := b.Mode() == isa.ModeMEMSX
+		if a.Class() == isa.ClassSTX {
+			src := xreg[a.Src]
+			switch {
+			case sx:
+				e.loadSX(size, s64, dst, direct(src))
+			case size == s64:
+				e.mov(s64, dst, src)
+			default:
+				e.movZX(size, dst, src)
+			}
+		} else {
+			v := uint64(int64(a.Imm))
+			switch size {
+			case s8:
+				v = uint64(uint8(v))
+				if sx {
+					v = uint64(int64(int8(v)))
+				}
+			case s16:
+				v = uint64(uint16(v))
+				if sx {
+					v = uint64(int64(int16(v)))
+				}
+			case s32:
+				v = uint64(uint32(v))
+				if sx {
+					v = uint64(int64(int32(v)))
+				}
+			}
+			e.movImm64(dst, v)
+		}
+	default:
+		return false
+	}
+	after := e.newLabel()
+	e.bind(after)
+	entry := c.insn[i+1]
+	c.cold = append(c.cold, func() {
+		e.bind(entry)
+		c.emitInsn(i + 1) // an ALU operation or a stack load: always compiles
+		e.jmp(after)
+	})
+	return true
+}
+
+var shiftDigit = map[uint8]byte{isa.OpLSH: shSHL, isa.OpRSH: shSHR, isa.OpARSH: shSAR}
 
 func (c *compiler) emitInsn(i int) error {
 	in := c.insns[i]
@@ -429,7 +666,14 @@ func (c *compiler) emitALU(in isa.Instruction) {
 	case isa.OpNEG:
 		e.unary(f7NEG, size, direct(dst))
 	case isa.OpLSH, isa.OpRSH, isa.OpARSH:
-		digit := map[uint8]byte{isa.OpLSH: shSHL, isa.OpRSH: shSHR, isa.OpARSH: shSAR}[op]
+		digit := shiftDigit[op]
+		if k && c.opts.BlindConstants {
+			// As the kernel's blinding does: the count goes through a
+			// register, so the shift takes it from there.
+			c.blindedImm(s32, scratchReg, in.Imm)
+			c.emitShiftBy(digit, size, dst, scratchReg)
+			return
+		}
 		if k {
 			n := uint8(in.Imm) & uint8(size*8-1)
 			if n == 0 {
@@ -441,7 +685,7 @@ func (c *compiler) emitALU(in isa.Instruction) {
 			e.shiftImm(digit, size, dst, n)
 			return
 		}
-		c.emitShiftCL(digit, size, dst, src)
+		c.emitShiftBy(digit, size, dst, src)
 	case isa.OpDIV, isa.OpMOD:
 		c.emitDivMod(in, size)
 	case isa.OpEND:
@@ -491,12 +735,32 @@ func (c *compiler) blindedImm(size int, r reg, imm int32) {
 	c.e.aluImm(aluXOR, size, direct(r), k)
 }
 
-// emitShiftCL shifts dst by src, which x86 wants in cl (eBPF r4's register).
-func (c *compiler) emitShiftCL(digit byte, size int, dst, src reg) {
+// emitShiftBy shifts dst by the count in register src (an eBPF register's,
+// or the scratch register).
+func (c *compiler) emitShiftBy(digit byte, size int, dst, src reg) {
 	e := &c.e
+	if c.bmi2 {
+		// One instruction, which also zero-extends a 32-bit result.
+		e.shiftX(digit, size, dst, dst, src)
+		return
+	}
+	// The legacy shifts want the count in cl (eBPF r4's register).
 	switch {
 	case src == rcx:
 		e.shiftCL(digit, size, dst)
+	case src == scratchReg && dst == rcx:
+		// Both the value and the count need rcx's place: go through
+		// the spill slot.
+		e.store(s64, ctxField(offSpill), scratchReg)
+		e.mov(s64, scratchReg, rcx)
+		e.load(s64, rcx, ctxField(offSpill))
+		e.shiftCL(digit, size, scratchReg)
+		e.mov(s64, rcx, scratchReg)
+	case src == scratchReg:
+		e.store(s64, ctxField(offSpill), rcx)
+		e.mov(s64, rcx, scratchReg)
+		e.shiftCL(digit, size, dst)
+		e.load(s64, rcx, ctxField(offSpill))
 	case dst == rcx:
 		e.mov(s64, scratchReg, rcx)
 		e.mov(s64, rcx, src)
@@ -634,6 +898,12 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			e.jmp(c.insn[t])
 		}
 	case isa.OpEXIT:
+		if c.filter {
+			// The end of a FilterVM run, inline: three instructions
+			// instead of a jump to them.
+			c.filterEnd()
+			break
+		}
 		if c.singleFrame {
 			e.jmp(c.runEnd)
 		} else {
@@ -665,9 +935,14 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 				e.aluStore(aluCMP, size, direct(dst), scratchReg)
 			}
 		} else if in.Source() == isa.SrcK {
-			if op == isa.OpJSET {
+			switch {
+			case op == isa.OpJSET:
 				e.testImm(size, direct(dst), in.Imm)
-			} else {
+			case in.Imm == 0:
+				// Shorter, and sets the flags as cmp with 0 does
+				// (CF and OF clear).
+				e.test(size, dst, dst)
+			default:
 				e.aluImm(aluCMP, size, direct(dst), in.Imm)
 			}
 		} else {
@@ -867,9 +1142,39 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	// the function returns 0. Offsets are 32-bit; the negative ones in
 	// [SKF_LL_OFF, SKF_NET_OFF) address the packet from its start.
 	size := isa.SizeBytes(in.Size())
-	if in.Mode() == isa.ModeABS {
+	// ldEnd is the packet length minus the size, possibly negative: in
+	// the context, or (FilterVM) in the caller's argument spill area.
+	ldEnd := ctxField(offLdEnd + 8*sizeIndex(size))
+	if c.filter {
+		ldEnd = filterLdEnd(int(sizeIndex(size)))
+	}
+	if in.Mode() == isa.ModeABS && in.Imm >= 0 && !c.opts.BlindConstants {
+		// A constant offset known to be non-negative: compare it with
+		// the bound directly and address the packet with it; no compare
+		// at all when earlier loads proved the packet long enough.
+		if !c.filter || int64(in.Imm)+int64(size) > c.packetLen[i] {
+			e.aluImm(aluCMP, s64, ldEnd, in.Imm)
+			e.jcc(condL, c.ldOOB)
+		}
+		base := budgetReg // FilterVM: the packet base
+		if !c.filter {
+			base = scratchReg
+			e.load(s64, scratchReg, ctxField(offLdBase))
+		}
+		c.emitLegacyLoad(i, size, mem(base, in.Imm))
+		return nil
+	}
+	switch {
+	case c.opts.BlindConstants:
+		// The offset is a constant too (the kernel blinds it the same
+		// way).
+		c.blindedImm(s32, scratchReg, in.Imm)
+		if in.Mode() == isa.ModeIND {
+			e.aluStore(aluADD, s32, direct(scratchReg), xreg[in.Src])
+		}
+	case in.Mode() == isa.ModeABS:
 		e.movImm32(scratchReg, uint32(in.Imm))
-	} else {
+	default:
 		e.mov(s32, scratchReg, xreg[in.Src])
 		e.aluImm(aluADD, s32, direct(scratchReg), in.Imm)
 	}
@@ -878,22 +1183,15 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	e.test(s32, scratchReg, scratchReg)
 	e.jcc(condL, negative)
 	e.bind(back)
-	// The offset is now a non-negative 64-bit value; ldEnd is the packet
-	// length minus the size, possibly negative.
-	e.aluLoad(aluCMP, s64, scratchReg, ctxField(offLdEnd+8*sizeIndex(size)))
+	// The offset is now a non-negative 64-bit value.
+	e.aluLoad(aluCMP, s64, scratchReg, ldEnd)
 	e.jcc(condG, c.ldOOB)
-	e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
-	switch size {
-	case 1:
-		e.load(s8, rax, mem(scratchReg, 0))
-	case 2:
-		e.load(s16, rax, mem(scratchReg, 0))
-		e.shiftImm(shROL, s16, rax, 8)
-	case 4:
-		e.load(s32, rax, mem(scratchReg, 0))
-		e.bswap(s32, rax)
+	if c.filter {
+		e.aluStore(aluADD, s64, direct(scratchReg), budgetReg)
+	} else {
+		e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
 	}
-	c.clearArgs()
+	c.emitLegacyLoad(i, size, mem(scratchReg, 0))
 	c.cold = append(c.cold, func() {
 		e.bind(negative)
 		e.aluImm(aluCMP, s32, direct(scratchReg), skfLLOff)
@@ -904,6 +1202,25 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		e.jmp(back)
 	})
 	return nil
+}
+
+// emitLegacyLoad loads size bytes at m into r0 in network order and
+// clears r1-r5 if the program may still read them.
+func (c *compiler) emitLegacyLoad(i, size int, m operand) {
+	e := &c.e
+	switch size {
+	case 1:
+		e.load(s8, rax, m)
+	case 2:
+		e.load(s16, rax, m)
+		e.shiftImm(shROL, s16, rax, 8)
+	case 4:
+		e.load(s32, rax, m)
+		e.bswap(s32, rax)
+	}
+	if c.keepArgs[i] {
+		c.clearArgs()
+	}
 }
 
 // Negative legacy packet offsets of classic BPF: SKF_LL_OFF addresses the
@@ -942,6 +1259,14 @@ func (c *compiler) emitCheck(i int, base uint8, size int, write, aligned bool) {
 	}
 	if !write {
 		order = append(order, regionExtraR)
+	}
+	if c.filter {
+		// FilterVM's runs have no packet region and no helpers to add
+		// regions: the memory and the stack are all there is.
+		order = []int{regionMem, regionStack}
+		if base == isa.R10 {
+			order = []int{regionStack, regionMem}
+		}
 	}
 	ok := e.newLabel()
 	slow := c.coldExit(exitRegion, i)

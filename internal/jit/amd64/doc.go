@@ -31,6 +31,11 @@
 // the call site: it saves only what the call leaves live, and Go re-enters
 // right after the exit, where the registers are loaded back.
 //
+// LoadFilter compiles short programs that need none of this (no calls, no
+// backward jumps) for FilterVM, the filter entry: called as a Go function,
+// with no budget, no exits and the packet in registers; cbpf's JIT engine
+// runs classic filters on it (RATIONALE.md).
+//
 // Register mapping (as the Linux x86-64 JIT, except r10): r0 rax, r1 rdi,
 // r2 rsi, r3 rdx, r4 rcx, r5 r8, r6 rbx, r7 r13, r8 r14, r9 r15, r10 (the
 // frame pointer) r12. x86 r9 holds the run context, r10 the remaining budget
@@ -66,8 +71,8 @@
 // # Constant blinding
 //
 // With Options.BlindConstants every immediate (ALU and jump operands,
-// stored values, lddw) is emitted xored with a fresh random key and xored
-// back at run time, so an untrusted program cannot place chosen byte
+// stored values, lddw, shift counts, legacy packet load offsets) is
+// emitted xored with a fresh random key and xored back at run time, so an untrusted program cannot place chosen byte
 // sequences in executable memory.
 //
 // # Inline helpers

@@ -4,3 +4,24 @@ package amd64
 
 // Code returns the generated machine code of p, for tests.
 func Code(p *Program) []byte { return p.comp.code }
+
+// FilterCode returns the generated machine code of p, for tests.
+func FilterCode(p *FilterProgram) []byte { return p.comp.code }
+
+// ReadsUnwrittenStack exposes readsUnwrittenStack to tests.
+var ReadsUnwrittenStack = readsUnwrittenStack
+
+// SetBMI2 makes programs compiled from now on use the BMI2 shifts (if on
+// and the CPU has them) or the legacy ones; restore undoes it. Tests that
+// call it must not run in parallel with other compilations.
+func SetBMI2(on bool) (restore func()) {
+	old := useBMI2
+	useBMI2 = on && old
+	return func() { useBMI2 = old }
+}
+
+// HasBMI2 reports whether the compiler uses the BMI2 shifts.
+func HasBMI2() bool { return useBMI2 }
+
+// KnownPacketLen exposes knownPacketLen to tests.
+var KnownPacketLen = knownPacketLen

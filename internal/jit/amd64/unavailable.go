@@ -4,6 +4,7 @@ package amd64
 
 import (
 	"context"
+	"errors"
 
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
@@ -49,3 +50,42 @@ func (vm *VM) AddPersistentRegion(b []byte, writable bool) error { return ErrUna
 
 // ResetPersistentRegions reports ErrUnavailable.
 func (vm *VM) ResetPersistentRegions() error { return ErrUnavailable }
+
+// FilterProgram is a program compiled for the filter entry; on this
+// platform LoadFilter never returns one.
+type FilterProgram struct{}
+
+// FilterVM runs a FilterProgram.
+type FilterVM struct{}
+
+// ErrNotFilter is wrapped by LoadFilter's errors for programs the filter
+// entry cannot run.
+var ErrNotFilter = errors.New("the program cannot run on the filter entry")
+
+// LoadFilter reports ErrUnavailable: the JIT runs on linux/amd64 only.
+func LoadFilter(insns []isa.Instruction, opts Options) (*FilterProgram, error) {
+	return nil, ErrUnavailable
+}
+
+// Close does nothing.
+func (p *FilterProgram) Close() error { return nil }
+
+// CodeSize returns 0.
+func (p *FilterProgram) CodeSize() int { return 0 }
+
+// NewVM returns a FilterVM whose runs fail with ErrUnavailable.
+func (p *FilterProgram) NewVM(mem []byte) *FilterVM { return &FilterVM{} }
+
+// Run reports ErrUnavailable.
+func (vm *FilterVM) Run(pkt []byte) (uint64, error) { return 0, ErrUnavailable }
+
+// RunStatus reports a failure (StatusError: ErrUnavailable).
+func (vm *FilterVM) RunStatus(pkt []byte) (r0, status uint64) { return 0, 1 }
+
+// StatusError returns ErrUnavailable for a non-zero status.
+func (vm *FilterVM) StatusError(status uint64) error {
+	if status == 0 {
+		return nil
+	}
+	return ErrUnavailable
+}

@@ -306,6 +306,41 @@ func (e *encoder) leaLabel(dst reg, l label) {
 	e.rel32(l)
 }
 
+// leaSize emits "lea dst, [m]" with a 4- or 8-byte result; the 4-byte form
+// zero-extends into the 64-bit register, as every 32-bit operation does.
+func (e *encoder) leaSize(size int, dst reg, m operand) { e.op(size, []byte{0x8d}, dst, m) }
+
+// shiftX emits the BMI2 shift "shlx/shrx/sarx dst, src, count" (digit
+// shSHL, shSHR or shSAR). Unlike the legacy shifts it takes its count in
+// any register (masked to 5 or 6 bits, as cl is), writes a destination
+// other than its source, leaves the flags alone and always writes (so
+// zero-extends) a 32-bit result, also for a count of 0.
+func (e *encoder) shiftX(digit byte, size int, dst, src, count reg) {
+	var pp byte // the implied prefix selects the shift: 66 shlx, f3 sarx, f2 shrx
+	switch digit {
+	case shSHL:
+		pp = 1
+	case shSAR:
+		pp = 2
+	default:
+		pp = 3
+	}
+	// Three-byte VEX: inverted R, X, B; map 0F38; W (64-bit), inverted
+	// vvvv (the count), L=0, pp.
+	b1 := byte(0x40 | 0x02)
+	if dst&8 == 0 {
+		b1 |= 0x80
+	}
+	if src&8 == 0 {
+		b1 |= 0x20
+	}
+	b2 := (^byte(count)&15)<<3 | pp
+	if size == s64 {
+		b2 |= 0x80
+	}
+	e.b = append(e.b, 0xc4, b1, b2, 0xf7, 0xc0|byte(dst&7)<<3|byte(src&7))
+}
+
 // imul emits "imul dst, src".
 func (e *encoder) imul(size int, dst, src reg) { e.op(size, []byte{0x0f, 0xaf}, dst, direct(src)) }
 

@@ -97,6 +97,16 @@ func encoderCases() []encCase {
 				add(fmt.Sprintf("%s %s", n, regN(a, size)), func(e *encoder) { e.unary(d, size, direct(a)) })
 			}
 			add(fmt.Sprintf("test %s, -5", regN(a, size)), func(e *encoder) { e.testImm(size, direct(a), -5) })
+			for d, n := range map[byte]string{shSHL: "shlx", shSHR: "shrx", shSAR: "sarx"} {
+				for _, b := range []reg{rax, rdi, r11, r12, r13} {
+					add(fmt.Sprintf("%s %s, %s, %s", n, regN(a, size), regN(b, size), regN(r11, size)), func(e *encoder) { e.shiftX(d, size, a, b, r11) })
+					add(fmt.Sprintf("%s %s, %s, %s", n, regN(b, size), regN(a, size), regN(rcx, size)), func(e *encoder) { e.shiftX(d, size, b, a, rcx) })
+				}
+			}
+			for _, d := range disps {
+				add(fmt.Sprintf("lea %s, [%s%+d]", regN(r11, size), regNames[a], d), func(e *encoder) { e.leaSize(size, r11, mem(a, d)) })
+				add(fmt.Sprintf("lea %s, [%s%+d]", regN(rsi, size), regNames[a], d), func(e *encoder) { e.leaSize(size, rsi, mem(a, d)) })
+			}
 			add(fmt.Sprintf("bswap %s", regN(a, size)), func(e *encoder) { e.bswap(size, a) })
 			add(fmt.Sprintf("movsx %s, %s", regN(a, size), regN(rsi, 1)), func(e *encoder) { e.loadSX(1, size, a, direct(rsi)) })
 			add(fmt.Sprintf("movsx %s, %s", regN(a, size), regN(r13, 2)), func(e *encoder) { e.loadSX(2, size, a, direct(r13)) })

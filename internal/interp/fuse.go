@@ -1,0 +1,161 @@
+package interp
+
+// Superinstructions: Load rewrites the op of an instruction that starts a
+// frequent pair into one op that runs both (RATIONALE.md, "Superinstructions",
+// says how the pairs were chosen). The second instruction keeps its own op in
+// its own slot, so a jump to it, an error at it and the driver's handling of
+// it are unchanged; the fused op continues at the slot after the pair (or at
+// a jump target). The unfused ops stay in Program.plain: the driver and
+// stepOne, which run one instruction at a time, use those.
+//
+// The budget needs no special care: a pair never contains a control
+// transfer except as its second half, so both halves lie in one segment,
+// paid in full before its first instruction runs. A fused op whose first
+// half must go to the driver stops at its own slot without running
+// anything; one whose second half must stops at the second slot after
+// running the first, so the driver sees exactly the instruction that needs
+// it, and a fault names that instruction.
+
+// fuse rewrites code, where plain[n] == code[n] on entry, fusing pairs.
+func fuse(code []op) {
+	for n := 0; n+1 < len(code); n++ {
+		a, b := code[n], code[n+1]
+		if a.kind == opLDDW {
+			n++ // its second slot is not an instruction
+			continue
+		}
+		if a.kind == opInvalid || b.kind == opInvalid {
+			continue
+		}
+		if a.kind == opLdAbsB && n+3 < len(code) && isMsh(code[n+1], code[n+2], code[n+3]) {
+			a.kind, a.src = opLdAbsBMsh, code[n+3].dst
+			code[n] = a
+			continue
+		}
+		if f, ok := fusePair(a, b, n); ok {
+			code[n] = f
+		}
+	}
+}
+
+// fusePair returns the op running a at slot n followed by b, if the pair is
+// one of the superinstructions.
+func fusePair(a, b op, n int) (op, bool) {
+	f := a
+	switch {
+	case a.kind == opMov64X && b.kind == opAdd64K && a.dst == b.dst:
+		f.kind, f.imm = opMovXAddK, b.imm
+	case a.kind == opMov32K && b.kind == opStxW:
+		f.kind = opMov32KStxW
+	case a.kind == opMov64K && b.kind == opStxDW:
+		f.kind = opMov64KStxDW
+	case a.kind == opMov64X && b.kind == opMov64X:
+		f.kind = opMovXMovX
+	case a.kind == opMov64X && b.kind == opMov32K:
+		f.kind = opMovXMov32K
+	case a.kind == opMov64X && b.kind == opMov64K:
+		f.kind = opMovXMov64K
+	case a.kind == opMov64K && b.kind == opMov64K:
+		f.kind = opMov64KMov64K
+	case a.kind == opMov32K && b.kind == opMov32K:
+		f.kind = opMov32KMov32K
+	case a.kind == opLdxDW && b.kind == opAdd64X:
+		f.kind = opLdxDWAdd64X
+	case a.kind == opAdd64X && b.kind == opMov64X:
+		f.kind = opAdd64XMovX
+	case a.kind == opMov32K && b.kind == opExit:
+		f.kind = opMov32KExit
+	case a.kind == opAdd64K:
+		cond, x, swap, ok := jump64(b.kind)
+		if !ok {
+			return a, false
+		}
+		f.kind = opAdd64KJeqK + 2*cond
+		if x {
+			f.kind++
+		}
+		f.imm = uint64(uint32(int32(a.imm))) // Validate: ALU64 K immediates are 32-bit
+		f.off, f.imm = targets(f.imm, b.off, n+2, swap)
+	case a.kind >= opLdAbsB && a.kind <= opLdIndW:
+		cond, swap, ok := jump32K(b)
+		if !ok {
+			return a, false
+		}
+		f.kind = opLdAbsBJeq + 4*(a.kind-opLdAbsB) + cond
+		f.off, f.imm = targets(uint64(uint32(a.imm)), b.off, n+2, swap)
+	default:
+		return a, false
+	}
+	return f, true
+}
+
+// targets packs a jump's targets into a fused op: off is where execution
+// goes when the op's condition holds, the high half of imm where it goes
+// otherwise (low holds the first instruction's 32-bit operand).
+// The jump goes to target when its own condition holds, else to next;
+// swap says the op tests the negation of the jump's condition.
+func targets(low uint64, target int32, next int, swap bool) (int32, uint64) {
+	jt, jf := target, int32(next)
+	if swap {
+		jt, jf = jf, jt
+	}
+	return jt, low | uint64(uint32(jf))<<32
+}
+
+// jump64 classifies a 64-bit unsigned conditional jump as a fused
+// condition (0 eq, 1 gt, 2 ge), whether it compares with a register, and
+// whether the fused op tests its negation (ne, le, lt).
+func jump64(kind uint8) (cond uint8, x, swap, ok bool) {
+	switch kind {
+	case opJeq64K, opJeq64X:
+		cond = 0
+	case opJne64K, opJne64X:
+		cond, swap = 0, true
+	case opJgt64K, opJgt64X:
+		cond = 1
+	case opJle64K, opJle64X:
+		cond, swap = 1, true
+	case opJge64K, opJge64X:
+		cond = 2
+	case opJlt64K, opJlt64X:
+		cond, swap = 2, true
+	default:
+		return 0, false, false, false
+	}
+	// Each condition's kinds are 64K, 64X, 32K, 32X.
+	return cond, (kind-opJeq64K)%4 == 1, swap, true
+}
+
+// jump32K classifies a 32-bit conditional jump of r0 against K, the jump
+// classic filters translate to, as a fused condition (0 eq, 1 gt, 2 ge,
+// 3 set) and whether the fused op tests its negation.
+func jump32K(b op) (cond uint8, swap, ok bool) {
+	if b.dst != 0 {
+		return 0, false, false
+	}
+	switch b.kind {
+	case opJeq32K:
+		return 0, false, true
+	case opJne32K:
+		return 0, true, true
+	case opJgt32K:
+		return 1, false, true
+	case opJle32K:
+		return 1, true, true
+	case opJge32K:
+		return 2, false, true
+	case opJlt32K:
+		return 2, true, true
+	case opJset32K:
+		return 3, false, true
+	}
+	return 0, false, false
+}
+
+// isMsh tells whether b, c, d finish classic BPF's ldxb 4*([k]&0xf) after
+// a byte load into r0: w0 &= 15; w0 <<= 2; wX = w0.
+func isMsh(b, c, d op) bool {
+	return b.kind == opAnd32K && b.dst == 0 && uint32(b.imm) == 0xf &&
+		c.kind == opLsh32K && c.dst == 0 && uint32(c.imm) == 2 &&
+		d.kind == opMov32X && d.src == 0
+}
