@@ -1574,17 +1574,54 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 					if v.ks == 8 {
 						x = *(*uint64)(unsafe.Add(vm.stackPtr, a))
 					}
-					// engine.Mix64(x ^ v.seed), spelled out (see load16BE).
+					// Spelled out so that inner makes no call (see load16BE):
+					// engine.Mix64(x ^ v.seed), then the chain walk, read
+					// without locks as the map's own lookups read it. An
+					// absent key is 0; a present one is its value's address
+					// in a preallocated map (value slabs are persistent
+					// regions), after setting an LRU entry's reference bit
+					// as the helper does, with the value's slab primed in
+					// the access caches; a hit without preallocation
+					// (!v.hit) is left to the driver.
 					h := x ^ v.seed
 					h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
 					h = (h ^ h>>27) * 0x94d049bb133111eb
 					h ^= h >> 31
-					e := v.bucketHead(h)
-					for e != nil && *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
-						e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff)))
+					r0, decided := uint64(0), true
+					for e := v.bucketHead(h); e != nil; e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff))) {
+						if *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
+							continue
+						}
+						if !v.hit {
+							decided = false
+							break
+						}
+						kp := *(*unsafe.Pointer)(unsafe.Add(e, v.keyOff))
+						k := uint64(*(*uint32)(kp))
+						if v.ks == 8 {
+							k = *(*uint64)(kp)
+						}
+						if k != x {
+							continue
+						}
+						if v.lru {
+							if ref := (*uint32)(unsafe.Add(e, v.refOff)); atomic.LoadUint32(ref) == 0 {
+								atomic.StoreUint32(ref, 1)
+							}
+						}
+						r0 = uint64(uintptr(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))))) + v.cpuOff
+						if r0-v.slab.lo < v.slab.size {
+							if vm.cacheR.lo != v.slab.lo {
+								vm.cacheR = v.slab
+							}
+							if v.slab.writable && vm.cacheW.lo != v.slab.lo {
+								vm.cacheW = v.slab
+							}
+						}
+						break
 					}
-					if e == nil {
-						regs[0] = 0
+					if decided {
+						regs[0] = r0
 						pc++
 						continue
 					}
