@@ -106,6 +106,10 @@ type compiler struct {
 	// argument spill area, a run's end or failure a plain return to Go
 	// (emitFilterStubs).
 	filter bool
+	// batch (with filter) compiles FilterProgram's batch entry
+	// (filterbatch.go): a run's end stores its verdict and starts the
+	// next packet's run instead of returning.
+	batch bool
 	// keepArgs[i]: the legacy load at slot i must clear r1-r5 (as the
 	// kernel's do) because the program may read one of them afterwards.
 	keepArgs []bool
@@ -134,8 +138,14 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 // compileMode is compile, for FilterVM's entry when filter is set (the
 // program must pass filterable).
 func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled, error) {
+	return compileModes(insns, opts, filter, false)
+}
+
+// compileModes is compileMode, for the filter's batch entry when batch is
+// set too.
+func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*compiled, error) {
 	n := len(insns)
-	c := &compiler{insns: insns, opts: opts, filter: filter, bmi2: useBMI2}
+	c := &compiler{insns: insns, opts: opts, filter: filter, batch: filter && batch, bmi2: useBMI2}
 	c.out.insnOff = make([]int32, n)
 	c.out.resume = make([]int32, n)
 	c.out.blockLen = make([]uint32, n)
@@ -355,6 +365,10 @@ func (c *compiler) emitStubs() {
 // interpreter, r10 is the frame pointer of the single frame. The entry
 // falls through to instruction 0.
 func (c *compiler) emitFilterStubs() {
+	if c.batch {
+		c.emitBatchStubs()
+		return
+	}
 	e := &c.e
 	e.bind(c.runEnd)
 	c.filterEnd()
@@ -374,6 +388,14 @@ func (c *compiler) emitFilterStubs() {
 	e.mov(s64, ctxReg, rcx)
 	e.mov(s64, budgetReg, rax)
 	e.store(s64, filterG, r14)
+	c.emitFilterRunStart()
+}
+
+// emitFilterRunStart emits what starts a FilterVM run once the packet's
+// address is in budgetReg and its length in rbx: the stack cleared if
+// needed, the legacy loads' bounds, the registers the program reads.
+func (c *compiler) emitFilterRunStart() {
+	e := &c.e
 	if readsUnwrittenStack(c.insns) {
 		// Each run starts with a zeroed stack, as in the interpreter.
 		e.load(s64, scratchReg, ctxField(offFPBase))
@@ -415,6 +437,10 @@ func (c *compiler) emitFilterStubs() {
 
 // filterEnd ends a FilterVM run with r0: g back, status 0.
 func (c *compiler) filterEnd() {
+	if c.batch {
+		c.e.jmp(c.runEnd) // the verdict's store, then the next packet
+		return
+	}
 	c.e.load(s64, r14, filterG)
 	c.e.aluStore(aluXOR, s32, direct(rbx), rbx)
 	c.e.ret()
@@ -439,6 +465,9 @@ func (c *compiler) exitTo(code, idx int) {
 		// only exit filterable leaves is exitRegion).
 		c.e.load(s64, r14, filterG)
 		c.e.movImm32(rbx, uint32(filterFault+idx))
+		if c.batch {
+			c.e.load(s64, rax, batchIndex) // which packet failed
+		}
 		c.e.ret()
 		return
 	}

@@ -1,0 +1,149 @@
+//go:build linux && amd64
+
+package amd64
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+)
+
+// The batch entry runs a FilterProgram over a slice of packets in one
+// native call: the compiler writes a counted loop around the filter body
+// (the program's own jumps stay forward-only), whose exits store the
+// verdict and start the next packet's run. Its frame is the caller's
+// argument spill area of filterBatchFunc's eight arguments: the three
+// legacy-load bounds and g at the single entry's places, then the loop's
+// state.
+var (
+	batchCur     = mem(rsp, 8+32) // address of the next packet's slice header
+	batchEnd     = mem(rsp, 8+40) // address just after the last header
+	batchVerdict = mem(rsp, 8+48) // address of the next verdict
+	batchIndex   = mem(rsp, 8+56) // index of the packet running (or next)
+)
+
+// sliceHeaderSize is the size of a []byte's header (pointer, len, cap).
+const sliceHeaderSize = int32(unsafe.Sizeof([]byte(nil)))
+
+// filterBatchFunc is the Go function type of the batch entry (see
+// filterFunc for the ABI): pkts is the address of the first []byte
+// header, n their count, verdicts the address of n uint32s. It returns
+// the number of packets whose runs succeeded (their verdicts stored) and
+// the status of the run that stopped the loop (0: none did). The unused
+// arguments reserve the spill area the loop keeps its state in.
+type filterBatchFunc func(pkts unsafe.Pointer, n uint64, ctx *runContext, verdicts unsafe.Pointer, _, _, _, _ uint64) (done, status uint64)
+
+// closedBatch is what the batch entry of a closed FilterProgram is.
+func closedBatch(unsafe.Pointer, uint64, *runContext, unsafe.Pointer, uint64, uint64, uint64, uint64) (done, status uint64) {
+	return 0, filterClosed
+}
+
+// emitBatchStubs emits the batch entry's loop around the body: the
+// verdict's store (runEnd, where every exit goes), the entry and the
+// per-packet start, which falls through to instruction 0.
+func (c *compiler) emitBatchStubs() {
+	e := &c.e
+	next := e.newLabel()
+	done := e.newLabel()
+	tooLarge := e.newLabel()
+	e.bind(c.runEnd)
+	e.load(s64, scratchReg, batchVerdict)
+	e.store(s32, mem(scratchReg, 0), rax)
+	e.aluImm(aluADD, s64, direct(scratchReg), 4)
+	e.store(s64, batchVerdict, scratchReg)
+	e.aluImm(aluADD, s64, batchIndex, 1)
+	e.jmp(next)
+	e.bind(c.ldOOB)
+	e.aluStore(aluXOR, s32, direct(rax), rax)
+	e.jmp(c.runEnd)
+	c.cold = append(c.cold, func() {
+		e.bind(done)
+		e.load(s64, r14, filterG)
+		e.load(s64, rax, batchIndex)
+		e.aluStore(aluXOR, s32, direct(rbx), rbx)
+		e.ret()
+		e.bind(tooLarge)
+		e.load(s64, r14, filterG)
+		e.load(s64, rax, batchIndex)
+		e.movImm32(rbx, filterTooLarge)
+		e.ret()
+	})
+	c.out.freshEntry = len(e.b)
+	e.mov(s64, ctxReg, rcx)
+	e.store(s64, filterG, r14)
+	e.store(s64, batchCur, rax)
+	e.imulImm(s64, rbx, rbx, sliceHeaderSize)
+	e.aluStore(aluADD, s64, direct(rbx), rax)
+	e.store(s64, batchEnd, rbx)
+	e.store(s64, batchVerdict, rdi)
+	e.storeImm(s64, batchIndex, 0)
+	e.bind(next)
+	e.load(s64, scratchReg, batchCur)
+	e.aluLoad(aluCMP, s64, scratchReg, batchEnd)
+	e.jcc(condAE, done)
+	e.load(s64, budgetReg, mem(scratchReg, 0)) // the packet's address
+	e.load(s64, rbx, mem(scratchReg, 8))       // its length
+	e.aluImm(aluADD, s64, direct(scratchReg), sliceHeaderSize)
+	e.store(s64, batchCur, scratchReg)
+	// Packets are at most 2^31-1 bytes, as for the single entry.
+	e.aluImm(aluCMP, s64, direct(rbx), 0x7fffffff)
+	e.jcc(condA, tooLarge)
+	c.emitFilterRunStart()
+}
+
+// loadBatch compiles the batch entry of p (LoadFilter).
+func (p *FilterProgram) loadBatch(opts *Options) error {
+	comp, err := compileModes(p.insns, opts, true, true)
+	if err != nil {
+		return err
+	}
+	code, err := mapCode(comp.code)
+	if err != nil {
+		return err
+	}
+	p.bcomp, p.bcode = comp, code
+	p.bfv.fn = uintptr(unsafe.Pointer(unsafe.SliceData(code))) + uintptr(comp.freshEntry)
+	p.bcleanup = runtime.AddCleanup(p, unmapCode, code)
+	return nil
+}
+
+// batchChunk bounds the packets of one native call, so that a goroutine
+// running a long batch still reaches a safe point (for the collector and
+// the scheduler) every few hundred thousand instructions.
+func (p *FilterProgram) batchChunk() int {
+	return min(max(1<<18/max(len(p.insns), 1), 1), 4096)
+}
+
+// ErrBatchLengths is returned by RunBatch when verdicts is shorter than
+// pkts.
+var ErrBatchLengths = errors.New("jit: fewer verdicts than packets")
+
+// RunBatch runs the program on each packet of pkts in turn, exactly as
+// Run would, and stores the low 32 bits of each run's r0 in verdicts[i]
+// (which must be at least as long as pkts). The runs go in native calls
+// of many packets each: the generated code loops over the packets. It
+// stops at the first run that fails and returns the number of packets
+// whose runs succeeded (all of them, with a nil error, or the index of
+// the failing packet, with Run's error for it); verdicts from that
+// index on are left as they were.
+func (vm *FilterVM) RunBatch(pkts [][]byte, verdicts []uint32) (int, error) {
+	if len(verdicts) < len(pkts) {
+		return 0, fmt.Errorf("%w: %d packets, %d verdicts", ErrBatchLengths, len(pkts), len(verdicts))
+	}
+	chunk := vm.p.batchChunk()
+	for off := 0; off < len(pkts); off += chunk {
+		part := pkts[off:min(off+chunk, len(pkts))]
+		done, status := vm.batch(unsafe.Pointer(unsafe.SliceData(part)), uint64(len(part)), vm.ctx,
+			unsafe.Pointer(&verdicts[off]), 0, 0, 0, 0)
+		if status != 0 {
+			if status == filterClosed {
+				done = 0
+			}
+			return off + int(done), vm.StatusError(status)
+		}
+	}
+	runtime.KeepAlive(pkts)
+	runtime.KeepAlive(verdicts)
+	return len(pkts), nil
+}
