@@ -16,7 +16,9 @@ type BatchError struct {
 	Err   error // the error Match gives for the packet
 }
 
-func (e *BatchError) Error() string { return fmt.Sprintf("cbpf: packet %d of the batch: %v", e.Index, e.Err) }
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("cbpf: packet %d of the batch: %v", e.Index, e.Err)
+}
 
 // Unwrap returns the packet's error.
 func (e *BatchError) Unwrap() error { return e.Err }
