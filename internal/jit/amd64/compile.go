@@ -119,6 +119,9 @@ type compiler struct {
 	// packetLen[i]: a length the packet is known to have at slot i
 	// (FilterVM: knownPacketLen).
 	packetLen []int64
+	// ldEnd[k] (FilterVM): where the packet length minus 1, 2, 4 is kept
+	// (filterLdEnd, or a register the program never uses).
+	ldEnd [3]operand
 	bmi2      bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
@@ -164,6 +167,7 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
 
 	if filter {
+		c.allocLdEnds()
 		c.packetLen = knownPacketLen(insns)
 		c.emitFilterStubs()
 	} else {
@@ -413,8 +417,12 @@ func (c *compiler) emitFilterRunStart() {
 	}
 	for k, size := range []int32{1, 2, 4} {
 		if sizes[k] {
-			e.lea(scratchReg, mem(rbx, -size))
-			e.store(s64, filterLdEnd(k), scratchReg)
+			if m := c.ldEnd[k]; !m.isMem {
+				e.lea(m.r, mem(rbx, -size))
+			} else {
+				e.lea(scratchReg, mem(rbx, -size))
+				e.store(s64, m, scratchReg)
+			}
 		}
 	}
 	// Only the registers the program may read before writing them need
@@ -466,7 +474,7 @@ func (c *compiler) exitTo(code, idx int) {
 		c.e.load(s64, r14, filterG)
 		c.e.movImm32(rbx, uint32(filterFault+idx))
 		if c.batch {
-			c.e.load(s64, rax, batchIndex) // which packet failed
+			c.e.load(s64, rax, batchVerdict) // which packet failed
 		}
 		c.e.ret()
 		return
@@ -1175,7 +1183,7 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	// the context, or (FilterVM) in the caller's argument spill area.
 	ldEnd := ctxField(offLdEnd + 8*sizeIndex(size))
 	if c.filter {
-		ldEnd = filterLdEnd(int(sizeIndex(size)))
+		ldEnd = c.ldEnd[sizeIndex(size)]
 	}
 	if in.Mode() == isa.ModeABS && in.Imm >= 0 && !c.opts.BlindConstants {
 		// A constant offset known to be non-negative: compare it with

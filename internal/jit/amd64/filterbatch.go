@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"runtime"
 	"unsafe"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
 // The batch entry runs a FilterProgram over a slice of packets in one
@@ -19,8 +21,10 @@ import (
 var (
 	batchCur     = mem(rsp, 8+32) // address of the next packet's slice header
 	batchEnd     = mem(rsp, 8+40) // address just after the last header
-	batchVerdict = mem(rsp, 8+48) // address of the next verdict
-	batchIndex   = mem(rsp, 8+56) // index of the packet running (or next)
+	// batchVerdict is the address of the verdict of the packet running
+	// (or next): what the code returns, from which RunBatch tells how
+	// many packets ran.
+	batchVerdict = mem(rsp, 8+48)
 )
 
 // sliceHeaderSize is the size of a []byte's header (pointer, len, cap).
@@ -29,13 +33,13 @@ const sliceHeaderSize = int32(unsafe.Sizeof([]byte(nil)))
 // filterBatchFunc is the Go function type of the batch entry (see
 // filterFunc for the ABI): pkts is the address of the first []byte
 // header, n their count, verdicts the address of n uint32s. It returns
-// the number of packets whose runs succeeded (their verdicts stored) and
-// the status of the run that stopped the loop (0: none did). The unused
+// the address of the verdict of the packet that stopped the loop (after
+// the last one if none did) and that run's status (0: none did). The unused
 // arguments reserve the spill area the loop keeps its state in.
-type filterBatchFunc func(pkts unsafe.Pointer, n uint64, ctx *runContext, verdicts unsafe.Pointer, _, _, _, _ uint64) (done, status uint64)
+type filterBatchFunc func(pkts unsafe.Pointer, n uint64, ctx *runContext, verdicts unsafe.Pointer, _, _, _, _ uint64) (end uintptr, status uint64)
 
 // closedBatch is what the batch entry of a closed FilterProgram is.
-func closedBatch(unsafe.Pointer, uint64, *runContext, unsafe.Pointer, uint64, uint64, uint64, uint64) (done, status uint64) {
+func closedBatch(unsafe.Pointer, uint64, *runContext, unsafe.Pointer, uint64, uint64, uint64, uint64) (end uintptr, status uint64) {
 	return 0, filterClosed
 }
 
@@ -52,7 +56,6 @@ func (c *compiler) emitBatchStubs() {
 	e.store(s32, mem(scratchReg, 0), rax)
 	e.aluImm(aluADD, s64, direct(scratchReg), 4)
 	e.store(s64, batchVerdict, scratchReg)
-	e.aluImm(aluADD, s64, batchIndex, 1)
 	e.jmp(next)
 	e.bind(c.ldOOB)
 	e.aluStore(aluXOR, s32, direct(rax), rax)
@@ -60,12 +63,12 @@ func (c *compiler) emitBatchStubs() {
 	c.cold = append(c.cold, func() {
 		e.bind(done)
 		e.load(s64, r14, filterG)
-		e.load(s64, rax, batchIndex)
+		e.load(s64, rax, batchVerdict)
 		e.aluStore(aluXOR, s32, direct(rbx), rbx)
 		e.ret()
 		e.bind(tooLarge)
 		e.load(s64, r14, filterG)
-		e.load(s64, rax, batchIndex)
+		e.load(s64, rax, batchVerdict)
 		e.movImm32(rbx, filterTooLarge)
 		e.ret()
 	})
@@ -77,7 +80,6 @@ func (c *compiler) emitBatchStubs() {
 	e.aluStore(aluADD, s64, direct(rbx), rax)
 	e.store(s64, batchEnd, rbx)
 	e.store(s64, batchVerdict, rdi)
-	e.storeImm(s64, batchIndex, 0)
 	e.bind(next)
 	e.load(s64, scratchReg, batchCur)
 	e.aluLoad(aluCMP, s64, scratchReg, batchEnd)
@@ -134,16 +136,59 @@ func (vm *FilterVM) RunBatch(pkts [][]byte, verdicts []uint32) (int, error) {
 	chunk := vm.p.batchChunk()
 	for off := 0; off < len(pkts); off += chunk {
 		part := pkts[off:min(off+chunk, len(pkts))]
-		done, status := vm.batch(unsafe.Pointer(unsafe.SliceData(part)), uint64(len(part)), vm.ctx,
-			unsafe.Pointer(&verdicts[off]), 0, 0, 0, 0)
+		base := unsafe.Pointer(&verdicts[off])
+		end, status := vm.batch(unsafe.Pointer(unsafe.SliceData(part)), uint64(len(part)), vm.ctx, base, 0, 0, 0, 0)
 		if status != 0 {
-			if status == filterClosed {
-				done = 0
+			done := 0
+			if status != filterClosed {
+				done = int((uintptr(end) - uintptr(base)) / 4)
 			}
-			return off + int(done), vm.StatusError(status)
+			return off + done, vm.StatusError(status)
 		}
 	}
 	runtime.KeepAlive(pkts)
 	runtime.KeepAlive(verdicts)
 	return len(pkts), nil
+}
+
+// ldEndCandidates are the x86 registers that may hold the legacy loads'
+// bounds when the program never names their eBPF registers: none of them
+// is used implicitly by the code generator (rax, rdx: division and
+// atomics; rcx: shifts; rbx: the packet length while the bounds are
+// computed; r14: g; r12: the frame pointer).
+var ldEndCandidates = []uint8{isa.R9, isa.R5, isa.R2, isa.R1, isa.R7}
+
+// allocLdEnds places the FilterVM code's legacy-load bounds: in registers
+// of eBPF registers the program never names (nor clears: the legacy loads
+// clear r1-r5 when a later instruction may read them), else in the
+// caller's argument spill area. A bound in a register saves a store per
+// run and a load per legacy load.
+func (c *compiler) allocLdEnds() {
+	var used uint16 = 1<<isa.R0 | 1<<isa.R10 | c.entryLive
+	for i, in := range c.insns {
+		used |= 1<<(in.Dst&15) | 1<<(in.Src&15)
+		if c.keepArgs[i] {
+			used |= argRegs
+		}
+	}
+	var sizes [3]bool
+	for i, in := range c.insns {
+		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !c.insns[i-1].IsLDDW()) {
+			sizes[sizeIndex(isa.SizeBytes(in.Size()))] = true
+		}
+	}
+	free := ldEndCandidates
+	for k := range c.ldEnd {
+		c.ldEnd[k] = filterLdEnd(k)
+		if !sizes[k] {
+			continue
+		}
+		for len(free) > 0 && used&(1<<free[0]) != 0 {
+			free = free[1:]
+		}
+		if len(free) > 0 {
+			c.ldEnd[k] = direct(xreg[free[0]])
+			free = free[1:]
+		}
+	}
 }
