@@ -122,7 +122,7 @@ type compiler struct {
 	// ldEnd[k] (FilterVM): where the packet length minus 1, 2, 4 is kept
 	// (filterLdEnd, or a register the program never uses).
 	ldEnd [3]operand
-	bmi2      bool
+	bmi2  bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
 	targets []bool

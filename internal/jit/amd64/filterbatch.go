@@ -19,8 +19,8 @@ import (
 // legacy-load bounds and g at the single entry's places, then the loop's
 // state.
 var (
-	batchCur     = mem(rsp, 8+32) // address of the next packet's slice header
-	batchEnd     = mem(rsp, 8+40) // address just after the last header
+	batchCur = mem(rsp, 8+32) // address of the next packet's slice header
+	batchEnd = mem(rsp, 8+40) // address just after the last header
 	// batchVerdict is the address of the verdict of the packet running
 	// (or next): what the code returns, from which RunBatch tells how
 	// many packets ran.
