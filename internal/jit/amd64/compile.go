@@ -122,6 +122,9 @@ type compiler struct {
 	// ldEnd[k] (FilterVM): where the packet length minus 1, 2, 4 is kept
 	// (filterLdEnd, or a register the program never uses).
 	ldEnd [3]operand
+	// fused[i] (FilterVM): the legacy load at slot i and the jump after
+	// it are one compare of the packet bytes (fuse.go).
+	fused []bool
 	bmi2  bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
@@ -168,6 +171,7 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 
 	if filter {
 		c.allocLdEnds()
+		c.fused = c.findFusedLoads()
 		c.packetLen = knownPacketLen(insns)
 		c.emitFilterStubs()
 	} else {
@@ -189,6 +193,11 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 		}
 		if err := c.emitInsn(i); err != nil {
 			return nil, err
+		}
+		if c.fused != nil && c.fused[i] {
+			i++
+			c.e.bind(c.insn[i]) // emitted with the load
+			continue
 		}
 		if insns[i].IsLDDW() {
 			i++
@@ -1245,6 +1254,10 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 // clears r1-r5 if the program may still read them.
 func (c *compiler) emitLegacyLoad(i, size int, m operand) {
 	e := &c.e
+	if c.fused != nil && c.fused[i] {
+		c.emitFusedLoad(i, size, m)
+		return
+	}
 	switch size {
 	case 1:
 		e.load(s8, rax, m)
