@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"unsafe"
@@ -57,9 +58,13 @@ func TestMatchBatchEdges(t *testing.T) {
 // that take it), and the batch stops there naming it.
 func TestMatchBatchTooLarge(t *testing.T) {
 	prog := mustAssemble(t, "ldh [12]\nadd #1\nret a")
+	if strconv.IntSize < 64 {
+		t.Skip("a 2 GiB slice needs 64-bit ints")
+	}
 	buf := make([]byte, 16) // the slice only claims 2 GiB: no load goes past byte 14
 	buf[13] = 9
-	huge := unsafe.Slice(&buf[0], 1<<31)
+	n := 1
+	huge := unsafe.Slice(&buf[0], n<<31)
 	for _, e := range testEngines {
 		f, err := NewFilter(prog, Options{Engine: e})
 		if err != nil {
