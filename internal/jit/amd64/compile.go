@@ -125,6 +125,9 @@ type compiler struct {
 	// fused[i] (FilterVM): the legacy load at slot i and the jump after
 	// it are one compare of the packet bytes (fuse.go).
 	fused []bool
+	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
+	// an offset known to be non-negative (ranges.go).
+	nonNegative []bool
 	bmi2  bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
@@ -172,6 +175,7 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 	if filter {
 		c.allocLdEnds()
 		c.fused = c.findFusedLoads()
+		c.nonNegative = indNonNegative(insns)
 		c.packetLen = knownPacketLen(insns)
 		c.emitFilterStubs()
 	} else {
@@ -1221,13 +1225,16 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	case in.Mode() == isa.ModeABS:
 		e.movImm32(scratchReg, uint32(in.Imm))
 	default:
-		e.mov(s32, scratchReg, xreg[in.Src])
-		e.aluImm(aluADD, s32, direct(scratchReg), in.Imm)
+		e.leaSize(s32, scratchReg, mem(xreg[in.Src], in.Imm))
 	}
 	negative := e.newLabel()
 	back := e.newLabel()
-	e.test(s32, scratchReg, scratchReg)
-	e.jcc(condL, negative)
+	// FilterVM: no negative check where the offset is known not to be.
+	nonNegative := c.filter && !c.opts.BlindConstants && c.nonNegative != nil && c.nonNegative[i]
+	if !nonNegative {
+		e.test(s32, scratchReg, scratchReg)
+		e.jcc(condL, negative)
+	}
 	e.bind(back)
 	// The offset is now a non-negative 64-bit value.
 	e.aluLoad(aluCMP, s64, scratchReg, ldEnd)
@@ -1238,6 +1245,9 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
 	}
 	c.emitLegacyLoad(i, size, mem(scratchReg, 0))
+	if nonNegative {
+		return nil
+	}
 	c.cold = append(c.cold, func() {
 		e.bind(negative)
 		e.aluImm(aluCMP, s32, direct(scratchReg), skfLLOff)

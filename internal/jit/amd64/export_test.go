@@ -33,3 +33,6 @@ func FusedLoads(insns []isa.Instruction) []bool {
 	c := &compiler{insns: insns, opts: &Options{}}
 	return c.findFusedLoads()
 }
+
+// IndNonNegative exposes indNonNegative to tests.
+var IndNonNegative = indNonNegative

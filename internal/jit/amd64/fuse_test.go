@@ -101,3 +101,42 @@ func TestFusedLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestIndNonNegative: the negative-offset check of an indirect load is
+// left out only where the offset is provably in [0, 2^31), and the
+// programs still agree with the interpreter.
+func TestIndNonNegative(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		slot int
+		want bool
+	}{
+		// Classic "ldx 4*([14]&0xf); ldh [x+16]", translated.
+		{"ldabsb 14\nand32 %r0, 15\nlsh32 %r0, 2\nmov32 %r7, %r0\nldindh %r7, 16\nexit", 4, true},
+		{"ldabsb 14\nmov %r7, %r0\nldindb %r7, 0x7fffff00\nexit", 2, true},
+		{"ldabsb 14\nmov %r7, %r0\nldindb %r7, 0x7fffffff\nexit", 2, false}, // 255 + imm overflows
+		{"ldabsb 14\nmov %r7, %r0\nldindb %r7, -1\nexit", 2, false},
+		{"ldxw %r7, [%r1+0]\nldindb %r7, 0\nexit", 1, false},
+		{"ldabsw 14\nmov %r7, %r0\nldindb %r7, 0\nexit", 2, false}, // a word may be negative as an offset
+		{"ldabsb 14\nlsh %r0, 30\nmov %r7, %r0\nldindb %r7, 0\nexit", 3, false},
+		{"ldabsb 14\nmov %r7, %r0\nldabsb 0\njeq %r0, 1, +1\nmov %r7, -5\nldindb %r7, 0\nexit", 5, false}, // one path negative
+		{"ldabsb 14\nmov %r7, %r0\nldabsb 0\njeq %r0, 1, +1\nmov %r7, 5\nldindb %r7, 0\nexit", 5, true},
+		{"ldabsb 14\nmov %r1, %r0\nldabsb 0\nldindb %r1, 0\nexit", 3, false}, // r1 clobbered by the load
+	} {
+		insns := assemble(t, c.src)
+		got := amd64.IndNonNegative(insns)
+		if (got != nil && got[c.slot]) != c.want {
+			t.Errorf("%q: %v, want slot %d %v", c.src, got, c.slot, c.want)
+		}
+		var pkts [][]byte
+		for _, b := range []byte{0, 1, 0x45, 0x4f, 0xff} {
+			pkt := make([]byte, 80)
+			for k := range pkt {
+				pkt[k] = byte(k*7) ^ b
+			}
+			pkt[0], pkt[14] = b&1, b
+			pkts = append(pkts, pkt, pkt[:20])
+		}
+		compareFilter(t, insns, make([]byte, 8), pkts)
+	}
+}
