@@ -128,7 +128,7 @@ type compiler struct {
 	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
 	// an offset known to be non-negative (ranges.go).
 	nonNegative []bool
-	bmi2  bool
+	bmi2        bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
 	targets []bool
