@@ -125,6 +125,9 @@ type compiler struct {
 	// fused[i] (FilterVM): the legacy load at slot i and the jump after
 	// it are one compare of the packet bytes (fuse.go).
 	fused []bool
+	// batchState (batch entry): where the loop keeps its packet cursor,
+	// the end of the packets and its verdict cursor (filterbatch.go).
+	batchState [3]operand
 	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
 	// an offset known to be non-negative (ranges.go).
 	nonNegative []bool
@@ -487,7 +490,7 @@ func (c *compiler) exitTo(code, idx int) {
 		c.e.load(s64, r14, filterG)
 		c.e.movImm32(rbx, uint32(filterFault+idx))
 		if c.batch {
-			c.e.load(s64, rax, batchVerdict) // which packet failed
+			c.e.load(s64, rax, c.batchState[bVerdict]) // which packet failed
 		}
 		c.e.ret()
 		return

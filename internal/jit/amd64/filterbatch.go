@@ -18,14 +18,15 @@ import (
 // argument spill area of filterBatchFunc's eight arguments: the three
 // legacy-load bounds and g at the single entry's places, then the loop's
 // state.
-var (
-	batchCur = mem(rsp, 8+32) // address of the next packet's slice header
-	batchEnd = mem(rsp, 8+40) // address just after the last header
-	// batchVerdict is the address of the verdict of the packet running
-	// (or next): what the code returns, from which RunBatch tells how
-	// many packets ran.
-	batchVerdict = mem(rsp, 8+48)
+// The loop's state: in registers the program never names where it
+// leaves enough (allocLdEnds), else in the spill area.
+const (
+	bCur     = iota // address of the next packet's slice header
+	bEnd            // address just after the last header
+	bVerdict        // address of the verdict of the packet running (or next): what the code returns, from which RunBatch tells how many packets ran
 )
+
+var batchSpill = [3]operand{mem(rsp, 8+32), mem(rsp, 8+40), mem(rsp, 8+48)}
 
 // sliceHeaderSize is the size of a []byte's header (pointer, len, cap).
 const sliceHeaderSize = int32(unsafe.Sizeof([]byte(nil)))
@@ -48,14 +49,20 @@ func closedBatch(unsafe.Pointer, uint64, *runContext, unsafe.Pointer, uint64, ui
 // per-packet start, which falls through to instruction 0.
 func (c *compiler) emitBatchStubs() {
 	e := &c.e
+	cur, end, verdict := c.batchState[bCur], c.batchState[bEnd], c.batchState[bVerdict]
 	next := e.newLabel()
 	done := e.newLabel()
 	tooLarge := e.newLabel()
 	e.bind(c.runEnd)
-	e.load(s64, scratchReg, batchVerdict)
-	e.store(s32, mem(scratchReg, 0), rax)
-	e.aluImm(aluADD, s64, direct(scratchReg), 4)
-	e.store(s64, batchVerdict, scratchReg)
+	if verdict.isMem {
+		e.load(s64, scratchReg, verdict)
+		e.store(s32, mem(scratchReg, 0), rax)
+		e.aluImm(aluADD, s64, direct(scratchReg), 4)
+		e.store(s64, verdict, scratchReg)
+	} else {
+		e.store(s32, mem(verdict.r, 0), rax)
+		e.aluImm(aluADD, s64, verdict, 4)
+	}
 	e.jmp(next)
 	e.bind(c.ldOOB)
 	e.aluStore(aluXOR, s32, direct(rax), rax)
@@ -63,31 +70,57 @@ func (c *compiler) emitBatchStubs() {
 	c.cold = append(c.cold, func() {
 		e.bind(done)
 		e.load(s64, r14, filterG)
-		e.load(s64, rax, batchVerdict)
+		e.load(s64, rax, verdict)
 		e.aluStore(aluXOR, s32, direct(rbx), rbx)
 		e.ret()
 		e.bind(tooLarge)
 		e.load(s64, r14, filterG)
-		e.load(s64, rax, batchVerdict)
+		e.load(s64, rax, verdict)
 		e.movImm32(rbx, filterTooLarge)
 		e.ret()
 	})
 	c.out.freshEntry = len(e.b)
+	// rax: the headers, rbx: their count, rcx: the context, rdi: the
+	// verdicts. The state's registers are eBPF registers', so only rdi
+	// may be one of them (the verdict cursor's, set first).
 	e.mov(s64, ctxReg, rcx)
 	e.store(s64, filterG, r14)
-	e.store(s64, batchCur, rax)
+	if verdict.isMem {
+		e.store(s64, verdict, rdi)
+	} else if verdict.r != rdi {
+		e.mov(s64, verdict.r, rdi)
+	}
 	e.imulImm(s64, rbx, rbx, sliceHeaderSize)
 	e.aluStore(aluADD, s64, direct(rbx), rax)
-	e.store(s64, batchEnd, rbx)
-	e.store(s64, batchVerdict, rdi)
+	if end.isMem {
+		e.store(s64, end, rbx)
+	} else {
+		e.mov(s64, end.r, rbx)
+	}
+	if cur.isMem {
+		e.store(s64, cur, rax)
+	} else {
+		e.mov(s64, cur.r, rax)
+	}
 	e.bind(next)
-	e.load(s64, scratchReg, batchCur)
-	e.aluLoad(aluCMP, s64, scratchReg, batchEnd)
+	p := scratchReg
+	if cur.isMem {
+		e.load(s64, scratchReg, cur)
+	} else {
+		p = cur.r
+	}
+	if end.isMem {
+		e.aluLoad(aluCMP, s64, p, end)
+	} else {
+		e.aluStore(aluCMP, s64, direct(p), end.r)
+	}
 	e.jcc(condAE, done)
-	e.load(s64, budgetReg, mem(scratchReg, 0)) // the packet's address
-	e.load(s64, rbx, mem(scratchReg, 8))       // its length
-	e.aluImm(aluADD, s64, direct(scratchReg), sliceHeaderSize)
-	e.store(s64, batchCur, scratchReg)
+	e.load(s64, budgetReg, mem(p, 0)) // the packet's address
+	e.load(s64, rbx, mem(p, 8))       // its length
+	e.aluImm(aluADD, s64, direct(p), sliceHeaderSize)
+	if cur.isMem {
+		e.store(s64, cur, scratchReg)
+	}
 	// Packets are at most 2^31-1 bytes, as for the single entry.
 	e.aluImm(aluCMP, s64, direct(rbx), 0x7fffffff)
 	e.jcc(condA, tooLarge)
@@ -178,6 +211,7 @@ func (c *compiler) allocLdEnds() {
 		}
 	}
 	free := ldEndCandidates
+	c.batchState = batchSpill
 	for k := range c.ldEnd {
 		c.ldEnd[k] = filterLdEnd(k)
 		if !sizes[k] {
@@ -188,6 +222,19 @@ func (c *compiler) allocLdEnds() {
 		}
 		if len(free) > 0 {
 			c.ldEnd[k] = direct(xreg[free[0]])
+			free = free[1:]
+		}
+	}
+	if !c.batch {
+		return
+	}
+	// The batch loop's state, most used first.
+	for _, k := range []int{bCur, bVerdict, bEnd} {
+		for len(free) > 0 && used&(1<<free[0]) != 0 {
+			free = free[1:]
+		}
+		if len(free) > 0 {
+			c.batchState[k] = direct(xreg[free[0]])
 			free = free[1:]
 		}
 	}
