@@ -27,17 +27,26 @@ func TestInlineYieldsToHostHelpers(t *testing.T) {
 }
 
 // TestInlineConcurrent runs hash and array lookups from several
-// goroutines while the host inserts and deletes the hash map's keys: the
-// inline paths walk the bucket chains without locks, as the helpers do
-// (run it with -race for the interpreter's side). Values are never
-// rewritten here: a program's plain loads racing with a replace that
-// writes a value in place are the eBPF model's own (the kernel's too).
+// goroutines while the host inserts and deletes other keys of the hash
+// map, which share the chains the lookups walk: the inline paths walk the
+// bucket chains without locks, as the helpers do (run it with -race for
+// the interpreter's side), and return the values of keys 0-7 (hits) and
+// decide keys 8-15 are absent. The keys the programs look up are never
+// deleted: a deleted element's value slot is reused by a later insert,
+// and a program's plain loads racing with that rewrite (or with a replace
+// that writes a value in place) are the eBPF model's own (the kernel's
+// preallocated maps reuse elements the same way).
 func TestInlineConcurrent(t *testing.T) {
 	for _, e := range []Engine{Interpreter, JIT} {
 		_, coll := loadTestdata(t, "bench_maps.o", WithEngine(e))
 		for k := uint32(0); k < 16; k++ {
 			if err := coll.Maps["ba"].Update(k, uint64(k), UpdateAny); err != nil {
 				t.Fatal(err)
+			}
+			if k < 8 {
+				if err := coll.Maps["bh"].Update(k, uint64(k), UpdateAny); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		done := make(chan struct{})
@@ -57,7 +66,7 @@ func TestInlineConcurrent(t *testing.T) {
 		go func() {
 			defer close(done)
 			for i := 0; i < 2000; i++ {
-				k := uint32(i*7) % 16
+				k := 16 + uint32(i*7)%48
 				if coll.Maps["bh"].Delete(k) != nil {
 					_ = coll.Maps["bh"].Update(k, uint64(i), UpdateNoExist)
 				}

@@ -23,8 +23,8 @@ const (
 	// an address computation.
 	MapArray MapKind = iota + 1
 	// MapHash is a hash map (HASH, PERCPU_HASH, LRU_HASH,
-	// LRU_PERCPU_HASH): a lookup calls Lookup directly, without the
-	// generic helper's dispatch.
+	// LRU_PERCPU_HASH): a lookup walks Table or calls Lookup directly,
+	// without the generic helper's dispatch.
 	MapHash
 )
 
@@ -58,7 +58,8 @@ type InlineMap struct {
 	Lookup func(key []byte, cpu int) []byte
 	// Table, for a MapHash whose Buckets is not nil, lets an engine
 	// decide that a key is absent without calling the map (see
-	// HashTable); lookups that find the key still call Lookup.
+	// HashTable), and, when HitInline, find a present key's value
+	// without calling it either; other lookups call Lookup.
 	Table HashTable
 	// Update and Delete return the helper's r0 (0 or -errno) for key (and
 	// value, flags) on cpu. Both kinds.
@@ -72,11 +73,31 @@ type InlineMap struct {
 // KeyOffset, its hash at HashOffset and the next entry (an atomic
 // pointer) at NextOffset. The hash of a KeySize 4 (little-endian u32) or
 // 8 (u64) key x is Mix64(x ^ Seed). The table never moves.
+//
+// When Values is not nil (a preallocated map), every value lives for the
+// map's whole life in those slabs (engines make them persistent regions)
+// and a lookup that finds the key may return the value's address itself:
+// an entry holds the address (an atomic pointer) at ValueOffset; for a
+// per-CPU map (NumCPU > 0) CPU c's value is at that address plus
+// (c mod NumCPU)*Stride. For an LRU map, a hit also sets the entry's
+// reference bit (a uint32 at RefOffset) when it is clear, as the helper
+// does.
 type HashTable struct {
 	Buckets                           unsafe.Pointer
 	Mask, Seed                        uint64
 	KeyOffset, HashOffset, NextOffset uintptr
+
+	Values      [][]byte
+	ValueOffset uintptr
+	NumCPU      int
+	Stride      uint64
+	LRU         bool
+	RefOffset   uintptr
 }
+
+// HitInline reports whether engines may return a hit's value address
+// without calling Lookup (see HashTable).
+func (t *HashTable) HitInline() bool { return t.Buckets != nil && t.Values != nil }
 
 // Mix64 is the splitmix64 finalizer: the hash of HashTable keys and the
 // output step of get_prandom_u32.

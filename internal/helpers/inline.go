@@ -35,7 +35,9 @@ func InlineMap(m maps.Map, handle uint64) (im engine.InlineMap, ok bool) {
 		im.Kind, im.Lookup = engine.MapHash, m.ProgLookup
 		if t, ok := maps.Table(m); ok {
 			im.Table = engine.HashTable{Buckets: t.Buckets, Mask: t.Mask, Seed: t.Seed,
-				KeyOffset: maps.KeyOffset, HashOffset: maps.HashOffset, NextOffset: maps.NextOffset}
+				KeyOffset: maps.KeyOffset, HashOffset: maps.HashOffset, NextOffset: maps.NextOffset,
+				Values: t.Values, ValueOffset: maps.ValueOffset, NumCPU: t.NumCPU, Stride: t.Stride,
+				LRU: t.LRU, RefOffset: maps.RefOffset}
 		}
 	default:
 		return engine.InlineMap{}, false

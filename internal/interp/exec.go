@@ -513,7 +513,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			continue
 
 		case opLdxB:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 1 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -521,7 +526,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxH:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 2 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -529,7 +539,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxW:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 4 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -537,7 +552,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxDW:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8)
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -545,7 +565,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsB:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 1)
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 1 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -553,7 +578,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsH:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 2)
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 2 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -561,7 +591,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opLdxsW:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 4)
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 4 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -569,7 +604,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStB:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 1 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -577,7 +620,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxB:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 1)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-1 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 1 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -585,7 +636,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStH:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 2 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -593,7 +652,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxH:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 2)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-2 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 2 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -601,7 +668,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStW:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 4 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -609,7 +684,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxW:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 4)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 4 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -617,7 +700,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStDW:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 8 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -625,7 +716,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc++
 			continue
 		case opStxDW:
-			p := vm.fastWrite(regs[in.dst&15]+uint64(int64(in.off)), 8)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.dst&15] + uint64(int64(in.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 8 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -654,7 +753,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opLdAbsW:
 			if o := in.imm; o < vm.pktLen && vm.pktLen-o >= 4 {
-				regs[0] = load32BE(unsafe.Add(vm.pktPtr, o))
+				q := unsafe.Add(vm.pktPtr, o)
+				regs[0] = uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+					uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 				pc++
 				continue
@@ -678,7 +779,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opLdIndW:
 			if o := indOffset(in.imm, regs[in.src&15]); o < vm.pktLen && vm.pktLen-o >= 4 {
-				regs[0] = load32BE(unsafe.Add(vm.pktPtr, o))
+				q := unsafe.Add(vm.pktPtr, o)
+				regs[0] = uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+					uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 				regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 				pc++
 				continue
@@ -958,10 +1061,24 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			regs[in.dst&15] = regs[in.src&15] + in.imm
 			pc += 2
 			continue
+		case opMovXAddKLddw:
+			regs[in.dst&15] = regs[in.src&15] + in.imm
+			in3 := (*op)(unsafe.Add(unsafe.Pointer(in), 2*unsafe.Sizeof(op{})))
+			regs[in3.dst&15] = in3.imm
+			pc += 4
+			continue
 		case opMov32KStxW:
 			regs[in.dst&15] = uint64(uint32(in.imm))
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
-			p := vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 4)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.stackLo; a <= vm.stackLen-4 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 4 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
 			}
@@ -971,7 +1088,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 		case opMov64KStxDW:
 			regs[in.dst&15] = in.imm
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
-			p := vm.fastWrite(regs[in2.dst&15]+uint64(int64(in2.off)), 8)
+			p := unsafe.Pointer(nil) // in the live stack (marked dirty), or the region of the last write
+			if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in2.dst&15] + uint64(int64(in2.off)) - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= 8 {
+				p = unsafe.Add(vm.cacheW.ptr, a)
+			}
 			if p == nil {
 				return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
 			}
@@ -1009,7 +1134,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc += 2
 			continue
 		case opLdxDWAdd64X:
-			p := vm.fastRead(regs[in.src&15]+uint64(int64(in.off)), 8)
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
@@ -1175,7 +1305,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
@@ -1188,7 +1320,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
@@ -1201,7 +1335,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
@@ -1214,7 +1350,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
@@ -1331,7 +1469,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v == k {
@@ -1344,7 +1484,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v > k {
@@ -1357,7 +1499,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v >= k {
@@ -1370,7 +1514,9 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if !(o < vm.pktLen && vm.pktLen-o >= 4) {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			v := load32BE(unsafe.Add(vm.pktPtr, o))
+			q := unsafe.Add(vm.pktPtr, o)
+			v := uint64(*(*uint8)(q))<<24 | uint64(*(*uint8)(unsafe.Add(q, 1)))<<16 |
+				uint64(*(*uint8)(unsafe.Add(q, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(q, 3)))
 			regs[0] = v
 			regs[1], regs[2], regs[3], regs[4], regs[5] = 0, 0, 0, 0, 0
 			if k := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{}))).imm; v&k != 0 {
@@ -1428,13 +1574,54 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 					if v.ks == 8 {
 						x = *(*uint64)(unsafe.Add(vm.stackPtr, a))
 					}
-					h := engine.Mix64(x ^ v.seed)
-					e := v.bucketHead(h)
-					for e != nil && *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
-						e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff)))
+					// Spelled out so that inner makes no call (see load16BE):
+					// engine.Mix64(x ^ v.seed), then the chain walk, read
+					// without locks as the map's own lookups read it. An
+					// absent key is 0; a present one is its value's address
+					// in a preallocated map (value slabs are persistent
+					// regions), after setting an LRU entry's reference bit
+					// as the helper does, with the value's slab primed in
+					// the access caches; a hit without preallocation
+					// (!v.hit) is left to the driver.
+					h := x ^ v.seed
+					h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+					h = (h ^ h>>27) * 0x94d049bb133111eb
+					h ^= h >> 31
+					r0, decided := uint64(0), true
+					for e := v.bucketHead(h); e != nil; e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff))) {
+						if *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
+							continue
+						}
+						if !v.hit {
+							decided = false
+							break
+						}
+						kp := *(*unsafe.Pointer)(unsafe.Add(e, v.keyOff))
+						k := uint64(*(*uint32)(kp))
+						if v.ks == 8 {
+							k = *(*uint64)(kp)
+						}
+						if k != x {
+							continue
+						}
+						if v.lru {
+							if ref := (*uint32)(unsafe.Add(e, v.refOff)); atomic.LoadUint32(ref) == 0 {
+								atomic.StoreUint32(ref, 1)
+							}
+						}
+						r0 = uint64(uintptr(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))))) + v.cpuOff
+						if r0-v.slab.lo < v.slab.size {
+							if vm.cacheR.lo != v.slab.lo {
+								vm.cacheR = v.slab
+							}
+							if v.slab.writable && vm.cacheW.lo != v.slab.lo {
+								vm.cacheW = v.slab
+							}
+						}
+						break
 					}
-					if e == nil {
-						regs[0] = 0
+					if decided {
+						regs[0] = r0
 						pc++
 						continue
 					}
@@ -1442,8 +1629,15 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opMapLookupArray: // mapops.go: a key on the stack, r1 the map
-			if r0, ok := vm.mapLookupArrayInner(regs, in); ok {
-				regs[0] = r0
+			// The result, or 0 for an index out of range; priming the
+			// access caches is left to the driver, which a first access
+			// to the slab reaches once. Spelled out (see load16BE).
+			if v, a := vm.vmMapAt(in.dst), regs[2]-vm.stackLo; regs[1] == v.handle && a <= vm.stackLen-4 {
+				if i := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a))); i < v.max {
+					regs[0] = v.base + i*v.stride
+				} else {
+					regs[0] = 0
+				}
 				pc++
 				continue
 			}
@@ -1536,46 +1730,20 @@ func indOffset(imm, src uint64) uint64 {
 	return uint64(int64(int32(uint32(imm) + uint32(src))))
 }
 
-// load16BE and load32BE read big-endian values byte by byte (the compiler
-// merges the loads); they are inlined into inner.
+// load16BE reads a big-endian value byte by byte (the compiler merges the
+// loads); it is small enough to be inlined even into inner.
+//
+// inner spells out everything else it needs (the 32-bit big-endian load;
+// the memory check: the live stack, then the region the last read or
+// write outside the stack used): it is so large that the compiler only
+// inlines tiny functions into it ("big" functions get a reduced inlining
+// budget), and a call in inner makes it keep pc and the budget on the
+// stack around every dispatch.
 func load16BE(p unsafe.Pointer) uint64 {
 	return uint64(*(*uint8)(p))<<8 | uint64(*(*uint8)(unsafe.Add(p, 1)))
 }
 
-func load32BE(p unsafe.Pointer) uint64 {
-	return uint64(*(*uint8)(p))<<24 | uint64(*(*uint8)(unsafe.Add(p, 1)))<<16 |
-		uint64(*(*uint8)(unsafe.Add(p, 2)))<<8 | uint64(*(*uint8)(unsafe.Add(p, 3)))
-}
-
 func isLoadStore(kind uint8) bool { return kind >= opLdxB && kind <= opStxDW }
-
-// fastRead returns a pointer to the n bytes at addr if they lie in the
-// live stack or in the region the last read outside the stack used, or nil.
-// It is small enough to be inlined into inner.
-func (vm *VM) fastRead(addr, n uint64) unsafe.Pointer {
-	if a := addr - vm.stackLo; a <= vm.stackLen-n { // stackLen >= StackSize > n
-		return unsafe.Add(vm.stackPtr, a)
-	}
-	if a := addr - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= n {
-		return unsafe.Add(vm.cacheR.ptr, a)
-	}
-	return nil
-}
-
-// fastWrite is fastRead for stores: the cached region is the last writable
-// region a store outside the stack used.
-func (vm *VM) fastWrite(addr, n uint64) unsafe.Pointer {
-	if a := addr - vm.stackLo; a <= vm.stackLen-n {
-		if a < vm.dirty {
-			vm.dirty = a // the next run clears from here
-		}
-		return unsafe.Add(vm.stackPtr, a)
-	}
-	if a := addr - vm.cacheW.lo; a < vm.cacheW.size && vm.cacheW.size-a >= n {
-		return unsafe.Add(vm.cacheW.ptr, a)
-	}
-	return nil
-}
 
 func loadSize(kind uint8) uint64 {
 	switch kind {

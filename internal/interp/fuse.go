@@ -32,6 +32,11 @@ func fuse(code []op) {
 			code[n] = a
 			continue
 		}
+		if a.kind == opMov64X && b.kind == opAdd64K && a.dst == b.dst && n+2 < len(code) && code[n+2].kind == opLDDW {
+			a.kind, a.imm = opMovXAddKLddw, b.imm
+			code[n] = a
+			continue
+		}
 		if f, ok := fusePair(a, b, n); ok {
 			code[n] = f
 		}

@@ -27,6 +27,7 @@ var fusionPacket = []byte{0x81, 0x02, 0xf3, 0x04, 0x05, 0x86, 0x07, 0x08, 0x09, 
 func fusionCases() []fusionCase {
 	cases := []fusionCase{
 		{"mov-add", "mov %r1, %r10\nadd %r1, -8\nmov %r0, %r1\nsub %r0, %r10\nexit", 0, opMovXAddK, 0xfffffffffffffff8},
+		{"mov-add-lddw", "mov %r2, %r10\nadd %r2, -4\nlddw %r1, 0x123456789\nmov %r0, %r2\nsub %r0, %r10\nadd %r0, %r1\nexit", 0, opMovXAddKLddw, 0x123456785},
 		{"mov32-stxw", "mov32 %r1, -7\nstxw [%r10-4], %r1\nldxdw %r0, [%r10-8]\nexit", 0, opMov32KStxW, 0xfffffff900000000},
 		{"mov-stxdw", "mov %r1, -3\nstxdw [%r10-8], %r1\nldxdw %r0, [%r10-8]\nexit", 0, opMov64KStxDW, 0xfffffffffffffffd},
 		{"mov-mov", "mov %r3, 5\nmov %r4, 6\nmov %r0, %r3\nmov %r5, %r4\nadd %r0, %r5\nexit", 2, opMovXMovX, 11},

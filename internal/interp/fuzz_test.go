@@ -276,7 +276,7 @@ func genProgram(seed []byte) []isa.Instruction {
 				return isa.Instruction{Opcode: cls | isa.OpMOV | isa.SrcK, Dst: r, Imm: imm}
 			}
 			movX := isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: dst, Src: src}
-			switch b[2] % 10 {
+			switch b[2] % 11 {
 			case 0:
 				out = append(out, movX, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: dst, Imm: imm})
 			case 1:
@@ -315,6 +315,9 @@ func genProgram(seed []byte) []isa.Instruction {
 				out = append(out, l)
 				jumps = append(jumps, len(out))
 				out = append(out, isa.Instruction{Opcode: isa.ClassJMP32 | jmpOps[int(b[4])%len(jmpOps)], Dst: 0, Offset: int16(b[3]), Imm: imm})
+			case 10: // map helper arguments: rX = r10; rX += K; rY = imm64
+				l := isa.LDDW(src, uint64(imm)<<uint(b[4]%40))
+				out = append(out, movX, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: dst, Imm: int32(off)}, l[0], l[1])
 			case 9: // ldxb 4*([k]&0xf) as cbpf translates it
 				out = append(out, isa.Instruction{Opcode: isa.ClassLD | isa.ModeABS | isa.SizeB, Imm: int32(b[3] % 20)},
 					isa.Instruction{Opcode: isa.ClassALU | isa.OpAND | isa.SrcK, Imm: 0xf},

@@ -17,8 +17,11 @@ import (
 // the instruction count are the helper's in every case.
 //
 // Array lookups run inside inner (an index, a compare and an address: no
-// Go call); the others run in the driver, calling the map directly
-// instead of going through the helper, its map cache and Env.
+// Go call), and so do hash lookups of keys on the stack that are absent
+// or, in a preallocated map, present (opMapLookupHash in inner: the value's
+// address in the map's value slabs, persistent regions of the VM); the
+// others run in the driver, calling the map directly instead of going
+// through the helper, its map cache and Env.
 
 // vmMap is a VM's view of an inline map: for arrays, the slab of the VM's
 // CPU.
@@ -33,6 +36,13 @@ type vmMap struct {
 	buckets          unsafe.Pointer
 	mask, seed, ks   uint64
 	hashOff, nextOff uintptr
+	// preallocated hashes (Table.HitInline): hits in inner too, the
+	// value's address plus cpuOff (per-CPU: the VM's CPU's value)
+	hit            bool
+	lru            bool
+	keyOff, valOff uintptr
+	refOff         uintptr
+	cpuOff         uint64
 }
 
 // mapOpKind returns the op kind a static helper call to id runs as when r1
@@ -95,6 +105,14 @@ func (vm *VM) initInline() {
 			v := &vm.maps[k]
 			v.buckets, v.mask, v.seed, v.ks = t.Buckets, t.Mask, t.Seed, uint64(m.KeySize)
 			v.hashOff, v.nextOff = t.HashOffset, t.NextOffset
+			if t.HitInline() {
+				v.hit, v.lru = true, t.LRU
+				v.keyOff, v.valOff, v.refOff = t.KeyOffset, t.ValueOffset, t.RefOffset
+				if len(t.Values) > 0 && len(t.Values[0]) > 0 {
+					p := unsafe.Pointer(unsafe.SliceData(t.Values[0]))
+					v.slab = region{lo: uint64(uintptr(p)), size: uint64(len(t.Values[0])), ptr: p, writable: m.Writable}
+				}
+			}
 		}
 	}
 	vm.mapsP = unsafe.Pointer(&vm.maps[0])
@@ -106,10 +124,15 @@ func (vm *VM) initInline() {
 // a lookup hands out their addresses without exposing anything per run.
 func (vm *VM) addSlabRegions() {
 	for _, m := range vm.prog.inline {
-		if m.Kind != engine.MapArray {
+		slabs := m.Slabs
+		switch {
+		case m.Kind == engine.MapHash && m.Table.HitInline() && (m.KeySize == 4 || m.KeySize == 8):
+			// The hash's value slabs: inner hands out their addresses.
+			slabs = m.Table.Values
+		case m.Kind != engine.MapArray:
 			continue
 		}
-		for _, s := range m.Slabs {
+		for _, s := range slabs {
 			if len(s) > 0 {
 				p := unsafe.Pointer(unsafe.SliceData(s))
 				vm.persistent = append(vm.persistent, region{lo: uint64(uintptr(p)), size: uint64(len(s)), ptr: p, writable: m.Writable})
@@ -122,6 +145,9 @@ func (vm *VM) addSlabRegions() {
 func (vm *VM) setMapsCPU() {
 	for k := range vm.maps {
 		v := &vm.maps[k]
+		if n := v.m.Table.NumCPU; v.hit && n > 0 {
+			v.cpuOff = uint64((vm.cpu%n+n)%n) * v.m.Table.Stride // as the map's cpu()
+		}
 		if v.m.Kind != engine.MapArray || len(v.m.Slabs) == 0 {
 			continue
 		}
@@ -245,23 +271,6 @@ func (vm *VM) exposeValue(val []byte, writable bool) uint64 {
 		vm.cacheW = r
 	}
 	return r.lo
-}
-
-// mapLookupArrayInner is the array lookup of inner when the key is on the
-// stack and r1 the map: the result and true, or false to leave the call to
-// the driver. Small enough to inline (inner must call no function), so it
-// leaves priming the access caches to the driver, which a first access to
-// the slab reaches once.
-func (vm *VM) mapLookupArrayInner(regs *[16]uint64, in *op) (uint64, bool) {
-	v := vm.vmMapAt(in.dst)
-	a := regs[2] - vm.stackLo
-	if regs[1] != v.handle || a > vm.stackLen-4 {
-		return 0, false
-	}
-	if i := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a))); i < v.max {
-		return v.base + i*v.stride, true
-	}
-	return 0, true
 }
 
 // vmMapAt returns the VM's view of inline map k without a bounds check

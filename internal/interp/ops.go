@@ -244,6 +244,11 @@ const (
 	// instructions. src holds X's register.
 	opLdAbsBMsh
 
+	// rX = rY; rX += K; rZ = imm64 (lddw): the arguments of every map
+	// helper call clang emits (r2 = r10; r2 += -4; r1 = map ll). imm is
+	// the add's; the lddw's op stays in its slot, two after.
+	opMovXAddKLddw
+
 	numOps
 )
 

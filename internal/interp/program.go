@@ -35,13 +35,13 @@ type Program struct {
 	helpers []engine.Helper   // static helper calls index this slice
 	byID    engine.Helpers    // callx looks ids up here (a private copy)
 	budget  uint64
+	inline  []engine.InlineMap // the maps of Options.Inline (mapops.go)
 	// pure: the program only computes on registers and reads the packet
 	// with legacy loads (no other memory, no calls) and never jumps
 	// backwards, so a run has no effect but its result and executes at
 	// most len(code) instructions. Classic filters translate to such
-	// programs; VM.run runs them without the run set-up.
-	pure   bool
-	inline []engine.InlineMap // the maps of Options.Inline (mapops.go)
+	// programs; RunWithPacket runs them without the run set-up.
+	pure bool
 }
 
 // op is one pre-decoded instruction. Its index in Program.code equals the

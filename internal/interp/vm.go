@@ -68,6 +68,7 @@ type VM struct {
 	done <-chan struct{}
 
 	running bool
+	fast    bool // RunWithPacket's fast path for pure programs applies (setFast)
 
 	// stepAll makes exec run every instruction through stepOne, the way it
 	// runs the last, partly paid segment of a run; tests compare the two.
@@ -107,12 +108,27 @@ func (p *Program) NewVM() *VM {
 	vm.stackLo = uint64(uintptr(vm.stackPtr))
 	vm.dirty = uint64(len(vm.stack))
 	vm.initInline()
+	vm.setFast()
 	return vm
 }
 
 // SetBudget sets the number of instructions one run of this VM may execute,
 // overriding the program's budget; 0 restores the program's budget.
-func (vm *VM) SetBudget(n uint64) { vm.budget = n }
+func (vm *VM) SetBudget(n uint64) {
+	vm.budget = n
+	vm.setFast()
+}
+
+// setFast decides whether RunWithPacket may take the fast path of pure
+// programs: no context to check, and a budget that covers every
+// instruction (a pure program runs each at most once).
+func (vm *VM) setFast() {
+	n, b := uint64(len(vm.prog.code)), vm.budget
+	if b == 0 {
+		b = vm.prog.budget
+	}
+	vm.fast = vm.prog.pure && vm.done == nil && n <= b
+}
 
 // SetContext makes runs stop with an error wrapping engine.ErrCancelled
 // once ctx is done. It is checked when a run starts and then every 4096
@@ -124,6 +140,7 @@ func (vm *VM) SetContext(ctx context.Context) {
 	if ctx != nil {
 		vm.done = ctx.Done()
 	}
+	vm.setFast()
 }
 
 // Executed returns the number of instructions the last run executed. An
@@ -139,13 +156,7 @@ func (vm *VM) Executed() uint64 { return vm.executed }
 // next run, which is cheaper than dropping it at the end of every run;
 // the program cannot reach it from another run.
 func (vm *VM) Run(mem []byte) (uint64, error) {
-	return vm.run(mem, mem)
-}
-
-// RunWithPacket is Run, but legacy packet loads (LD_ABS, LD_IND) read
-// packet. The program may also read and write packet through pointers.
-func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
-	return vm.run(mem, packet)
+	return vm.RunWithPacket(mem, mem)
 }
 
 // RunRepeat runs the program n times (at least once) as RunWithPacket(mem,
@@ -169,18 +180,20 @@ func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
 	return r0, err
 }
 
-// run runs a pure program (Program.pure) straight in inner, without the
-// set-up a run needs for memory, calls, the stack and a budget that may
-// run out: such a program touches nothing but its registers and the
-// packet (pktPtr, pktLen), and executes at most len(code) instructions,
-// which the budget must cover. Anything else, and a pure run that inner
-// stops before its exit (a legacy load outside the packet, which the
-// driver handles), goes to runGeneral: a pure run leaves no trace, so
-// running it again from the start is exact.
-func (vm *VM) run(mem, packet []byte) (uint64, error) {
-	p := vm.prog
-	if n := uint64(len(p.code)); p.pure && vm.done == nil && !vm.running && !vm.stepAll &&
-		(n <= vm.budget || (vm.budget == 0 && n <= p.budget)) {
+// RunWithPacket is Run, but legacy packet loads (LD_ABS, LD_IND) read
+// packet. The program may also read and write packet through pointers.
+func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
+	// A pure program (Program.pure) runs straight in inner, without the
+	// set-up a run needs for memory, calls, the stack and a budget that
+	// may run out (vm.fast says the budget covers it and no context is
+	// set): it touches nothing but its registers and the packet (pktPtr,
+	// pktLen). Anything else, and a pure run that inner stops before its
+	// exit (a legacy load outside the packet, which the driver handles),
+	// goes the general way: a pure run leaves no trace, so running it again
+	// from the start is exact.
+	if vm.fast && !vm.running && !vm.stepAll {
+		p := vm.prog
+		n := uint64(len(p.code))
 		var regs [16]uint64
 		if len(mem) > 0 {
 			regs[1] = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
@@ -198,12 +211,8 @@ func (vm *VM) run(mem, packet []byte) (uint64, error) {
 			return regs[0], nil
 		}
 	}
-	return vm.runGeneral(mem, packet)
-}
-
-// runGeneral is a run with everything set up: regions, stack, budget,
-// context, the driver when inner needs it.
-func (vm *VM) runGeneral(mem, packet []byte) (uint64, error) {
+	// The general way: regions, stack, budget, context, the driver when
+	// inner needs it.
 	if vm.running {
 		return 0, errVMRunning
 	}

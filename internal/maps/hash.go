@@ -10,17 +10,19 @@ import (
 	"unsafe"
 )
 
-// hashEntry is one element. Each value is its own heap allocation so a
-// program's pointer survives the entry's removal or replacement.
+// hashEntry is one element. Its value lives in the map's preallocated
+// slabs (or, with BPF_F_NO_PREALLOC, in its own heap allocation), so a
+// program's pointer stays valid memory after the entry's removal or
+// replacement.
 type hashEntry struct {
 	key string
-	// val is the value of a map that is not per-CPU: its first byte
-	// (ValueSize bytes). An update stores a fresh value here, so a
-	// program that holds the old one keeps reading it intact, as when the
-	// kernel replaces an element; readers load it without locking.
-	val atomic.Pointer[byte]
-	// values are the per-CPU values, updated in place.
-	values     [][]byte
+	// val is the first byte of the value: for a per-CPU map, CPU 0's,
+	// CPU c's following at c*stride (the values of one element are
+	// contiguous, so engines find CPU c's with one addition). A replace of
+	// a map that is not per-CPU stores another value here, so a program
+	// that holds the old one keeps reading it intact, as when the kernel
+	// replaces an element; readers load it without locking.
+	val        atomic.Pointer[byte]
 	prev, next *hashEntry // iteration order (insertion order; LRU rotation)
 	ref        atomic.Bool
 	// hash and hnext place the entry in the bucket table programs read
@@ -45,13 +47,30 @@ type hashMap struct {
 	wmu sync.Mutex
 	// spare is a value buffer no entry uses (the kernel's extra_elems):
 	// a replace writes the new value into it, publishes it, and keeps the
-	// replaced value as the next spare, so updates allocate nothing.
+	// replaced value as the next spare, so updates allocate nothing. LRU
+	// maps have none (a replace takes a free slot).
 	spare *byte
 
 	percpu, lru bool
 	ncpu        int
-	count       int // entries
-	head, tail  *hashEntry
+	stride      int // bytes between the per-CPU values of an element
+	elemSize    int // bytes of an element's values (stride per CPU)
+
+	// Preallocated maps (the default, as in the kernel) keep every value
+	// in slabs allocated with the map and owned by it for its whole life:
+	// max_entries elements plus the spare. Slots never used yet are taken
+	// in order (used counts them); deleted elements' slots go to free and
+	// are reused, so a program still holding a deleted element's value
+	// may see it reused, as with the kernel's preallocated elements.
+	// Engines make the slabs persistent regions, so a lookup hit is just
+	// the value's address. nil slabs: BPF_F_NO_PREALLOC (one allocation
+	// per value).
+	slabs      [][]byte
+	perChunk   int // elements per slab
+	used       int
+	free       []*byte
+	count      int // entries
+	head, tail *hashEntry
 
 	// buckets index the entries: a fixed table of chains that writers
 	// (holding mu) change with atomic stores of fully built entries, so
@@ -127,7 +146,7 @@ func newHash(spec Spec) (Map, error) {
 	}
 	nb := bucketsFor(spec.MaxEntries)
 	seed := maphash.MakeSeed()
-	return &hashMap{
+	m := &hashMap{
 		base:    base{spec: spec},
 		percpu:  percpu,
 		lru:     lru,
@@ -136,12 +155,114 @@ func newHash(spec Spec) (Map, error) {
 		seed64:  maphash.Comparable(seed, spec.MaxEntries),
 		buckets: make([]atomic.Pointer[hashEntry], nb),
 		mask:    uint64(nb - 1),
-	}, nil
+		stride:  roundUp8(spec.ValueSize),
+	}
+	m.elemSize = m.stride
+	if percpu {
+		m.elemSize *= m.ncpu
+	}
+	if lru || spec.Flags&FlagNoPrealloc == 0 {
+		if err := m.prealloc(); err != nil {
+			return nil, err
+		}
+		if !percpu && !lru {
+			// The spare exists from the start, apart from the free
+			// list, as the kernel's extra_elems: a replace never takes
+			// a deleted element's value (a program may still hold it).
+			// LRU maps have none: a replace takes a free element.
+			m.spare = m.take()
+		}
+	}
+	return m, nil
+}
+
+// Slab sizing: one slab holds at most maxSlabBytes (larger maps take
+// several, so no single allocation is giant), and a map's slabs at most
+// maxPreallocBytes in all (beyond, creation fails with ENOMEM, as the
+// kernel's would where memory runs out).
+const maxPreallocBytes = 16 << 30
+
+var maxSlabBytes uint64 = 64 << 20
+
+// SetSlabLimit makes the hash maps created afterwards use slabs of at
+// most n bytes (at least one element each) and returns what restores the
+// limit: tests use it to spread a small map's values over several slabs.
+// Not for concurrent use with map creation.
+func SetSlabLimit(n uint64) (restore func()) {
+	old := maxSlabBytes
+	maxSlabBytes = max(n, 1)
+	return func() { maxSlabBytes = old }
+}
+
+// prealloc allocates the value slabs: max_entries elements, plus the
+// spare a replace writes into for maps that are not per-CPU (the kernel's
+// extra_elems; per-CPU values are updated in place). The memory is
+// zeroed pages the OS maps in as they are first written.
+func (m *hashMap) prealloc() error {
+	n := uint64(m.spec.MaxEntries)
+	if !m.percpu {
+		n++
+	}
+	es := uint64(m.elemSize)
+	if n*es > maxPreallocBytes {
+		return fmt.Errorf("%w: preallocating %d elements of %d bytes", ErrNoMemory, n, es)
+	}
+	m.perChunk = int(max(1, maxSlabBytes/es))
+	for n > 0 {
+		k := min(n, uint64(m.perChunk))
+		m.slabs = append(m.slabs, make([]byte, k*es))
+		n -= k
+	}
+	return nil
+}
+
+// ValueSlabs returns the slabs holding a preallocated hash map's values
+// (nil for BPF_F_NO_PREALLOC or another map type): they never move and
+// hold only values and padding, so engines may expose them whole.
+func ValueSlabs(mp Map) [][]byte {
+	if m, ok := mp.(*hashMap); ok {
+		return m.slabs
+	}
+	return nil
+}
+
+// take returns a zeroed element's values: a slot of the slabs (free ones
+// first), or a fresh allocation for BPF_F_NO_PREALLOC. The caller holds
+// wmu. nil: the slabs are exhausted (not reached: count bounds them).
+func (m *hashMap) take() *byte {
+	if m.slabs == nil {
+		return unsafe.SliceData(make([]byte, m.elemSize))
+	}
+	if n := len(m.free); n > 0 {
+		p := m.free[n-1]
+		m.free = m.free[:n-1]
+		// Word by word atomically: a program may still read the element
+		// it looked up before the delete (slots are 8-byte aligned and
+		// sized).
+		for off := 0; off < m.elemSize; off += 8 {
+			atomic.StoreUint64((*uint64)(unsafe.Add(unsafe.Pointer(p), off)), 0)
+		}
+		return p
+	}
+	if m.used/m.perChunk >= len(m.slabs) {
+		return nil
+	}
+	p := &m.slabs[m.used/m.perChunk][(m.used%m.perChunk)*m.elemSize]
+	m.used++
+	return p
+}
+
+// release returns a removed element's values to the free list. The
+// caller holds wmu.
+func (m *hashMap) release(p *byte) {
+	if m.slabs != nil && p != nil {
+		m.free = append(m.free, p)
+	}
 }
 
 func (m *hashMap) HostValueSize() int {
 	if m.percpu {
-		return roundUp8(m.spec.ValueSize) * m.ncpu
+		return m.elemSize
 	}
 	return int(m.spec.ValueSize)
 }
@@ -174,6 +295,7 @@ func (m *hashMap) remove(e *hashEntry) {
 	m.unlink(e)
 	m.count--
 	m.chainLink(e).Store(e.hnext.Load())
+	m.release(e.val.Load())
 }
 
 // evict removes one entry to make room in a full LRU map.
@@ -238,18 +360,11 @@ func checkLookupFlags(spec *Spec, flags uint64) error {
 // valueOf returns the live value of e for cpu (the value, for maps that
 // are not per-CPU).
 func (m *hashMap) valueOf(e *hashEntry, cpu int) []byte {
+	p := e.val.Load()
 	if m.percpu {
-		return e.values[m.cpu(cpu)]
+		p = (*byte)(unsafe.Add(unsafe.Pointer(p), m.cpu(cpu)*m.stride))
 	}
-	return unsafe.Slice(e.val.Load(), m.spec.ValueSize)
-}
-
-// newValue allocates a zeroed value, 8-byte aligned (the size rounded up
-// to 8 bytes, so the allocator aligns it) as the kernel's are: programs
-// use 8-byte atomics on values.
-func (m *hashMap) newValue() []byte {
-	vs := int(m.spec.ValueSize)
-	return make([]byte, roundUp8(m.spec.ValueSize))[:vs:vs]
+	return unsafe.Slice(p, m.spec.ValueSize)
 }
 
 func (m *hashMap) copyOut(e *hashEntry, value []byte) {
@@ -257,9 +372,10 @@ func (m *hashMap) copyOut(e *hashEntry, value []byte) {
 		loadValue(value, m.valueOf(e, 0))
 		return
 	}
-	stride := roundUp8(m.spec.ValueSize)
-	for c, v := range e.values {
+	stride := m.stride
+	for c := range m.ncpu {
 		out := value[c*stride : (c+1)*stride]
+		v := m.valueOf(e, c)
 		loadValue(out, v)
 		clear(out[len(v):])
 	}
@@ -308,26 +424,32 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		// (until the next replace reuses it, as in the kernel). For LRU
 		// maps the element becomes the most recent, as a new kernel
 		// element would.
-		var v []byte
-		if m.spare != nil {
-			v = unsafe.Slice(m.spare, m.spec.ValueSize)
-		} else {
-			v = m.newValue()
+		p := m.spare
+		if p == nil || m.lru {
+			// An LRU map's replace takes a free element and frees the
+			// old one (the kernel's prealloc_lru_pop, htab_lru_push_free).
+			if p = m.take(); p == nil {
+				return ErrNoMemory
+			}
 		}
+		v := unsafe.Slice(p, m.spec.ValueSize)
 		copyValue(&m.spec, v, value)
-		prev := old.val.Swap(&v[0])
-		// The replaced value becomes the spare, as the kernel's per-CPU
-		// extra element takes the old element's place: the next replace
-		// writes into it. Values with a spin lock are never recycled (a
-		// fresh value starts unlocked).
-		m.spare = nil
-		if m.spec.SpinLockOffset < 0 {
-			m.spare = prev
-		}
-		old.ref.Store(false)
+		prev := old.val.Swap(p)
 		if m.lru {
+			m.release(prev)
+			old.ref.Store(false)
 			m.unlink(old)
 			m.link(old)
+			return nil
+		}
+		// The replaced value becomes the spare, as the kernel's per-CPU
+		// extra element takes the old element's place: the next replace
+		// writes into it. Without preallocation, values with a spin lock
+		// are never recycled (a fresh value starts unlocked); preallocated
+		// ones are, as the kernel's (copyValue keeps the lock word).
+		m.spare = nil
+		if m.slabs != nil || m.spec.SpinLockOffset < 0 {
+			m.spare = prev
 		}
 		return nil
 	}
@@ -337,15 +459,12 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		}
 		m.evict()
 	}
-	e := &hashEntry{key: string(key), hash: m.hashOf(key)}
-	if m.percpu {
-		e.values = make([][]byte, m.ncpu)
-		for i := range e.values {
-			e.values[i] = m.newValue()
-		}
-	} else {
-		e.val.Store(&m.newValue()[0])
+	p := m.take()
+	if p == nil {
+		return ErrNoMemory
 	}
+	e := &hashEntry{key: string(key), hash: m.hashOf(key)}
+	e.val.Store(p)
 	m.fill(e, value, cpu)
 	// Built in full before it is published to lock-free readers.
 	b := &m.buckets[e.hash&m.mask]
@@ -365,12 +484,11 @@ func (m *hashMap) fill(e *hashEntry, value []byte, cpu int) {
 		return
 	}
 	if cpu >= 0 {
-		storeValue(e.values[cpu], value)
+		storeValue(m.valueOf(e, cpu), value)
 		return
 	}
-	stride := roundUp8(m.spec.ValueSize)
-	for c := range e.values {
-		storeValue(e.values[c], value[c*stride:])
+	for c := range m.ncpu {
+		storeValue(m.valueOf(e, c), value[c*m.stride:])
 	}
 }
 

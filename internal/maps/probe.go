@@ -10,17 +10,29 @@ import "unsafe"
 // HashOffset) and the next entry (an atomic pointer at NextOffset). The
 // hash of a 4-byte (little-endian u32) or 8-byte (u64) key x is
 // Mix(x ^ Seed). The table never moves while the map lives.
+//
+// Values, for a preallocated map, are the slabs of its values (see
+// ValueSlabs): an entry's value address is an atomic pointer at
+// ValueOffset; per-CPU maps (NumCPU > 0) keep CPU c's value Stride*c bytes
+// after it. LRU maps' entries have a reference bit (a uint32) at
+// RefOffset that lookups set.
 type HashTable struct {
 	Buckets unsafe.Pointer
 	Mask    uint64
 	Seed    uint64
+	Values  [][]byte
+	NumCPU  int
+	Stride  uint64
+	LRU     bool
 }
 
 // Offsets in an entry, for HashTable readers.
 var (
-	KeyOffset  = unsafe.Offsetof(hashEntry{}.key)
-	HashOffset = unsafe.Offsetof(hashEntry{}.hash)
-	NextOffset = unsafe.Offsetof(hashEntry{}.hnext)
+	KeyOffset   = unsafe.Offsetof(hashEntry{}.key)
+	HashOffset  = unsafe.Offsetof(hashEntry{}.hash)
+	NextOffset  = unsafe.Offsetof(hashEntry{}.hnext)
+	ValueOffset = unsafe.Offsetof(hashEntry{}.val)
+	RefOffset   = unsafe.Offsetof(hashEntry{}.ref)
 )
 
 // Mix is the splitmix64 finalizer the hashes of 4- and 8-byte keys use.
@@ -41,5 +53,10 @@ func Table(m Map) (HashTable, bool) {
 	if !ok || (h.spec.KeySize != 4 && h.spec.KeySize != 8) {
 		return HashTable{}, false
 	}
-	return HashTable{Buckets: unsafe.Pointer(unsafe.SliceData(h.buckets)), Mask: h.mask, Seed: h.seed64}, true
+	t := HashTable{Buckets: unsafe.Pointer(unsafe.SliceData(h.buckets)), Mask: h.mask, Seed: h.seed64,
+		Values: h.slabs, Stride: uint64(h.stride), LRU: h.lru}
+	if h.percpu {
+		t.NumCPU = h.ncpu
+	}
+	return t, true
 }

@@ -84,6 +84,7 @@ type compiler struct {
 	e      encoder
 	insns  []isa.Instruction
 	opts   *Options
+	bmi2   bool // use the BMI2 shifts (useBMI2 when compiling started)
 	insn   []label
 	leader []bool
 	// loopHead marks targets of backward jumps.
@@ -131,7 +132,6 @@ type compiler struct {
 	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
 	// an offset known to be non-negative (ranges.go).
 	nonNegative []bool
-	bmi2        bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
 	targets []bool
@@ -360,10 +360,12 @@ func (c *compiler) emitStubs() {
 	// arrive in their registers, the other registers start at zero (as in
 	// the interpreter), and the frame pointer is the entry function's,
 	// also for the inline stack check. It falls through to instruction 0,
-	// emitted next.
+	// emitted next. A program with a single frame (no helpers, so no
+	// callbacks, which would start with the caller's registers) only
+	// needs zeroed those it may read before writing them.
 	c.out.freshEntry = len(e.b)
 	for r := 0; r < 10; r++ {
-		if r != 1 && r != 2 {
+		if r != 1 && r != 2 && (!c.singleFrame || c.entryLive&(1<<r) != 0) {
 			e.aluStore(aluXOR, s32, direct(xreg[r]), xreg[r])
 		}
 	}
@@ -525,7 +527,10 @@ func (c *compiler) emitBudgetCheck(i int) {
 }
 
 // emitPair emits instructions i and i+1 together when a cheaper x86
-// sequence does the work of both, and reports whether it did. The second
+// sequence does the work of both, and reports whether it did. (A copy then
+// a shift by a constant stays two instructions: the copy costs no latency
+// (move elimination), and a BMI2 shlx from the source, with the count
+// loaded into the scratch register, measured slower on xorshift.) The second
 // instruction is never a jump target (it would start a block), but
 // Env.Call may still enter there: its label gets a cold copy of it alone,
 // which then joins the code after the pair.
@@ -545,30 +550,15 @@ func (c *compiler) emitPair(i int) bool {
 		if a.Class() == isa.ClassALU64 {
 			size = s64
 		}
-		dst, src := xreg[a.Dst], xreg[a.Src]
-		switch b.Op() {
-		case isa.OpADD, isa.OpSUB:
-			// dst = src ± imm in one lea instead of a move and an add.
-			disp := b.Imm
-			if b.Op() == isa.OpSUB {
-				if disp == math.MinInt32 {
-					return false
-				}
-				disp = -disp
-			}
-			e.leaSize(size, dst, mem(src, disp))
-		case isa.OpLSH, isa.OpRSH, isa.OpARSH:
-			// dst = src shifted: shlx/shrx/sarx write another register
-			// than they read, so the copy disappears.
-			n := uint8(b.Imm) & uint8(size*8-1)
-			if !c.bmi2 || n == 0 {
-				return false
-			}
-			e.movImm32(scratchReg, uint32(n))
-			e.shiftX(shiftDigit[b.Op()], size, dst, src, scratchReg)
-		default:
+		// dst = src ± imm in one lea instead of a move and an add.
+		disp := b.Imm
+		switch {
+		case b.Op() == isa.OpSUB && disp != math.MinInt32:
+			disp = -disp
+		case b.Op() != isa.OpADD:
 			return false
 		}
+		e.leaSize(size, xreg[a.Dst], mem(xreg[a.Src], disp))
 	case (a.Class() == isa.ClassSTX || a.Class() == isa.ClassST && !c.opts.BlindConstants) && a.Mode() == isa.ModeMEM && a.Dst == isa.R10:
 		// A load of the stack slot just stored: the store stays, the
 		// load becomes a register move, which keeps the value's

@@ -9,8 +9,9 @@ import (
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
-// Inline helpers (Options.Inline): array lookups and get_prandom_u32 run
-// in generated code, without an exit to Go.
+// Inline helpers (Options.Inline): array lookups, hash lookups (misses;
+// hits of preallocated maps: see emitHashMiss) and get_prandom_u32 run in
+// generated code, without an exit to Go.
 //
 // A static map_lookup_elem whose r1 an lddw in the same basic block sets
 // to an inline array's handle compiles to: a guard (r1 is still that
@@ -40,10 +41,17 @@ type inlineState struct {
 	hashes [maxInlineHashes]inlineHash
 }
 
-// inlineHash is one hash map whose absent keys the code recognises.
+// inlineHash is one hash map whose absent keys the code recognises, and,
+// preallocated, whose hits it returns.
 type inlineHash struct {
 	buckets uint64 // address of the bucket table
 	seed    uint64
+	tmp     uint64 // the key's hash while the code compares a key
+	cpuOff  uint64 // per-CPU maps: offset of the VM's CPU's value
+	// The first value slab (a persistent region), as bounds and as an
+	// inline region a hit installs in its extra-region slot.
+	slabLo, slabHi uint64
+	slab           region
 }
 
 // maxInlineHashes bounds the hash maps whose misses the code decides.
@@ -67,6 +75,11 @@ var (
 	sizeHash      = int32(unsafe.Sizeof(inlineHash{}))
 	offBuckets    = int32(unsafe.Offsetof(inlineHash{}.buckets))
 	offSeed       = int32(unsafe.Offsetof(inlineHash{}.seed))
+	offHashTmp    = int32(unsafe.Offsetof(inlineHash{}.tmp))
+	offHashCPU    = int32(unsafe.Offsetof(inlineHash{}.cpuOff))
+	offHashSlabLo = int32(unsafe.Offsetof(inlineHash{}.slabLo))
+	offHashSlabHi = int32(unsafe.Offsetof(inlineHash{}.slabHi))
+	offHashSlab   = int32(unsafe.Offsetof(inlineHash{}.slab))
 	splitmixMul   = [2]uint64{0xbf58476d1ce4e5b9, 0x94d049bb133111eb}
 	splitmixGamma = uint64(0x9e3779b97f4a7c15)
 )
@@ -90,7 +103,8 @@ func hashSlots(maps []engine.InlineMap) []int {
 	for k, m := range maps {
 		t := &m.Table
 		if len(slots) < maxInlineHashes && k < engine.MaxInlineMaps && m.Kind == engine.MapHash && t.Buckets != nil &&
-			(m.KeySize == 4 || m.KeySize == 8) && t.Mask < 1<<31 && t.HashOffset < 1<<31 && t.NextOffset < 1<<31 {
+			(m.KeySize == 4 || m.KeySize == 8) && t.Mask < 1<<31 && t.HashOffset < 1<<31 && t.NextOffset < 1<<31 &&
+			t.KeyOffset < 1<<31 && t.ValueOffset < 1<<31 && t.RefOffset < 1<<31 {
 			slots = append(slots, k)
 		}
 	}
@@ -205,9 +219,10 @@ func (c *compiler) emitArrayLookup(i int, m *engine.InlineMap, s int) {
 
 // emitHashMiss emits the lookup of the hash map m, in hash slot s of the
 // run context, at the call in slot i: when r1 is the map, the key lies in
-// the live stack frames and no entry of its bucket's chain has its hash,
-// r0 = 0 without leaving the code; anything else (a hit included) takes
-// the helper's exit. The chain is read as the map's own lookups read it,
+// the live stack frames and no entry of its bucket's chain has its key,
+// r0 = 0 without leaving the code; in a preallocated map an entry with the
+// key gives r0 = its value's address (emitHashHit); anything else (a hit
+// without preallocation included) takes the helper's exit. The chain is read as the map's own lookups read it,
 // without locks (entries are published fully built). The code holds entry
 // pointers only in scratch registers within this sequence: an entry
 // unlinked meanwhile was shaded by the write barrier of its unlinking, and
@@ -248,16 +263,84 @@ func (c *compiler) emitHashMiss(i int, m *engine.InlineMap, s int) {
 	e.test(s64, scratchReg, scratchReg)
 	e.jcc(condE, done) // absent: rax = 0 below
 	e.aluLoad(aluCMP, s64, rax, mem(scratchReg, int32(m.Table.HashOffset)))
-	e.jcc(condE, generic) // maybe the key: the helper looks it up
+	after := e.newLabel()
+	if !m.Table.HitInline() {
+		e.jcc(condE, generic) // maybe the key: the helper looks it up
+	} else {
+		next := e.newLabel()
+		e.jcc(condNE, next)
+		c.emitHashHit(m, slot, next, after)
+		e.bind(next)
+	}
 	e.load(s64, scratchReg, mem(scratchReg, int32(m.Table.NextOffset)))
 	e.jmp(loop)
-	after := e.newLabel()
 	e.bind(generic)
 	c.emitHelperCall(i)
 	e.jmp(after)
 	e.bind(done)
 	e.aluStore(aluXOR, s32, direct(rax), rax)
 	e.bind(after)
+}
+
+// emitHashHit emits the end of a preallocated hash map's lookup (slot:
+// its inlineHash in the run context) at an entry with the key's hash
+// (r11; rax the hash, r2 the key on the stack): when the entry's key is
+// the key, r0 = the value's address (of the VM's CPU, per-CPU) and the
+// code goes to hit, after setting an LRU entry's reference bit and
+// making the first value slab the extra region the value's accesses
+// check; otherwise rax is the hash again and the code goes to next. The
+// value lives in the map's slabs for the map's whole life (persistent
+// regions of the VM), so nothing is exposed per run.
+func (c *compiler) emitHashHit(m *engine.InlineMap, slot int32, next, hit label) {
+	e := &c.e
+	t := &m.Table
+	ks := int(m.KeySize)
+	other := e.newLabel()
+	e.store(s64, ctxField(slot+offHashTmp), rax)
+	e.load(s64, rax, mem(scratchReg, int32(t.KeyOffset))) // the key's bytes
+	e.load(ks, rax, mem(rax, 0))
+	e.aluLoad(aluCMP, ks, rax, mem(xreg[isa.R2], 0))
+	e.jcc(condNE, other)
+	if t.LRU {
+		set := e.newLabel()
+		e.aluImm(aluCMP, s32, mem(scratchReg, int32(t.RefOffset)), 0)
+		e.jcc(condNE, set)
+		e.storeImm(s32, mem(scratchReg, int32(t.RefOffset)), 1)
+		e.bind(set)
+	}
+	e.load(s64, rax, mem(scratchReg, int32(t.ValueOffset)))
+	if t.NumCPU > 0 {
+		e.aluLoad(aluADD, s64, rax, ctxField(slot+offHashCPU))
+	}
+	if !c.allProven() {
+		// In the first slab and not yet the extra region: install it.
+		// Values in other slabs are found by Go on their first access.
+		extra := regionExtraR
+		if m.Writable {
+			extra = regionExtraW
+		}
+		ro := offRegions + int32(extra)*sizeRegion
+		install := e.newLabel()
+		e.aluLoad(aluCMP, s64, rax, ctxField(slot+offHashSlabLo))
+		e.jcc(condB, hit)
+		e.aluLoad(aluCMP, s64, rax, ctxField(slot+offHashSlabHi))
+		e.jcc(condAE, hit)
+		e.load(s64, scratchReg, ctxField(slot+offHashSlabHi))
+		e.aluLoad(aluCMP, s64, scratchReg, ctxField(ro+offRegionHi))
+		e.jcc(condNE, install)
+		c.cold = append(c.cold, func() {
+			e.bind(install)
+			for w := int32(0); w < sizeRegion; w += 8 {
+				e.load(s64, scratchReg, ctxField(slot+offHashSlab+w))
+				e.store(s64, ctxField(ro+w), scratchReg)
+			}
+			e.jmp(hit)
+		})
+	}
+	e.jmp(hit)
+	e.bind(other)
+	e.load(s64, rax, ctxField(slot+offHashTmp))
+	e.jmp(next)
 }
 
 // allProven reports whether the verifier proved every load, store and
@@ -332,7 +415,27 @@ func (vm *VM) initInline() {
 	maps := vm.p.inline.Maps
 	for s, k := range hashSlots(maps) {
 		t := &maps[k].Table
-		vm.ctx.inline.hashes[s] = inlineHash{buckets: uint64(uintptr(t.Buckets)), seed: t.Seed}
+		h := &vm.ctx.inline.hashes[s]
+		*h = inlineHash{buckets: uint64(uintptr(t.Buckets)), seed: t.Seed}
+		setRegion(&h.slab, 0, 0)
+		if t.HitInline() && len(t.Values) > 0 {
+			h.slabLo = addrOf(t.Values[0])
+			h.slabHi = h.slabLo + uint64(len(t.Values[0]))
+			setSliceRegion(&h.slab, t.Values[0])
+		}
+	}
+	vm.setHashesCPU()
+}
+
+// setHashesCPU points the inline per-CPU hash hits at the VM's CPU's
+// values (as the map's own lookups pick them).
+func (vm *VM) setHashesCPU() {
+	maps := vm.p.inline.Maps
+	for s, k := range hashSlots(maps) {
+		if t := &maps[k].Table; t.NumCPU > 0 {
+			n := t.NumCPU
+			vm.ctx.inline.hashes[s].cpuOff = uint64((vm.cpu%n+n)%n) * t.Stride
+		}
 	}
 }
 
@@ -340,12 +443,20 @@ func (vm *VM) initInline() {
 // regions (the lookup hands out their addresses).
 func (vm *VM) addSlabRegions() {
 	maps := vm.p.inline.Maps
-	for _, k := range vm.p.slots {
-		for _, s := range maps[k].Slabs {
+	add := func(slabs [][]byte, writable bool) {
+		for _, s := range slabs {
 			if len(s) > 0 {
 				lo := addrOf(s)
-				vm.persistent = append(vm.persistent, extraRegion{lo: lo, hi: lo + uint64(len(s)), b: s, writable: maps[k].Writable})
+				vm.persistent = append(vm.persistent, extraRegion{lo: lo, hi: lo + uint64(len(s)), b: s, writable: writable})
 			}
+		}
+	}
+	for _, k := range vm.p.slots {
+		add(maps[k].Slabs, maps[k].Writable)
+	}
+	for _, k := range hashSlots(maps) {
+		if t := &maps[k].Table; t.HitInline() {
+			add(t.Values, maps[k].Writable) // the hits' values
 		}
 	}
 }
@@ -371,6 +482,7 @@ func (vm *VM) SetCPU(cpu int) {
 	}
 	vm.cpu = cpu
 	vm.setArraysCPU()
+	vm.setHashesCPU()
 }
 
 // SetPrandom gives the VM the state of get_prandom_u32's stream
@@ -385,16 +497,17 @@ func (vm *VM) SetPrandom(state *uint64) {
 }
 
 // specializeSites gives the static map helper calls on inline maps that
-// the code does not run inline (hash lookups; updates and deletes) a
+// the code does not always run inline (hash lookups; updates and deletes) a
 // lighter helper: for the map the lddw before the call loads and a key
 // (and value) in the live stack frames, it calls the map directly
 // instead of going through the helper's map cache and Env.Memory. Any
 // other call runs the helper itself, so results and errors are the
 // helper's.
 //
-// Hash lookups do not run in generated code: a value is a Go heap object
-// the map may drop (a concurrent delete) while the program still uses it,
-// and only Go code can keep it alive for the run (as Env.AddRegion does).
+// Hits of hash maps without preallocation do not run in generated code:
+// a value is a Go heap object the map may drop (a concurrent delete) while
+// the program still uses it, and only Go code can keep it alive for the
+// run (as Env.AddRegion does).
 func (p *Program) specializeSites() {
 	maps := p.inline.Maps
 	if len(maps) == 0 {

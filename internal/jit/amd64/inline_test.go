@@ -47,7 +47,13 @@ var inlineSpecs = []maps.Spec{
 	{Name: "lru", Type: maps.LRUPerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 5},
 	{Name: "ro", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 6, Flags: maps.FlagRdonlyProg},
 	{Name: "hash8", Type: maps.Hash, KeySize: 8, ValueSize: 8, MaxEntries: 6},
+	// Without preallocation hits leave the code (values are heap objects).
+	{Name: "nopre", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 6, Flags: maps.FlagNoPrealloc},
+	{Name: "lru8", Type: maps.LRUHash, KeySize: 8, ValueSize: 8, MaxEntries: 4},
 }
+
+// nopreMap is the index of the hash map without preallocation.
+const nopreMap = 7
 
 func newInlineFixture(t testing.TB) *inlineFixture {
 	reg := maps.NewRegistry()
@@ -331,6 +337,29 @@ func TestInlineMapsAgree(t *testing.T) {
 	}
 }
 
+// TestInlineMapsChunkedSlabs runs the random programs with the hash maps'
+// values spread over slabs of two values or fewer: hits in the slabs after
+// the first take the engines' region searches (the JIT installs only the
+// first slab inline), with the same results on every configuration.
+func TestInlineMapsChunkedSlabs(t *testing.T) {
+	defer maps.SetSlabLimit(16)()
+	f := newInlineFixture(t)
+	for k, s := range inlineSpecs {
+		if s.Type == maps.Hash && s.Flags&maps.FlagNoPrealloc == 0 {
+			if n := len(maps.ValueSlabs(f.maps[k])); n < 3 {
+				t.Fatalf("%s: %d value slabs, want 3 or more", s.Name, n)
+			}
+		}
+	}
+	for seed := uint64(1000); seed < 1100; seed++ {
+		insns := inlineProgram(seed, f.handles)
+		cpus := []int{int(seed % inlineCPUs), 1, 2}
+		if d := compareInline(t, insns, 100000, cpus, false); d != "" {
+			t.Fatalf("seed %d: %s\n%s", seed, d, listing(insns))
+		}
+	}
+}
+
 // TestInlineMapsCallbackEntry enters a function (through bpf_loop) right
 // at an inlined lookup, where r1 is the loop index, not the map the lddw
 // before the call loaded: the run-time guard must send the call to the
@@ -411,11 +440,20 @@ func FuzzInlineMaps(f *testing.F) {
 	})
 }
 
-// TestInlineStaleValue keeps a hash value's address (from an inlined
-// lookup) in an array value and dereferences it in the next run: the
-// value was exposed for its run only, so that access fails on every
-// engine, with and without Inline.
+// TestInlineStaleValue keeps a hash value's address (from a lookup) in an
+// array value and dereferences it in the next run. A value of a map
+// without preallocation was exposed for its run only, so that access
+// fails on every engine, with and without Inline. A preallocated map's
+// values live in slabs the map owns for its life, which Inline makes
+// persistent regions of the VM: there the access reads the value (the
+// verifier rejects such programs; the point is that both engines agree).
 func TestInlineStaleValue(t *testing.T) {
+	for _, hm := range []int{2, nopreMap} {
+		staleValue(t, hm, hm != nopreMap)
+	}
+}
+
+func staleValue(t *testing.T, hm int, prealloc bool) {
 	f := newInlineFixture(t)
 	src := fmt.Sprintf(`stw [%%r10-8], 1
 mov %%r2, %%r10
@@ -437,7 +475,7 @@ jeq %%r0, 0, +2
 stxdw [%%r6], %%r0
 mov %%r0, 1
 exit
-`, f.handles[0], f.handles[2])
+`, f.handles[0], f.handles[hm])
 	insns, err := asm.Assemble(src)
 	if err != nil {
 		t.Fatal(err)
@@ -450,8 +488,15 @@ exit
 		if err != nil {
 			t.Fatal(err)
 		}
+		if prealloc && inline {
+			// The value of key 2 (k = 1 in newInlineFixture).
+			if want := uint64(1*7 + hm + 1); runs[0].err != "ok" || runs[0].r0 != 1 || runs[1].err != "ok" || runs[1].r0 != want {
+				t.Fatalf("map %d, jit %v, inline: want a run that stores the address and one that reads %d, got %+v", hm, jit, want, runs)
+			}
+			continue
+		}
 		if runs[0].err != "ok" || runs[0].r0 != 1 || runs[1].err != engine.ErrOutOfBounds.Error()+" at 10" {
-			t.Fatalf("jit %v, inline %v: want a run that stores the address and one that faults at 10, got %+v", jit, inline, runs)
+			t.Fatalf("map %d, jit %v, inline %v: want a run that stores the address and one that faults at 10, got %+v", hm, jit, inline, runs)
 		}
 	}
 }

@@ -15,8 +15,9 @@ import (
 )
 
 // pairProgram returns a random program dense in the instruction pairs the
-// compiler fuses (a register copy then an add, sub or shift by a constant
-// of the copy; a stack store then a load of the same slot), with jumps
+// compiler fuses (a register copy then an add or sub of a constant to the
+// copy, and shifts of it, which stay apart; a stack store then a load of
+// the same slot), with jumps
 // into the middle of some pairs (which then must not fuse) and calls of
 // helper 4, which runs the program from an instruction given in r1: the
 // second instruction of a pair, or any other, in a callback region at the
@@ -263,4 +264,26 @@ func TestBlindShiftsAndLegacyLoads(t *testing.T) {
 	if want != w {
 		t.Errorf("r0 = %#x, want %#x", want, w)
 	}
+}
+
+// FuzzPairs is TestDifferentialPairs over the fuzzer's seeds and options.
+func FuzzPairs(f *testing.F) {
+	for _, s := range []uint64{0, 1, 52, 1 << 40} {
+		f.Add(s, true, false)
+		f.Add(s, false, true)
+	}
+	mem := make([]byte, 64)
+	f.Fuzz(func(t *testing.T, seed uint64, bmi2, blind bool) {
+		insns := pairProgram(seed)
+		if err := isa.Validate(insns); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		want := runInterp(insns, mem, 5000)
+		restore := amd64.SetBMI2(bmi2)
+		got := runJITWith(insns, mem, amd64.Options{Helpers: diffHelpers(), Budget: 5000, BlindConstants: blind})
+		restore()
+		if d := compareOutcomes(want, got); d != "" {
+			t.Fatalf("seed %d (bmi2 %v, blinded %v): %s\n%s", seed, bmi2, blind, d, listing(insns))
+		}
+	})
 }

@@ -233,6 +233,9 @@ func TestEncoderGolden(t *testing.T) {
 		{func(e *encoder) { e.lockCmpxchg(4, mem(r11, 0), rbx) }, []byte{0xf0, 0x41, 0x0f, 0xb1, 0x1b}},
 		{func(e *encoder) { e.movImm64(rax, 1) }, []byte{0xb8, 1, 0, 0, 0}},
 		{func(e *encoder) { e.ret() }, []byte{0xc3}},
+		{func(e *encoder) { e.shiftX(shSHL, 8, rdi, rax, r11) }, []byte{0xc4, 0xe2, 0xa1, 0xf7, 0xf8}}, // shlx rdi, rax, r11
+		{func(e *encoder) { e.shiftX(shSAR, 4, r13, r12, rcx) }, []byte{0xc4, 0x42, 0x72, 0xf7, 0xec}}, // sarx r13d, r12d, ecx
+		{func(e *encoder) { e.leaSize(8, rax, mem(rdi, 1)) }, []byte{0x48, 0x8d, 0x47, 0x01}},
 	} {
 		var e encoder
 		c.emit(&e)
