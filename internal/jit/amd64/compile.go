@@ -129,6 +129,7 @@ type compiler struct {
 	// batchState (batch entry): where the loop keeps its packet cursor,
 	// the end of the packets and its verdict cursor (filterbatch.go).
 	batchState [3]operand
+	batchNext  label // the next packet's start
 	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
 	// an offset known to be non-negative (ranges.go).
 	nonNegative []bool
@@ -464,7 +465,7 @@ func (c *compiler) emitFilterRunStart() {
 // filterEnd ends a FilterVM run with r0: g back, status 0.
 func (c *compiler) filterEnd() {
 	if c.batch {
-		c.e.jmp(c.runEnd) // the verdict's store, then the next packet
+		c.batchEnd()
 		return
 	}
 	c.e.load(s64, r14, filterG)
