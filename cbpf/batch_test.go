@@ -4,10 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
-	"unsafe"
 )
 
 // TestMatchBatchEdges: on every engine, an empty batch, mismatched slice
@@ -47,44 +45,6 @@ func TestMatchBatchEdges(t *testing.T) {
 			if err := batch([][]byte{nil, pkt, {}, pkt[:13]}, nil, v); err != nil || v[0] != 0 || v[1] != 5 || v[2] != 0 || v[3] != 0 {
 				t.Errorf("%v: nil and short packets: %v, %v", e, err, v)
 			}
-		}
-		m.Close()
-		f.Close()
-	}
-}
-
-// TestMatchBatchTooLarge: a packet of 2 GiB or more fails in a batch
-// exactly as Match fails on it (or matches as Match does, on the engines
-// that take it), and the batch stops there naming it.
-func TestMatchBatchTooLarge(t *testing.T) {
-	prog := mustAssemble(t, "ldh [12]\nadd #1\nret a")
-	if strconv.IntSize < 64 {
-		t.Skip("a 2 GiB slice needs 64-bit ints")
-	}
-	buf := make([]byte, 16) // the slice only claims 2 GiB: no load goes past byte 14
-	buf[13] = 9
-	n := 1
-	huge := unsafe.Slice(&buf[0], n<<31)
-	for _, e := range testEngines {
-		f, err := NewFilter(prog, Options{Engine: e})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := f.NewMatcher()
-		want, wantErr := m.Match(huge, nil)
-		v := []uint32{0, 0, 0}
-		err = m.MatchBatch([][]byte{buf, huge, buf}, nil, v)
-		var be *BatchError
-		switch {
-		case wantErr == nil:
-			if err != nil || v[0] != 10 || v[1] != want || v[2] != 10 {
-				t.Errorf("%v: MatchBatch = %v, %v; Match(huge) = %d", e, err, v, want)
-			}
-		case !errors.As(err, &be) || be.Index != 1 || be.Err.Error() != wantErr.Error() || v[0] != 10 || v[2] != 0:
-			t.Errorf("%v: MatchBatch = %v, %v; want packet 1 failing with %v", e, err, v, wantErr)
-		}
-		if wantErr == nil && e == EngineJIT {
-			t.Errorf("jit: Match(2 GiB) = %d, no error", want)
 		}
 		m.Close()
 		f.Close()
