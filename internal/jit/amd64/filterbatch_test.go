@@ -9,11 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"unsafe"
 
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit/amd64"
+	"golang.org/x/sys/unix"
 )
 
 // TestFilterBatchEdges: an empty batch, too few verdicts (an error, no
@@ -47,8 +47,13 @@ func TestFilterBatchEdges(t *testing.T) {
 // names it, with Run's error: a packet of 2 GiB or more, an access
 // outside the memory; the memory holds what the runs before wrote.
 func TestFilterBatchErrors(t *testing.T) {
-	buf := make([]byte, 16)
-	huge := unsafe.Slice(&buf[0], 1<<31)
+	// 2 GiB of address space, never touched (a real mapping, so that
+	// even checkptr accepts the slice).
+	huge, err := unix.Mmap(-1, 0, 1<<31, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		t.Skipf("cannot map 2 GiB of address space: %v", err)
+	}
+	defer unix.Munmap(huge)
 	p := loadFilter(t, "ldxw %r6, [%r1+0]\nadd %r6, 1\nstxw [%r1+0], %r6\nldabsb 0\nexit")
 	mem := make([]byte, 4)
 	vm := p.NewVM(mem)
