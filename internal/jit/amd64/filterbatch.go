@@ -17,13 +17,16 @@ import (
 // verdict and start the next packet's run. Its frame is the caller's
 // argument spill area of filterBatchFunc's eight arguments: the three
 // legacy-load bounds and g at the single entry's places, then the loop's
-// state.
-// The loop's state: in registers the program never names where it
-// leaves enough (allocLdEnds), else in the spill area.
+// state where registers the program never names (allocLdEnds) do not
+// hold it.
+
+// The loop's state (compiler.batchState).
 const (
-	bCur     = iota // address of the next packet's slice header
-	bEnd            // address just after the last header
-	bVerdict        // address of the verdict of the packet running (or next): what the code returns, from which RunBatch tells how many packets ran
+	bCur = iota // address of the next packet's slice header
+	bEnd        // address just after the last header
+	// bVerdict: address of the verdict of the packet running (or next),
+	// what the code returns: RunBatch tells from it how many packets ran.
+	bVerdict
 )
 
 var batchSpill = [3]operand{mem(rsp, 8+32), mem(rsp, 8+40), mem(rsp, 8+48)}
@@ -45,8 +48,9 @@ func closedBatch(unsafe.Pointer, uint64, *runContext, unsafe.Pointer, uint64, ui
 }
 
 // emitBatchStubs emits the batch entry's loop around the body: the
-// verdict's store (runEnd, where every exit goes), the entry and the
-// per-packet start, which falls through to instruction 0.
+// verdict's store (runEnd, where exits go unless batchEnd stores it
+// inline), the entry and the per-packet start, which falls through to
+// instruction 0.
 func (c *compiler) emitBatchStubs() {
 	e := &c.e
 	cur, end, verdict := c.batchState[bCur], c.batchState[bEnd], c.batchState[bVerdict]
