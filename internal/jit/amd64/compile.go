@@ -490,11 +490,12 @@ func (c *compiler) exitTo(code, idx int) {
 	if c.filter {
 		// FilterVM: g back, and the status as the second result (the
 		// only exit filterable leaves is exitRegion).
+		if c.batch {
+			// Which packet failed (first: the cursor may be in r14).
+			c.e.load(s64, rax, c.batchState[bVerdict])
+		}
 		c.e.load(s64, r14, filterG)
 		c.e.movImm32(rbx, uint32(filterFault+idx))
-		if c.batch {
-			c.e.load(s64, rax, c.batchState[bVerdict]) // which packet failed
-		}
 		c.e.ret()
 		return
 	}

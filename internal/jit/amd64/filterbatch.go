@@ -73,14 +73,15 @@ func (c *compiler) emitBatchStubs() {
 	e.aluStore(aluXOR, s32, direct(rax), rax)
 	e.jmp(c.runEnd)
 	c.cold = append(c.cold, func() {
+		// The verdict cursor before g: it may be in r14.
 		e.bind(done)
-		e.load(s64, r14, filterG)
 		e.load(s64, rax, verdict)
+		e.load(s64, r14, filterG)
 		e.aluStore(aluXOR, s32, direct(rbx), rbx)
 		e.ret()
 		e.bind(tooLarge)
-		e.load(s64, r14, filterG)
 		e.load(s64, rax, verdict)
+		e.load(s64, r14, filterG)
 		e.movImm32(rbx, filterTooLarge)
 		e.ret()
 	})
@@ -205,11 +206,13 @@ func (vm *FilterVM) RunBatch(pkts [][]byte, verdicts []uint32) (int, error) {
 }
 
 // ldEndCandidates are the x86 registers that may hold the legacy loads'
-// bounds when the program never names their eBPF registers: none of them
-// is used implicitly by the code generator (rax, rdx: division and
-// atomics; rcx: shifts; rbx: the packet length while the bounds are
-// computed; r14: g; r12: the frame pointer).
-var ldEndCandidates = []uint8{isa.R9, isa.R5, isa.R2, isa.R1, isa.R7}
+// bounds (and the batch loop's state) when the program never names their
+// eBPF registers: none of them is used implicitly by the code generator
+// (rax, rdx: division and atomics; rcx: shifts; rbx: the packet length
+// while the bounds are computed; r12: the frame pointer). r14 (eBPF r8)
+// is Go's g, but the entries save it in the spill area before they set
+// any of these, and every return reloads it from there.
+var ldEndCandidates = []uint8{isa.R9, isa.R5, isa.R2, isa.R1, isa.R7, isa.R8}
 
 // allocLdEnds places the FilterVM code's legacy-load bounds: in registers
 // of eBPF registers the program never names (nor clears: the legacy loads
