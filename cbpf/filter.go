@@ -276,6 +276,9 @@ type Matcher struct {
 	// the context (the program has no len loads): then Match is the
 	// filter entry's call and nothing else.
 	fvm *amd64.FilterVM
+	// bmd is the metadata of MatchBatch's runs with wire lengths on the
+	// classic engine.
+	bmd Metadata
 }
 
 // NewMatcher returns a Matcher for the filter.

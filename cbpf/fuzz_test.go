@@ -135,6 +135,7 @@ func enginesAgree(t *testing.T, prog []Instruction, pkt []byte, md *Metadata) {
 		if got, err := m.Match(pkt, &wire); err != nil || got != Eval(prog, pkt, &wire) {
 			t.Fatalf("%v: Matcher.Match(wire length) = %#x, %v; Eval = %#x\n%s", e, got, err, Eval(prog, pkt, &wire), FormatListing(prog))
 		}
+		checkBatch(t, prog, filter, m, [][]byte{pkt, nil, pkt, pkt[:len(pkt)/2]}, []uint32{0, 5, wire.WireLen, uint32(len(pkt))})
 		m.Close()
 		filter.Close()
 	}

@@ -92,6 +92,35 @@ func BenchmarkHTTP(b *testing.B) {
 			defer m.Close()
 			measure(b, func() uint32 { v, _ := m.Match(pkt, nil); return v })
 		})
+		// Batches of 64 through MatchBatch: op = one packet.
+		b.Run("bpfvm-"+e.String()+"-batch64", func(b *testing.B) {
+			f, err := cbpf.NewFilter(httpProgram, cbpf.Options{Engine: e})
+			if errors.Is(err, cbpf.ErrEngineUnavailable) {
+				b.Skip(err)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			m := f.NewMatcher()
+			defer m.Close()
+			pkts := make([][]byte, 64)
+			for i := range pkts {
+				pkts[i] = pkt
+			}
+			verdicts := make([]uint32, len(pkts))
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ResetTimer()
+			start := threadCPU()
+			for done := 0; done < b.N; done += len(pkts) {
+				k := min(len(pkts), b.N-done)
+				if err := m.MatchBatch(pkts[:k], nil, verdicts[:k]); err != nil || verdicts[k-1] != 262144 {
+					b.Fatalf("MatchBatch: %v, verdict %d", err, verdicts[k-1])
+				}
+			}
+			b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "cpu-ns/op")
+		})
 	}
 	b.Run("bpfvm-eval", func(b *testing.B) {
 		measure(b, func() uint32 { return cbpf.Eval(httpProgram, pkt, nil) })

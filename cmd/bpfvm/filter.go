@@ -220,6 +220,10 @@ type packetMatcher struct {
 	// md carries the wire length, for programs with len loads; the
 	// others run without metadata (the JIT's cheapest entry).
 	md *cbpf.Metadata
+	// batch: filterFile hands pcap records over in batches (MatchBatch):
+	// on the JIT, one native call filters a whole batch; the classic
+	// engine gains nothing from it and keeps its single-packet loop.
+	batch bool
 }
 
 func newPacketMatcher(prog []cbpf.Instruction, e cbpf.Engine) (*packetMatcher, error) {
@@ -227,7 +231,7 @@ func newPacketMatcher(prog []cbpf.Instruction, e cbpf.Engine) (*packetMatcher, e
 	if err != nil {
 		return nil, err
 	}
-	pm := &packetMatcher{f: f, m: f.NewMatcher()}
+	pm := &packetMatcher{f: f, m: f.NewMatcher(), batch: e == cbpf.EngineJIT}
 	for _, ins := range prog {
 		if ins.Op == cbpf.OpLDLen || ins.Op == cbpf.OpLDXLen {
 			pm.md = new(cbpf.Metadata)
@@ -322,7 +326,23 @@ func filterFile(f filterFlags, src *captureReader, pm *packetMatcher, stdout, st
 	defer lines.Flush()
 	bar := newProgressBar(stderr, src.size)
 	var matched, index uint64
-	for {
+	// emit outputs the index-th packet, which matched.
+	emit := func(index uint64, pkt packet) error {
+		matched++
+		switch {
+		case sink != nil:
+			return sink(pkt)
+		case !f.count:
+			fmt.Fprintf(lines, "%d %d.%09d %d\n", index, pkt.sec, pkt.nsec, pkt.origLen)
+		}
+		return nil
+	}
+	if pm.batch && src.ng == nil {
+		if err := filterBatches(src, pm, bar, emit); err != nil {
+			return err
+		}
+	}
+	for !pm.batch || src.ng != nil {
 		pkt, err := src.next()
 		if err == io.EOF {
 			break
@@ -338,17 +358,10 @@ func filterFile(f filterFlags, src *captureReader, pm *packetMatcher, stdout, st
 		if err != nil {
 			return fmt.Errorf("packet %d: %v", index, err)
 		}
-		if v == 0 {
-			continue
-		}
-		matched++
-		switch {
-		case sink != nil:
-			if err := sink(pkt); err != nil {
+		if v != 0 {
+			if err := emit(index, pkt); err != nil {
 				return err
 			}
-		case !f.count:
-			fmt.Fprintf(lines, "%d %d.%09d %d\n", index, pkt.sec, pkt.nsec, pkt.origLen)
 		}
 	}
 	bar.done()
@@ -371,6 +384,82 @@ func filterFile(f filterFlags, src *captureReader, pm *packetMatcher, stdout, st
 		}
 	}
 	return nil
+}
+
+// batchSize is how many pcap records filterBatches matches at a time.
+const batchSize = 64
+
+// filterBatches is filterFile's loop for a pcap file (not pcapng, whose
+// packets live only until the next is read) on an engine that gains from
+// batches: records are matched 64 at a time with MatchBatch, and always
+// before the reader recycles the chunk they are in (its beforeRefill
+// hook, ahead of the sink's).
+func filterBatches(src *captureReader, pm *packetMatcher, bar *progressBar, emit func(uint64, packet) error) error {
+	var (
+		pkts     = make([][]byte, 0, batchSize)
+		wire     = make([]uint32, 0, batchSize)
+		recs     = make([]packet, 0, batchSize)
+		verdicts = make([]uint32, batchSize)
+		index    uint64 // records matched so far
+	)
+	flush := func() error {
+		if len(pkts) == 0 {
+			return nil
+		}
+		var wl []uint32
+		if pm.md != nil {
+			wl = wire // only len loads read the wire length
+		}
+		err := pm.m.MatchBatch(pkts, wl, verdicts[:len(pkts)])
+		var be *cbpf.BatchError
+		if errors.As(err, &be) {
+			return fmt.Errorf("packet %d: %v", index+uint64(be.Index)+1, be.Err)
+		}
+		if err != nil {
+			return err
+		}
+		for i, v := range verdicts[:len(pkts)] {
+			if v != 0 {
+				if err := emit(index+uint64(i)+1, recs[i]); err != nil {
+					return err
+				}
+			}
+		}
+		index += uint64(len(pkts))
+		pkts, wire, recs = pkts[:0], wire[:0], recs[:0]
+		return nil
+	}
+	sinkRefill := src.beforeRefill
+	src.beforeRefill = func() error {
+		if err := flush(); err != nil {
+			return err
+		}
+		if sinkRefill != nil {
+			return sinkRefill()
+		}
+		return nil
+	}
+	defer func() { src.beforeRefill = sinkRefill }()
+	for {
+		pkt, err := src.next()
+		if err == io.EOF {
+			return flush()
+		}
+		if err != nil {
+			return err
+		}
+		if (index+uint64(len(pkts))+1)&0x3fff == 0 {
+			bar.update(src.offset())
+		}
+		pkts = append(pkts, pkt.data)
+		wire = append(wire, uint32(pkt.origLen))
+		recs = append(recs, pkt)
+		if len(pkts) == batchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // packet is one record of a capture; data aliases the reader's buffer.

@@ -107,6 +107,10 @@ type compiler struct {
 	// argument spill area, a run's end or failure a plain return to Go
 	// (emitFilterStubs).
 	filter bool
+	// batch (with filter) compiles FilterProgram's batch entry
+	// (filterbatch.go): a run's end stores its verdict and starts the
+	// next packet's run instead of returning.
+	batch bool
 	// keepArgs[i]: the legacy load at slot i must clear r1-r5 (as the
 	// kernel's do) because the program may read one of them afterwards.
 	keepArgs []bool
@@ -116,6 +120,19 @@ type compiler struct {
 	// packetLen[i]: a length the packet is known to have at slot i
 	// (FilterVM: knownPacketLen).
 	packetLen []int64
+	// ldEnd[k] (FilterVM): where the packet length minus 1, 2, 4 is kept
+	// (filterLdEnd, or a register the program never uses).
+	ldEnd [3]operand
+	// fused[i] (FilterVM): the legacy load at slot i and the jump after
+	// it are one compare of the packet bytes (fuse.go).
+	fused []bool
+	// batchState (batch entry): where the loop keeps its packet cursor,
+	// the end of the packets and its verdict cursor (filterbatch.go).
+	batchState [3]operand
+	batchNext  label // the next packet's start
+	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
+	// an offset known to be non-negative (ranges.go).
+	nonNegative []bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
 	targets []bool
@@ -134,8 +151,14 @@ func compile(insns []isa.Instruction, opts *Options) (*compiled, error) {
 // compileMode is compile, for FilterVM's entry when filter is set (the
 // program must pass filterable).
 func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled, error) {
+	return compileModes(insns, opts, filter, false)
+}
+
+// compileModes is compileMode, for the filter's batch entry when batch is
+// set too.
+func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*compiled, error) {
 	n := len(insns)
-	c := &compiler{insns: insns, opts: opts, filter: filter, bmi2: useBMI2}
+	c := &compiler{insns: insns, opts: opts, filter: filter, batch: filter && batch, bmi2: useBMI2}
 	c.out.insnOff = make([]int32, n)
 	c.out.resume = make([]int32, n)
 	c.out.blockLen = make([]uint32, n)
@@ -154,6 +177,9 @@ func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled
 	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
 
 	if filter {
+		c.allocLdEnds()
+		c.fused = c.findFusedLoads()
+		c.nonNegative = indNonNegative(insns)
 		c.packetLen = knownPacketLen(insns)
 		c.emitFilterStubs()
 	} else {
@@ -175,6 +201,11 @@ func compileMode(insns []isa.Instruction, opts *Options, filter bool) (*compiled
 		}
 		if err := c.emitInsn(i); err != nil {
 			return nil, err
+		}
+		if c.fused != nil && c.fused[i] {
+			i++
+			c.e.bind(c.insn[i]) // emitted with the load
+			continue
 		}
 		if insns[i].IsLDDW() {
 			i++
@@ -357,6 +388,10 @@ func (c *compiler) emitStubs() {
 // interpreter, r10 is the frame pointer of the single frame. The entry
 // falls through to instruction 0.
 func (c *compiler) emitFilterStubs() {
+	if c.batch {
+		c.emitBatchStubs()
+		return
+	}
 	e := &c.e
 	e.bind(c.runEnd)
 	c.filterEnd()
@@ -376,6 +411,14 @@ func (c *compiler) emitFilterStubs() {
 	e.mov(s64, ctxReg, rcx)
 	e.mov(s64, budgetReg, rax)
 	e.store(s64, filterG, r14)
+	c.emitFilterRunStart()
+}
+
+// emitFilterRunStart emits what starts a FilterVM run once the packet's
+// address is in budgetReg and its length in rbx: the stack cleared if
+// needed, the legacy loads' bounds, the registers the program reads.
+func (c *compiler) emitFilterRunStart() {
+	e := &c.e
 	if readsUnwrittenStack(c.insns) {
 		// Each run starts with a zeroed stack, as in the interpreter.
 		e.load(s64, scratchReg, ctxField(offFPBase))
@@ -393,8 +436,12 @@ func (c *compiler) emitFilterStubs() {
 	}
 	for k, size := range []int32{1, 2, 4} {
 		if sizes[k] {
-			e.lea(scratchReg, mem(rbx, -size))
-			e.store(s64, filterLdEnd(k), scratchReg)
+			if m := c.ldEnd[k]; !m.isMem {
+				e.lea(m.r, mem(rbx, -size))
+			} else {
+				e.lea(scratchReg, mem(rbx, -size))
+				e.store(s64, m, scratchReg)
+			}
 		}
 	}
 	// Only the registers the program may read before writing them need
@@ -417,6 +464,10 @@ func (c *compiler) emitFilterStubs() {
 
 // filterEnd ends a FilterVM run with r0: g back, status 0.
 func (c *compiler) filterEnd() {
+	if c.batch {
+		c.batchEnd()
+		return
+	}
 	c.e.load(s64, r14, filterG)
 	c.e.aluStore(aluXOR, s32, direct(rbx), rbx)
 	c.e.ret()
@@ -439,6 +490,10 @@ func (c *compiler) exitTo(code, idx int) {
 	if c.filter {
 		// FilterVM: g back, and the status as the second result (the
 		// only exit filterable leaves is exitRegion).
+		if c.batch {
+			// Which packet failed (first: the cursor may be in r14).
+			c.e.load(s64, rax, c.batchState[bVerdict])
+		}
 		c.e.load(s64, r14, filterG)
 		c.e.movImm32(rbx, uint32(filterFault+idx))
 		c.e.ret()
@@ -1136,7 +1191,7 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	// the context, or (FilterVM) in the caller's argument spill area.
 	ldEnd := ctxField(offLdEnd + 8*sizeIndex(size))
 	if c.filter {
-		ldEnd = filterLdEnd(int(sizeIndex(size)))
+		ldEnd = c.ldEnd[sizeIndex(size)]
 	}
 	if in.Mode() == isa.ModeABS && in.Imm >= 0 && !c.opts.BlindConstants {
 		// A constant offset known to be non-negative: compare it with
@@ -1165,13 +1220,16 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 	case in.Mode() == isa.ModeABS:
 		e.movImm32(scratchReg, uint32(in.Imm))
 	default:
-		e.mov(s32, scratchReg, xreg[in.Src])
-		e.aluImm(aluADD, s32, direct(scratchReg), in.Imm)
+		e.leaSize(s32, scratchReg, mem(xreg[in.Src], in.Imm))
 	}
 	negative := e.newLabel()
 	back := e.newLabel()
-	e.test(s32, scratchReg, scratchReg)
-	e.jcc(condL, negative)
+	// FilterVM: no negative check where the offset is known not to be.
+	nonNegative := c.filter && !c.opts.BlindConstants && c.nonNegative != nil && c.nonNegative[i]
+	if !nonNegative {
+		e.test(s32, scratchReg, scratchReg)
+		e.jcc(condL, negative)
+	}
 	e.bind(back)
 	// The offset is now a non-negative 64-bit value.
 	e.aluLoad(aluCMP, s64, scratchReg, ldEnd)
@@ -1182,6 +1240,9 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		e.aluLoad(aluADD, s64, scratchReg, ctxField(offLdBase))
 	}
 	c.emitLegacyLoad(i, size, mem(scratchReg, 0))
+	if nonNegative {
+		return nil
+	}
 	c.cold = append(c.cold, func() {
 		e.bind(negative)
 		e.aluImm(aluCMP, s32, direct(scratchReg), skfLLOff)
@@ -1198,6 +1259,10 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 // clears r1-r5 if the program may still read them.
 func (c *compiler) emitLegacyLoad(i, size int, m operand) {
 	e := &c.e
+	if c.fused != nil && c.fused[i] {
+		c.emitFusedLoad(i, size, m)
+		return
+	}
 	switch size {
 	case 1:
 		e.load(s8, rax, m)

@@ -2,6 +2,8 @@
 
 package amd64
 
+import "github.com/bpfvm/bpfvm/internal/isa"
+
 // Code returns the generated machine code of p, for tests.
 func Code(p *Program) []byte { return p.comp.code }
 
@@ -25,3 +27,12 @@ func HasBMI2() bool { return useBMI2 }
 
 // KnownPacketLen exposes knownPacketLen to tests.
 var KnownPacketLen = knownPacketLen
+
+// FusedLoads exposes findFusedLoads to tests (no constant blinding).
+func FusedLoads(insns []isa.Instruction) []bool {
+	c := &compiler{insns: insns, opts: &Options{}}
+	return c.findFusedLoads()
+}
+
+// IndNonNegative exposes indNonNegative to tests.
+var IndNonNegative = indNonNegative

@@ -31,6 +31,11 @@ type FilterProgram struct {
 	// fv is the func value the VMs call: the code's entry, or after
 	// Close closedFilter's.
 	fv funcval
+	// The batch entry (filterbatch.go): its code and func value.
+	bcomp    *compiled
+	bcode    []byte
+	bfv      funcval
+	bcleanup runtime.Cleanup
 	// errs are the errors of the run statuses: filterClosed,
 	// filterTooLarge, then per slot the access there failing.
 	errs    []error
@@ -117,6 +122,10 @@ func LoadFilter(insns []isa.Instruction, opts Options) (*FilterProgram, error) {
 		}
 	}
 	p.cleanup = runtime.AddCleanup(p, unmapCode, code)
+	if err := p.loadBatch(&opts); err != nil {
+		p.Close()
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -152,6 +161,13 @@ func (p *FilterProgram) Close() error {
 		unmapCode(p.code)
 		p.code = nil
 	}
+	if p.bcode != nil {
+		closed := closedBatch
+		atomic.StoreUintptr(&p.bfv.fn, **(**uintptr)(unsafe.Pointer(&closed)))
+		p.bcleanup.Stop()
+		unmapCode(p.bcode)
+		p.bcode = nil
+	}
 	return nil
 }
 
@@ -165,6 +181,7 @@ func (p *FilterProgram) CodeSize() int { return len(p.comp.code) }
 // stack. A FilterVM must be used by one goroutine at a time.
 type FilterVM struct {
 	call  filterFunc
+	batch filterBatchFunc
 	ctx   *runContext
 	errs  []error
 	p     *FilterProgram
@@ -193,6 +210,8 @@ func (p *FilterProgram) NewVM(mem []byte) *FilterVM {
 	c.regs[1], c.regs[2] = addrOf(mem), uint64(len(mem))
 	fv := &p.fv
 	vm.call = *(*filterFunc)(unsafe.Pointer(&fv))
+	bfv := &p.bfv
+	vm.batch = *(*filterBatchFunc)(unsafe.Pointer(&bfv))
 	return vm
 }
 

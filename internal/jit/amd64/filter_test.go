@@ -74,6 +74,11 @@ func compareFilterWith(t *testing.T, insns []isa.Instruction, mem []byte, pkts [
 	im := guarded(mem)
 	fm := guarded(mem)
 	fvm := fp.NewVM(fm)
+	// What the batch entry must give: the verdicts up to the first
+	// failing run, that run's error, the memory as it left it.
+	wantVerdicts := make([]uint32, len(pkts))
+	wantDone, wantMem := len(pkts), ""
+	var wantBatchErr error
 	for k, pkt := range pkts {
 		want, wantErr := ivm.RunWithPacket(im, pkt)
 		got, gotErr := fvm.Run(pkt)
@@ -81,7 +86,35 @@ func compareFilterWith(t *testing.T, insns []isa.Instruction, mem []byte, pkts [
 			t.Fatalf("packet %d (% x): interp %#x, %v; filter %#x, %v\nmemory: interp % x\n        filter % x\n%s",
 				k, pkt, want, wantErr, got, gotErr, im, fm, listing(insns))
 		}
+		if wantDone < len(pkts) {
+			continue
+		}
+		wantVerdicts[k] = uint32(got)
+		if gotErr != nil {
+			wantDone, wantMem, wantBatchErr = k, string(fm), gotErr
+		}
 	}
+	if wantBatchErr == nil {
+		wantMem = string(fm)
+	}
+	bm := guarded(mem)
+	bvm := fp.NewVM(bm)
+	verdicts := make([]uint32, len(pkts))
+	done, err := bvm.RunBatch(pkts, verdicts)
+	if done != wantDone || errKind(err) != errKind(wantBatchErr) || err != nil && err.Error() != wantBatchErr.Error() ||
+		string(bm) != wantMem || string(u32s(verdicts[:done])) != string(u32s(wantVerdicts[:wantDone])) {
+		t.Fatalf("RunBatch = %d, %v, verdicts %v, memory % x\nwant %d, %v, verdicts %v, memory % x\n%s",
+			done, err, verdicts, bm, wantDone, wantBatchErr, wantVerdicts, wantMem, listing(insns))
+	}
+}
+
+// u32s encodes verdicts as bytes, to compare them as strings.
+func u32s(v []uint32) []byte {
+	var b []byte
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, x)
+	}
+	return b
 }
 
 var filterPackets = [][]byte{

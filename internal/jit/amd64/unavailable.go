@@ -89,3 +89,18 @@ func (vm *FilterVM) StatusError(status uint64) error {
 	}
 	return ErrUnavailable
 }
+
+// ErrBatchLengths is returned by RunBatch when verdicts is shorter than
+// pkts.
+var ErrBatchLengths = errors.New("jit: fewer verdicts than packets")
+
+// RunBatch fails with ErrUnavailable (for a non-empty batch).
+func (vm *FilterVM) RunBatch(pkts [][]byte, verdicts []uint32) (int, error) {
+	if len(verdicts) < len(pkts) {
+		return 0, ErrBatchLengths
+	}
+	if len(pkts) == 0 {
+		return 0, nil
+	}
+	return 0, ErrUnavailable
+}

@@ -484,3 +484,45 @@ func (e *encoder) resolve() (label, bool) {
 	}
 	return 0, true
 }
+
+// cmpImmN emits "cmp rm, imm" for an rm of 1, 2 or 4 bytes with an
+// immediate of the same width (the low bits of imm; the short
+// sign-extended imm8 form where it gives the same value), as the filter
+// entry's fused legacy loads compare packet bytes in place.
+func (e *encoder) cmpImmN(size int, rm operand, imm int32) {
+	digit := reg(aluCMP >> 3)
+	switch size {
+	case s8:
+		e.prefix(s8, 0, rm, false, true)
+		e.b = append(e.b, 0x80)
+		e.modrm(digit, rm)
+		e.b = append(e.b, byte(imm))
+	case s16:
+		if v := int32(int16(imm)); fits8(v) {
+			e.op(s16, []byte{0x83}, digit, rm)
+			e.b = append(e.b, byte(int8(v)))
+			return
+		}
+		e.op(s16, []byte{0x81}, digit, rm)
+		e.b = append(e.b, byte(imm), byte(imm>>8))
+	default:
+		e.aluImm(aluCMP, s32, rm, imm)
+	}
+}
+
+// testImmN emits "test rm, imm" for an rm of 1, 2 or 4 bytes with an
+// immediate of the same width (the low bits of imm).
+func (e *encoder) testImmN(size int, rm operand, imm int32) {
+	switch size {
+	case s8:
+		e.prefix(s8, 0, rm, false, true)
+		e.b = append(e.b, 0xf6)
+		e.modrm(reg(f7TEST), rm)
+		e.b = append(e.b, byte(imm))
+	case s16:
+		e.op(s16, []byte{0xf7}, reg(f7TEST), rm)
+		e.b = append(e.b, byte(imm), byte(imm>>8))
+	default:
+		e.testImm(s32, rm, imm)
+	}
+}

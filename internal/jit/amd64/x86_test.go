@@ -132,6 +132,20 @@ func encoderCases() []encCase {
 		add(fmt.Sprintf("jmp %s", regNames[a]), func(e *encoder) { e.jmpIndirect(direct(a)) })
 		add(fmt.Sprintf("jmp QWORD PTR [%s+16]", regNames[a]), func(e *encoder) { e.jmpIndirect(mem(a, 16)) })
 	}
+	for _, size := range []int{1, 2, 4} {
+		mask := int64(1)<<(8*size) - 1
+		for _, a := range regs {
+			for _, d := range []int32{0, 12, -3, 0x1000} {
+				for _, imm := range []int32{0, 5, 0x7f, 0x80, 0xff, 0x800, 0x7fff, 0xffff, -1, 0x12345678} {
+					v := int64(uint32(imm)) & mask
+					add(fmt.Sprintf("cmp %s, %d", memN(size, a, d), v), func(e *encoder) { e.cmpImmN(size, mem(a, d), imm) })
+					add(fmt.Sprintf("test %s, %d", memN(size, a, d), v), func(e *encoder) { e.testImmN(size, mem(a, d), imm) })
+				}
+			}
+			add(fmt.Sprintf("cmp %s, 200", regN(a, size)), func(e *encoder) { e.cmpImmN(size, direct(a), 200) })
+			add(fmt.Sprintf("test %s, 200", regN(a, size)), func(e *encoder) { e.testImmN(size, direct(a), 200) })
+		}
+	}
 	add("cdq", func(e *encoder) { e.signExtendAX(4) })
 	add("cqo", func(e *encoder) { e.signExtendAX(8) })
 	add("ret", func(e *encoder) { e.ret() })

@@ -1,0 +1,163 @@
+//go:build linux && amd64
+
+package amd64
+
+import (
+	"math/bits"
+
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
+// Fused legacy loads (filter entry). Classic filters are mostly "load a
+// packet field, compare it with a constant": translated, a legacy load
+// into r0 and a conditional jump on w0 whose r0 nothing reads afterwards.
+// The filter entry then compares the packet bytes in place (cmp or test
+// of the field's width, the constant byte-swapped to network order)
+// instead of loading, byte-swapping and comparing a register. The load's
+// bounds check stays as it is.
+
+// findFusedLoads returns, per slot, whether the legacy load there is
+// fused with the jump after it (nil when none is): the jump compares r0
+// with a constant (equality, a bit test, or for one byte an unsigned
+// order) the field's width can represent, is no jump's target, and
+// leaves r0 dead on both its edges. insns must pass filterable (jumps
+// only forward).
+func (c *compiler) findFusedLoads() []bool {
+	if c.opts.BlindConstants {
+		return nil // the constants must not appear in the code
+	}
+	insns := c.insns
+	n := len(insns)
+	target := make([]bool, n+1)
+	for i := 0; i < n; i++ {
+		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
+			target[t] = true
+		}
+		if insns[i].IsLDDW() {
+			i++
+		}
+	}
+	live := r0Live(insns)
+	var fused []bool
+	for i := 0; i+1 < n; i++ {
+		ld, j := insns[i], insns[i+1]
+		if ld.Class() != isa.ClassLD || ld.IsLDDW() || i > 0 && insns[i-1].IsLDDW() {
+			continue
+		}
+		if target[i+1] || (j.Class() != isa.ClassJMP && j.Class() != isa.ClassJMP32) || j.Source() != isa.SrcK || j.Dst != isa.R0 {
+			continue
+		}
+		t, ok := isa.Target(insns, i+1)
+		if !ok || t < 0 || t >= n || live[t] || i+2 < n && live[i+2] {
+			continue
+		}
+		size := isa.SizeBytes(ld.Size())
+		if !fusable(size, j) {
+			continue
+		}
+		if fused == nil {
+			fused = make([]bool, n)
+		}
+		fused[i] = true
+		i++ // the jump is not a load
+	}
+	return fused
+}
+
+// fusable says whether the jump j on a zero-extended field of size bytes
+// in r0 can be a cmp or test of the field in memory.
+func fusable(size int, j isa.Instruction) bool {
+	max := int64(1)<<(8*size) - 1
+	imm := int64(j.Imm) // JMP: compared with the 64-bit r0
+	if j.Class() == isa.ClassJMP32 {
+		imm = int64(uint32(j.Imm))
+	}
+	switch j.Op() {
+	case isa.OpJSET:
+		return true // r0 & imm == field & (imm's low bits)
+	case isa.OpJEQ, isa.OpJNE:
+		return imm >= 0 && imm <= max
+	case isa.OpJGT, isa.OpJGE, isa.OpJLT, isa.OpJLE:
+		// Ordered compares survive only without the byte swap.
+		return size == 1 && imm >= 0 && imm <= max
+	}
+	return false
+}
+
+// emitFusedLoad emits the fused load at slot i (findFusedLoads), the
+// field at m, and the jump after it.
+func (c *compiler) emitFusedLoad(i, size int, m operand) {
+	e := &c.e
+	if c.keepArgs[i] {
+		c.clearArgs() // before the compare: xor sets the flags
+	}
+	j := c.insns[i+1]
+	v := uint32(j.Imm)
+	switch size {
+	case 2:
+		v = uint32(bits.ReverseBytes16(uint16(v)))
+	case 4:
+		v = bits.ReverseBytes32(v)
+	}
+	if j.Op() == isa.OpJSET {
+		e.testImmN(size, m, int32(v))
+	} else {
+		e.cmpImmN(size, m, int32(v))
+	}
+	t, _ := isa.Target(c.insns, i+1)
+	e.jcc(jumpCond[j.Op()], c.insn[t])
+}
+
+// r0Live returns, per slot, whether some path from it may read r0 before
+// writing it (insns jump only forward). Register fields of instructions
+// that do not use them count as reads: a cautious answer.
+func r0Live(insns []isa.Instruction) []bool {
+	n := len(insns)
+	live := make([]bool, n+1)
+	for i := n - 1; i >= 0; i-- {
+		if i > 0 && insns[i-1].IsLDDW() {
+			continue // the second half of an lddw
+		}
+		in := insns[i]
+		next := i + 1
+		if in.IsLDDW() {
+			next = i + 2
+		}
+		after := false
+		cl := in.Class()
+		isJump := cl == isa.ClassJMP || cl == isa.ClassJMP32
+		switch {
+		case in.Opcode == isa.OpcodeExit:
+			live[i] = true
+			continue
+		case isJump && in.Op() == isa.OpJA:
+			t, ok := isa.Target(insns, i)
+			live[i] = !ok || t < 0 || t >= n || live[t]
+			continue
+		case isJump:
+			t, ok := isa.Target(insns, i)
+			after = !ok || t < 0 || t >= n || live[t]
+		}
+		if next < n {
+			after = after || live[next]
+		}
+		srcReg := in.Source() == isa.SrcX || cl == isa.ClassLDX || cl == isa.ClassSTX || cl == isa.ClassLD && in.Mode() == isa.ModeIND
+		reads := in.Dst == isa.R0 || srcReg && in.Src == isa.R0
+		defines := false
+		switch {
+		case (cl == isa.ClassALU || cl == isa.ClassALU64) && in.Op() == isa.OpMOV && in.Dst == isa.R0:
+			reads = in.Source() == isa.SrcX && in.Src == isa.R0
+			defines = true
+		case cl == isa.ClassLDX && in.Dst == isa.R0:
+			reads = in.Src == isa.R0
+			defines = true
+		case cl == isa.ClassLD && in.IsLDDW():
+			reads, defines = false, in.Dst == isa.R0
+		case cl == isa.ClassLD:
+			reads = in.Mode() == isa.ModeIND && in.Src == isa.R0
+			defines = true
+		}
+		live[i] = reads || !defines && after
+	}
+	return live
+}
