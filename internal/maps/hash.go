@@ -399,13 +399,28 @@ func (m *hashMap) ProgUpdate(key, value []byte, flags uint64, cpu int) error {
 }
 
 // update stores value; cpu < 0 means the host's all-CPU layout.
+//
+// The common case, a replace of an existing key with BPF_ANY or
+// BPF_EXIST, is kept short: flags are validated in full only when they
+// are unusual, the key is hashed once (outside the lock), and the lock is
+// released without a defer (nothing below can panic: the callers checked
+// the sizes).
 func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
-	if err := checkUpdateFlags(&m.spec, flags); err != nil {
-		return err
+	if flags > UpdateExist {
+		if err := checkUpdateFlags(&m.spec, flags); err != nil {
+			return err
+		}
 	}
+	h := m.hashOf(key)
 	m.wmu.Lock()
-	defer m.wmu.Unlock()
-	old := m.find(key)
+	err := m.updateLocked(key, value, flags, cpu, h)
+	m.wmu.Unlock()
+	return err
+}
+
+// updateLocked is update with wmu held and h the hash of key.
+func (m *hashMap) updateLocked(key, value []byte, flags uint64, cpu int, h uint64) error {
+	old := m.findHashed(key, h)
 	switch {
 	case old != nil && flags&3 == UpdateNoExist:
 		return ErrKeyExist
@@ -433,7 +448,15 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 			}
 		}
 		v := unsafe.Slice(p, m.spec.ValueSize)
-		copyValue(&m.spec, v, value)
+		if m.spec.SpinLockOffset < 0 {
+			// No reader can be mid-way through the spare's value except
+			// a program still holding it from before an earlier replace,
+			// which (as in the kernel) may see the new bytes: plain word
+			// stores, which Go never tears, suffice (storeSpare).
+			storeSpare(v, value)
+		} else {
+			copyValue(&m.spec, v, value)
+		}
 		prev := old.val.Swap(p)
 		if m.lru {
 			m.release(prev)
@@ -463,7 +486,7 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 	if p == nil {
 		return ErrNoMemory
 	}
-	e := &hashEntry{key: string(key), hash: m.hashOf(key)}
+	e := &hashEntry{key: string(key), hash: h}
 	e.val.Store(p)
 	m.fill(e, value, cpu)
 	// Built in full before it is published to lock-free readers.
@@ -573,10 +596,34 @@ func (m *hashMap) ProgLookup(key []byte, cpu int) []byte {
 
 // find returns the entry of key without locking (see buckets), or nil.
 func (m *hashMap) find(key []byte) *hashEntry {
-	h := m.hashOf(key)
-	for e := m.buckets[h&m.mask].Load(); e != nil; e = e.hnext.Load() {
-		if e.hash == h && e.key == string(key) {
-			return e
+	return m.findHashed(key, m.hashOf(key))
+}
+
+// findHashed is find with h the hash of key. Keys of 4 and 8 bytes are
+// compared as words rather than through the string comparison's call
+// (every key of a map has the map's key size).
+func (m *hashMap) findHashed(key []byte, h uint64) *hashEntry {
+	e := m.buckets[h&m.mask].Load()
+	switch len(key) {
+	case 4:
+		k := binary.LittleEndian.Uint32(key)
+		for ; e != nil; e = e.hnext.Load() {
+			if e.hash == h && len(e.key) == 4 && binary.LittleEndian.Uint32(unsafe.Slice(unsafe.StringData(e.key), 4)) == k {
+				return e
+			}
+		}
+	case 8:
+		k := binary.LittleEndian.Uint64(key)
+		for ; e != nil; e = e.hnext.Load() {
+			if e.hash == h && len(e.key) == 8 && binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(e.key), 8)) == k {
+				return e
+			}
+		}
+	default:
+		for ; e != nil; e = e.hnext.Load() {
+			if e.hash == h && e.key == string(key) {
+				return e
+			}
 		}
 	}
 	return nil
