@@ -229,18 +229,25 @@ func ValueSlabs(mp Map) [][]byte {
 // take returns a zeroed element's values: a slot of the slabs (free ones
 // first), or a fresh allocation for BPF_F_NO_PREALLOC. The caller holds
 // wmu. nil: the slabs are exhausted (not reached: count bounds them).
-func (m *hashMap) take() *byte {
+func (m *hashMap) take() *byte { return m.takeSlot(true) }
+
+// takeSlot is take; with zero false a reused slot keeps its old bytes,
+// for a caller that overwrites the whole value at once (the padding
+// after a value is never written, so it is still zero).
+func (m *hashMap) takeSlot(zero bool) *byte {
 	if m.slabs == nil {
 		return unsafe.SliceData(make([]byte, m.elemSize))
 	}
 	if n := len(m.free); n > 0 {
 		p := m.free[n-1]
 		m.free = m.free[:n-1]
-		// Word by word atomically: a program may still read the element
-		// it looked up before the delete (slots are 8-byte aligned and
-		// sized).
-		for off := 0; off < m.elemSize; off += 8 {
-			atomic.StoreUint64((*uint64)(unsafe.Add(unsafe.Pointer(p), off)), 0)
+		if zero {
+			// Word by word atomically: a program may still read the
+			// element it looked up before the delete (slots are 8-byte
+			// aligned and sized).
+			for off := 0; off < m.elemSize; off += 8 {
+				atomic.StoreUint64((*uint64)(unsafe.Add(unsafe.Pointer(p), off)), 0)
+			}
 		}
 		return p
 	}
@@ -443,7 +450,9 @@ func (m *hashMap) updateLocked(key, value []byte, flags uint64, cpu int, h uint6
 		if p == nil || m.lru {
 			// An LRU map's replace takes a free element and frees the
 			// old one (the kernel's prealloc_lru_pop, htab_lru_push_free).
-			if p = m.take(); p == nil {
+			// Not zeroed: the value is overwritten whole just below,
+			// except a spin lock word, which copyValue keeps (zero it).
+			if p = m.takeSlot(m.spec.SpinLockOffset >= 0); p == nil {
 				return ErrNoMemory
 			}
 		}
@@ -452,8 +461,8 @@ func (m *hashMap) updateLocked(key, value []byte, flags uint64, cpu int, h uint6
 			// No reader can be mid-way through the spare's value except
 			// a program still holding it from before an earlier replace,
 			// which (as in the kernel) may see the new bytes: plain word
-			// stores, which Go never tears, suffice (storeSpare).
-			storeSpare(v, value)
+			// stores, which Go never tears, suffice (storeWords).
+			storeWords(v, value)
 		} else {
 			copyValue(&m.spec, v, value)
 		}
@@ -507,7 +516,9 @@ func (m *hashMap) fill(e *hashEntry, value []byte, cpu int) {
 		return
 	}
 	if cpu >= 0 {
-		storeValue(m.valueOf(e, cpu), value)
+		// In place, as the kernel's pcpu_copy_value: a reader may see
+		// some words old and some new, never a torn word (storeWords).
+		storeWords(m.valueOf(e, cpu), value)
 		return
 	}
 	for c := range m.ncpu {
