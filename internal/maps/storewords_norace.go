@@ -16,6 +16,11 @@ import (
 // build keeps the atomic stores (storewords_race.go), so that a program's
 // concurrent read of the value is not reported.
 func storeWords(dst, src []byte) {
+	if len(src) == 8 && len(dst) >= 8 && aligned8(dst) {
+		// The common u64 value: one store.
+		*(*uint64)(unsafe.Pointer(unsafe.SliceData(dst))) = binary.NativeEndian.Uint64(src)
+		return
+	}
 	n := min(len(dst), len(src))
 	if !aligned8(dst) {
 		storeValue(dst, src)
