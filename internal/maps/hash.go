@@ -229,18 +229,25 @@ func ValueSlabs(mp Map) [][]byte {
 // take returns a zeroed element's values: a slot of the slabs (free ones
 // first), or a fresh allocation for BPF_F_NO_PREALLOC. The caller holds
 // wmu. nil: the slabs are exhausted (not reached: count bounds them).
-func (m *hashMap) take() *byte {
+func (m *hashMap) take() *byte { return m.takeSlot(true) }
+
+// takeSlot is take; with zero false a reused slot keeps its old bytes,
+// for a caller that overwrites the whole value at once (the padding
+// after a value is never written, so it is still zero).
+func (m *hashMap) takeSlot(zero bool) *byte {
 	if m.slabs == nil {
 		return unsafe.SliceData(make([]byte, m.elemSize))
 	}
 	if n := len(m.free); n > 0 {
 		p := m.free[n-1]
 		m.free = m.free[:n-1]
-		// Word by word atomically: a program may still read the element
-		// it looked up before the delete (slots are 8-byte aligned and
-		// sized).
-		for off := 0; off < m.elemSize; off += 8 {
-			atomic.StoreUint64((*uint64)(unsafe.Add(unsafe.Pointer(p), off)), 0)
+		if zero {
+			// Word by word atomically: a program may still read the
+			// element it looked up before the delete (slots are 8-byte
+			// aligned and sized).
+			for off := 0; off < m.elemSize; off += 8 {
+				atomic.StoreUint64((*uint64)(unsafe.Add(unsafe.Pointer(p), off)), 0)
+			}
 		}
 		return p
 	}
@@ -399,13 +406,28 @@ func (m *hashMap) ProgUpdate(key, value []byte, flags uint64, cpu int) error {
 }
 
 // update stores value; cpu < 0 means the host's all-CPU layout.
+//
+// The common case, a replace of an existing key with BPF_ANY or
+// BPF_EXIST, is kept short: flags are validated in full only when they
+// are unusual, the key is hashed once (outside the lock), and the lock is
+// released without a defer (nothing below can panic: the callers checked
+// the sizes).
 func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
-	if err := checkUpdateFlags(&m.spec, flags); err != nil {
-		return err
+	if flags > UpdateExist {
+		if err := checkUpdateFlags(&m.spec, flags); err != nil {
+			return err
+		}
 	}
+	h := m.hashOf(key)
 	m.wmu.Lock()
-	defer m.wmu.Unlock()
-	old := m.find(key)
+	err := m.updateLocked(key, value, flags, cpu, h)
+	m.wmu.Unlock()
+	return err
+}
+
+// updateLocked is update with wmu held and h the hash of key.
+func (m *hashMap) updateLocked(key, value []byte, flags uint64, cpu int, h uint64) error {
+	old := m.findHashed(key, h)
 	switch {
 	case old != nil && flags&3 == UpdateNoExist:
 		return ErrKeyExist
@@ -428,12 +450,22 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		if p == nil || m.lru {
 			// An LRU map's replace takes a free element and frees the
 			// old one (the kernel's prealloc_lru_pop, htab_lru_push_free).
-			if p = m.take(); p == nil {
+			// Not zeroed: the value is overwritten whole just below,
+			// except a spin lock word, which copyValue keeps (zero it).
+			if p = m.takeSlot(m.spec.SpinLockOffset >= 0); p == nil {
 				return ErrNoMemory
 			}
 		}
 		v := unsafe.Slice(p, m.spec.ValueSize)
-		copyValue(&m.spec, v, value)
+		if m.spec.SpinLockOffset < 0 {
+			// No reader can be mid-way through the spare's value except
+			// a program still holding it from before an earlier replace,
+			// which (as in the kernel) may see the new bytes: plain word
+			// stores, which Go never tears, suffice (storeWords).
+			storeWords(v, value)
+		} else {
+			copyValue(&m.spec, v, value)
+		}
 		prev := old.val.Swap(p)
 		if m.lru {
 			m.release(prev)
@@ -463,7 +495,7 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 	if p == nil {
 		return ErrNoMemory
 	}
-	e := &hashEntry{key: string(key), hash: m.hashOf(key)}
+	e := &hashEntry{key: string(key), hash: h}
 	e.val.Store(p)
 	m.fill(e, value, cpu)
 	// Built in full before it is published to lock-free readers.
@@ -484,7 +516,9 @@ func (m *hashMap) fill(e *hashEntry, value []byte, cpu int) {
 		return
 	}
 	if cpu >= 0 {
-		storeValue(m.valueOf(e, cpu), value)
+		// In place, as the kernel's pcpu_copy_value: a reader may see
+		// some words old and some new, never a torn word (storeWords).
+		storeWords(m.valueOf(e, cpu), value)
 		return
 	}
 	for c := range m.ncpu {
@@ -573,10 +607,34 @@ func (m *hashMap) ProgLookup(key []byte, cpu int) []byte {
 
 // find returns the entry of key without locking (see buckets), or nil.
 func (m *hashMap) find(key []byte) *hashEntry {
-	h := m.hashOf(key)
-	for e := m.buckets[h&m.mask].Load(); e != nil; e = e.hnext.Load() {
-		if e.hash == h && e.key == string(key) {
-			return e
+	return m.findHashed(key, m.hashOf(key))
+}
+
+// findHashed is find with h the hash of key. Keys of 4 and 8 bytes are
+// compared as words rather than through the string comparison's call
+// (every key of a map has the map's key size).
+func (m *hashMap) findHashed(key []byte, h uint64) *hashEntry {
+	e := m.buckets[h&m.mask].Load()
+	switch len(key) {
+	case 4:
+		k := binary.LittleEndian.Uint32(key)
+		for ; e != nil; e = e.hnext.Load() {
+			if e.hash == h && len(e.key) == 4 && binary.LittleEndian.Uint32(unsafe.Slice(unsafe.StringData(e.key), 4)) == k {
+				return e
+			}
+		}
+	case 8:
+		k := binary.LittleEndian.Uint64(key)
+		for ; e != nil; e = e.hnext.Load() {
+			if e.hash == h && len(e.key) == 8 && binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(e.key), 8)) == k {
+				return e
+			}
+		}
+	default:
+		for ; e != nil; e = e.hnext.Load() {
+			if e.hash == h && e.key == string(key) {
+				return e
+			}
 		}
 	}
 	return nil

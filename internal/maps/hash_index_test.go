@@ -2,6 +2,8 @@ package maps
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -191,5 +193,64 @@ func TestHashReplaceKeepsHeldValue(t *testing.T) {
 	}
 	if addrOf(got) != addrOf(held) {
 		t.Errorf("the displaced value was not reused: %#x, held %#x", addrOf(got), addrOf(held))
+	}
+}
+
+// TestHashKeyCompare checks that lookups and replaces find exactly their
+// key for every key-size path of findHashed (word compares for 4 and 8
+// bytes, the string compare otherwise), with all keys sharing two
+// buckets and differing in only one byte, anywhere in the key.
+func TestHashKeyCompare(t *testing.T) {
+	for _, ks := range []uint32{4, 8, 5, 16} {
+		t.Run(fmt.Sprint(ks), func(t *testing.T) {
+			m := mustNew(t, Spec{Type: Hash, KeySize: ks, ValueSize: 8, MaxEntries: 256})
+			shrinkBuckets(m, 2)
+			keyOf := func(i int) []byte {
+				k := make([]byte, ks)
+				k[i%int(ks)] = byte(1 + i/int(ks)) // one byte set: distinct keys
+				return k
+			}
+			n := 4 * int(ks)
+			for round := range 3 {
+				for i := range n {
+					v := binary.LittleEndian.AppendUint64(nil, uint64(round*1000+i))
+					if err := m.ProgUpdate(keyOf(i), v, UpdateAny, 0); err != nil {
+						t.Fatalf("round %d: update key %x: %v", round, keyOf(i), err)
+					}
+				}
+				for i := range n {
+					got := m.ProgLookup(keyOf(i), 0)
+					if got == nil || binary.LittleEndian.Uint64(got) != uint64(round*1000+i) {
+						t.Fatalf("round %d: key %x: value %x, want %d", round, keyOf(i), got, round*1000+i)
+					}
+				}
+			}
+			// Forced hash collisions: a key looked up under another key's
+			// hash must not match that key's entry (the compare itself).
+			hm := m.(*hashMap)
+			for i := range n {
+				j := (i + 1) % n
+				if e := hm.findHashed(keyOf(j), hm.hashOf(keyOf(i))); e != nil {
+					t.Fatalf("key %x under the hash of %x found entry %x", keyOf(j), keyOf(i), e.key)
+				}
+			}
+			if got := m.ProgLookup(make([]byte, ks), 0); got != nil {
+				t.Fatalf("zero key (never stored) found: %x", got)
+			}
+			v := make([]byte, 8)
+			if err := m.ProgUpdate(make([]byte, ks), v, UpdateExist, 0); !errors.Is(err, ErrKeyNotExist) {
+				t.Fatalf("BPF_EXIST update of an absent key: %v, want ENOENT", err)
+			}
+			if err := m.ProgUpdate(keyOf(1), v, UpdateNoExist, 0); !errors.Is(err, ErrKeyExist) {
+				t.Fatalf("BPF_NOEXIST update of a present key: %v, want EEXIST", err)
+			}
+			if err := m.ProgUpdate(keyOf(1), v, 4, 0); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("update with BPF_F_LOCK on a map without a lock: %v, want EINVAL", err)
+			}
+			if err := m.ProgUpdate(keyOf(1), v, 8, 0); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("update with unknown flags: %v, want EINVAL", err)
+			}
+			checkIndex(t, m)
+		})
 	}
 }
