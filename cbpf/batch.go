@@ -98,6 +98,18 @@ func (w *worker) matchBatch(pkts [][]byte, wireLens, verdicts []uint32, native b
 		}
 		return nil
 	}
+	if w.ivm != nil && !w.readsLen && !w.callsHelpers {
+		// Nothing to write per packet: the context is that of nil
+		// metadata, and the length word is not read.
+		for i, pkt := range pkts {
+			r0, err := w.ivm.RunWithPacket(w.ctx, pkt)
+			if err != nil {
+				return &BatchError{Index: i, Err: err}
+			}
+			verdicts[i] = uint32(r0)
+		}
+		return nil
+	}
 	for i, pkt := range pkts {
 		n := uint32(len(pkt))
 		if wireLens != nil && wireLens[i] != 0 {

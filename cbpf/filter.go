@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/interp"
+	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit"
 	"github.com/bpfvm/bpfvm/internal/jit/amd64"
 )
@@ -67,6 +69,9 @@ type Filter struct {
 	// readsLen: the program has len loads, so runs must write the
 	// packet length into the context.
 	readsLen bool
+	// callsHelpers: the translated program calls helpers, which find the
+	// run's packet and metadata in its worker (worker.pkt, worker.md).
+	callsHelpers bool
 
 	// Machines for EngineInterp: free ones, and all of them by cookie so
 	// helpers can find the run's packet. There are never more than the
@@ -82,10 +87,13 @@ type Filter struct {
 // buffer and the packet and metadata of the run in progress.
 type worker struct {
 	vm  jit.VM
+	ivm *interp.VM      // vm's concrete machine on EngineInterp: a direct call
 	fvm *amd64.FilterVM // instead of vm, for Filter.fast
 	ctx []byte
 	pkt []byte
 	md  *Metadata
+	// readsLen and callsHelpers are the filter's: what a run must set up.
+	readsLen, callsHelpers bool
 	// zeroCtx: the context's metadata words are those of nil metadata, so
 	// a run without metadata only needs the packet length written.
 	zeroCtx bool
@@ -110,6 +118,11 @@ func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
 		insns, err := Translate(f.prog)
 		if err != nil {
 			return nil, err
+		}
+		for _, ins := range insns {
+			if ins.Opcode == isa.OpcodeCall {
+				f.callsHelpers = true
+			}
 		}
 		kind := jit.Interpreter
 		if opts.Engine == EngineJIT {
@@ -171,11 +184,12 @@ func (f *Filter) getWorker() *worker {
 		f.free = f.free[:n-1]
 		return w
 	}
-	w := &worker{ctx: make([]byte, ContextSize)}
+	w := &worker{ctx: make([]byte, ContextSize), readsLen: f.readsLen, callsHelpers: f.callsHelpers}
 	if f.fast != nil {
 		w.fvm = f.fast.NewVM(w.ctx)
 	} else {
 		w.vm = f.ebpf.NewVM()
+		w.ivm, _ = w.vm.(*interp.VM)
 	}
 	var all []*worker
 	if p := f.workers.Load(); p != nil {
@@ -240,7 +254,10 @@ func (f *Filter) Match(pkt []byte, md *Metadata) (uint32, error) {
 
 func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
 	if md == nil && w.zeroCtx {
-		binary.LittleEndian.PutUint32(w.ctx[ctxLen:], uint32(len(pkt)))
+		// The length word is read only by len loads.
+		if w.readsLen {
+			binary.LittleEndian.PutUint32(w.ctx[ctxLen:], uint32(len(pkt)))
+		}
 	} else {
 		md.PutContext(w.ctx, int(packetLen(pkt, md)), ContextCookie(w.ctx))
 		w.zeroCtx = md == nil
@@ -249,6 +266,13 @@ func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
 		r0, status := w.fvm.RunStatus(pkt)
 		if status != 0 {
 			return 0, w.fvm.StatusError(status)
+		}
+		return uint32(r0), nil
+	}
+	if w.ivm != nil && !w.callsHelpers {
+		r0, err := w.ivm.RunWithPacket(w.ctx, pkt)
+		if err != nil {
+			return 0, err
 		}
 		return uint32(r0), nil
 	}
@@ -276,6 +300,9 @@ type Matcher struct {
 	// the context (the program has no len loads): then Match is the
 	// filter entry's call and nothing else.
 	fvm *amd64.FilterVM
+	// ivm is w.ivm under the same condition, for a program that also
+	// calls no helpers (which would need the run's packet in w).
+	ivm *interp.VM
 	// bmd is the metadata of MatchBatch's runs with wire lengths on the
 	// classic engine.
 	bmd Metadata
@@ -288,6 +315,9 @@ func (f *Filter) NewMatcher() *Matcher {
 		m.w = f.getWorker()
 		if m.w.fvm != nil && !f.readsLen {
 			m.fvm = m.w.fvm
+		}
+		if m.w.ivm != nil && !f.readsLen && !f.callsHelpers {
+			m.ivm = m.w.ivm
 		}
 	}
 	return m
@@ -308,6 +338,13 @@ func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
 		}
 		return uint32(r0), nil
 	}
+	if m.ivm != nil && md == nil && m.w.zeroCtx {
+		r0, err := m.ivm.RunWithPacket(m.w.ctx, pkt)
+		if err != nil {
+			return 0, err
+		}
+		return uint32(r0), nil
+	}
 	return m.w.match(pkt, md)
 }
 
@@ -315,6 +352,6 @@ func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
 func (m *Matcher) Close() {
 	if m.w != nil {
 		m.f.putWorker(m.w)
-		m.w, m.fvm = nil, nil
+		m.w, m.fvm, m.ivm = nil, nil, nil
 	}
 }

@@ -218,6 +218,69 @@ func TestMatcher(t *testing.T) {
 	}
 }
 
+// TestMatcherNoLenWrites covers the runs that skip the per-packet context
+// writes: programs without len loads, with and without helper calls, with
+// metadata coming and going, through every entry point.
+func TestMatcherNoLenWrites(t *testing.T) {
+	var nla []byte
+	nla = append(nla, 0xaa, 0xbb, 0xcc, 0xdd)
+	nla = append(nla, nlattr(1, []byte{1, 2, 3, 4, 5})...)
+	nla = append(nla, nlattr(2, []byte{6})...)
+	progs := []struct {
+		src     string
+		helpers bool
+	}{
+		// Metadata only from the context; the packet from legacy loads.
+		{"ld #ifidx\njeq #0, pkt, meta\nmeta: ret a\npkt: ldb [2]\nadd #1\nret a", false},
+		// A helper, which finds the packet through the worker.
+		{"ld #4\nldx #2\nld #nla\nadd #5\nret a", true},
+	}
+	for _, pc := range progs {
+		prog := mustAssemble(t, pc.src)
+		for _, e := range testEngines {
+			f, err := NewFilter(prog, Options{Engine: e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := f.NewMatcher()
+			if e == EngineInterp && (m.ivm != nil) == pc.helpers {
+				t.Fatalf("%q: the direct interp entry is used: %v, want %v", pc.src, m.ivm != nil, !pc.helpers)
+			}
+			for i := range 24 {
+				pkt := nla[:len(nla)-i%3]
+				var md *Metadata
+				if i%4 == 1 {
+					md = &Metadata{IfIndex: 9 + uint32(i)}
+				}
+				want := Eval(prog, pkt, md)
+				if got, err := m.Match(pkt, md); err != nil || got != want {
+					t.Fatalf("%v %q: round %d: Matcher.Match = %d, %v; want %d", e, pc.src, i, got, err, want)
+				}
+				if got, err := f.Match(pkt, md); err != nil || got != want {
+					t.Fatalf("%v %q: round %d: Filter.Match = %d, %v; want %d", e, pc.src, i, got, err, want)
+				}
+				if i%5 == 0 {
+					// A batch after metadata runs: the context must be reset.
+					pkts := [][]byte{pkt, nla}
+					got := make([]uint32, 2)
+					if err := m.MatchBatch(pkts, []uint32{1000, 0}, got); err != nil {
+						t.Fatal(err)
+					}
+					for k, p := range pkts {
+						if w := Eval(prog, p, nil); got[k] != w {
+							t.Fatalf("%v %q: round %d: batch verdict %d = %d, want %d", e, pc.src, i, k, got[k], w)
+						}
+					}
+				}
+			}
+			m.Close()
+			if err := f.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
 // BenchmarkFilterHTTP is issue 6's figure: `ip and tcp and dst port 80`
 // on a 64-byte frame, per engine, through Filter.Match, a Matcher and a
 // Matcher's batches (ns/op and cpu-ns/op are per packet throughout).
