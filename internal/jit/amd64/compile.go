@@ -120,6 +120,9 @@ type compiler struct {
 	// packetLen[i]: a length the packet is known to have at slot i
 	// (FilterVM: knownPacketLen).
 	packetLen []int64
+	// zeroBelow[i] (FilterVM): the length a bounds check at slot i may
+	// test (zeroBelow in filter.go).
+	zeroBelow []int64
 	// ldEnd[k] (FilterVM): where the packet length minus 1, 2, 4 is kept
 	// (filterLdEnd, or a register the program never uses).
 	ldEnd [3]operand
@@ -177,10 +180,11 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
 
 	if filter {
+		c.zeroBelow = zeroBelow(insns)
+		c.packetLen = knownPacketLen(insns, c.zeroBelow)
+		c.nonNegative = indNonNegative(insns)
 		c.allocLdEnds()
 		c.fused = c.findFusedLoads()
-		c.nonNegative = indNonNegative(insns)
-		c.packetLen = knownPacketLen(insns)
 		c.emitFilterStubs()
 	} else {
 		c.emitStubs()
@@ -427,13 +431,8 @@ func (c *compiler) emitFilterRunStart() {
 			e.store(s64, mem(scratchReg, off), rax)
 		}
 	}
-	// The bounds of the load sizes the program uses.
-	var sizes [3]bool
-	for i, in := range c.insns {
-		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !c.insns[i-1].IsLDDW()) {
-			sizes[sizeIndex(isa.SizeBytes(in.Size()))] = true
-		}
-	}
+	// The bounds of the load sizes the program's checks use.
+	sizes := c.boundSizes()
 	for k, size := range []int32{1, 2, 4} {
 		if sizes[k] {
 			if m := c.ldEnd[k]; !m.isMem {
@@ -1197,8 +1196,13 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		// A constant offset known to be non-negative: compare it with
 		// the bound directly and address the packet with it; no compare
 		// at all when earlier loads proved the packet long enough.
-		if !c.filter || int64(in.Imm)+int64(size) > c.packetLen[i] {
+		if !c.filter {
 			e.aluImm(aluCMP, s64, ldEnd, in.Imm)
+			e.jcc(condL, c.ldOOB)
+		} else if end := int64(in.Imm) + int64(size); end > c.packetLen[i] {
+			// The packet must hold zeroBelow[i] bytes (>= end): a
+			// shorter one would make the run return 0 anyway.
+			e.aluImm(aluCMP, s64, ldEnd, int32(max(end, c.zeroBelow[i])-int64(size)))
 			e.jcc(condL, c.ldOOB)
 		}
 		base := budgetReg // FilterVM: the packet base

@@ -227,12 +227,7 @@ func (c *compiler) allocLdEnds() {
 			used |= argRegs
 		}
 	}
-	var sizes [3]bool
-	for i, in := range c.insns {
-		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !c.insns[i-1].IsLDDW()) {
-			sizes[sizeIndex(isa.SizeBytes(in.Size()))] = true
-		}
-	}
+	sizes := c.boundSizes()
 	free := ldEndCandidates
 	c.batchState = batchSpill
 	for k := range c.ldEnd {
@@ -261,4 +256,23 @@ func (c *compiler) allocLdEnds() {
 			free = free[1:]
 		}
 	}
+}
+
+// boundSizes says which legacy-load sizes (1, 2, 4 bytes) a bounds check
+// of the filter entry's code uses: an absolute load that earlier checks
+// cover (packetLen) needs none, so its size may need no bound at all.
+func (c *compiler) boundSizes() [3]bool {
+	var sizes [3]bool
+	for i, in := range c.insns {
+		if in.Class() != isa.ClassLD || in.IsLDDW() || (i > 0 && c.insns[i-1].IsLDDW()) {
+			continue
+		}
+		size := isa.SizeBytes(in.Size())
+		if in.Mode() == isa.ModeABS && in.Imm >= 0 && !c.opts.BlindConstants &&
+			int64(in.Imm)+int64(size) <= c.packetLen[i] {
+			continue // emitLD emits no check here
+		}
+		sizes[sizeIndex(size)] = true
+	}
+	return sizes
 }
