@@ -108,6 +108,10 @@ func (c *compiler) emitBatchStubs() {
 	} else {
 		e.mov(s64, cur.r, rax)
 	}
+	// The loop head on a 32-byte boundary (the code is page-aligned):
+	// the per-packet path then spans as few decode windows as it can.
+	// The padding runs once per call.
+	e.align(32)
 	e.bind(next)
 	p := scratchReg
 	if cur.isMem {
