@@ -560,6 +560,16 @@ func (c *compiler) emitPair(i int) bool {
 			return false
 		}
 		e.leaSize(size, xreg[a.Dst], mem(xreg[a.Src], disp))
+	case c.batch && !c.batchState[bVerdict].isMem && !c.opts.BlindConstants && a.Dst == isa.R0 && a.Offset == 0 &&
+		(a.Opcode == isa.ClassALU|isa.OpMOV|isa.SrcK || a.Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcK) &&
+		b.Opcode == isa.OpcodeExit:
+		// The batch entry's "return imm": the verdict (r0's low 32
+		// bits) stored straight from the immediate; r0 is dead after it
+		// (each run starts afresh).
+		v := c.batchState[bVerdict]
+		e.storeImm(s32, mem(v.r, 0), a.Imm)
+		e.aluImm(aluADD, s64, v, 4)
+		e.jmp(c.batchNext)
 	case (a.Class() == isa.ClassSTX || a.Class() == isa.ClassST && !c.opts.BlindConstants) && a.Mode() == isa.ModeMEM && a.Dst == isa.R10:
 		// A load of the stack slot just stored: the store stays, the
 		// load becomes a register move, which keeps the value's

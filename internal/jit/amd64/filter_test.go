@@ -556,6 +556,12 @@ func TestFilterZeroBelow(t *testing.T) {
 		"ldabsh 12\njne %r0, 0x800, +2\nldabsb 40\nexit\nmov %r0, %r9\nexit",
 		// A store between the loads must happen before the second fails.
 		"ldabsh 12\nstw [%r1], 7\nldabsb 40\nexit",
+		// Constant verdicts (the batch entry stores them directly), one
+		// exit also a jump target.
+		// The bytes at 12, 13, 14 are 8, 0, 0x45: each takes a path.
+		"ldabsb 12\njeq %r0, 0, +3\njeq %r0, 8, +1\nmov32 %r0, 7\nexit\nmov %r0, -5\nexit",
+		"ldabsb 13\njeq %r0, 0, +3\njeq %r0, 8, +1\nmov32 %r0, 7\nexit\nmov %r0, -5\nexit",
+		"ldabsb 14\njeq %r0, 0, +3\njeq %r0, 8, +1\nmov32 %r0, 7\nexit\nmov %r0, -5\nexit",
 		// lddw, ja and a 64-bit mov on the way.
 		"ldabsb 2\nlddw %r3, 5\njeq %r0, 0, +2\nldabsw 50\nja +2\nmov %r0, 0\nexit\nexit",
 	} {
