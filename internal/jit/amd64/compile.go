@@ -133,6 +133,8 @@ type compiler struct {
 	// the end of the packets and its verdict cursor (filterbatch.go).
 	batchState [3]operand
 	batchNext  label // the next packet's start
+	batchBody  label // after its test that packets remain
+	batchDone  label // the return when none remain
 	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
 	// an offset known to be non-negative (ranges.go).
 	nonNegative []bool
@@ -568,8 +570,7 @@ func (c *compiler) emitPair(i int) bool {
 		// (each run starts afresh).
 		v := c.batchState[bVerdict]
 		e.storeImm(s32, mem(v.r, 0), a.Imm)
-		e.aluImm(aluADD, s64, v, 4)
-		e.jmp(c.batchNext)
+		c.batchAdvance()
 	case (a.Class() == isa.ClassSTX || a.Class() == isa.ClassST && !c.opts.BlindConstants) && a.Mode() == isa.ModeMEM && a.Dst == isa.R10:
 		// A load of the stack slot just stored: the store stays, the
 		// load becomes a register move, which keeps the value's

@@ -562,6 +562,10 @@ func TestFilterZeroBelow(t *testing.T) {
 		"ldabsb 12\njeq %r0, 0, +3\njeq %r0, 8, +1\nmov32 %r0, 7\nexit\nmov %r0, -5\nexit",
 		"ldabsb 13\njeq %r0, 0, +3\njeq %r0, 8, +1\nmov32 %r0, 7\nexit\nmov %r0, -5\nexit",
 		"ldabsb 14\njeq %r0, 0, +3\njeq %r0, 8, +1\nmov32 %r0, 7\nexit\nmov %r0, -5\nexit",
+		// The batch loop's state partly, then wholly in the spill area
+		// (the program names the registers it would take).
+		"mov %r9, 1\nmov %r5, 1\nmov %r2, 1\nmov %r1, 1\nldabsb 12\njeq %r0, 8, +2\nmov %r0, 3\nexit\nmov32 %r0, 5\nexit",
+		"mov %r9, 1\nmov %r5, 1\nmov %r2, 1\nmov %r1, 1\nmov %r7, 1\nmov %r8, 1\nldabsb 12\njeq %r0, 8, +2\nmov %r0, 3\nexit\nmov32 %r0, 5\nexit",
 		// lddw, ja and a 64-bit mov on the way.
 		"ldabsb 2\nlddw %r3, 5\njeq %r0, 0, +2\nldabsw 50\nja +2\nmov %r0, 0\nexit\nexit",
 	} {

@@ -110,8 +110,12 @@ func (c *compiler) emitBatchStubs() {
 	}
 	// The loop head on a 32-byte boundary (the code is page-aligned):
 	// the per-packet path then spans as few decode windows as it can.
-	// The padding runs once per call.
-	e.align(32)
+	// The padding runs once per call. With the cursors in registers,
+	// runs go on at batchBody (batchAdvance), which is then the head.
+	inRegs := !cur.isMem && !end.isMem && !verdict.isMem
+	if !inRegs {
+		e.align(32)
+	}
 	e.bind(next)
 	p := scratchReg
 	if cur.isMem {
@@ -125,6 +129,12 @@ func (c *compiler) emitBatchStubs() {
 		e.aluStore(aluCMP, s64, direct(p), end.r)
 	}
 	e.jcc(condAE, done)
+	c.batchDone = done
+	c.batchBody = e.newLabel()
+	if inRegs {
+		e.align(32)
+	}
+	e.bind(c.batchBody)
 	e.load(s64, budgetReg, mem(p, 0)) // the packet's address
 	e.load(s64, rbx, mem(p, 8))       // its length
 	e.aluImm(aluADD, s64, direct(p), sliceHeaderSize)
@@ -148,8 +158,24 @@ func (c *compiler) batchEnd() {
 		return
 	}
 	e.store(s32, mem(v.r, 0), rax)
+	c.batchAdvance()
+}
+
+// batchAdvance moves the verdict cursor (in a register) past the verdict
+// just stored and goes on with the next packet: with the loop's cursors
+// in registers, the loop's test is repeated here (a compare and one
+// taken branch instead of a jump back to the test).
+func (c *compiler) batchAdvance() {
+	e := &c.e
+	v, cur, end := c.batchState[bVerdict], c.batchState[bCur], c.batchState[bEnd]
 	e.aluImm(aluADD, s64, v, 4)
-	e.jmp(c.batchNext)
+	if cur.isMem || end.isMem {
+		e.jmp(c.batchNext)
+		return
+	}
+	e.aluStore(aluCMP, s64, direct(cur.r), end.r)
+	e.jcc(condB, c.batchBody)
+	e.jmp(c.batchDone)
 }
 
 // loadBatch compiles the batch entry of p (LoadFilter).
