@@ -120,6 +120,9 @@ type compiler struct {
 	// packetLen[i]: a length the packet is known to have at slot i
 	// (FilterVM: knownPacketLen).
 	packetLen []int64
+	// zeroBelow[i] (FilterVM): the length a bounds check at slot i may
+	// test (zeroBelow in filter.go).
+	zeroBelow []int64
 	// ldEnd[k] (FilterVM): where the packet length minus 1, 2, 4 is kept
 	// (filterLdEnd, or a register the program never uses).
 	ldEnd [3]operand
@@ -130,6 +133,8 @@ type compiler struct {
 	// the end of the packets and its verdict cursor (filterbatch.go).
 	batchState [3]operand
 	batchNext  label // the next packet's start
+	batchBody  label // after its test that packets remain
+	batchDone  label // the return when none remain
 	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
 	// an offset known to be non-negative (ranges.go).
 	nonNegative []bool
@@ -177,10 +182,11 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
 
 	if filter {
+		c.zeroBelow = zeroBelow(insns)
+		c.packetLen = knownPacketLen(insns, c.zeroBelow)
+		c.nonNegative = indNonNegative(insns)
 		c.allocLdEnds()
 		c.fused = c.findFusedLoads()
-		c.nonNegative = indNonNegative(insns)
-		c.packetLen = knownPacketLen(insns)
 		c.emitFilterStubs()
 	} else {
 		c.emitStubs()
@@ -427,13 +433,8 @@ func (c *compiler) emitFilterRunStart() {
 			e.store(s64, mem(scratchReg, off), rax)
 		}
 	}
-	// The bounds of the load sizes the program uses.
-	var sizes [3]bool
-	for i, in := range c.insns {
-		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !c.insns[i-1].IsLDDW()) {
-			sizes[sizeIndex(isa.SizeBytes(in.Size()))] = true
-		}
-	}
+	// The bounds of the load sizes the program's checks use.
+	sizes := c.boundSizes()
 	for k, size := range []int32{1, 2, 4} {
 		if sizes[k] {
 			if m := c.ldEnd[k]; !m.isMem {
@@ -561,6 +562,15 @@ func (c *compiler) emitPair(i int) bool {
 			return false
 		}
 		e.leaSize(size, xreg[a.Dst], mem(xreg[a.Src], disp))
+	case c.batch && !c.batchState[bVerdict].isMem && !c.opts.BlindConstants && a.Dst == isa.R0 && a.Offset == 0 &&
+		(a.Opcode == isa.ClassALU|isa.OpMOV|isa.SrcK || a.Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcK) &&
+		b.Opcode == isa.OpcodeExit:
+		// The batch entry's "return imm": the verdict (r0's low 32
+		// bits) stored straight from the immediate; r0 is dead after it
+		// (each run starts afresh).
+		v := c.batchState[bVerdict]
+		e.storeImm(s32, mem(v.r, 0), a.Imm)
+		c.batchAdvance()
 	case (a.Class() == isa.ClassSTX || a.Class() == isa.ClassST && !c.opts.BlindConstants) && a.Mode() == isa.ModeMEM && a.Dst == isa.R10:
 		// A load of the stack slot just stored: the store stays, the
 		// load becomes a register move, which keeps the value's
@@ -1197,8 +1207,13 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		// A constant offset known to be non-negative: compare it with
 		// the bound directly and address the packet with it; no compare
 		// at all when earlier loads proved the packet long enough.
-		if !c.filter || int64(in.Imm)+int64(size) > c.packetLen[i] {
+		if !c.filter {
 			e.aluImm(aluCMP, s64, ldEnd, in.Imm)
+			e.jcc(condL, c.ldOOB)
+		} else if end := int64(in.Imm) + int64(size); end > c.packetLen[i] {
+			// The packet must hold zeroBelow[i] bytes (>= end): a
+			// shorter one would make the run return 0 anyway.
+			e.aluImm(aluCMP, s64, ldEnd, int32(max(end, c.zeroBelow[i])-int64(size)))
 			e.jcc(condL, c.ldOOB)
 		}
 		base := budgetReg // FilterVM: the packet base

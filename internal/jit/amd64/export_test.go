@@ -28,6 +28,9 @@ func HasBMI2() bool { return useBMI2 }
 // KnownPacketLen exposes knownPacketLen to tests.
 var KnownPacketLen = knownPacketLen
 
+// ZeroBelow exposes zeroBelow to tests.
+var ZeroBelow = zeroBelow
+
 // FusedLoads exposes findFusedLoads to tests (no constant blinding).
 func FusedLoads(insns []isa.Instruction) []bool {
 	c := &compiler{insns: insns, opts: &Options{}}
@@ -36,3 +39,7 @@ func FusedLoads(insns []isa.Instruction) []bool {
 
 // IndNonNegative exposes indNonNegative to tests.
 var IndNonNegative = indNonNegative
+
+// BatchCode returns the generated machine code of p's batch entry and the
+// offset of its entry, for tests.
+func BatchCode(p *FilterProgram) ([]byte, int) { return p.bcomp.code, p.bcomp.freshEntry }

@@ -370,7 +370,10 @@ func readsUnwrittenStack(insns []isa.Instruction) bool {
 // check on every path to it prove the packet holds their bytes (a load out
 // of bounds ends the run). The filter entry then omits checks those prove.
 // insns must pass filterable (jumps only forward).
-func knownPacketLen(insns []isa.Instruction) []int64 {
+//
+// A check emitted at an absolute load tests the length zeroBelow gives
+// there (at least the load's own end), so later loads it covers need none.
+func knownPacketLen(insns []isa.Instruction, zero []int64) []int64 {
 	n := len(insns)
 	known := make([]int64, n)
 	reached := make([]bool, n)
@@ -400,7 +403,9 @@ func knownPacketLen(insns []isa.Instruction) []int64 {
 		v := known[i]
 		cl := in.Class()
 		if cl == isa.ClassLD && in.Mode() == isa.ModeABS && in.Imm >= 0 {
-			v = max(v, int64(in.Imm)+int64(isa.SizeBytes(in.Size())))
+			if end := int64(in.Imm) + int64(isa.SizeBytes(in.Size())); end > v {
+				v = max(end, zero[i]) // the check emitted here
+			}
 		}
 		switch {
 		case in.Opcode == isa.OpcodeExit:
@@ -416,4 +421,65 @@ func knownPacketLen(insns []isa.Instruction) []int64 {
 		}
 	}
 	return known
+}
+
+// zeroBelow returns, per slot, a length L such that a run from there on
+// a packet shorter than L returns 0 on every path, with no other effect:
+// a legacy load's bounds check there may then test the packet against L
+// instead of its own end (failing, it returns 0 too), and so cover the
+// checks of loads further on. Classic filters reject with 0, so the
+// check of the first load covers the whole path up to the longest load
+// before the accept. Only paths of ALU instructions, jumps, legacy loads
+// (out of bounds they return 0) and "r0 = 0; exit" count; any other
+// instruction (a memory access could fail instead) ends the claim (0).
+// The lengths stay below 2^31 (packets are shorter). insns must pass
+// filterable (jumps only forward).
+func zeroBelow(insns []isa.Instruction) []int64 {
+	const most = 1<<31 - 1
+	n := len(insns)
+	z := make([]int64, n+2)
+	at := func(t int) int64 {
+		if t < 0 || t >= n {
+			return 0
+		}
+		return z[t]
+	}
+	for i := n - 1; i >= 0; i-- {
+		in := insns[i]
+		if i > 0 && insns[i-1].IsLDDW() {
+			continue // the second slot of an lddw
+		}
+		cl := in.Class()
+		switch {
+		case in.IsLDDW():
+			z[i] = at(i + 2)
+		case (in.Opcode == isa.ClassALU|isa.OpMOV|isa.SrcK || in.Opcode == isa.ClassALU64|isa.OpMOV|isa.SrcK) &&
+			in.Dst == isa.R0 && in.Imm == 0 && in.Offset == 0 && i+1 < n && insns[i+1].Opcode == isa.OpcodeExit:
+			z[i] = most
+		case cl == isa.ClassALU || cl == isa.ClassALU64:
+			z[i] = at(i + 1)
+		case cl == isa.ClassLD:
+			v := at(i + 1)
+			if in.Mode() == isa.ModeABS && in.Imm >= 0 {
+				v = max(v, int64(in.Imm)+int64(isa.SizeBytes(in.Size())))
+			}
+			z[i] = min(v, most)
+		case in.Opcode == isa.OpcodeExit:
+			z[i] = 0
+		case (cl == isa.ClassJMP || cl == isa.ClassJMP32) && in.Op() != isa.OpCALL && in.Op() != isa.OpEXIT:
+			t, ok := isa.Target(insns, i)
+			if !ok {
+				z[i] = 0
+				break
+			}
+			if in.Op() == isa.OpJA {
+				z[i] = at(t)
+			} else {
+				z[i] = min(at(t), at(i+1))
+			}
+		default:
+			z[i] = 0
+		}
+	}
+	return z[:n]
 }

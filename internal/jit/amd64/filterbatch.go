@@ -108,6 +108,14 @@ func (c *compiler) emitBatchStubs() {
 	} else {
 		e.mov(s64, cur.r, rax)
 	}
+	// The loop head on a 32-byte boundary (the code is page-aligned):
+	// the per-packet path then spans as few decode windows as it can.
+	// The padding runs once per call. With the cursors in registers,
+	// runs go on at batchBody (batchAdvance), which is then the head.
+	inRegs := !cur.isMem && !end.isMem && !verdict.isMem
+	if !inRegs {
+		e.align(32)
+	}
 	e.bind(next)
 	p := scratchReg
 	if cur.isMem {
@@ -121,6 +129,12 @@ func (c *compiler) emitBatchStubs() {
 		e.aluStore(aluCMP, s64, direct(p), end.r)
 	}
 	e.jcc(condAE, done)
+	c.batchDone = done
+	c.batchBody = e.newLabel()
+	if inRegs {
+		e.align(32)
+	}
+	e.bind(c.batchBody)
 	e.load(s64, budgetReg, mem(p, 0)) // the packet's address
 	e.load(s64, rbx, mem(p, 8))       // its length
 	e.aluImm(aluADD, s64, direct(p), sliceHeaderSize)
@@ -144,8 +158,24 @@ func (c *compiler) batchEnd() {
 		return
 	}
 	e.store(s32, mem(v.r, 0), rax)
+	c.batchAdvance()
+}
+
+// batchAdvance moves the verdict cursor (in a register) past the verdict
+// just stored and goes on with the next packet: with the loop's cursors
+// in registers, the loop's test is repeated here (a compare and one
+// taken branch instead of a jump back to the test).
+func (c *compiler) batchAdvance() {
+	e := &c.e
+	v, cur, end := c.batchState[bVerdict], c.batchState[bCur], c.batchState[bEnd]
 	e.aluImm(aluADD, s64, v, 4)
-	e.jmp(c.batchNext)
+	if cur.isMem || end.isMem {
+		e.jmp(c.batchNext)
+		return
+	}
+	e.aluStore(aluCMP, s64, direct(cur.r), end.r)
+	e.jcc(condB, c.batchBody)
+	e.jmp(c.batchDone)
 }
 
 // loadBatch compiles the batch entry of p (LoadFilter).
@@ -227,12 +257,7 @@ func (c *compiler) allocLdEnds() {
 			used |= argRegs
 		}
 	}
-	var sizes [3]bool
-	for i, in := range c.insns {
-		if in.Class() == isa.ClassLD && !in.IsLDDW() && (i == 0 || !c.insns[i-1].IsLDDW()) {
-			sizes[sizeIndex(isa.SizeBytes(in.Size()))] = true
-		}
-	}
+	sizes := c.boundSizes()
 	free := ldEndCandidates
 	c.batchState = batchSpill
 	for k := range c.ldEnd {
@@ -261,4 +286,23 @@ func (c *compiler) allocLdEnds() {
 			free = free[1:]
 		}
 	}
+}
+
+// boundSizes says which legacy-load sizes (1, 2, 4 bytes) a bounds check
+// of the filter entry's code uses: an absolute load that earlier checks
+// cover (packetLen) needs none, so its size may need no bound at all.
+func (c *compiler) boundSizes() [3]bool {
+	var sizes [3]bool
+	for i, in := range c.insns {
+		if in.Class() != isa.ClassLD || in.IsLDDW() || (i > 0 && c.insns[i-1].IsLDDW()) {
+			continue
+		}
+		size := isa.SizeBytes(in.Size())
+		if in.Mode() == isa.ModeABS && in.Imm >= 0 && !c.opts.BlindConstants &&
+			int64(in.Imm)+int64(size) <= c.packetLen[i] {
+			continue // emitLD emits no check here
+		}
+		sizes[sizeIndex(size)] = true
+	}
+	return sizes
 }
