@@ -296,15 +296,9 @@ type Redirect struct {
 // Run runs the program once (or Repeat times) on the given input, the way
 // BPF_PROG_TEST_RUN does, and returns the program's return value.
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
-	if opts == nil {
-		opts = &RunOptions{}
-	}
-	var ctxIn []byte
-	if opts.Context != nil {
-		var err error
-		if ctxIn, err = marshal(opts.Context, -1); err != nil {
-			return 0, err
-		}
+	opts, ctxIn, err := runArgs(opts)
+	if err != nil {
+		return 0, err
 	}
 	inst, err := p.get()
 	if err != nil {
@@ -313,6 +307,19 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	ret, err := p.runOn(inst, opts, ctxIn)
 	p.pool.Put(inst)
 	return ret, err
+}
+
+// runArgs returns the options of a run (nil: none) and its context
+// bytes.
+func runArgs(opts *RunOptions) (*RunOptions, []byte, error) {
+	if opts == nil {
+		return &RunOptions{}, nil, nil
+	}
+	if opts.Context == nil {
+		return opts, nil, nil
+	}
+	ctxIn, err := marshal(opts.Context, -1)
+	return opts, ctxIn, err
 }
 
 // attachment is what an attachment gives a run (bpf_get_attach_cookie,
@@ -538,15 +545,9 @@ func (r *Runner) Run(opts *RunOptions) (uint32, error) {
 	if r.inst == nil || r.p.closed.Load() {
 		return 0, fmt.Errorf("program %s: runner: %w", r.p.name, ErrClosed)
 	}
-	if opts == nil {
-		opts = &RunOptions{}
-	}
-	var ctxIn []byte
-	if opts.Context != nil {
-		var err error
-		if ctxIn, err = marshal(opts.Context, -1); err != nil {
-			return 0, err
-		}
+	opts, ctxIn, err := runArgs(opts)
+	if err != nil {
+		return 0, err
 	}
 	return r.p.runOn(r.inst, opts, ctxIn)
 }

@@ -1,12 +1,10 @@
 package engine_test
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"github.com/bpfvm/bpfvm/asm"
 	"github.com/bpfvm/bpfvm/internal/engine"
-	"github.com/bpfvm/bpfvm/internal/maps"
 )
 
 func TestStaticMapArg(t *testing.T) {
@@ -60,17 +58,6 @@ func TestPrandomNext(t *testing.T) {
 	for _, want := range []uint64{0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f} {
 		if got := engine.PrandomNext(&s); got != want&0xffffffff {
 			t.Fatalf("got %#x, want %#x", got, want&0xffffffff)
-		}
-	}
-}
-
-// TestMix64 checks that engines hash keys as the maps do.
-func TestMix64(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 1000 {
-		x := r.Uint64()
-		if engine.Mix64(x) != maps.Mix(x) {
-			t.Fatalf("Mix64(%#x) = %#x, maps.Mix %#x", x, engine.Mix64(x), maps.Mix(x))
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/bpfvm/bpfvm/internal/engine"
 )
 
 // hashEntry is one element. Its value lives in the map's preallocated
@@ -111,7 +113,7 @@ func (m *hashMap) hashOf(key []byte) uint64 {
 	default:
 		return maphash.Bytes(m.seed, key)
 	}
-	return Mix(x ^ m.seed64) // HashTable's readers hash the same way
+	return engine.Mix64(x ^ m.seed64) // the engines' inline lookups hash the same way
 }
 
 // chainLink returns the pointer that points at e in its bucket's chain.

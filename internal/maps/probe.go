@@ -9,7 +9,7 @@ import "unsafe"
 // string: data pointer and length at KeyOffset), its hash (at
 // HashOffset) and the next entry (an atomic pointer at NextOffset). The
 // hash of a 4-byte (little-endian u32) or 8-byte (u64) key x is
-// Mix(x ^ Seed). The table never moves while the map lives.
+// engine.Mix64(x ^ Seed). The table never moves while the map lives.
 //
 // Values, for a preallocated map, are the slabs of its values (see
 // ValueSlabs): an entry's value address is an atomic pointer at
@@ -34,15 +34,6 @@ var (
 	ValueOffset = unsafe.Offsetof(hashEntry{}.val)
 	RefOffset   = unsafe.Offsetof(hashEntry{}.ref)
 )
-
-// Mix is the splitmix64 finalizer the hashes of 4- and 8-byte keys use.
-func Mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
-}
 
 // Table returns the bucket table of m when readers may use it: a hash map
 // (HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH: a reader deciding that

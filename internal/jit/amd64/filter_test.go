@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -418,20 +417,7 @@ func runAtDepth(vm *amd64.FilterVM, pkt []byte, n int) (uint64, error) {
 // place beyond the call.
 func TestFilterGCAndStackMoves(t *testing.T) {
 	p := loadFilter(t, "ldabsw 0\nmov %r6, %r0\nldabsb 63\nadd %r0, %r6\nstxdw [%r10-8], %r0\nldxdw %r0, [%r10-8]\nexit")
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				runtime.GC()
-			}
-		}
-	}()
+	stopGC := collectContinuously()
 	var runners sync.WaitGroup
 	for g := range 4 {
 		runners.Add(1)
@@ -451,8 +437,7 @@ func TestFilterGCAndStackMoves(t *testing.T) {
 		}()
 	}
 	runners.Wait()
-	close(stop)
-	wg.Wait()
+	stopGC()
 }
 
 // TestFilterTooLargePacket: a packet of 2 GiB or more fails before the

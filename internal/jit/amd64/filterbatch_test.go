@@ -5,7 +5,6 @@ package amd64_test
 import (
 	"encoding/binary"
 	"errors"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -95,20 +94,7 @@ func TestFilterBatchLong(t *testing.T) {
 // continuously, from several goroutines.
 func TestFilterBatchGC(t *testing.T) {
 	p := loadFilter(t, "ldabsw 0\nmov %r6, %r0\nldabsb 63\nadd %r0, %r6\nstxdw [%r10-8], %r0\nldxdw %r0, [%r10-8]\nexit")
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				runtime.GC()
-			}
-		}
-	}()
+	stopGC := collectContinuously()
 	var runners sync.WaitGroup
 	for g := range 4 {
 		runners.Add(1)
@@ -137,8 +123,7 @@ func TestFilterBatchGC(t *testing.T) {
 		}()
 	}
 	runners.Wait()
-	close(stop)
-	wg.Wait()
+	stopGC()
 }
 
 // TestFilterBatchNoAllocations: a batch allocates nothing.

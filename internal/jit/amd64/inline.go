@@ -204,17 +204,26 @@ func (c *compiler) emitArrayLookup(i int, m *engine.InlineMap, s int) {
 	e.bind(null)
 	e.aluStore(aluXOR, s32, direct(rax), rax)
 	e.jmp(done)
-	c.cold = append(c.cold, func() {
-		e.bind(install)
-		for w := int32(0); w < sizeRegion; w += 8 {
-			e.load(s64, rax, ctxField(slot+offArraySlab+w))
-			e.store(s64, ctxField(ro+w), rax)
-		}
-		e.jmp(back)
-	})
+	c.coldInstallRegion(install, slot+offArraySlab, ro, rax, back)
 	e.bind(generic)
 	c.emitHelperCall(i)
 	e.bind(done)
+}
+
+// coldInstallRegion emits, out of line at install, the copy of the
+// region at context offset from into the region slot at ro (through tmp),
+// then a jump to back: an inline lookup's slab becomes the region the
+// program's next accesses check against.
+func (c *compiler) coldInstallRegion(install label, from, ro int32, tmp reg, back label) {
+	e := &c.e
+	c.cold = append(c.cold, func() {
+		e.bind(install)
+		for w := int32(0); w < sizeRegion; w += 8 {
+			e.load(s64, tmp, ctxField(from+w))
+			e.store(s64, ctxField(ro+w), tmp)
+		}
+		e.jmp(back)
+	})
 }
 
 // emitHashMiss emits the lookup of the hash map m, in hash slot s of the
@@ -328,14 +337,7 @@ func (c *compiler) emitHashHit(m *engine.InlineMap, slot int32, next, hit label)
 		e.load(s64, scratchReg, ctxField(slot+offHashSlabHi))
 		e.aluLoad(aluCMP, s64, scratchReg, ctxField(ro+offRegionHi))
 		e.jcc(condNE, install)
-		c.cold = append(c.cold, func() {
-			e.bind(install)
-			for w := int32(0); w < sizeRegion; w += 8 {
-				e.load(s64, scratchReg, ctxField(slot+offHashSlab+w))
-				e.store(s64, ctxField(ro+w), scratchReg)
-			}
-			e.jmp(hit)
-		})
+		c.coldInstallRegion(install, slot+offHashSlab, ro, scratchReg, hit)
 	}
 	e.jmp(hit)
 	e.bind(other)

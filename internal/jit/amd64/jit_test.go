@@ -551,20 +551,8 @@ func TestGCAndStackMoves(t *testing.T) {
 		jlt %r7, 200, loop
 		ldxb %r0, [%r6]
 		exit`, amd64.Options{Helpers: helpers})
-	stop := make(chan struct{})
+	stopGC := collectContinuously()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				runtime.GC()
-			}
-		}
-	}()
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
 		go func() {
@@ -580,7 +568,7 @@ func TestGCAndStackMoves(t *testing.T) {
 		}()
 	}
 	time.Sleep(10 * time.Millisecond)
-	close(stop)
+	stopGC()
 	wg.Wait()
 }
 
@@ -807,4 +795,26 @@ func TestHelperRegionsInline(t *testing.T) {
 		_, err = vm.Run(mem)
 		wantRunError(t, err, engine.ErrOutOfBounds, 20)
 	}
+}
+
+// collectContinuously runs the garbage collector in a loop until the
+// returned function is called (which waits for the loop to end): runs
+// under it must neither lose memory they use nor depend on where the
+// goroutine stack is.
+func collectContinuously() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
