@@ -17,14 +17,15 @@ const allRegs = 1<<(isa.R10+1) - 1
 // must clear r1-r5 (as the kernel's and the interpreter's do): only if the
 // program may read one of them before writing it (a classic filter's
 // translation never does, so its loads skip five instructions each); and
-// the registers the program may read before writing them (entry), the
-// only ones a run must start with zeroed. singleFrame says an exit ends
+// the registers live on entry to each slot (a mask per slot; live[0]:
+// the registers the program may read before writing them, the only ones
+// a run must start with zeroed). singleFrame says an exit ends
 // the run (no local calls); otherwise an exit may hand registers to a
 // caller and counts as reading them all.
-func liveness(insns []isa.Instruction, singleFrame bool) (keepArgs []bool, entry uint16) {
+func liveness(insns []isa.Instruction, singleFrame bool) (keepArgs []bool, live []uint16) {
 	n := len(insns)
 	keep := make([]bool, n)
-	live := make([]uint16, n+1) // live[i]: registers live on entry to slot i
+	live = make([]uint16, n+1)  // live[i]: registers live on entry to slot i
 	out := func(i int) uint16 { // live after slot i
 		in := insns[i]
 		next := i + 1
@@ -126,5 +127,5 @@ func liveness(insns []isa.Instruction, singleFrame bool) (keepArgs []bool, entry
 			}
 		}
 	}
-	return keep, live[0]
+	return keep, live
 }

@@ -179,7 +179,8 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 	c.ldOOB = c.e.newLabel()
 	c.callbackRet = c.e.newLabel()
 	c.findBlocks()
-	c.keepArgs, c.entryLive = liveness(insns, c.singleFrame)
+	keep, live := liveness(insns, c.singleFrame)
+	c.keepArgs, c.entryLive = keep, live[0]
 
 	if filter {
 		c.zeroBelow = zeroBelow(insns)

@@ -5,6 +5,7 @@ package amd64
 import (
 	"math/bits"
 
+	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
@@ -28,16 +29,9 @@ func (c *compiler) findFusedLoads() []bool {
 	}
 	insns := c.insns
 	n := len(insns)
-	target := make([]bool, n+1)
-	for i := 0; i < n; i++ {
-		if t, ok := isa.Target(insns, i); ok && t >= 0 && t < n {
-			target[t] = true
-		}
-		if insns[i].IsLDDW() {
-			i++
-		}
-	}
-	live := r0Live(insns)
+	target := engine.JumpTargets(insns)
+	_, regsLive := liveness(insns, true) // no calls: an exit ends the run
+	live := func(i int) bool { return regsLive[i]&(1<<isa.R0) != 0 }
 	var fused []bool
 	for i := 0; i+1 < n; i++ {
 		ld, j := insns[i], insns[i+1]
@@ -48,7 +42,7 @@ func (c *compiler) findFusedLoads() []bool {
 			continue
 		}
 		t, ok := isa.Target(insns, i+1)
-		if !ok || t < 0 || t >= n || live[t] || i+2 < n && live[i+2] {
+		if !ok || t < 0 || t >= n || live(t) || i+2 < n && live(i+2) {
 			continue
 		}
 		size := isa.SizeBytes(ld.Size())
@@ -106,58 +100,4 @@ func (c *compiler) emitFusedLoad(i, size int, m operand) {
 	}
 	t, _ := isa.Target(c.insns, i+1)
 	e.jcc(jumpCond[j.Op()], c.insn[t])
-}
-
-// r0Live returns, per slot, whether some path from it may read r0 before
-// writing it (insns jump only forward). Register fields of instructions
-// that do not use them count as reads: a cautious answer.
-func r0Live(insns []isa.Instruction) []bool {
-	n := len(insns)
-	live := make([]bool, n+1)
-	for i := n - 1; i >= 0; i-- {
-		if i > 0 && insns[i-1].IsLDDW() {
-			continue // the second half of an lddw
-		}
-		in := insns[i]
-		next := i + 1
-		if in.IsLDDW() {
-			next = i + 2
-		}
-		after := false
-		cl := in.Class()
-		isJump := cl == isa.ClassJMP || cl == isa.ClassJMP32
-		switch {
-		case in.Opcode == isa.OpcodeExit:
-			live[i] = true
-			continue
-		case isJump && in.Op() == isa.OpJA:
-			t, ok := isa.Target(insns, i)
-			live[i] = !ok || t < 0 || t >= n || live[t]
-			continue
-		case isJump:
-			t, ok := isa.Target(insns, i)
-			after = !ok || t < 0 || t >= n || live[t]
-		}
-		if next < n {
-			after = after || live[next]
-		}
-		srcReg := in.Source() == isa.SrcX || cl == isa.ClassLDX || cl == isa.ClassSTX || cl == isa.ClassLD && in.Mode() == isa.ModeIND
-		reads := in.Dst == isa.R0 || srcReg && in.Src == isa.R0
-		defines := false
-		switch {
-		case (cl == isa.ClassALU || cl == isa.ClassALU64) && in.Op() == isa.OpMOV && in.Dst == isa.R0:
-			reads = in.Source() == isa.SrcX && in.Src == isa.R0
-			defines = true
-		case cl == isa.ClassLDX && in.Dst == isa.R0:
-			reads = in.Src == isa.R0
-			defines = true
-		case cl == isa.ClassLD && in.IsLDDW():
-			reads, defines = false, in.Dst == isa.R0
-		case cl == isa.ClassLD:
-			reads = in.Mode() == isa.ModeIND && in.Src == isa.R0
-			defines = true
-		}
-		live[i] = reads || !defines && after
-	}
-	return live
 }
