@@ -1148,6 +1148,23 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			regs[in2.dst&15] += regs[in2.src&15]
 			pc += 2
 			continue
+		case opLdxDWAddMovX:
+			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				p = unsafe.Add(vm.stackPtr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			}
+			if p == nil {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			regs[in.dst&15] = *(*uint64)(p)
+			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
+			regs[in2.dst&15] += regs[in2.src&15]
+			in3 := (*op)(unsafe.Add(unsafe.Pointer(in), 2*unsafe.Sizeof(op{})))
+			regs[in3.dst&15] = regs[in3.src&15]
+			pc += 3
+			continue
 		case opAdd64XMovX:
 			regs[in.dst&15] += regs[in.src&15]
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
@@ -1564,11 +1581,41 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			regs[10] = vm.stackLo + vm.stackLen
 			pc = f.ret
 
-		case opMapLookupHash: // mapops.go: an absent key (on the stack, r1 the map)
+		case opMapLookupHash, opMapGroupHash: // mapops.go: a key on the stack, r1 the map; fuse.go: the lookup group
+			// at is the slot of the lookup, where the driver takes over
+			// if this cannot decide.
+			at, mi := pc, in.dst // the slot of the lookup and the map
+			if in.kind == opMapGroupHash {
+				// The key register, its store to the stack (a driver's job
+				// outside the live stack: stop there, having run the mov),
+				// r2 and r1 (Load checked the lddw loads this map's handle).
+				k := uint64(uint32(in.imm))
+				if in.aux&groupDW != 0 {
+					k = in.imm
+				}
+				regs[in.dst&15] = k
+				if a := regs[10] + uint64(int64(int16(uint16(in.off)))) - vm.stackLo; in.aux&groupDW == 0 && a <= vm.stackLen-4 {
+					*(*uint32)(unsafe.Add(vm.stackPtr, a)) = uint32(k)
+					if a < vm.dirty {
+						vm.dirty = a
+					}
+				} else if in.aux&groupDW != 0 && a <= vm.stackLen-8 {
+					*(*uint64)(unsafe.Add(vm.stackPtr, a)) = k
+					if a < vm.dirty {
+						vm.dirty = a
+					}
+				} else {
+					return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
+				}
+				regs[2] = regs[10] + uint64(int64(in.off>>16))
+				mi = in.src
+				regs[1] = vm.vmMapAt(mi).handle
+				at = pc + 6
+			}
 			// The chains are read without locks, as the map's own lookups
 			// read them; an entry with the key's hash may be the key: the
 			// driver looks it up.
-			if v := vm.vmMapAt(in.dst); regs[1] == v.handle && v.buckets != nil {
+			if v := vm.vmMapAt(mi); regs[1] == v.handle && v.buckets != nil {
 				if a := regs[2] - vm.stackLo; a <= vm.stackLen-v.ks {
 					x := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a)))
 					if v.ks == 8 {
@@ -1622,19 +1669,35 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 					}
 					if decided {
 						regs[0] = r0
-						pc++
-						continue
+						if in.kind == opMapLookupHash {
+							pc++
+							continue
+						}
+						// The group's jump on r0; its destination's
+						// segment is paid below the switch.
+						if (r0 == 0) != (in.aux&groupJne != 0) {
+							pc = int((*op)(unsafe.Add(unsafe.Pointer(in), 7*unsafe.Sizeof(op{}))).off)
+						} else {
+							pc += 8
+						}
+						break
 					}
 				}
 			}
-			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			return at, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(at)*4))), stopSlow
 		case opMapLookupArray: // mapops.go: a key on the stack, r1 the map
-			// The result, or 0 for an index out of range; priming the
-			// access caches is left to the driver, which a first access
-			// to the slab reaches once. Spelled out (see load16BE).
+			// The result, or 0 for an index out of range, with the slab
+			// primed in the access caches (the program reads the value
+			// next, almost always). Spelled out (see load16BE).
 			if v, a := vm.vmMapAt(in.dst), regs[2]-vm.stackLo; regs[1] == v.handle && a <= vm.stackLen-4 {
 				if i := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a))); i < v.max {
 					regs[0] = v.base + i*v.stride
+					if vm.cacheR.lo != v.slab.lo {
+						vm.cacheR = v.slab
+					}
+					if v.slab.writable && vm.cacheW.lo != v.slab.lo {
+						vm.cacheW = v.slab
+					}
 				} else {
 					regs[0] = 0
 				}
@@ -1642,6 +1705,51 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 				continue
 			}
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+		case opMapGroupArray: // fuse.go: the lookup group on an inline array
+			// The key register, its store to the stack (a driver's job
+			// outside the live stack: stop there, having run the mov),
+			// r2 and r1 (Load checked the lddw loads this map's handle).
+			k := uint64(uint32(in.imm))
+			if in.aux&groupDW != 0 {
+				k = in.imm
+			}
+			regs[in.dst&15] = k
+			if a := regs[10] + uint64(int64(int16(uint16(in.off)))) - vm.stackLo; in.aux&groupDW == 0 && a <= vm.stackLen-4 {
+				*(*uint32)(unsafe.Add(vm.stackPtr, a)) = uint32(k)
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+			} else if in.aux&groupDW != 0 && a <= vm.stackLen-8 {
+				*(*uint64)(unsafe.Add(vm.stackPtr, a)) = k
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+			} else {
+				return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
+			}
+			regs[2] = regs[10] + uint64(int64(in.off>>16))
+			v := vm.vmMapAt(in.src)
+			regs[1] = v.handle
+			a := regs[2] - vm.stackLo
+			if a > vm.stackLen-4 {
+				return pc + 6, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+6)*4))), stopSlow
+			}
+			r0 := uint64(0)
+			if i := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a))); i < v.max {
+				r0 = v.base + i*v.stride
+				if vm.cacheR.lo != v.slab.lo {
+					vm.cacheR = v.slab
+				}
+				if v.slab.writable && vm.cacheW.lo != v.slab.lo {
+					vm.cacheW = v.slab
+				}
+			}
+			regs[0] = r0
+			if (r0 == 0) != (in.aux&groupJne != 0) {
+				pc = int((*op)(unsafe.Add(unsafe.Pointer(in), 7*unsafe.Sizeof(op{}))).off)
+			} else {
+				pc += 8
+			}
 
 		default:
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow

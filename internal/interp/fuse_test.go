@@ -110,7 +110,7 @@ func fusionCases() []fusionCase {
 			}
 		}
 	}
-	return cases
+	return append(cases, mapGroupCases()...)
 }
 
 // fusionMem is the memory the fusion tests run with: bytes 1..16.
@@ -169,7 +169,7 @@ func loadFusion(t *testing.T, src string) (*Program, []isa.Instruction) {
 	if err != nil {
 		t.Fatalf("assemble: %v\n%s", err, src)
 	}
-	p, err := Load(insns, Options{})
+	p, err := Load(insns, fusionOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestFusedPairs(t *testing.T) {
 			// The same program entered by a jump to the pair's second
 			// instruction: the first must not run.
 			jumped := append([]isa.Instruction{{Opcode: isa.OpcodeJA, Offset: int16(c.at + 1)}}, insns...)
-			pj, err := Load(jumped, Options{})
+			pj, err := Load(jumped, fusionOptions(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -276,7 +276,7 @@ func TestFusedRegionMiss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.code[2].kind != opLdxDWAdd64X {
+	if p.code[2].kind != opLdxDWAddMovX {
 		t.Fatal("slot 2 is not fused")
 	}
 	vm := p.NewVM()
