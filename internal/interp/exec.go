@@ -1158,11 +1158,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 			}
-			regs[in.dst&15] = *(*uint64)(p)
-			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
-			regs[in2.dst&15] += regs[in2.src&15]
-			in3 := (*op)(unsafe.Add(unsafe.Pointer(in), 2*unsafe.Sizeof(op{})))
-			regs[in3.dst&15] = regs[in3.src&15]
+			// rA = load; rA += rC; rC = rA (fuse.go: A != C), through a
+			// local: register-file stores and loads with indices the CPU
+			// learns late made a chain that was most of a lookup's cost.
+			x := *(*uint64)(p) + regs[in.aux&15]
+			regs[in.dst&15] = x
+			regs[in.aux&15] = x
 			pc += 3
 			continue
 		case opAdd64XMovX:
@@ -1586,28 +1587,21 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			// if this cannot decide.
 			at, mi := pc, in.dst // the slot of the lookup and the map
 			if in.kind == opMapGroupHash {
-				// The key register, its store to the stack (a driver's job
-				// outside the live stack: stop there, having run the mov),
-				// r2 and r1 (Load checked the lddw loads this map's handle).
+				// As opMapGroupArray's.
 				k := uint64(uint32(in.imm))
-				if in.aux&groupDW != 0 {
+				fp := vm.stackLen
+				a := fp + uint64(int64(int16(uint16(in.off))))
+				if in.aux&groupDW == 0 {
+					*(*uint32)(unsafe.Add(vm.stackPtr, a)) = uint32(k)
+				} else {
 					k = in.imm
+					*(*uint64)(unsafe.Add(vm.stackPtr, a)) = k
 				}
 				regs[in.dst&15] = k
-				if a := regs[10] + uint64(int64(int16(uint16(in.off)))) - vm.stackLo; in.aux&groupDW == 0 && a <= vm.stackLen-4 {
-					*(*uint32)(unsafe.Add(vm.stackPtr, a)) = uint32(k)
-					if a < vm.dirty {
-						vm.dirty = a
-					}
-				} else if in.aux&groupDW != 0 && a <= vm.stackLen-8 {
-					*(*uint64)(unsafe.Add(vm.stackPtr, a)) = k
-					if a < vm.dirty {
-						vm.dirty = a
-					}
-				} else {
-					return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
+				if a < vm.dirty {
+					vm.dirty = a
 				}
-				regs[2] = regs[10] + uint64(int64(in.off>>16))
+				regs[2] = vm.stackLo + fp + uint64(int64(in.off>>16))
 				mi = in.src
 				regs[1] = vm.vmMapAt(mi).handle
 				at = pc + 6
@@ -1706,36 +1700,33 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opMapGroupArray: // fuse.go: the lookup group on an inline array
-			// The key register, its store to the stack (a driver's job
-			// outside the live stack: stop there, having run the mov),
-			// r2 and r1 (Load checked the lddw loads this map's handle).
+			// The key register and its store, r2 and r1 (Load checked
+			// that the lddw loads this map's handle and that both stack
+			// offsets lie in the frame: r10, read-only, is the end of the
+			// live stack, so fp is its offset there).
 			k := uint64(uint32(in.imm))
-			if in.aux&groupDW != 0 {
+			fp := vm.stackLen
+			a := fp + uint64(int64(int16(uint16(in.off))))
+			if in.aux&groupDW == 0 {
+				*(*uint32)(unsafe.Add(vm.stackPtr, a)) = uint32(k)
+			} else {
 				k = in.imm
+				*(*uint64)(unsafe.Add(vm.stackPtr, a)) = k
 			}
 			regs[in.dst&15] = k
-			if a := regs[10] + uint64(int64(int16(uint16(in.off)))) - vm.stackLo; in.aux&groupDW == 0 && a <= vm.stackLen-4 {
-				*(*uint32)(unsafe.Add(vm.stackPtr, a)) = uint32(k)
-				if a < vm.dirty {
-					vm.dirty = a
-				}
-			} else if in.aux&groupDW != 0 && a <= vm.stackLen-8 {
-				*(*uint64)(unsafe.Add(vm.stackPtr, a)) = k
-				if a < vm.dirty {
-					vm.dirty = a
-				}
-			} else {
-				return pc + 1, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+1)*4))), stopSlow
+			if a < vm.dirty {
+				vm.dirty = a
 			}
-			regs[2] = regs[10] + uint64(int64(in.off>>16))
+			ka := fp + uint64(int64(in.off>>16))
+			regs[2] = vm.stackLo + ka
 			v := vm.vmMapAt(in.src)
 			regs[1] = v.handle
-			a := regs[2] - vm.stackLo
-			if a > vm.stackLen-4 {
-				return pc + 6, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+6)*4))), stopSlow
+			i := uint64(uint32(k)) // the key just stored (groupSameKey)
+			if in.aux&groupSameKey == 0 {
+				i = uint64(*(*uint32)(unsafe.Add(vm.stackPtr, ka)))
 			}
 			r0 := uint64(0)
-			if i := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a))); i < v.max {
+			if i < v.max {
 				r0 = v.base + i*v.stride
 				if vm.cacheR.lo != v.slab.lo {
 					vm.cacheR = v.slab

@@ -1,9 +1,8 @@
 package interp
 
 import (
-	"math"
-
 	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/isa"
 )
 
 // Superinstructions: Load rewrites the op of an instruction that starts a
@@ -38,8 +37,10 @@ func fuse(code []op, inline []engine.InlineMap) {
 			code[n] = g
 			continue
 		}
-		if a.kind == opLdxDW && b.kind == opAdd64X && n+2 < len(code) && code[n+2].kind == opMov64X {
-			a.kind = opLdxDWAddMovX
+		if c := code[min(n+2, len(code)-1)]; a.kind == opLdxDW && b.kind == opAdd64X && c.kind == opMov64X &&
+			b.dst == a.dst && b.src != a.dst && c.dst == b.src && c.src == a.dst {
+			// rA = *(u64 *)(rB + off); rA += rC; rC = rA: aux is C.
+			a.kind, a.aux = opLdxDWAddMovX, b.src
 			code[n] = a
 			continue
 		}
@@ -204,15 +205,18 @@ func isMsh(b, c, d op) bool {
 //
 // Its effects are exactly the eight instructions': the key register, the
 // stack slot (marked dirty), r2, r1 = the handle, r0, and the jump; r3-r5
-// keep their values, as after the lookup op. Where the store or the
-// lookup needs the driver (outside the live stack, a hash hit without
-// preallocation), the op stops at that instruction's slot having run
-// those before it, like a pair whose second half needs the driver.
+// keep their values, as after the lookup op. Groups whose store or key
+// would lie outside r10's frame are not fused, so the op needs no bounds
+// check: r10 is read-only, hence always the end of the live stack. Where
+// the lookup needs the driver (a hash hit without preallocation, a hash
+// without a table) the op stops at the call's slot having run the
+// instructions before it, like a pair whose second half needs the driver.
 
 // Flags in a group op's aux.
 const (
-	groupDW  = 1 // the key store is 64-bit (rA = K; *(u64 *))
-	groupJne = 2 // the jump is taken when r0 != 0
+	groupDW      = 1 // the key store is 64-bit (rA = K; *(u64 *))
+	groupJne     = 2 // the jump is taken when r0 != 0
+	groupSameKey = 4 // r2 points at the u32 stored: the key is K
 )
 
 // mapGroup returns the group op for slot n, if the eight slots from n are
@@ -239,10 +243,6 @@ func mapGroup(code []op, n int, inline []engine.InlineMap) (op, bool) {
 	if r2.kind != opMov64X || r2.dst != 2 || r2.src != 10 || add.kind != opAdd64K || add.dst != 2 {
 		return op{}, false
 	}
-	o2 := int64(add.imm)
-	if o2 < math.MinInt16 || o2 > math.MaxInt16 || st.off < math.MinInt16 || st.off > math.MaxInt16 {
-		return op{}, false
-	}
 	if ld.kind != opLDDW || ld.dst != 1 {
 		return op{}, false
 	}
@@ -258,6 +258,19 @@ func mapGroup(code []op, n int, inline []engine.InlineMap) (op, bool) {
 	if int(call.dst) >= len(inline) || inline[call.dst].Handle != ld.imm {
 		return op{}, false // r1 would not be the map's handle (not expected: Load chose the map by this lddw)
 	}
+	// The store and the key lie inside r10's frame, so the op needs no
+	// bounds check (elsewhere they are the driver's, or the helper's).
+	size := int64(4)
+	if flags&groupDW != 0 {
+		size = 8
+	}
+	o1, o2 := int64(st.off), int64(add.imm)
+	if o1 < -isa.StackSize || o1 > -size || o2 < -isa.StackSize || o2 > -int64(inline[call.dst].KeySize) {
+		return op{}, false
+	}
+	if o1 == o2 && size == 4 {
+		flags |= groupSameKey // the key is K (the u32 just stored)
+	}
 	switch j.kind {
 	case opJeq64K:
 	case opJne64K:
@@ -270,6 +283,6 @@ func mapGroup(code []op, n int, inline []engine.InlineMap) (op, bool) {
 	}
 	g := mov
 	g.kind, g.src, g.aux = kind, call.dst, flags
-	g.off = int32(uint32(uint16(st.off)) | uint32(uint16(o2))<<16)
+	g.off = int32(uint32(uint16(o1)) | uint32(uint16(o2))<<16)
 	return g, true
 }

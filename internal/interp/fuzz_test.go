@@ -278,7 +278,7 @@ func genProgram(seed []byte) []isa.Instruction {
 				return isa.Instruction{Opcode: cls | isa.OpMOV | isa.SrcK, Dst: r, Imm: imm}
 			}
 			movX := isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: dst, Src: src}
-			switch b[2] % 12 {
+			switch b[2] % 13 {
 			case 0:
 				out = append(out, movX, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: dst, Imm: imm})
 			case 1:
@@ -327,11 +327,11 @@ func genProgram(seed []byte) []isa.Instruction {
 				ao := []int32{-4, -8, int32(off)}[b[0]>>5%3]
 				k := int32(b[3] % 10)
 				mov, st := isa.ClassALU, isa.SizeW
-				if b[2]/12%2 == 1 {
+				if b[2]/13%2 == 1 {
 					mov, st = isa.ClassALU64, isa.SizeDW
 				}
 				j := isa.OpJEQ
-				if b[2]/24%2 == 1 {
+				if b[2]/26%2 == 1 {
 					j = isa.OpJNE
 				}
 				l := isa.LDDW(1, h)
@@ -342,6 +342,10 @@ func genProgram(seed []byte) []isa.Instruction {
 					l[0], l[1], isa.Instruction{Opcode: isa.OpcodeCall, Imm: 1})
 				jumps = append(jumps, len(out))
 				out = append(out, isa.Instruction{Opcode: isa.ClassJMP | j, Dst: 0, Offset: int16(b[3])})
+			case 12: // a sum of loaded values: rA = *(u64 *)(rB + off); rA += rC; rC = rA
+				out = append(out, isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeDW, Dst: dst, Src: base, Offset: off},
+					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: dst, Src: src},
+					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: src, Src: dst})
 			case 9: // ldxb 4*([k]&0xf) as cbpf translates it
 				out = append(out, isa.Instruction{Opcode: isa.ClassLD | isa.ModeABS | isa.SizeB, Imm: int32(b[3] % 20)},
 					isa.Instruction{Opcode: isa.ClassALU | isa.OpAND | isa.SrcK, Imm: 0xf},

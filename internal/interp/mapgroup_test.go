@@ -20,11 +20,14 @@ const (
 	testArrayHandle = 0x7e00_0000_1000
 	testHashHandle  = 0x7e00_0000_2000
 	testHash8Handle = 0x7e00_0000_3000
+	testNopreHandle = 0x7e00_0000_4000
 )
 
 // testMaps are inline maps for the interpreter's own tests: an array of 8
-// u64 values (value i = 10i+1), a preallocated hash of u32 keys and one
-// of u64 keys, both holding the even keys below 8 (value 10k+1).
+// u64 values (value i = 10i+1), a preallocated hash of u32 keys, one of
+// u64 keys and one of u32 keys without preallocation (whose hits the
+// driver looks up), the hashes holding the even keys below 8 (value
+// 10k+1).
 type testMaps struct {
 	inline engine.Inline
 	maps   []maps.Map
@@ -39,6 +42,7 @@ func newTestMaps(t testing.TB) *testMaps {
 		{maps.Spec{Name: "arr", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 8}, testArrayHandle},
 		{maps.Spec{Name: "hash", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8}, testHashHandle},
 		{maps.Spec{Name: "hash8", Type: maps.Hash, KeySize: 8, ValueSize: 8, MaxEntries: 8}, testHash8Handle},
+		{maps.Spec{Name: "nopre", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 8, Flags: maps.FlagNoPrealloc}, testNopreHandle},
 	} {
 		c.spec.NumCPU, c.spec.SpinLockOffset = 1, -1
 		m, err := maps.New(c.spec)
@@ -180,24 +184,31 @@ func TestMapGroupNotFused(t *testing.T) {
 	}
 }
 
-// TestMapGroupFaults: a lookup group whose store or key needs the driver
-// stops at that instruction, which the error names, having run what came
-// before it.
-func TestMapGroupFaults(t *testing.T) {
+// TestMapGroupDriver: a lookup group the hot loop cannot finish (a hit
+// in a hash without preallocation) stops at the call, having run the
+// instructions before it, and the driver looks the key up; groups whose
+// store or key lie outside r10's frame are not fused and fail as the
+// instructions do.
+func TestMapGroupDriver(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		src   string
-		kind  uint8
-		index int
+		fused bool
+		r0    uint64
+		index int // of the error, if err
 		err   error
 		text  string
 	}{
-		{"store-above-frame", mapGroupSrc(testArrayHandle, 1, "r1", "stxw", 8, -8, "jeq"), opMapGroupArray, 2, engine.ErrOutOfBounds, "write of 4 bytes"},
-		{"store-above-frame-hash", mapGroupSrc(testHashHandle, 1, "r1", "stxdw", 8, -8, "jeq"), opMapGroupHash, 2, engine.ErrOutOfBounds, "write of 8 bytes"},
+		{"nopre-hit", mapGroupSrc(testNopreHandle, 2, "r1", "stxw", -4, -4, "jeq"), true, 121, 0, nil, ""},
+		{"nopre-hit-jne", mapGroupSrc(testNopreHandle, 6, "r7", "stxdw", -8, -8, "jne"), true, 161, 0, nil, ""},
+		{"nopre-absent", mapGroupSrc(testNopreHandle, 3, "r1", "stxw", -4, -4, "jeq"), true, 100, 0, nil, ""},
+		{"store-above-frame", mapGroupSrc(testArrayHandle, 1, "r1", "stxw", 8, -8, "jeq"), false, 0, 2, engine.ErrOutOfBounds, "write of 4 bytes"},
+		{"store-above-frame-hash", mapGroupSrc(testHashHandle, 1, "r1", "stxdw", 8, -8, "jeq"), false, 0, 2, engine.ErrOutOfBounds, "write of 8 bytes"},
 		// A key outside the stack: the driver finds no memory for it and
 		// calls the helper, as the lookup op alone does.
-		{"key-outside-array", mapGroupSrc(testArrayHandle, 1, "r1", "stxw", -8, 8, "jeq"), opMapGroupArray, 7, engine.ErrHelperFailed, "helper 1 called"},
-		{"key-outside-hash", mapGroupSrc(testHashHandle, 1, "r1", "stxw", -8, 8, "jne"), opMapGroupHash, 7, engine.ErrHelperFailed, "helper 1 called"},
+		{"key-outside-array", mapGroupSrc(testArrayHandle, 1, "r1", "stxw", -8, 8, "jeq"), false, 0, 7, engine.ErrHelperFailed, "helper 1 called"},
+		{"key-outside-hash", mapGroupSrc(testHashHandle, 1, "r1", "stxw", -8, 8, "jne"), false, 0, 7, engine.ErrHelperFailed, "helper 1 called"},
+		{"key-straddles-frame", mapGroupSrc(testArrayHandle, 1, "r1", "stxw", -8, -2, "jne"), false, 0, 7, engine.ErrHelperFailed, "helper 1 called"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			insns, err := asm.Assemble(c.src)
@@ -208,19 +219,25 @@ func TestMapGroupFaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.code[1].kind != c.kind {
-				t.Fatalf("slot 1 is not fused")
+			if k := p.code[1].kind; (k == opMapGroupArray || k == opMapGroupHash) != c.fused {
+				t.Fatalf("slot 1 has kind %d; fused should be %v", k, c.fused)
 			}
 			vm := p.NewVM()
-			_, err = vm.Run(fusionMem())
-			checkErr(t, err, c.err, c.index, c.text)
-			// Slots before the failing one, the lddw counted once.
-			want := uint64(c.index + 1)
-			if c.index > 5 {
-				want--
-			}
-			if vm.Executed() != want {
-				t.Errorf("executed %d, want %d", vm.Executed(), want)
+			r0, err := vm.Run(fusionMem())
+			if c.err == nil {
+				if err != nil || r0 != c.r0 {
+					t.Fatalf("r0 = %d, %v; want %d", r0, err, c.r0)
+				}
+			} else {
+				checkErr(t, err, c.err, c.index, c.text)
+				// Slots before the failing one, the lddw counted once.
+				want := uint64(c.index + 1)
+				if c.index > 5 {
+					want--
+				}
+				if vm.Executed() != want {
+					t.Errorf("executed %d, want %d", vm.Executed(), want)
+				}
 			}
 			checkAgainstStepping(t, p, nil)
 		})

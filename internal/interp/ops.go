@@ -249,8 +249,9 @@ const (
 	// the add's; the lddw's op stays in its slot, two after.
 	opMovXAddKLddw
 
-	// rA = *(u64 *)(rB + off); rC += rD; rE = rF: clang's use of a
-	// looked-up value (r1 = *(u64 *)(r0 + 0); r1 += r6; r6 = r1).
+	// rA = *(u64 *)(rB + off); rA += rC; rC = rA (A != C; aux is C):
+	// clang's sum of looked-up values (r1 = *(u64 *)(r0 + 0); r1 += r6;
+	// r6 = r1).
 	opLdxDWAddMovX
 
 	// A map lookup as clang emits it, eight slots (fuse.go):
