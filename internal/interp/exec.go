@@ -1149,11 +1149,14 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc += 2
 			continue
 		case opLdxDWAddMovX:
-			p := unsafe.Pointer(nil) // in the live stack, or the region of the last read
-			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
-				p = unsafe.Add(vm.stackPtr, a)
-			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
+			// The region of the last read first: the load is almost
+			// always of a map value a lookup just primed it with (the
+			// stack is no cached region, so the order changes nothing).
+			p := unsafe.Pointer(nil)
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
 				p = unsafe.Add(vm.cacheR.ptr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				p = unsafe.Add(vm.stackPtr, a)
 			}
 			if p == nil {
 				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
