@@ -1632,6 +1632,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 					h = (h ^ h>>27) * 0x94d049bb133111eb
 					h ^= h >> 31
 					r0, decided := uint64(0), true
+					var vp unsafe.Pointer // r0 as a pointer, on a hit
 					for e := v.bucketHead(h); e != nil; e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff))) {
 						if *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
 							continue
@@ -1653,7 +1654,8 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 								atomic.StoreUint32(ref, 1)
 							}
 						}
-						r0 = uint64(uintptr(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))))) + v.cpuOff
+						vp = unsafe.Add(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))), v.cpuOff)
+						r0 = uint64(uintptr(vp))
 						if r0-v.slab.lo < v.slab.size {
 							if vm.cacheR.lo != v.slab.lo {
 								vm.cacheR = v.slab
@@ -1671,8 +1673,21 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 							continue
 						}
 						// The group's jump on r0; its destination's
-						// segment is paid below the switch.
-						if (r0 == 0) != (in.aux&groupJne != 0) {
+						// segment is paid below the switch. As
+						// opMapGroupArray's.
+						if in.aux&groupAccum != 0 && r0 != 0 {
+							if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+8)*4))); left >= n {
+								left -= n
+								ld := (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{})))
+								c := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{}))).src & 15
+								x := *(*uint64)(unsafe.Add(vp, ld.off)) + regs[c]
+								regs[ld.dst&15] = x
+								regs[c] = x
+								pc += 11
+								continue
+							}
+							pc += 8
+						} else if (r0 == 0) != (in.aux&groupJne != 0) {
 							pc = int((*op)(unsafe.Add(unsafe.Pointer(in), 7*unsafe.Sizeof(op{}))).off)
 						} else {
 							pc += 8
@@ -1739,7 +1754,22 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 				}
 			}
 			regs[0] = r0
-			if (r0 == 0) != (in.aux&groupJne != 0) {
+			if in.aux&groupAccum != 0 && r0 != 0 {
+				// Fall through into the accumulation (isAccum): its
+				// segment, if the budget pays it, then the three
+				// instructions.
+				if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+8)*4))); left >= n {
+					left -= n
+					ld := (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{})))
+					c := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{}))).src & 15
+					x := *(*uint64)(unsafe.Add(v.slab.ptr, i*v.stride+uint64(int64(ld.off)))) + regs[c]
+					regs[ld.dst&15] = x
+					regs[c] = x
+					pc += 11
+					continue
+				}
+				pc += 8
+			} else if (r0 == 0) != (in.aux&groupJne != 0) {
 				pc = int((*op)(unsafe.Add(unsafe.Pointer(in), 7*unsafe.Sizeof(op{}))).off)
 			} else {
 				pc += 8

@@ -217,7 +217,26 @@ const (
 	groupDW      = 1 // the key store is 64-bit (rA = K; *(u64 *))
 	groupJne     = 2 // the jump is taken when r0 != 0
 	groupSameKey = 4 // r2 points at the u32 stored: the key is K
+	groupAccum   = 8 // the jump skips just an accumulation of the value (isAccum)
 )
+
+// isAccum tells whether the three slots from n add a u64 of the value
+// r0 points at to a register, as clang's "if (v) sum += *v" does after a
+// lookup's null check: rA = *(u64 *)(r0 + off); rA += rC; rC = rA, with
+// A != C and the load inside a value of valueSize bytes. A lookup group
+// whose jump skips exactly these runs them too when r0 is not 0 (reading
+// A, off and C from their slots, which fusion leaves intact): r0 then
+// points at a whole value in memory the VM always may read (a slab), so
+// the load needs no check.
+func isAccum(code []op, n int, valueSize uint32) bool {
+	if n+2 >= len(code) {
+		return false
+	}
+	ld, add, mov := code[n], code[n+1], code[n+2]
+	return ld.kind == opLdxDW && ld.src == 0 && ld.off >= 0 && int64(ld.off)+8 <= int64(valueSize) &&
+		add.kind == opAdd64X && add.dst == ld.dst && add.src != ld.dst &&
+		mov.kind == opMov64X && mov.dst == add.src && mov.src == ld.dst
+}
 
 // mapGroup returns the group op for slot n, if the eight slots from n are
 // a lookup group (see above).
@@ -280,6 +299,9 @@ func mapGroup(code []op, n int, inline []engine.InlineMap) (op, bool) {
 	}
 	if j.dst != 0 || j.imm != 0 {
 		return op{}, false
+	}
+	if flags&groupJne == 0 && int(j.off) == n+11 && isAccum(code, n+8, inline[call.dst].ValueSize) {
+		flags |= groupAccum
 	}
 	g := mov
 	g.kind, g.src, g.aux = kind, call.dst, flags

@@ -340,6 +340,15 @@ func genProgram(seed []byte) []isa.Instruction {
 					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 2, Src: 10},
 					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: 2, Imm: ao},
 					l[0], l[1], isa.Instruction{Opcode: isa.OpcodeCall, Imm: 1})
+				if b[3]&0x80 != 0 {
+					// "if (v) sum += *v": the jump skips just the sum.
+					a, c := []uint8{1, dst}[b[3]>>6&1], []uint8{6, src % 10}[b[3]>>5&1] // r10 is read-only
+					out = append(out, isa.Instruction{Opcode: isa.ClassJMP | j, Dst: 0, Offset: 3},
+						isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeDW, Dst: a, Src: 0, Offset: int16(b[3]&8) - 4*int16(b[3]&1)},
+						isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: a, Src: c},
+						isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: c, Src: a})
+					break
+				}
 				jumps = append(jumps, len(out))
 				out = append(out, isa.Instruction{Opcode: isa.ClassJMP | j, Dst: 0, Offset: int16(b[3])})
 			case 12: // a sum of loaded values: rA = *(u64 *)(rB + off); rA += rC; rC = rA
@@ -391,7 +400,7 @@ func genProgram(seed []byte) []isa.Instruction {
 func TestGenProgramValid(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	valid := 0
-	fusedKinds := map[uint8]bool{}
+	fusedKinds, accum := map[uint8]bool{}, map[uint8]bool{}
 	tm := newTestMaps(t)
 	const tries = 2000
 	for i := 0; i < tries; i++ {
@@ -403,6 +412,9 @@ func TestGenProgramValid(t *testing.T) {
 			if p, err := Load(insns, Options{Helpers: envHelpers(nil, nil), Inline: tm.inline}); err == nil {
 				for _, o := range p.code {
 					fusedKinds[o.kind] = true
+					if (o.kind == opMapGroupArray || o.kind == opMapGroupHash) && o.aux&groupAccum != 0 {
+						accum[o.kind] = true
+					}
 				}
 			}
 		} else if i < 5 {
@@ -417,6 +429,9 @@ func TestGenProgramValid(t *testing.T) {
 		if !fusedKinds[k] {
 			t.Errorf("no generated program contains superinstruction kind %d", k)
 		}
+	}
+	if !accum[opMapGroupArray] || !accum[opMapGroupHash] {
+		t.Errorf("no generated lookup group runs its accumulation (array %v, hash %v)", accum[opMapGroupArray], accum[opMapGroupHash])
 	}
 }
 

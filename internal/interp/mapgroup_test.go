@@ -148,6 +148,35 @@ func mapGroupCases() []fusionCase {
 	return cases
 }
 
+// TestMapGroupAccum: the groups of mapGroupCases whose null check skips
+// just "sum += *v" run it too (jeq), the others do not (jne).
+func TestMapGroupAccum(t *testing.T) {
+	n := 0
+	for _, c := range mapGroupCases() {
+		if c.kind != opMapGroupArray && c.kind != opMapGroupHash {
+			continue
+		}
+		p, _ := loadFusion(t, c.src)
+		want := strings.Contains(c.src, "jeq %r0, 0, +3\nldxdw %r1, [%r0+0]")
+		if got := p.code[c.at].aux&groupAccum != 0; got != want {
+			t.Errorf("%s: accumulation fused %v, want %v", c.name, got, want)
+		}
+		if want {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("no case fuses the accumulation")
+	}
+	// Not when the load may leave the value (8-byte values).
+	src := strings.Replace(mapGroupSrc(testArrayHandle, 1, "r1", "stxw", -4, -4, "jeq"), "[%r0+0]", "[%r0+4]", 1)
+	if p, _ := loadFusion(t, src); p.code[1].aux&groupAccum != 0 {
+		t.Error("accumulation fused with a load past the value")
+	} else {
+		checkAgainstStepping(t, p, nil)
+	}
+}
+
 // TestMapGroupNotFused: near misses of the lookup group stay unfused
 // (each instruction keeps its own op, with the existing pairs).
 func TestMapGroupNotFused(t *testing.T) {
