@@ -1743,9 +1743,28 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			if in.aux&groupSameKey == 0 {
 				i = uint64(*(*uint32)(unsafe.Add(vm.stackPtr, ka)))
 			}
-			r0 := uint64(0)
+			r0, at := uint64(0), i*v.stride // at: the value's offset in the slab
 			if i < v.max {
-				r0 = v.base + i*v.stride
+				r0 = v.base + at
+				if in.aux&groupAccum != 0 {
+					// Fall through into the accumulation (isAccum): its
+					// segment, if the budget pays it, then the three
+					// instructions. The caches are left alone: the
+					// program rarely reads the value again.
+					regs[0] = r0
+					if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+8)*4))); left >= n {
+						left -= n
+						ld := (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{})))
+						c := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{}))).src & 15
+						x := *(*uint64)(unsafe.Add(v.slab.ptr, at+uint64(int64(ld.off)))) + regs[c]
+						regs[ld.dst&15] = x
+						regs[c] = x
+						pc += 11
+						continue
+					}
+					pc += 8
+					break
+				}
 				if vm.cacheR.lo != v.slab.lo {
 					vm.cacheR = v.slab
 				}
@@ -1754,22 +1773,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 				}
 			}
 			regs[0] = r0
-			if in.aux&groupAccum != 0 && r0 != 0 {
-				// Fall through into the accumulation (isAccum): its
-				// segment, if the budget pays it, then the three
-				// instructions.
-				if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+8)*4))); left >= n {
-					left -= n
-					ld := (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{})))
-					c := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{}))).src & 15
-					x := *(*uint64)(unsafe.Add(v.slab.ptr, i*v.stride+uint64(int64(ld.off)))) + regs[c]
-					regs[ld.dst&15] = x
-					regs[c] = x
-					pc += 11
-					continue
-				}
-				pc += 8
-			} else if (r0 == 0) != (in.aux&groupJne != 0) {
+			if (r0 == 0) != (in.aux&groupJne != 0) {
 				pc = int((*op)(unsafe.Add(unsafe.Pointer(in), 7*unsafe.Sizeof(op{}))).off)
 			} else {
 				pc += 8
