@@ -1586,6 +1586,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			pc = f.ret
 
 		case opMapLookupHash, opMapGroupHash: // mapops.go: a key on the stack, r1 the map; fuse.go: the lookup group
+		groupHash:
 			// at is the slot of the lookup, where the driver takes over
 			// if this cannot decide.
 			at, mi := pc, in.dst // the slot of the lookup and the map
@@ -1684,6 +1685,12 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 								regs[ld.dst&15] = x
 								regs[c] = x
 								pc += 11
+								// As opMapGroupArray's: the next group
+								// without a dispatch.
+								if nx := (*op)(unsafe.Add(unsafe.Pointer(in), 11*unsafe.Sizeof(op{}))); nx.kind == opMapGroupHash {
+									in = nx
+									goto groupHash
+								}
 								continue
 							}
 							pc += 8
@@ -1718,6 +1725,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			}
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opMapGroupArray: // fuse.go: the lookup group on an inline array
+		groupArray:
 			// The key register and its store, r2 and r1 (Load checked
 			// that the lddw loads this map's handle and that both stack
 			// offsets lie in the frame: r10, read-only, is the end of the
@@ -1760,6 +1768,13 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 						regs[ld.dst&15] = x
 						regs[c] = x
 						pc += 11
+						// Unrolled lookups: when the next slot is another
+						// group, run it without a dispatch (the slot's op,
+						// as the dispatch would; no segment starts here).
+						if nx := (*op)(unsafe.Add(unsafe.Pointer(in), 11*unsafe.Sizeof(op{}))); nx.kind == opMapGroupArray {
+							in = nx
+							goto groupArray
+						}
 						continue
 					}
 					pc += 8

@@ -139,6 +139,15 @@ func mapGroupCases() []fusionCase {
 			fusionCase{"group-after-mov32-" + st, strings.Replace(src, "mov %r6, 100", "mov32 %r6, 100", 1), 1, opMapGroupArray, 121},
 			fusionCase{"group-after-movx-" + st, strings.Replace(src, "mov %r6, 100", "mov %r6, 100\nmov %r9, %r6", 1), 2, opMapGroupArray, 121})
 	}
+	// Unrolled lookups, as bench_maps.c's: each group's accumulation runs
+	// into the next group (opMapGroupArray chains them); the last misses.
+	unrolled := "mov %r6, 100\n"
+	for _, k := range []int{1, 2, 7, 9, 3} {
+		unrolled += fmt.Sprintf("mov32 %%r1, %d\nstxw [%%r10-4], %%r1\nmov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, %#x\ncall 1\njeq %%r0, 0, +3\nldxdw %%r1, [%%r0+0]\nadd %%r1, %%r6\nmov %%r6, %%r1\n", k, uint64(testArrayHandle))
+	}
+	cases = append(cases, fusionCase{"group-array-unrolled", unrolled + "mov %r0, %r6\nexit", 1, opMapGroupArray, 100 + 11 + 21 + 71 + 31})
+	hashed := strings.ReplaceAll(unrolled, fmt.Sprintf("%#x", uint64(testArrayHandle)), fmt.Sprintf("%#x", uint64(testHashHandle)))
+	cases = append(cases, fusionCase{"group-hash-unrolled", hashed + "mov %r0, %r6\nexit", 1, opMapGroupHash, 100 + 21})
 	// The key stored apart from where r2 points: r2's slot is zero (key 0).
 	cases = append(cases,
 		fusionCase{"group-array-other-slot", mapGroupSrc(testArrayHandle, 5, "r1", "stxw", -4, -16, "jeq"), 1, opMapGroupArray, 101},
