@@ -1,16 +1,23 @@
 package cbpf
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // classicProgram is a checked classic program pre-decoded for fast
 // execution: one dense operation code per instruction, jump targets
 // absolute, ancillary and negative-offset loads split from plain packet
 // loads so the common path does no extra tests.
 type classicProgram struct {
-	code []cop
+	code   []cop
+	groups []cgroup // cGroup's tests (group.go)
 }
 
 type cop struct {
 	kind   uint8
 	jt, jf uint16 // absolute targets of jumps
+	m      uint16 // the msh's K in cMshLdInd* operations
 	k      uint32
 	k2     uint32 // the jump's K in fused operations
 }
@@ -81,18 +88,35 @@ const (
 	cLdBJgt
 	cLdBJge
 	cLdBJset
+	// Fused indirect loads and jumps, each preceded by its variant
+	// that first runs an ldxb 4*([m]&0xf) (the TCP/UDP port and flags
+	// tests), in the order indFused computes.
+	cMshLdIndWJeq
 	cLdIndWJeq
+	cMshLdIndWJgt
 	cLdIndWJgt
+	cMshLdIndWJge
 	cLdIndWJge
+	cMshLdIndWJset
 	cLdIndWJset
+	cMshLdIndHJeq
 	cLdIndHJeq
+	cMshLdIndHJgt
 	cLdIndHJgt
+	cMshLdIndHJge
 	cLdIndHJge
+	cMshLdIndHJset
 	cLdIndHJset
+	cMshLdIndBJeq
 	cLdIndBJeq
+	cMshLdIndBJgt
 	cLdIndBJgt
+	cMshLdIndBJge
 	cLdIndBJge
+	cMshLdIndBJset
 	cLdIndBJset
+	// A group of absolute tests checked at once (group.go).
+	cGroup
 )
 
 // compileClassic decodes a program that passed Check.
@@ -198,12 +222,11 @@ func compileClassic(prog []Instruction) *classicProgram {
 			base = cLdHJeq
 		case cLdB:
 			base = cLdBJeq
-		case cLdIndW:
-			base = cLdIndWJeq
-		case cLdIndH:
-			base = cLdIndHJeq
-		case cLdIndB:
-			base = cLdIndBJeq
+		case cLdIndW, cLdIndH, cLdIndB:
+			code[n].kind = indFused(int(code[n].kind-cLdIndW), cond, false)
+			code[n].k2 = j.K
+			code[n].jt, code[n].jf = code[n+1].jt, code[n+1].jf
+			continue
 		default:
 			continue
 		}
@@ -211,7 +234,31 @@ func compileClassic(prog []Instruction) *classicProgram {
 		code[n].k2 = j.K
 		code[n].jt, code[n].jf = code[n+1].jt, code[n+1].jf
 	}
-	return &classicProgram{code: code}
+	// Fuse "ldxb 4*([m]&0xf)" with a following fused indirect load and
+	// jump. The indirect load keeps its slot for jumps to it.
+	for n := 0; n+1 < len(prog); n++ {
+		next := code[n+1].kind
+		if code[n].kind != cMsh || code[n].k > 0xffff || next < cMshLdIndWJeq || next > cLdIndBJset || (next-cMshLdIndWJeq)%2 == 0 {
+			continue
+		}
+		m := uint16(code[n].k)
+		code[n] = code[n+1]
+		code[n].kind--
+		code[n].m = m
+	}
+	code, groups := buildGroups(code)
+	return &classicProgram{code: code, groups: groups}
+}
+
+// indFused returns the kind of a fused indirect load of size index sz
+// (0 W, 1 H, 2 B) and jump condition cond (0 jeq, 1 jgt, 2 jge, 3 jset),
+// with a leading msh or not.
+func indFused(sz, cond int, msh bool) uint8 {
+	k := cMshLdIndWJeq + uint8(8*sz+2*cond)
+	if !msh {
+		k++
+	}
+	return k
 }
 
 func b2i(b bool) int {
@@ -313,6 +360,25 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 				return 0, true
 			}
 			a = uint32(pkt[k])
+		case cGroup:
+			g := &p.groups[in.k]
+			if uint(len(pkt)) >= uint(g.need) {
+				w1 := binary.LittleEndian.Uint64(pkt[g.w1:])
+				w2 := binary.LittleEndian.Uint64(pkt[g.w2:])
+				if (w1&g.m1^g.v1)|(w2&g.m2^g.v2) == 0 {
+					w := w1
+					if g.aWin2 {
+						w = w2
+					}
+					a = uint32(bits.ReverseBytes64(w)>>g.aShift) & g.aMask
+					pc = uint(in.jt)
+					continue
+				}
+				if g.exitRet {
+					return g.exitK, true
+				}
+			}
+			pc = uint(in.jf) // the tests one by one
 		case cLdSlow, cLdAnc, cMshSlow:
 			st.a, st.x, st.pc = a, x, pc-1
 			return 0, false
@@ -448,6 +514,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndWJeq:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndWJeq:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
@@ -461,6 +534,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndWJgt:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndWJgt:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
@@ -474,6 +554,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndWJge:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndWJge:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
@@ -487,6 +574,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndWJset:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndWJset:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
@@ -500,6 +594,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndHJeq:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndHJeq:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
@@ -513,6 +614,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndHJgt:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndHJgt:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
@@ -526,6 +634,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndHJge:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndHJge:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
@@ -539,6 +654,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndHJset:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndHJset:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
@@ -552,6 +674,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndBJeq:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndBJeq:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
@@ -565,6 +694,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndBJgt:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndBJgt:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
@@ -578,6 +714,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndBJge:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndBJge:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
@@ -591,6 +734,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndBJset:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndBJset:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
@@ -754,12 +904,9 @@ func indirectLoad(k uint8) (size, cond int) {
 		return 2, -1
 	case k == cLdIndB:
 		return 1, -1
-	case k >= cLdIndWJeq && k <= cLdIndWJset:
-		return 4, int(k - cLdIndWJeq)
-	case k >= cLdIndHJeq && k <= cLdIndHJset:
-		return 2, int(k - cLdIndHJeq)
-	default:
-		return 1, int(k - cLdIndBJeq)
+	default: // cMshLdIndWJeq..cLdIndBJset
+		d := int(k - cMshLdIndWJeq)
+		return [3]int{4, 2, 1}[d/8], d % 8 / 2
 	}
 }
 
