@@ -56,6 +56,12 @@ func (m *Matcher) MatchBatch(pkts [][]byte, wireLens, verdicts []uint32) error {
 			if md != nil {
 				md.WireLen = wireLens[i]
 			}
+			if g := c.whole; g != nil {
+				if v, _, res := g.run(pkt, 0); res == groupDone {
+					verdicts[i] = v
+					continue
+				}
+			}
 			v, done := c.exec(pkt, md, &m.st, true)
 			if !done {
 				v = c.finish(pkt, md, &m.st)

@@ -1,10 +1,5 @@
 package cbpf
 
-import (
-	"encoding/binary"
-	"math/bits"
-)
-
 // classicProgram is a checked classic program pre-decoded for fast
 // execution: one dense operation code per instruction, jump targets
 // absolute, ancillary and negative-offset loads split from plain packet
@@ -12,6 +7,10 @@ import (
 type classicProgram struct {
 	code   []cop
 	groups []cgroup // cGroup's tests (group.go)
+	// whole is the group at instruction 0 when it returns both when
+	// it passes and when it fails: then, unless the packet needs the
+	// slow path, the program's verdict is one call of whole.run.
+	whole *cgroup
 }
 
 type cop struct {
@@ -247,7 +246,13 @@ func compileClassic(prog []Instruction) *classicProgram {
 		code[n].m = m
 	}
 	code, groups := buildGroups(code)
-	return &classicProgram{code: code, groups: groups}
+	p := &classicProgram{code: code, groups: groups}
+	if code[0].kind == cGroup {
+		if g := &groups[code[0].k]; g.okRet && g.exitRet {
+			p.whole = g
+		}
+	}
+	return p
 }
 
 // indFused returns the kind of a fused indirect load of size index sz
@@ -281,6 +286,11 @@ type classicState struct {
 // indirect loads outside the packet) go through slowStep. Keeping calls out
 // of exec's loop keeps its registers from being spilled at every dispatch.
 func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
+	if g := p.whole; g != nil {
+		if v, _, res := g.run(pkt, 0); res == groupDone {
+			return v
+		}
+	}
 	var st classicState
 	if v, done := p.exec(pkt, md, &st, true); done {
 		return v
@@ -361,24 +371,15 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			}
 			a = uint32(pkt[k])
 		case cGroup:
-			g := &p.groups[in.k]
-			if uint(len(pkt)) >= uint(g.need) {
-				w1 := binary.LittleEndian.Uint64(pkt[g.w1:])
-				w2 := binary.LittleEndian.Uint64(pkt[g.w2:])
-				if (w1&g.m1^g.v1)|(w2&g.m2^g.v2) == 0 {
-					w := w1
-					if g.aWin2 {
-						w = w2
-					}
-					a = uint32(bits.ReverseBytes64(w)>>g.aShift) & g.aMask
-					pc = uint(in.jt)
-					continue
-				}
-				if g.exitRet {
-					return g.exitK, true
-				}
+			ga, gx, res := p.groups[in.k].run(pkt, x)
+			switch res {
+			case groupPass:
+				a, x, pc = ga, gx, uint(in.jt)
+			case groupSlow:
+				pc = uint(in.jf) // the tests one by one
+			default:
+				return ga, true
 			}
-			pc = uint(in.jf) // the tests one by one
 		case cLdSlow, cLdAnc, cMshSlow:
 			st.a, st.x, st.pc = a, x, pc-1
 			return 0, false

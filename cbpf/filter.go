@@ -326,6 +326,11 @@ func (f *Filter) NewMatcher() *Matcher {
 // Match is Filter.Match. It must not be called after Close.
 func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
 	if c := m.classic; c != nil {
+		if g := c.whole; g != nil {
+			if v, _, res := g.run(pkt, 0); res == groupDone {
+				return v, nil
+			}
+		}
 		if v, done := c.exec(pkt, md, &m.st, true); done {
 			return v, nil
 		}

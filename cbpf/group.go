@@ -1,67 +1,97 @@
 package cbpf
 
-// Test groups: libpcap's filters start with a run of absolute loads
-// compared with constants where every test either goes on to the next one
-// or leaves for one common target ("ip and tcp and not a fragment": the
-// ethertype, the protocol, the fragment offset, all leaving for the same
-// `ret #0`). When each test going on means "these packet bits equal these
-// constants" (jeq going on when true, jset going on when false, a one-bit
-// jset going on when true), the whole run is two 64-bit masked compares
-// on the packet: one operation, cGroup, instead of one dispatch per test.
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// Test groups: libpcap's filters are mostly runs of loads compared with
+// constants where every test either goes on to the next one or leaves for
+// one common target: `ip and tcp and dst port 80` checks the ethertype,
+// the protocol and the fragment offset, loads the IP header length into X
+// (ldxb 4*([14]&0xf)) and checks the port at X+16, every failure leaving
+// for the same `ret #0`. When going on means "these packet bits equal
+// these constants" (jeq going on when true, jset going on when false, a
+// one-bit jset going on when true), such a run is a few 64-bit masked
+// compares: two 8-byte windows at fixed offsets for the absolute loads,
+// one at X plus a constant for the indirect loads after the msh. The
+// classic engine runs the run as one operation, cGroup, instead of a
+// dispatch per instruction, and returns at once when the run ends, or
+// fails, at a `ret #k`.
 //
 // The group's instructions keep their operations, so jumps into the
-// middle of a group still work. A packet too short for the group's two
-// words, or failing a test when the common target is not `ret #k` (which
-// may then depend on which test failed, through A), goes through the
-// original operations from the group's first test instead: every path
+// middle of a group still work. A packet too short for the group's
+// windows, or failing a test when the common target is not `ret #k`
+// (whose result may then depend on which test failed, through A), runs
+// the original operations from the group's first test instead: every path
 // gives exactly what the tests one by one give.
 
-// cgroup is a group's two 8-byte windows of the packet, little-endian,
-// with the bits each test looks at and the values they must have.
+// cgroup is a group's windows of the packet, read little-endian, with
+// the bits the tests look at and the values they must have.
 type cgroup struct {
-	w1, w2 uint32 // the windows' offsets
-	need   uint32 // the packet length both windows need
+	w1, w2 uint32 // the absolute windows' offsets
+	need   uint32 // the packet length the absolute windows and the msh need
 	m1, v1 uint64
 	m2, v2 uint64
-	// A after the group: the last test's load, read from window 2 if
-	// aWin2, else 1: (bswap(w) >> aShift) & aMask.
+	// The indirect part, if msh: X = 4*([mshOff]&0xf), then the window
+	// at X+xw.
+	msh    bool
+	mshOff uint32
+	xw     uint32
+	m3, v3 uint64
+	// A after the group is the last test's load: window aWin's
+	// (1, 2, 3) bytes swapped, shifted right by aShift, masked by aMask.
+	aWin   uint8
 	aShift uint8
-	aWin2  bool
 	aMask  uint32
-	// A failing packet's verdict when the common target is `ret #k`.
-	exitRet bool
-	exitK   uint32
+	// The verdicts when the group passes (okRet) or fails (exitRet) at a
+	// `ret #k`.
+	okRet, exitRet bool
+	okK, exitK     uint32
 }
 
-// maxGroupSpan is the widest run of packet bytes a group covers: two
-// 8-byte windows.
+// maxGroupSpan is the widest run of packet bytes a group's absolute tests
+// cover: two 8-byte windows (its indirect tests: one).
 const maxGroupSpan = 16
 
 // maxGroupTests bounds the tests of a group, and so the work of building
 // groups at every instruction of a long run of tests.
 const maxGroupTests = 16
 
-// groupTest is a fused absolute load and jump as a masked equality:
-// going on to next means (load & mask) == val; otherwise the run goes to
-// exit.
+// maxGroupIndOff bounds the K of a grouped indirect load so that X+K
+// (X at most 60 after an msh) never wraps or turns negative.
+const maxGroupIndOff = 1 << 16
+
+// groupTest is a fused load and jump as a masked equality: going on to
+// next means (load & mask) == val; otherwise the run goes to exit.
 type groupTest struct {
 	off, size  uint32
 	mask, val  uint32
 	next, exit int
+	indirect   bool
+	msh        bool   // an msh runs first (cMshLdInd*)
+	mshOff     uint32 // its K
 }
 
 // asGroupTest returns the fused operation at c as a group test, or ok
 // false.
 func asGroupTest(c *cop) (t groupTest, ok bool) {
-	if c.kind < cLdWJeq || c.kind > cLdBJset {
+	var d int // size index * 4 + condition
+	switch {
+	case c.kind >= cLdWJeq && c.kind <= cLdBJset:
+		d = int(c.kind - cLdWJeq)
+	case c.kind >= cMshLdIndWJeq && c.kind <= cLdIndBJset:
+		i := int(c.kind - cMshLdIndWJeq)
+		d = i/8*4 + i%8/2
+		t.indirect, t.msh, t.mshOff = true, i%2 == 0, uint32(c.m)
+		if c.k >= maxGroupIndOff {
+			return t, false
+		}
+	default:
 		return t, false
 	}
-	d := int(c.kind - cLdWJeq)
 	t.off, t.size = c.k, [3]uint32{4, 2, 1}[d/4]
-	full := uint32(1)<<(8*t.size) - 1 // 0 for words: fixed below
-	if t.size == 4 {
-		full = ^uint32(0)
-	}
+	full := ^uint32(0) >> (32 - 8*t.size)
 	jt, jf := int(c.jt), int(c.jf)
 	switch k := c.k2; d % 4 {
 	case 0: // jeq: goes on when equal
@@ -70,43 +100,100 @@ func asGroupTest(c *cop) (t groupTest, ok bool) {
 		}
 		t.mask, t.val, t.next, t.exit = full, k, jt, jf
 	case 3: // jset
-		if k&full != 0 && k&full&(k&full-1) == 0 && k&^full == 0 {
-			// One bit: going on when set is also an equality. Prefer
-			// going on along the fall-through path.
-			if jt < jf {
-				t.mask, t.val, t.next, t.exit = k, k, jt, jf
-				return t, true
-			}
+		if b := k & full; b != 0 && b&(b-1) == 0 && jt < jf {
+			// One bit: going on when set is also an equality; going on
+			// along the fall-through path is what libpcap means.
+			t.mask, t.val, t.next, t.exit = b, b, jt, jf
+		} else {
+			t.mask, t.val, t.next, t.exit = k&full, 0, jf, jt
 		}
-		t.mask, t.val, t.next, t.exit = k&full, 0, jf, jt
 	default:
 		return t, false
 	}
 	return t, jt != jf
 }
 
-// buildGroups replaces the heads of test groups in code (after pair
-// fusion) with cGroup operations and returns the code, longer by a slot
-// per group (the head's own operation, for the slow path), and the
-// groups.
+// groupBytes is the bits a group's tests look at (mask) and the values
+// they must have (val), byte i for offset lo+i.
+type groupBytes struct {
+	lo, hi    uint32
+	mask, val [maxGroupSpan]byte
+	any       bool
+}
+
+// add merges test t into b if the bytes then span at most span bytes and
+// t does not contradict them; else it returns false, changing nothing.
+func (b *groupBytes) add(t groupTest, span uint32) bool {
+	nb := groupBytes{lo: t.off, hi: t.off + t.size, any: true}
+	if b.any {
+		nb.lo, nb.hi = min(b.lo, nb.lo), max(b.hi, nb.hi)
+	}
+	if nb.hi-nb.lo > span {
+		return false
+	}
+	if b.any {
+		copy(nb.mask[b.lo-nb.lo:], b.mask[:b.hi-b.lo])
+		copy(nb.val[b.lo-nb.lo:], b.val[:b.hi-b.lo])
+	}
+	for i := range t.size {
+		sh := 8 * (t.size - 1 - i)
+		bm, bv := byte(t.mask>>sh), byte(t.val>>sh)
+		p := t.off - nb.lo + i
+		if common := nb.mask[p] & bm; nb.val[p]&common != bv&common {
+			return false
+		}
+		nb.mask[p] |= bm
+		nb.val[p] |= bv & bm
+	}
+	*b = nb
+	return true
+}
+
+// window returns the mask and value of the 8 bytes at offset w, read
+// little-endian.
+func (b *groupBytes) window(w uint32) (m, v uint64) {
+	for o := max(w, b.lo); o < min(w+8, b.hi); o++ {
+		m |= uint64(b.mask[o-b.lo]) << (8 * (o - w))
+		v |= uint64(b.val[o-b.lo]) << (8 * (o - w))
+	}
+	return m, v
+}
+
+// buildGroups replaces the heads of test groups in code (after the pair
+// and msh fusions) with cGroup operations and returns the code, longer by
+// a slot per group (the head's own operation, for the slow path), and
+// the groups.
 func buildGroups(code []cop) ([]cop, []cgroup) {
 	n := len(code)
 	var groups []cgroup
 	for head := 0; head < n; head++ {
 		t, ok := asGroupTest(&code[head])
-		if !ok {
-			continue
+		if !ok || t.indirect && !t.msh {
+			continue // X before the group is unknown
 		}
-		var mask, val [maxGroupSpan]byte // byte i is the packet's lo+i
-		lo, hi := t.off, t.off
-		exit := t.exit
+		var abs, ind groupBytes
 		var tests []groupTest
-		for ok && t.exit == exit && len(tests) < maxGroupTests {
-			nlo, nhi := min(lo, t.off), max(hi, t.off+t.size)
-			if nhi-nlo > maxGroupSpan || !merge(&mask, &val, lo, nlo, t) {
+		g := cgroup{}
+		for ok && t.exit == tests0exit(tests, t) && len(tests) < maxGroupTests {
+			switch {
+			case !t.indirect:
+				if g.msh || !abs.add(t, maxGroupSpan) {
+					ok = false
+				}
+			case t.msh:
+				if g.msh || !ind.add(t, 8) {
+					ok = false
+				} else {
+					g.msh, g.mshOff = true, t.mshOff
+				}
+			default:
+				if !g.msh || !ind.add(t, 8) {
+					ok = false
+				}
+			}
+			if !ok {
 				break
 			}
-			lo, hi = nlo, nhi
 			tests = append(tests, t)
 			t, ok = asGroupTest(&code[t.next])
 		}
@@ -114,31 +201,43 @@ func buildGroups(code []cop) ([]cop, []cgroup) {
 			continue
 		}
 		last := tests[len(tests)-1]
-		need := max(hi, 8)
-		w2 := need - 8
-		w1 := min(lo, w2)
-		g := cgroup{w1: w1, w2: w2, need: need}
-		for i := range hi - lo {
-			o := lo + i
-			if o >= w1 && o < w1+8 {
-				g.m1 |= uint64(mask[i]) << (8 * (o - w1))
-				g.v1 |= uint64(val[i]) << (8 * (o - w1))
-			}
-			if o >= w2 && o < w2+8 {
-				g.m2 |= uint64(mask[i]) << (8 * (o - w2))
-				g.v2 |= uint64(val[i]) << (8 * (o - w2))
-			}
+		need := uint32(8)
+		if abs.any {
+			need = max(abs.hi, 8)
 		}
-		w := w1
-		if last.off+last.size > w1+8 {
-			w, g.aWin2 = w2, true
+		if g.msh {
+			need = max(need, g.mshOff+1)
 		}
-		// Byte last.off-w of the window is bits 8*(7-p) of its byte
-		// swap; the value's low byte is its last.
-		g.aShift = uint8(8 * (8 - (last.off - w) - last.size))
-		g.aMask = uint32(uint64(1)<<(8*last.size) - 1)
-		if e := &code[exit]; e.kind == cRetK {
+		g.need = need
+		g.w2 = max(abs.hi, 8) - 8
+		g.w1 = min(abs.lo, g.w2)
+		if !abs.any {
+			g.w1, g.w2 = 0, 0
+		}
+		g.m1, g.v1 = abs.window(g.w1)
+		g.m2, g.v2 = abs.window(g.w2)
+		if g.msh {
+			g.xw = ind.lo
+			g.m3, g.v3 = ind.window(ind.lo)
+		}
+		// A: the last test's bytes, at position p of a window, are bits
+		// 8*(7-p) down of the window's byte swap.
+		var p uint32
+		switch {
+		case last.indirect:
+			g.aWin, p = 3, last.off-g.xw
+		case last.off+last.size <= g.w1+8:
+			g.aWin, p = 1, last.off-g.w1
+		default:
+			g.aWin, p = 2, last.off-g.w2
+		}
+		g.aShift = uint8(8 * (8 - p - last.size))
+		g.aMask = ^uint32(0) >> (32 - 8*last.size)
+		if e := &code[last.exit]; e.kind == cRetK {
 			g.exitRet, g.exitK = true, e.k
+		}
+		if e := &code[last.next]; e.kind == cRetK {
+			g.okRet, g.okK = true, e.k
 		}
 		code = append(code, code[head])
 		code[head] = cop{kind: cGroup, k: uint32(len(groups)), jt: uint16(last.next), jf: uint16(len(code) - 1)}
@@ -147,24 +246,64 @@ func buildGroups(code []cop) ([]cop, []cgroup) {
 	return code, groups
 }
 
-// merge adds test t to a group's bytes (byte i at packet offset lo+i),
-// rebasing them from lo to nlo <= lo first; false, changing nothing, if t
-// contradicts them.
-func merge(mask, val *[maxGroupSpan]byte, lo, nlo uint32, t groupTest) bool {
-	var m2, v2 [maxGroupSpan]byte
-	d := lo - nlo
-	copy(m2[d:], mask[:])
-	copy(v2[d:], val[:])
-	for i := range t.size {
-		sh := 8 * (t.size - 1 - i)
-		bm, bv := byte(t.mask>>sh), byte(t.val>>sh)
-		p := t.off - nlo + i
-		if common := m2[p] & bm; v2[p]&common != bv&common {
-			return false
-		}
-		m2[p] |= bm
-		v2[p] |= bv & bm
+// tests0exit is the common exit of a group's tests: the first one's
+// (t's when there is none yet).
+func tests0exit(tests []groupTest, t groupTest) int {
+	if len(tests) == 0 {
+		return t.exit
 	}
-	*mask, *val = m2, v2
-	return true
+	return tests[0].exit
+}
+
+// What cgroup.run found.
+const (
+	groupPass uint8 = iota // every test passed: A and X are set
+	groupSlow              // run the tests one by one
+	groupDone              // the program returned: the verdict is in A
+)
+
+// run runs the group's tests on pkt, with X = x before them.
+func (g *cgroup) run(pkt []byte, x uint32) (a, nx uint32, res uint8) {
+	n := uint(len(pkt))
+	w1, w2 := uint(g.w1), uint(g.w2)
+	if w1+8 > n || w2+8 > n {
+		return 0, 0, groupSlow
+	}
+	v1 := binary.LittleEndian.Uint64(pkt[w1 : w1+8])
+	v2 := binary.LittleEndian.Uint64(pkt[w2 : w2+8])
+	if (v1&g.m1^g.v1)|(v2&g.m2^g.v2) != 0 {
+		if g.exitRet {
+			return g.exitK, 0, groupDone
+		}
+		return 0, 0, groupSlow
+	}
+	w := v1
+	if g.aWin == 2 {
+		w = v2
+	}
+	if g.msh {
+		m := uint(g.mshOff)
+		if m >= n {
+			return 0, 0, groupSlow
+		}
+		x = uint32(pkt[m]&0xf) << 2
+		o := uint(x) + uint(g.xw)
+		if o+8 > n {
+			return 0, 0, groupSlow
+		}
+		v3 := binary.LittleEndian.Uint64(pkt[o : o+8])
+		if v3&g.m3^g.v3 != 0 {
+			if g.exitRet {
+				return g.exitK, 0, groupDone
+			}
+			return 0, 0, groupSlow
+		}
+		if g.aWin == 3 {
+			w = v3
+		}
+	}
+	if g.okRet {
+		return g.okK, 0, groupDone
+	}
+	return uint32(bits.ReverseBytes64(w)>>g.aShift) & g.aMask, x, groupPass
 }
