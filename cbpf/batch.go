@@ -70,7 +70,9 @@ func (m *Matcher) MatchBatch(pkts [][]byte, wireLens, verdicts []uint32) error {
 		}
 		return nil
 	}
-	return m.w.matchBatch(pkts, wireLens, verdicts, !m.f.readsLen)
+	err := m.w.matchBatch(pkts, wireLens, verdicts, !m.f.readsLen)
+	m.syncFast()
+	return err
 }
 
 // MatchBatch is Matcher.MatchBatch on a machine of the filter's.
