@@ -246,6 +246,24 @@ func (f *Filter) Match(pkt []byte, md *Metadata) (uint32, error) {
 	if f.classic != nil {
 		return f.classic.run(pkt, md), nil
 	}
+	if f.fast != nil && md == nil && !f.readsLen {
+		// The filter entry's path with the hot machine, without calls
+		// but the run's: nothing to write into a context that holds
+		// nil metadata.
+		if w := f.hot.Swap(nil); w != nil && w.zeroCtx {
+			vm := w.fvm
+			r0, status := vm.RunStatus(pkt)
+			if !f.hot.CompareAndSwap(nil, w) {
+				f.putWorker(w)
+			}
+			if status != 0 {
+				return 0, vm.StatusError(status) // errs never change
+			}
+			return uint32(r0), nil
+		} else if w != nil {
+			f.putWorker(w)
+		}
+	}
 	w := f.getWorker()
 	v, err := w.match(pkt, md)
 	f.putWorker(w)
