@@ -78,7 +78,7 @@ func (m *Matcher) MatchBatch(pkts [][]byte, wireLens, verdicts []uint32) error {
 // MatchBatch is Matcher.MatchBatch on a machine of the filter's.
 func (f *Filter) MatchBatch(pkts [][]byte, wireLens, verdicts []uint32) error {
 	if f.classic != nil {
-		m := Matcher{f: f, classic: f.classic}
+		m := Matcher{f: f, classic: f.classic, st: classicState{groups: f.classic.groups}}
 		return m.MatchBatch(pkts, wireLens, verdicts)
 	}
 	if err := batchArgs(pkts, wireLens, verdicts); err != nil {

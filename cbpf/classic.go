@@ -1,5 +1,10 @@
 package cbpf
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // classicProgram is a checked classic program pre-decoded for fast
 // execution: one dense operation code per instruction, jump targets
 // absolute, ancillary and negative-offset loads split from plain packet
@@ -278,6 +283,11 @@ type classicState struct {
 	a, x uint32
 	pc   uint
 	mem  [MemWords]uint32
+	// groups is the program's (set by whoever makes the state): exec
+	// reaches them through st, which its loop keeps in a register anyway,
+	// rather than through the program, which would take one more (and
+	// the loop's values would then be spilled at every dispatch).
+	groups []cgroup
 }
 
 // run executes the program. Jumps only go forward and every path ends in a
@@ -291,7 +301,7 @@ func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
 			return v
 		}
 	}
-	var st classicState
+	st := classicState{groups: p.groups}
 	if v, done := p.exec(pkt, md, &st, true); done {
 		return v
 	}
@@ -321,6 +331,8 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 		a, x, pc = st.a, st.x, st.pc
 	}
 	mem := &st.mem
+	// cap = len: slicing pkt (cGroup) then needs no register of its own.
+	pkt = pkt[:len(pkt):len(pkt)]
 	code := p.code
 	// The loop condition lets the compiler drop the bounds check on
 	// code[pc].
@@ -371,14 +383,49 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			}
 			a = uint32(pkt[k])
 		case cGroup:
-			ga, gx, res := p.groups[in.k].run(pkt, x)
-			switch res {
-			case groupPass:
-				a, x, pc = ga, gx, uint(in.jt)
-			case groupSlow:
-				pc = uint(in.jf) // the tests one by one
-			default:
-				return ga, true
+			// cgroup.run, inline (a call here would have the loop's
+			// registers spilled at every dispatch), written to need few
+			// registers at once.
+			g := &st.groups[in.k]
+			pc = uint(in.jf) // the tests one by one, unless decided here
+			w1, w2 := uint(g.w1), uint(g.w2)
+			if w1+8 > uint(len(pkt)) || w2+8 > uint(len(pkt)) {
+				continue
+			}
+			w := binary.LittleEndian.Uint64(pkt[w1 : w1+8])
+			fail := w&g.m1 ^ g.v1
+			v2 := binary.LittleEndian.Uint64(pkt[w2 : w2+8])
+			fail |= v2&g.m2 ^ g.v2
+			if g.aWin == 2 {
+				w = v2
+			}
+			if fail == 0 && g.msh {
+				m := uint(g.mshOff)
+				if m >= uint(len(pkt)) {
+					continue
+				}
+				gx := uint32(pkt[m]&0xf) << 2
+				o := uint(gx) + uint(g.xw)
+				if o+8 > uint(len(pkt)) {
+					continue
+				}
+				x = gx
+				w3 := binary.LittleEndian.Uint64(pkt[o : o+8])
+				fail = w3&g.m3 ^ g.v3
+				if g.aWin == 3 {
+					w = w3
+				}
+			}
+			switch {
+			case fail == 0 && g.okRet:
+				return g.okK, true
+			case fail == 0:
+				a = uint32(bits.ReverseBytes64(w)>>g.aShift) & g.aMask
+				pc = uint(in.jt)
+			case g.exitRet:
+				return g.exitK, true
+			case g.exitDead:
+				pc = uint(g.exit)
 			}
 		case cLdSlow, cLdAnc, cMshSlow:
 			st.a, st.x, st.pc = a, x, pc-1

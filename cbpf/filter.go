@@ -333,7 +333,9 @@ type Matcher struct {
 // NewMatcher returns a Matcher for the filter.
 func (f *Filter) NewMatcher() *Matcher {
 	m := &Matcher{f: f, classic: f.classic}
-	if f.classic == nil {
+	if f.classic != nil {
+		m.st.groups = f.classic.groups
+	} else {
 		m.w = f.getWorker()
 		if m.w.fvm != nil && !f.readsLen {
 			m.fvm = m.w.fvm

@@ -48,6 +48,11 @@ type cgroup struct {
 	// `ret #k`.
 	okRet, exitRet bool
 	okK, exitK     uint32
+	// exitDead: the tests' common target overwrites A before reading it,
+	// so a failing packet goes straight there whichever test failed (X
+	// is known: the msh's after it ran, else unchanged).
+	exitDead bool
+	exit     uint16
 }
 
 // maxGroupSpan is the widest run of packet bytes a group's absolute tests
@@ -236,6 +241,7 @@ func buildGroups(code []cop) ([]cop, []cgroup) {
 		if e := &code[last.exit]; e.kind == cRetK {
 			g.exitRet, g.exitK = true, e.k
 		}
+		g.exit, g.exitDead = uint16(last.exit), deadA(code, last.exit)
 		if e := &code[last.next]; e.kind == cRetK {
 			g.okRet, g.okK = true, e.k
 		}
@@ -244,6 +250,28 @@ func buildGroups(code []cop) ([]cop, []cgroup) {
 		groups = append(groups, g)
 	}
 	return code, groups
+}
+
+// deadA reports whether A's value at pc is never read: every path from
+// pc overwrites it first (a conservative look at the next few
+// instructions). code is the program after fusion; group heads there
+// overwrite A too, whatever happens.
+func deadA(code []cop, pc int) bool {
+	for range 8 {
+		switch k := code[pc].kind; {
+		case k == cRetK, k == cLdImm, k == cLdLen, k == cLdMem, k == cTxa,
+			k == cLdW, k == cLdH, k == cLdB, k == cLdSlow, k == cLdIndW, k == cLdIndH, k == cLdIndB,
+			k >= cLdWJeq && k <= cLdBJset, k >= cMshLdIndWJeq && k <= cLdIndBJset, k == cGroup:
+			return true
+		case k == cLdxImm, k == cLdxLen, k == cLdxMem, k == cStx, k == cMsh, k == cMshSlow:
+			pc++
+		case k == cJa:
+			pc = int(code[pc].jt)
+		default:
+			return false // reads A, or might (ancillary loads: a^x)
+		}
+	}
+	return false
 }
 
 // tests0exit is the common exit of a group's tests: the first one's
@@ -260,9 +288,12 @@ const (
 	groupPass uint8 = iota // every test passed: A and X are set
 	groupSlow              // run the tests one by one
 	groupDone              // the program returned: the verdict is in A
+	groupExit              // a test failed: go on at the exit with X set, A dead
 )
 
-// run runs the group's tests on pkt, with X = x before them.
+// run runs the group's tests on pkt, with X = x before them. It is
+// classicProgram.exec's cGroup operation, which has it inline, as a
+// function for a program that is a single group (classicProgram.whole).
 func (g *cgroup) run(pkt []byte, x uint32) (a, nx uint32, res uint8) {
 	n := uint(len(pkt))
 	w1, w2 := uint(g.w1), uint(g.w2)
@@ -274,6 +305,9 @@ func (g *cgroup) run(pkt []byte, x uint32) (a, nx uint32, res uint8) {
 	if (v1&g.m1^g.v1)|(v2&g.m2^g.v2) != 0 {
 		if g.exitRet {
 			return g.exitK, 0, groupDone
+		}
+		if g.exitDead {
+			return 0, x, groupExit
 		}
 		return 0, 0, groupSlow
 	}
@@ -295,6 +329,9 @@ func (g *cgroup) run(pkt []byte, x uint32) (a, nx uint32, res uint8) {
 		if v3&g.m3^g.v3 != 0 {
 			if g.exitRet {
 				return g.exitK, 0, groupDone
+			}
+			if g.exitDead {
+				return 0, x, groupExit
 			}
 			return 0, 0, groupSlow
 		}
