@@ -29,8 +29,7 @@ import (
 // cgroup is a group's windows of the packet, read little-endian, with
 // the bits the tests look at and the values they must have.
 type cgroup struct {
-	w1, w2 uint32 // the absolute windows' offsets
-	need   uint32 // the packet length the absolute windows and the msh need
+	w1, w2 uint32 // the absolute windows' offsets (0 and 0 without absolute tests)
 	m1, v1 uint64
 	m2, v2 uint64
 	// The indirect part, if msh: X = 4*([mshOff]&0xf), then the window
@@ -206,19 +205,10 @@ func buildGroups(code []cop) ([]cop, []cgroup) {
 			continue
 		}
 		last := tests[len(tests)-1]
-		need := uint32(8)
-		if abs.any {
-			need = max(abs.hi, 8)
-		}
-		if g.msh {
-			need = max(need, g.mshOff+1)
-		}
-		g.need = need
+		// Windows [w1, w1+8) and [w2, w2+8) cover [abs.lo, abs.hi)
+		// (at most 16 bytes), within the first abs.hi bytes (or 8).
 		g.w2 = max(abs.hi, 8) - 8
 		g.w1 = min(abs.lo, g.w2)
-		if !abs.any {
-			g.w1, g.w2 = 0, 0
-		}
 		g.m1, g.v1 = abs.window(g.w1)
 		g.m2, g.v2 = abs.window(g.w2)
 		if g.msh {
