@@ -420,7 +420,9 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			case fail == 0 && g.okRet:
 				return g.okK, true
 			case fail == 0:
-				a = uint32(bits.ReverseBytes64(w)>>g.aShift) & g.aMask
+				if g.aWin != 0 {
+					a = uint32(bits.ReverseBytes64(w)>>g.aShift) & g.aMask
+				}
 				pc = uint(in.jt)
 			case g.exitRet:
 				return g.exitK, true

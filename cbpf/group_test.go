@@ -217,7 +217,7 @@ func TestGroupsAgree(t *testing.T) {
 		checkBatch(t, prog, f, m, pkts, make([]uint32, len(pkts)))
 		m.Close()
 	}
-	if grouped < programs/3 || whole < programs/10 {
+	if grouped < programs/4 || whole < programs/10 {
 		t.Fatalf("%d of %d programs have groups, %d a whole-program group", grouped, programs, whole)
 	}
 	t.Logf("%d of %d programs have groups, %d a whole-program group", grouped, programs, whole)
