@@ -119,7 +119,7 @@ const (
 	cLdIndBJge
 	cMshLdIndBJset
 	cLdIndBJset
-	// A group of absolute tests checked at once (group.go).
+	// A run of tests checked at once (group.go).
 	cGroup
 )
 

@@ -204,11 +204,14 @@ func buildGroups(code []cop) ([]cop, []cgroup) {
 			tests = append(tests, t)
 			t, ok = asGroupTest(&code[t.next])
 		}
+		if len(tests) < 2 {
+			continue
+		}
 		last := tests[len(tests)-1]
 		// Two absolute tests going on to more of the program cost about
 		// what their two fused operations cost (the group's operation
 		// does more work; over varied traffic it measured slower).
-		if len(tests) < 2 || len(tests) == 2 && !g.msh && code[last.next].kind != cRetK {
+		if len(tests) == 2 && !g.msh && code[last.next].kind != cRetK {
 			continue
 		}
 		// Windows [w1, w1+8) and [w2, w2+8) cover [abs.lo, abs.hi)
