@@ -56,6 +56,12 @@ func (m *Matcher) MatchBatch(pkts [][]byte, wireLens, verdicts []uint32) error {
 			if md != nil {
 				md.WireLen = wireLens[i]
 			}
+			if g := c.whole; g != nil {
+				if v, _, res := g.run(pkt, 0); res == groupDone {
+					verdicts[i] = v
+					continue
+				}
+			}
 			v, done := c.exec(pkt, md, &m.st, true)
 			if !done {
 				v = c.finish(pkt, md, &m.st)
@@ -64,13 +70,15 @@ func (m *Matcher) MatchBatch(pkts [][]byte, wireLens, verdicts []uint32) error {
 		}
 		return nil
 	}
-	return m.w.matchBatch(pkts, wireLens, verdicts, !m.f.readsLen)
+	err := m.w.matchBatch(pkts, wireLens, verdicts, !m.f.readsLen)
+	m.syncFast()
+	return err
 }
 
 // MatchBatch is Matcher.MatchBatch on a machine of the filter's.
 func (f *Filter) MatchBatch(pkts [][]byte, wireLens, verdicts []uint32) error {
 	if f.classic != nil {
-		m := Matcher{f: f, classic: f.classic}
+		m := Matcher{f: f, classic: f.classic, st: classicState{groups: f.classic.groups}}
 		return m.MatchBatch(pkts, wireLens, verdicts)
 	}
 	if err := batchArgs(pkts, wireLens, verdicts); err != nil {

@@ -1,16 +1,27 @@
 package cbpf
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // classicProgram is a checked classic program pre-decoded for fast
 // execution: one dense operation code per instruction, jump targets
 // absolute, ancillary and negative-offset loads split from plain packet
 // loads so the common path does no extra tests.
 type classicProgram struct {
-	code []cop
+	code   []cop
+	groups []cgroup // cGroup's tests (group.go)
+	// whole is the group at instruction 0 when it returns both when
+	// it passes and when it fails: then, unless the packet needs the
+	// slow path, the program's verdict is one call of whole.run.
+	whole *cgroup
 }
 
 type cop struct {
 	kind   uint8
 	jt, jf uint16 // absolute targets of jumps
+	m      uint16 // the msh's K in cMshLdInd* operations
 	k      uint32
 	k2     uint32 // the jump's K in fused operations
 }
@@ -81,18 +92,35 @@ const (
 	cLdBJgt
 	cLdBJge
 	cLdBJset
+	// Fused indirect loads and jumps, each preceded by its variant
+	// that first runs an ldxb 4*([m]&0xf) (the TCP/UDP port and flags
+	// tests), in the order indFused computes.
+	cMshLdIndWJeq
 	cLdIndWJeq
+	cMshLdIndWJgt
 	cLdIndWJgt
+	cMshLdIndWJge
 	cLdIndWJge
+	cMshLdIndWJset
 	cLdIndWJset
+	cMshLdIndHJeq
 	cLdIndHJeq
+	cMshLdIndHJgt
 	cLdIndHJgt
+	cMshLdIndHJge
 	cLdIndHJge
+	cMshLdIndHJset
 	cLdIndHJset
+	cMshLdIndBJeq
 	cLdIndBJeq
+	cMshLdIndBJgt
 	cLdIndBJgt
+	cMshLdIndBJge
 	cLdIndBJge
+	cMshLdIndBJset
 	cLdIndBJset
+	// A run of tests checked at once (group.go).
+	cGroup
 )
 
 // compileClassic decodes a program that passed Check.
@@ -198,12 +226,11 @@ func compileClassic(prog []Instruction) *classicProgram {
 			base = cLdHJeq
 		case cLdB:
 			base = cLdBJeq
-		case cLdIndW:
-			base = cLdIndWJeq
-		case cLdIndH:
-			base = cLdIndHJeq
-		case cLdIndB:
-			base = cLdIndBJeq
+		case cLdIndW, cLdIndH, cLdIndB:
+			code[n].kind = indFused(int(code[n].kind-cLdIndW), cond, false)
+			code[n].k2 = j.K
+			code[n].jt, code[n].jf = code[n+1].jt, code[n+1].jf
+			continue
 		default:
 			continue
 		}
@@ -211,7 +238,37 @@ func compileClassic(prog []Instruction) *classicProgram {
 		code[n].k2 = j.K
 		code[n].jt, code[n].jf = code[n+1].jt, code[n+1].jf
 	}
-	return &classicProgram{code: code}
+	// Fuse "ldxb 4*([m]&0xf)" with a following fused indirect load and
+	// jump. The indirect load keeps its slot for jumps to it.
+	for n := 0; n+1 < len(prog); n++ {
+		next := code[n+1].kind
+		if code[n].kind != cMsh || code[n].k > 0xffff || next < cMshLdIndWJeq || next > cLdIndBJset || (next-cMshLdIndWJeq)%2 == 0 {
+			continue
+		}
+		m := uint16(code[n].k)
+		code[n] = code[n+1]
+		code[n].kind--
+		code[n].m = m
+	}
+	code, groups := buildGroups(code)
+	p := &classicProgram{code: code, groups: groups}
+	if code[0].kind == cGroup {
+		if g := &groups[code[0].k]; g.okRet && g.exitRet {
+			p.whole = g
+		}
+	}
+	return p
+}
+
+// indFused returns the kind of a fused indirect load of size index sz
+// (0 W, 1 H, 2 B) and jump condition cond (0 jeq, 1 jgt, 2 jge, 3 jset),
+// with a leading msh or not.
+func indFused(sz, cond int, msh bool) uint8 {
+	k := cMshLdIndWJeq + uint8(8*sz+2*cond)
+	if !msh {
+		k++
+	}
+	return k
 }
 
 func b2i(b bool) int {
@@ -226,6 +283,11 @@ type classicState struct {
 	a, x uint32
 	pc   uint
 	mem  [MemWords]uint32
+	// groups is the program's (set by whoever makes the state): exec
+	// reaches them through st, which its loop keeps in a register anyway,
+	// rather than through the program, which would take one more (and
+	// the loop's values would then be spilled at every dispatch).
+	groups []cgroup
 }
 
 // run executes the program. Jumps only go forward and every path ends in a
@@ -234,7 +296,12 @@ type classicState struct {
 // indirect loads outside the packet) go through slowStep. Keeping calls out
 // of exec's loop keeps its registers from being spilled at every dispatch.
 func (p *classicProgram) run(pkt []byte, md *Metadata) uint32 {
-	var st classicState
+	if g := p.whole; g != nil {
+		if v, _, res := g.run(pkt, 0); res == groupDone {
+			return v
+		}
+	}
+	st := classicState{groups: p.groups}
 	if v, done := p.exec(pkt, md, &st, true); done {
 		return v
 	}
@@ -264,6 +331,8 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 		a, x, pc = st.a, st.x, st.pc
 	}
 	mem := &st.mem
+	// cap = len: slicing pkt (cGroup) then needs no register of its own.
+	pkt = pkt[:len(pkt):len(pkt)]
 	code := p.code
 	// The loop condition lets the compiler drop the bounds check on
 	// code[pc].
@@ -313,6 +382,53 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 				return 0, true
 			}
 			a = uint32(pkt[k])
+		case cGroup:
+			// cgroup.run, inline (a call here would have the loop's
+			// registers spilled at every dispatch), written to need few
+			// registers at once.
+			g := &st.groups[in.k]
+			pc = uint(in.jf) // the tests one by one, unless decided here
+			w1, w2 := uint(g.w1), uint(g.w2)
+			if w1+8 > uint(len(pkt)) || w2+8 > uint(len(pkt)) {
+				continue
+			}
+			w := binary.LittleEndian.Uint64(pkt[w1 : w1+8])
+			fail := w&g.m1 ^ g.v1
+			v2 := binary.LittleEndian.Uint64(pkt[w2 : w2+8])
+			fail |= v2&g.m2 ^ g.v2
+			if g.aWin == 2 {
+				w = v2
+			}
+			if fail == 0 && g.msh {
+				m := uint(g.mshOff)
+				if m >= uint(len(pkt)) {
+					continue
+				}
+				gx := uint32(pkt[m]&0xf) << 2
+				o := uint(gx) + uint(g.xw)
+				if o+8 > uint(len(pkt)) {
+					continue
+				}
+				x = gx
+				w3 := binary.LittleEndian.Uint64(pkt[o : o+8])
+				fail = w3&g.m3 ^ g.v3
+				if g.aWin == 3 {
+					w = w3
+				}
+			}
+			switch {
+			case fail == 0 && g.okRet:
+				return g.okK, true
+			case fail == 0:
+				if g.aWin != 0 {
+					a = uint32(bits.ReverseBytes64(w)>>g.aShift) & g.aMask
+				}
+				pc = uint(in.jt)
+			case g.exitRet:
+				return g.exitK, true
+			case g.exitDead:
+				pc = uint(g.exit)
+			}
 		case cLdSlow, cLdAnc, cMshSlow:
 			st.a, st.x, st.pc = a, x, pc-1
 			return 0, false
@@ -448,6 +564,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndWJeq:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndWJeq:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
@@ -461,6 +584,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndWJgt:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndWJgt:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
@@ -474,6 +604,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndWJge:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndWJge:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
@@ -487,6 +624,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndWJset:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndWJset:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+4 <= len(pkt) {
@@ -500,6 +644,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndHJeq:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndHJeq:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
@@ -513,6 +664,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndHJgt:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndHJgt:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
@@ -526,6 +684,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndHJge:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndHJge:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
@@ -539,6 +704,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndHJset:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndHJset:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+2 <= len(pkt) {
@@ -552,6 +724,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndBJeq:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndBJeq:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
@@ -565,6 +744,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndBJgt:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndBJgt:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
@@ -578,6 +764,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndBJge:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndBJge:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
@@ -591,6 +784,13 @@ func (p *classicProgram) exec(pkt []byte, md *Metadata, st *classicState, fresh 
 			} else {
 				pc = uint(in.jf)
 			}
+		case cMshLdIndBJset:
+			if m := uint(in.m); m < uint(len(pkt)) {
+				x = uint32(pkt[m]&0xf) << 2
+			} else {
+				return 0, true
+			}
+			fallthrough
 		case cLdIndBJset:
 			off := x + in.k
 			if o := int(off); int32(off) >= 0 && o+1 <= len(pkt) {
@@ -754,12 +954,9 @@ func indirectLoad(k uint8) (size, cond int) {
 		return 2, -1
 	case k == cLdIndB:
 		return 1, -1
-	case k >= cLdIndWJeq && k <= cLdIndWJset:
-		return 4, int(k - cLdIndWJeq)
-	case k >= cLdIndHJeq && k <= cLdIndHJset:
-		return 2, int(k - cLdIndHJeq)
-	default:
-		return 1, int(k - cLdIndBJeq)
+	default: // cMshLdIndWJeq..cLdIndBJset
+		d := int(k - cMshLdIndWJeq)
+		return [3]int{4, 2, 1}[d/8], d % 8 / 2
 	}
 }
 

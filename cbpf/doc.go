@@ -31,8 +31,9 @@
 //	f, err := cbpf.NewFilter(prog, cbpf.Options{})
 //	n, err := f.Match(frame, &cbpf.Metadata{Protocol: 0x0800})
 //
-// Engines: EngineClassic, a pre-decoded classic interpreter (the default:
-// about a third of golang.org/x/net/bpf's time per packet); EngineInterp,
+// Engines: EngineClassic, a pre-decoded classic interpreter (the default)
+// that runs libpcap's runs of equality tests as a few masked 64-bit
+// compares (see RATIONALE.md); EngineInterp,
 // the eBPF translation on bpfvm's interpreter; EngineJIT, the translation
 // compiled to native code (linux/amd64), which runs programs without the
 // helper-calling ancillary loads (#rand, #nla, #nlan) on the JIT's filter

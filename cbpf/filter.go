@@ -246,6 +246,24 @@ func (f *Filter) Match(pkt []byte, md *Metadata) (uint32, error) {
 	if f.classic != nil {
 		return f.classic.run(pkt, md), nil
 	}
+	if f.fast != nil && md == nil && !f.readsLen {
+		// The filter entry's path with the hot machine, without calls
+		// but the run's: nothing to write into a context that holds
+		// nil metadata.
+		if w := f.hot.Swap(nil); w != nil && w.zeroCtx {
+			vm := w.fvm
+			r0, status := vm.RunStatus(pkt)
+			if !f.hot.CompareAndSwap(nil, w) {
+				f.putWorker(w)
+			}
+			if status != 0 {
+				return 0, vm.StatusError(status) // errs never change
+			}
+			return uint32(r0), nil
+		} else if w != nil {
+			f.putWorker(w)
+		}
+	}
 	w := f.getWorker()
 	v, err := w.match(pkt, md)
 	f.putWorker(w)
@@ -289,6 +307,11 @@ func (w *worker) match(pkt []byte, md *Metadata) (uint32, error) {
 // synchronisation: the fastest way to filter a stream of packets. Give each
 // goroutine its own (Filter.NewMatcher) and Close it when done.
 type Matcher struct {
+	// fast is fvm while the context holds nil metadata (w.zeroCtx): a
+	// run without metadata is then the filter entry's call and nothing
+	// else. It comes first, and Match tests it first, so that the JIT's
+	// path costs one load and a test before the call.
+	fast    *amd64.FilterVM
 	f       *Filter
 	classic *classicProgram // f.classic, one load closer
 	// st is the classic engine's state, reused without clearing: Check
@@ -297,8 +320,7 @@ type Matcher struct {
 	st classicState
 	w  *worker // nil for EngineClassic, which needs no machine
 	// fvm is w.fvm when runs without metadata need nothing written into
-	// the context (the program has no len loads): then Match is the
-	// filter entry's call and nothing else.
+	// the context (the program has no len loads).
 	fvm *amd64.FilterVM
 	// ivm is w.ivm under the same condition, for a program that also
 	// calls no helpers (which would need the run's packet in w).
@@ -311,7 +333,9 @@ type Matcher struct {
 // NewMatcher returns a Matcher for the filter.
 func (f *Filter) NewMatcher() *Matcher {
 	m := &Matcher{f: f, classic: f.classic}
-	if f.classic == nil {
+	if f.classic != nil {
+		m.st.groups = f.classic.groups
+	} else {
 		m.w = f.getWorker()
 		if m.w.fvm != nil && !f.readsLen {
 			m.fvm = m.w.fvm
@@ -319,25 +343,45 @@ func (f *Filter) NewMatcher() *Matcher {
 		if m.w.ivm != nil && !f.readsLen && !f.callsHelpers {
 			m.ivm = m.w.ivm
 		}
+		m.syncFast()
 	}
 	return m
 }
 
+// syncFast sets m.fast after a run that may have changed the context.
+func (m *Matcher) syncFast() {
+	m.fast = nil
+	if m.w.zeroCtx {
+		m.fast = m.fvm
+	}
+}
+
 // Match is Filter.Match. It must not be called after Close.
 func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
+	if vm := m.fast; vm != nil && md == nil {
+		r0, status := vm.RunStatus(pkt) // inlined: the only call
+		if status != 0 {
+			return 0, vm.StatusError(status)
+		}
+		return uint32(r0), nil
+	}
 	if c := m.classic; c != nil {
+		if g := c.whole; g != nil {
+			if v, _, res := g.run(pkt, 0); res == groupDone {
+				return v, nil
+			}
+		}
 		if v, done := c.exec(pkt, md, &m.st, true); done {
 			return v, nil
 		}
 		return c.finish(pkt, md, &m.st), nil
 	}
-	if m.fvm != nil && md == nil && m.w.zeroCtx {
-		r0, status := m.fvm.RunStatus(pkt) // inlined: the only call
-		if status != 0 {
-			return 0, m.fvm.StatusError(status)
-		}
-		return uint32(r0), nil
-	}
+	return m.match(pkt, md)
+}
+
+// match is Match on an eBPF engine's machine, past the filter entry's
+// fast path.
+func (m *Matcher) match(pkt []byte, md *Metadata) (uint32, error) {
 	if m.ivm != nil && md == nil && m.w.zeroCtx {
 		r0, err := m.ivm.RunWithPacket(m.w.ctx, pkt)
 		if err != nil {
@@ -345,13 +389,15 @@ func (m *Matcher) Match(pkt []byte, md *Metadata) (uint32, error) {
 		}
 		return uint32(r0), nil
 	}
-	return m.w.match(pkt, md)
+	v, err := m.w.match(pkt, md)
+	m.syncFast()
+	return v, err
 }
 
 // Close gives the matcher's machine back to its filter.
 func (m *Matcher) Close() {
 	if m.w != nil {
 		m.f.putWorker(m.w)
-		m.w, m.fvm, m.ivm = nil, nil, nil
+		m.w, m.fvm, m.ivm, m.fast = nil, nil, nil, nil
 	}
 }

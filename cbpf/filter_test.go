@@ -515,3 +515,34 @@ func TestMatchersConcurrent(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestMatchAllocatesNothing: runs on every engine allocate nothing once
+// the filter's machines exist, through every entry.
+func TestMatchAllocatesNothing(t *testing.T) {
+	pkt := tcpFrame(80, 5, 0)
+	pkts := [][]byte{pkt, pkt[:30], pkt}
+	verdicts := make([]uint32, len(pkts))
+	md := &Metadata{WireLen: 1500}
+	for _, e := range testEngines {
+		f, err := NewFilter(httpProgram, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := f.NewMatcher()
+		for name, run := range map[string]func(){
+			"Filter.Match":       func() { f.Match(pkt, nil) },
+			"Filter.Match md":    func() { f.Match(pkt, md) },
+			"Matcher.Match":      func() { m.Match(pkt, nil) },
+			"Matcher.Match md":   func() { m.Match(pkt, md) },
+			"Filter.MatchBatch":  func() { f.MatchBatch(pkts, nil, verdicts) },
+			"Matcher.MatchBatch": func() { m.MatchBatch(pkts, nil, verdicts) },
+		} {
+			run() // the filter's machine
+			if n := testing.AllocsPerRun(50, run); n != 0 {
+				t.Errorf("%v: %s: %v allocations per run", e, name, n)
+			}
+		}
+		m.Close()
+		f.Close()
+	}
+}

@@ -495,3 +495,52 @@ func TestKernelCheckExhaustive(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelGroups runs libpcap-shaped programs (groupProgram: runs of
+// equality tests the classic engine merges into test groups) in the
+// kernel and in bpfvm, on frames near the template their tests were made
+// for, so that groups both pass and fail at every test.
+func TestKernelGroups(t *testing.T) {
+	lab := newKernelLab(t)
+	r := rand.New(rand.NewPCG(8, 12))
+	programs := 300
+	if testing.Short() {
+		programs = 30
+	}
+	grouped := 0
+	for range programs {
+		tmpl := testFrame(r)
+		for len(tmpl) < 64 {
+			tmpl = append(tmpl, byte(r.IntN(16)))
+		}
+		// Another host's address: the stack ignores the frame whatever
+		// it holds.
+		copy(tmpl, []byte{0x02, 0, 0, 0, 0, 1})
+		prog := groupProgram(r, tmpl, r.IntN(3) == 0)
+		if len(compileClassic(prog).groups) > 0 {
+			grouped++
+		}
+		frames := [][]byte{tmpl}
+		for k := range 5 {
+			f := append([]byte(nil), tmpl...)
+			switch k % 3 {
+			case 0:
+				f[18+r.IntN(len(f)-18)] ^= byte(1 << r.IntN(8))
+			case 1:
+				// Not shorter: the stack drops short VLAN-tagged frames.
+				f = f[:24+r.IntN(len(f)-23)]
+			case 2:
+				f[14] = byte(r.IntN(256))
+			}
+			frames = append(frames, f)
+		}
+		lab.kernelVerdicts(t, prog, frames)
+		if t.Failed() {
+			return
+		}
+	}
+	if grouped < programs/5 {
+		t.Errorf("only %d of %d programs have test groups", grouped, programs)
+	}
+	t.Logf("%d programs (%d with test groups) agree with the kernel", programs, grouped)
+}
