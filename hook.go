@@ -159,7 +159,12 @@ func (p *Program) fire(data, ctxIn []byte, cookie, funcIP uint64) (uint32, error
 		return 0, err
 	}
 	opts := RunOptions{Data: data, AttachCookie: cookie, FuncIP: funcIP}
-	ret, err := p.runOn(inst, &opts, ctxIn)
+	var ret uint32
+	if p.bare && ctxIn == nil {
+		ret, err = p.runBare(inst, &opts)
+	} else {
+		ret, err = p.runOn(inst, &opts, ctxIn)
+	}
 	p.pool.Put(inst)
 	return ret, err
 }

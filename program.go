@@ -44,6 +44,9 @@ type Program struct {
 	// (progtype.Observes); when not, runs that want no output skip
 	// filling them.
 	observes bool
+	// bare: plain and not observes. A run of such a program that asks
+	// for no output is the engine's run alone (runBare).
+	bare bool
 	// inline is what the engines may run without calling helpers (the
 	// program's array and hash maps, get_prandom_u32).
 	inline  engine.Inline
@@ -62,57 +65,6 @@ type instance struct {
 	vm    jit.VM
 	prog  jit.Program
 	run   *progtype.Run
-}
-
-// instancePool keeps idle instances. Unlike a sync.Pool it never drops
-// them, so every engine program it created can be closed (the JIT's code
-// memory) and the number of instances stays at the peak concurrency.
-type instancePool struct {
-	// hot is the instance a single caller takes and returns without
-	// locking: the common case of one goroutine running the program.
-	hot  atomic.Pointer[instance]
-	mu   sync.Mutex
-	free []*instance
-	all  []*instance
-}
-
-func (pp *instancePool) Get() *instance {
-	if inst := pp.hot.Swap(nil); inst != nil {
-		return inst
-	}
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	if n := len(pp.free); n > 0 {
-		inst := pp.free[n-1]
-		pp.free = pp.free[:n-1]
-		return inst
-	}
-	return nil
-}
-
-func (pp *instancePool) Put(inst *instance) {
-	if pp.hot.CompareAndSwap(nil, inst) {
-		return
-	}
-	pp.mu.Lock()
-	pp.free = append(pp.free, inst)
-	pp.mu.Unlock()
-}
-
-func (pp *instancePool) track(inst *instance) {
-	pp.mu.Lock()
-	pp.all = append(pp.all, inst)
-	pp.mu.Unlock()
-}
-
-func (pp *instancePool) closeAll() {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	for _, inst := range pp.all {
-		inst.prog.Close()
-	}
-	pp.all, pp.free = nil, nil
-	pp.hot.Store(nil)
 }
 
 // Name returns the program's name.
@@ -162,10 +114,12 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	p.insns = insns
 	p.plain = !callsHelpers(insns)
 	p.observes = progtype.Observes(insns)
+	p.bare = p.plain && !p.observes
 	if !p.plain {
 		p.inline = rt.inlineFor(insns)
 	}
 	p.proven = proven
+	p.pool.init()
 	inst, err := p.newInstance()
 	if err != nil {
 		return nil, p.fixError(err)
@@ -296,6 +250,15 @@ type Redirect struct {
 // Run runs the program once (or Repeat times) on the given input, the way
 // BPF_PROG_TEST_RUN does, and returns the program's return value.
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
+	if p.bare && opts != nil && opts.bare() {
+		inst, err := p.get()
+		if err != nil {
+			return 0, err
+		}
+		ret, err := p.runBare(inst, opts)
+		p.pool.Put(inst)
+		return ret, err
+	}
 	opts, ctxIn, err := runArgs(opts)
 	if err != nil {
 		return 0, err
@@ -307,6 +270,38 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	ret, err := p.runOn(inst, opts, ctxIn)
 	p.pool.Put(inst)
 	return ret, err
+}
+
+// bare reports whether the options ask for one untimed run without a
+// context and without outputs: for a bare program (Program.bare), such
+// a run is only the engine's (runBare).
+func (o *RunOptions) bare() bool {
+	return o.Context == nil && o.DataOut == nil && o.ContextOut == nil && o.Repeat == 0
+}
+
+// runBare is runOn for a bare program (Program.bare) and bare options
+// (RunOptions.bare): the program calls no helper and cannot see its
+// input, and nothing is to be collected, so once the instance holds a
+// prepared run for a packet of this length (the input checks passed),
+// a run is the engine's run and nothing else: no helper state, CPU,
+// cookie, redirect or Finish. Anything else goes through runOn.
+func (p *Program) runBare(inst *instance, opts *RunOptions) (uint32, error) {
+	run := inst.run
+	if !run.Prepared(p.typ, len(opts.Data)) {
+		return p.runOn(inst, opts, nil)
+	}
+	if opts.Duration != 0 || opts.Redirect != nil {
+		opts.Duration, opts.Redirect = 0, nil
+	}
+	ld := run.LDPacket
+	if run.Packet == nil {
+		ld = run.Ctx // as Run: legacy packet loads read the context
+	}
+	ret, err := inst.vm.RunWithPacket(run.Ctx, ld)
+	if err != nil {
+		return 0, p.fixError(err)
+	}
+	return uint32(ret), nil
 }
 
 // runArgs returns the options of a run (nil: none) and its context
@@ -544,6 +539,9 @@ func (p *Program) NewRunner() (*Runner, error) {
 func (r *Runner) Run(opts *RunOptions) (uint32, error) {
 	if r.inst == nil || r.p.closed.Load() {
 		return 0, fmt.Errorf("program %s: runner: %w", r.p.name, ErrClosed)
+	}
+	if r.p.bare && opts != nil && opts.bare() {
+		return r.p.runBare(r.inst, opts)
 	}
 	opts, ctxIn, err := runArgs(opts)
 	if err != nil {
