@@ -154,15 +154,20 @@ func (h *Hook) FireAppend(out []Verdict, data []byte, ctx any) []Verdict {
 
 // fire is one program's run from a hook: Run with no outputs, not timed.
 func (p *Program) fire(data, ctxIn []byte, cookie, funcIP uint64) (uint32, error) {
+	if p.short && ctxIn == nil {
+		if ret, ok, err := p.runPinned(len(data)); ok {
+			return ret, err
+		}
+	}
 	inst, err := p.get()
 	if err != nil {
 		return 0, err
 	}
-	opts := RunOptions{Data: data, AttachCookie: cookie, FuncIP: funcIP}
 	var ret uint32
-	if p.bare && ctxIn == nil {
-		ret, err = p.runBare(inst, &opts)
+	if p.bare && ctxIn == nil && inst.bareLen == len(data) {
+		ret, err = p.runPrepared(inst) // what runOn would do, without building its options
 	} else {
+		opts := RunOptions{Data: data, AttachCookie: cookie, FuncIP: funcIP}
 		ret, err = p.runOn(inst, &opts, ctxIn)
 	}
 	p.pool.Put(inst)

@@ -47,6 +47,9 @@ type Program struct {
 	// bare: plain and not observes. A run of such a program that asks
 	// for no output is the engine's run alone (runBare).
 	bare bool
+	// short: bare, and every run is short (runsBounded, at most
+	// maxPinnedRun slots): runs may be made pinned to the P (runPinned).
+	short bool
 	// inline is what the engines may run without calling helpers (the
 	// program's array and hash maps, get_prandom_u32).
 	inline  engine.Inline
@@ -61,10 +64,32 @@ type Program struct {
 // instance is one machine for a program: its helper state, VM and the
 // test-run buffers (context, packet) its runs reuse.
 type instance struct {
-	state *helpers.State
-	vm    jit.VM
-	prog  jit.Program
-	run   *progtype.Run
+	vm jit.VM
+	// bareLen is the packet length run is prepared for, for a run
+	// without context and output (run.Prepared), or -1; bareCtx and
+	// bareLD are then its memory and what legacy packet loads read. A
+	// bare run (runPrepared) needs only these, next to vm: one cache
+	// line instead of run's several.
+	bareLen         int
+	bareCtx, bareLD []byte
+	state           *helpers.State
+	prog            jit.Program
+	run             *progtype.Run
+}
+
+// notePrepared records in bareLen, bareCtx and bareLD whether run is
+// prepared for a run of type t on an n-byte packet without context and
+// output. Whatever prepares run calls it afterwards.
+func (inst *instance) notePrepared(t ProgramType, n int) {
+	r := inst.run
+	if !r.Prepared(t, n) {
+		inst.bareLen, inst.bareCtx, inst.bareLD = -1, nil, nil
+		return
+	}
+	inst.bareLen, inst.bareCtx, inst.bareLD = n, r.Ctx, r.LDPacket
+	if r.Packet == nil {
+		inst.bareLD = r.Ctx // as Run: legacy packet loads read the context
+	}
 }
 
 // Name returns the program's name.
@@ -115,6 +140,7 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	p.plain = !callsHelpers(insns)
 	p.observes = progtype.Observes(insns)
 	p.bare = p.plain && !p.observes
+	p.short = p.bare && len(insns) <= maxPinnedRun && runsBounded(insns)
 	if !p.plain {
 		p.inline = rt.inlineFor(insns)
 	}
@@ -167,7 +193,7 @@ func (p *Program) newInstance() (*instance, error) {
 			return nil, err
 		}
 	}
-	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun()}
+	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bareLen: -1}
 	p.pool.track(inst)
 	return inst, nil
 }
@@ -251,6 +277,14 @@ type Redirect struct {
 // BPF_PROG_TEST_RUN does, and returns the program's return value.
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	if p.bare && opts != nil && opts.bare() {
+		if p.short {
+			if ret, ok, err := p.runPinned(len(opts.Data)); ok {
+				if opts.Duration != 0 || opts.Redirect != nil {
+					opts.Duration, opts.Redirect = 0, nil
+				}
+				return ret, err
+			}
+		}
 		inst, err := p.get()
 		if err != nil {
 			return 0, err
@@ -280,28 +314,82 @@ func (o *RunOptions) bare() bool {
 }
 
 // runBare is runOn for a bare program (Program.bare) and bare options
-// (RunOptions.bare): the program calls no helper and cannot see its
-// input, and nothing is to be collected, so once the instance holds a
-// prepared run for a packet of this length (the input checks passed),
-// a run is the engine's run and nothing else: no helper state, CPU,
-// cookie, redirect or Finish. Anything else goes through runOn.
+// (RunOptions.bare).
 func (p *Program) runBare(inst *instance, opts *RunOptions) (uint32, error) {
-	run := inst.run
-	if !run.Prepared(p.typ, len(opts.Data)) {
+	if inst.bareLen != len(opts.Data) {
 		return p.runOn(inst, opts, nil)
 	}
 	if opts.Duration != 0 || opts.Redirect != nil {
 		opts.Duration, opts.Redirect = 0, nil
 	}
-	ld := run.LDPacket
-	if run.Packet == nil {
-		ld = run.Ctx // as Run: legacy packet loads read the context
-	}
-	ret, err := inst.vm.RunWithPacket(run.Ctx, ld)
+	return p.runPrepared(inst)
+}
+
+// runPrepared runs a bare program (Program.bare) on inst, whose run is
+// prepared (instance.bareLen) for the input of a run that asks for no
+// output. The program calls no helper and cannot see its input, and
+// nothing is to be collected, so once the input checks passed, such a
+// run is the engine's run and nothing else: no helper state, CPU,
+// cookie, redirect or Finish.
+func (p *Program) runPrepared(inst *instance) (uint32, error) {
+	ret, err := inst.vm.RunWithPacket(inst.bareCtx, inst.bareLD)
 	if err != nil {
 		return 0, p.fixError(err)
 	}
 	return uint32(ret), nil
+}
+
+// maxPinnedRun bounds the length (in slots) of the programs runPinned
+// runs: a short program's run is not preemptible, so it must be short.
+// Each instruction runs at most once (no backward jump, no call), so a
+// run takes at most a few microseconds, about as long as the runtime's
+// own non-preemptible stretches.
+const maxPinnedRun = 4096
+
+// runPinned runs a short program (Program.short) on its idle instance of
+// the caller's P, if there is one and its run is prepared for an n-byte
+// packet (ok false otherwise: nothing was run), without taking it: the
+// goroutine stays pinned to its P for the run (the pool's procPin), so
+// nothing else can use the instance meanwhile. This spares the pool's
+// Get and Put (two pins and two slot writes), a third of such a run.
+func (p *Program) runPinned(n int) (ret uint32, ok bool, err error) {
+	pid := procPin()
+	if pid >= len(p.pool.local) {
+		procUnpin()
+		return 0, false, nil
+	}
+	inst := p.pool.local[pid].inst
+	if inst == nil || inst.bareLen != n {
+		procUnpin()
+		return 0, false, nil
+	}
+	r0, err := inst.vm.RunWithPacket(inst.bareCtx, inst.bareLD)
+	procUnpin()
+	if err != nil {
+		return 0, true, p.fixError(err) // unpinned: it allocates
+	}
+	return uint32(r0), true, nil
+}
+
+// runsBounded reports whether every run of insns executes each
+// instruction at most once: no backward jump (nor one to itself), no
+// call of any kind.
+func runsBounded(insns []isa.Instruction) bool {
+	for n, i := range insns {
+		if n > 0 && insns[n-1].IsLDDW() {
+			continue // second slot of an lddw: not an instruction
+		}
+		if c := i.Class(); (c == isa.ClassJMP || c == isa.ClassJMP32) && i.Op() == isa.OpCALL { // call, callx
+			return false
+		}
+		if i.IsLDDW() {
+			continue // a function pointer's target is not a jump
+		}
+		if t, ok := isa.Target(insns, n); ok && t <= n {
+			return false
+		}
+	}
+	return true
 }
 
 // runArgs returns the options of a run (nil: none) and its context
@@ -334,7 +422,9 @@ func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32,
 	unobserved := !p.observes && !wantOut
 	if !unobserved || ctxIn != nil || !run.Prepared(p.typ, len(opts.Data)) {
 		req := progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil, Unobserved: unobserved}
-		if err := run.Prepare(p.typ, req); err != nil {
+		err := run.Prepare(p.typ, req)
+		inst.notePrepared(p.typ, len(opts.Data))
+		if err != nil {
 			return 0, fmt.Errorf("program %s: %w", p.name, err)
 		}
 	}

@@ -146,6 +146,7 @@ func BenchmarkRunSteps(b *testing.B) {
 			}
 			cpu.report(b, 1)
 		})
+		inst.notePrepared(p.typ, len(udpPkt)) // prepared here, not by runOn
 		p.pool.Put(inst)
 		_ = sink
 	}
