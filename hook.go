@@ -143,6 +143,14 @@ func (h *Hook) FireAppend(out []Verdict, data []byte, ctx any) []Verdict {
 	}
 	funcIP := h.funcIP.Load()
 	for _, a := range atts {
+		if p := a.prog; ctx == nil && p.short {
+			// The common embedding: a short program on a packet, run on
+			// its P's idle instance (Program.runPinned).
+			if ret, ok, err := p.runPinned(len(data)); ok {
+				out = append(out, Verdict{Program: p, Retval: ret, Err: err})
+				continue
+			}
+		}
 		v := Verdict{Program: a.prog, Err: ctxErr}
 		if ctxErr == nil {
 			v.Retval, v.Err = a.prog.fire(data, ctxIn, a.cookie, funcIP)
@@ -154,17 +162,12 @@ func (h *Hook) FireAppend(out []Verdict, data []byte, ctx any) []Verdict {
 
 // fire is one program's run from a hook: Run with no outputs, not timed.
 func (p *Program) fire(data, ctxIn []byte, cookie, funcIP uint64) (uint32, error) {
-	if p.short && ctxIn == nil {
-		if ret, ok, err := p.runPinned(len(data)); ok {
-			return ret, err
-		}
-	}
 	inst, err := p.get()
 	if err != nil {
 		return 0, err
 	}
 	var ret uint32
-	if p.bare && ctxIn == nil && inst.bareLen == len(data) {
+	if p.bare && ctxIn == nil && inst.bare.n == len(data) {
 		ret, err = p.runPrepared(inst) // what runOn would do, without building its options
 	} else {
 		opts := RunOptions{Data: data, AttachCookie: cookie, FuncIP: funcIP}

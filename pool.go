@@ -4,7 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	_ "unsafe" // go:linkname
+	"unsafe" // go:linkname, Sizeof
 )
 
 // instancePool keeps a program's idle instances. Unlike a sync.Pool it
@@ -41,10 +41,13 @@ type instancePool struct {
 }
 
 // poolSlot is one P's idle instance, alone on its cache lines (Ps
-// writing neighbouring slots would otherwise slow each other down).
+// writing neighbouring slots would otherwise slow each other down), and
+// a copy of its bare-run state (bare.n -1 when the slot is empty), which
+// cannot change while the instance is in the slot.
 type poolSlot struct {
 	inst *instance
-	_    [120]byte
+	bare bareRun
+	_    [128 - 8 - unsafe.Sizeof(bareRun{})]byte
 }
 
 // procPin pins the calling goroutine to its P (no preemption, no other
@@ -62,6 +65,9 @@ func procUnpin()
 func (pp *instancePool) init() {
 	if !raceEnabled {
 		pp.local = make([]poolSlot, runtime.GOMAXPROCS(0))
+		for i := range pp.local {
+			pp.local[i].bare.n = -1
+		}
 	}
 }
 
@@ -70,7 +76,7 @@ func (pp *instancePool) Get() *instance {
 	if pid := procPin(); pid < len(pp.local) {
 		if s := &pp.local[pid]; s.inst != nil {
 			inst := s.inst
-			s.inst = nil
+			s.inst, s.bare = nil, bareRun{n: -1}
 			procUnpin()
 			return inst
 		}
@@ -93,7 +99,7 @@ func (pp *instancePool) Get() *instance {
 func (pp *instancePool) Put(inst *instance) {
 	if pid := procPin(); pid < len(pp.local) {
 		if s := &pp.local[pid]; s.inst == nil {
-			s.inst = inst
+			s.inst, s.bare = inst, inst.bare
 			procUnpin()
 			return
 		}
@@ -122,5 +128,7 @@ func (pp *instancePool) closeAll() {
 	}
 	pp.all, pp.free = nil, nil
 	pp.hot.Store(nil)
-	clear(pp.local)
+	for i := range pp.local {
+		pp.local[i] = poolSlot{bare: bareRun{n: -1}}
+	}
 }

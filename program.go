@@ -65,30 +65,38 @@ type Program struct {
 // test-run buffers (context, packet) its runs reuse.
 type instance struct {
 	vm jit.VM
-	// bareLen is the packet length run is prepared for, for a run
-	// without context and output (run.Prepared), or -1; bareCtx and
-	// bareLD are then its memory and what legacy packet loads read. A
-	// bare run (runPrepared) needs only these, next to vm: one cache
-	// line instead of run's several.
-	bareLen         int
-	bareCtx, bareLD []byte
-	state           *helpers.State
-	prog            jit.Program
-	run             *progtype.Run
+	// bare is what a bare run on this instance needs (runPrepared).
+	bare  bareRun
+	state *helpers.State
+	prog  jit.Program
+	run   *progtype.Run
 }
 
-// notePrepared records in bareLen, bareCtx and bareLD whether run is
-// prepared for a run of type t on an n-byte packet without context and
-// output. Whatever prepares run calls it afterwards.
+// bareRun is what a bare run (runPrepared) needs: the machine and the
+// buffers its instance's run is prepared for. Kept together (one cache
+// line), and copied into the pool's per-P slot with the instance, so a
+// pinned run (runPinned) reads nothing else.
+type bareRun struct {
+	vm jit.VM
+	// n is the packet length the run is prepared for, for a run without
+	// context and output (progtype.Run.Prepared), or -1; ctx and ld are
+	// then its memory and what legacy packet loads read.
+	n       int
+	ctx, ld []byte
+}
+
+// notePrepared records in inst.bare whether its run is prepared for a
+// run of type t on an n-byte packet without context and output.
+// Whatever prepares the run calls it afterwards.
 func (inst *instance) notePrepared(t ProgramType, n int) {
-	r := inst.run
+	r, b := inst.run, &inst.bare
 	if !r.Prepared(t, n) {
-		inst.bareLen, inst.bareCtx, inst.bareLD = -1, nil, nil
+		b.n, b.ctx, b.ld = -1, nil, nil
 		return
 	}
-	inst.bareLen, inst.bareCtx, inst.bareLD = n, r.Ctx, r.LDPacket
+	b.n, b.ctx, b.ld = n, r.Ctx, r.LDPacket
 	if r.Packet == nil {
-		inst.bareLD = r.Ctx // as Run: legacy packet loads read the context
+		b.ld = r.Ctx // as Run: legacy packet loads read the context
 	}
 }
 
@@ -193,7 +201,7 @@ func (p *Program) newInstance() (*instance, error) {
 			return nil, err
 		}
 	}
-	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bareLen: -1}
+	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}}
 	p.pool.track(inst)
 	return inst, nil
 }
@@ -316,7 +324,7 @@ func (o *RunOptions) bare() bool {
 // runBare is runOn for a bare program (Program.bare) and bare options
 // (RunOptions.bare).
 func (p *Program) runBare(inst *instance, opts *RunOptions) (uint32, error) {
-	if inst.bareLen != len(opts.Data) {
+	if inst.bare.n != len(opts.Data) {
 		return p.runOn(inst, opts, nil)
 	}
 	if opts.Duration != 0 || opts.Redirect != nil {
@@ -326,13 +334,13 @@ func (p *Program) runBare(inst *instance, opts *RunOptions) (uint32, error) {
 }
 
 // runPrepared runs a bare program (Program.bare) on inst, whose run is
-// prepared (instance.bareLen) for the input of a run that asks for no
+// prepared (instance.bare) for the input of a run that asks for no
 // output. The program calls no helper and cannot see its input, and
 // nothing is to be collected, so once the input checks passed, such a
 // run is the engine's run and nothing else: no helper state, CPU,
 // cookie, redirect or Finish.
 func (p *Program) runPrepared(inst *instance) (uint32, error) {
-	ret, err := inst.vm.RunWithPacket(inst.bareCtx, inst.bareLD)
+	ret, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
 	if err != nil {
 		return 0, p.fixError(err)
 	}
@@ -358,12 +366,12 @@ func (p *Program) runPinned(n int) (ret uint32, ok bool, err error) {
 		procUnpin()
 		return 0, false, nil
 	}
-	inst := p.pool.local[pid].inst
-	if inst == nil || inst.bareLen != n {
+	b := &p.pool.local[pid].bare // the idle instance's, if any (n -1 if none)
+	if b.n != n {
 		procUnpin()
 		return 0, false, nil
 	}
-	r0, err := inst.vm.RunWithPacket(inst.bareCtx, inst.bareLD)
+	r0, err := b.vm.RunWithPacket(b.ctx, b.ld)
 	procUnpin()
 	if err != nil {
 		return 0, true, p.fixError(err) // unpinned: it allocates
