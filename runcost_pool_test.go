@@ -1,7 +1,10 @@
 package bpfvm
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"regexp"
 	"runtime"
 	"sync"
 	"testing"
@@ -203,3 +206,110 @@ func TestPoolConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBareRuns loads raw programs (XDP, verified: an unverified program
+// may reach memory at an absolute distance from its stack, which differs
+// from instance to instance) on both engines and,
+// for bare ones (no helper, input unobserved), checks that every way of
+// running them answers alike: Run with an output (the general path), Run
+// without (bare, then pinned once prepared), a Runner and a hook, for
+// the same packet run after run and after a change of length.
+func FuzzBareRuns(f *testing.F) {
+	exit := isa.Instruction{Opcode: isa.OpcodeExit}
+	for _, seed := range [][]isa.Instruction{
+		{{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcK, Dst: 0, Imm: 2}, exit},
+		{ // through the stack
+			{Opcode: isa.ClassST | isa.ModeMEM | isa.SizeDW, Dst: 10, Offset: -8, Imm: 7},
+			{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeDW, Dst: 0, Src: 10, Offset: -8},
+			exit,
+		},
+		{ // a division by zero (0, as the kernel defines it)
+			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcK, Dst: 0, Imm: 7},
+			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcK, Dst: 2, Imm: 0},
+			{Opcode: isa.ClassALU64 | isa.OpDIV | isa.SrcX, Dst: 0, Src: 2},
+			exit,
+		},
+		{ // a loop: not short
+			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcK, Dst: 0, Imm: 5},
+			{Opcode: isa.ClassALU64 | isa.OpSUB | isa.SrcK, Dst: 0, Imm: 1},
+			{Opcode: isa.ClassJMP | isa.OpJGT | isa.SrcK, Dst: 0, Offset: -2},
+			exit,
+		},
+		{ // a forward branch on an uninitialised-looking register
+			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcK, Dst: 3, Imm: 1},
+			{Opcode: isa.ClassJMP | isa.OpJEQ | isa.SrcK, Dst: 3, Imm: 1, Offset: 1},
+			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcK, Dst: 0, Imm: 9},
+			{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: 0, Imm: 1},
+			exit,
+		},
+	} {
+		var code []byte
+		for _, i := range seed {
+			code = i.Encode(code)
+		}
+		f.Add(code, uint16(len(udpPkt)), uint16(20))
+	}
+	f.Fuzz(func(t *testing.T, code []byte, n1, n2 uint16) {
+		if len(code) > 8*256 {
+			return
+		}
+		var insns asm.Instructions
+		for rd := bytes.NewReader(code); rd.Len() > 0; {
+			var ins asm.Instruction
+			if err := ins.Unmarshal(rd, binary.LittleEndian, "linux"); err != nil {
+				return
+			}
+			insns = append(insns, ins)
+		}
+		if len(insns) == 0 {
+			return
+		}
+		for _, e := range []Engine{Interpreter, JIT} {
+			rt := NewRuntime(WithEngine(e), WithInstructionBudget(10_000))
+			coll, err := rt.LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+				"p": {Name: "p", Type: ebpf.XDP, Instructions: insns, License: "GPL"},
+			}, Maps: map[string]*ebpf.MapSpec{}})
+			if err != nil {
+				continue
+			}
+			p := coll.Programs["p"]
+			if !p.bare {
+				coll.Close()
+				continue
+			}
+			h := NewHook("h", XDP)
+			if err := h.Attach(p); err != nil {
+				t.Fatal(err)
+			}
+			r, err := p.NewRunner()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []uint16{n1, n1, n2, n2, n1} {
+				data := make([]byte, int(n)%5000)
+				want, wantErr := p.Run(&RunOptions{Data: data, DataOut: make([]byte, 8192)})
+				check := func(how string, got uint32, err error) {
+					t.Helper()
+					// Messages name addresses, which differ between
+					// instances (stacks): compare the rest.
+					if got != want || (err == nil) != (wantErr == nil) || err != nil && hexAddr.ReplaceAllString(err.Error(), "ADDR") != hexAddr.ReplaceAllString(wantErr.Error(), "ADDR") {
+						t.Fatalf("%s %d bytes, %s: %d, %v; want %d, %v", e, len(data), how, got, err, want, wantErr)
+					}
+				}
+				for i := 0; i < 3; i++ {
+					got, err := p.Run(&RunOptions{Data: data})
+					check("Run", got, err)
+				}
+				got, err := r.Run(&RunOptions{Data: data})
+				check("Runner", got, err)
+				v := h.Fire(data, nil)
+				check("Fire", v[0].Retval, v[0].Err)
+			}
+			r.Close()
+			coll.Close()
+		}
+	})
+}
+
+// hexAddr matches the addresses error messages name.
+var hexAddr = regexp.MustCompile(`0x[0-9a-f]+`)
