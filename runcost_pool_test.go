@@ -265,6 +265,15 @@ func FuzzBareRuns(f *testing.F) {
 			return
 		}
 		for _, e := range []Engine{Interpreter, JIT} {
+			// Unverified, anything may happen but a panic (or a hang).
+			if coll, err := NewRuntime(WithEngine(e), WithoutVerifier(), WithInstructionBudget(10_000)).LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+				"p": {Name: "p", Type: ebpf.XDP, Instructions: insns, License: "GPL"},
+			}, Maps: map[string]*ebpf.MapSpec{}}); err == nil {
+				for _, n := range []uint16{n1, n1, n2} {
+					coll.Programs["p"].Run(&RunOptions{Data: make([]byte, int(n)%5000)})
+				}
+				coll.Close()
+			}
 			rt := NewRuntime(WithEngine(e), WithInstructionBudget(10_000))
 			coll, err := rt.LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
 				"p": {Name: "p", Type: ebpf.XDP, Instructions: insns, License: "GPL"},
