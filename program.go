@@ -352,7 +352,7 @@ func (p *Program) runPrepared(inst *instance) (uint32, error) {
 // Each instruction runs at most once (no backward jump, no call), so a
 // run takes at most a few microseconds, about as long as the runtime's
 // own non-preemptible stretches.
-const maxPinnedRun = 4096
+const maxPinnedRun = 1024
 
 // runPinned runs a short program (Program.short) on its idle instance of
 // the caller's P, if there is one and its run is prepared for an n-byte

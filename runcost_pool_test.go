@@ -72,10 +72,17 @@ func TestPinnedRuns(t *testing.T) {
 			asm.Add.Imm(asm.R0, 9),
 			asm.Return(),
 		})
+		// Straight-line but longer than maxPinnedRun: bare, not short.
+		var long asm.Instructions
+		for i := 0; i < maxPinnedRun; i++ {
+			long = append(long, asm.Mov.Imm(asm.R0, int32(i)))
+		}
+		long = append(long, asm.Return())
+		longP := loadProgram(t, rt, ebpf.XDP, long)
 		for _, c := range []struct {
 			p     *Program
 			short bool
-		}{{stack, true}, {fault, true}, {loop, false}} {
+		}{{stack, true}, {fault, true}, {loop, false}, {longP, false}} {
 			if !c.p.bare || c.p.short != c.short {
 				t.Fatalf("%s %s: bare %v short %v", e, c.p, c.p.bare, c.p.short)
 			}
@@ -83,7 +90,7 @@ func TestPinnedRuns(t *testing.T) {
 		for _, c := range []struct {
 			p   *Program
 			ret uint32
-		}{{stack, 42}, {loop, 9}} {
+		}{{stack, 42}, {loop, 9}, {longP, maxPinnedRun - 1}} {
 			h := NewHook("ingress", XDP)
 			if err := h.Attach(c.p); err != nil {
 				t.Fatal(err)
