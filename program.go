@@ -527,7 +527,15 @@ func (p *Program) runPlain(owner *instance, run *progtype.Run, repeat uint32) (u
 	if run.Packet == nil {
 		ld = run.Ctx // as Run: legacy packet loads read the context
 	}
-	ret, err := owner.vm.RunRepeat(run.Ctx, ld, repeat)
+	var ret uint64
+	var err error
+	if repeat == 1 {
+		// The same run; RunWithPacket has fast paths RunRepeat lacks
+		// (the interpreter's for pure programs, such as legacy filters).
+		ret, err = owner.vm.RunWithPacket(run.Ctx, ld)
+	} else {
+		ret, err = owner.vm.RunRepeat(run.Ctx, ld, repeat)
+	}
 	if err != nil {
 		return ret, p.fixError(err)
 	}
