@@ -146,7 +146,7 @@ func (h *Hook) FireAppend(out []Verdict, data []byte, ctx any) []Verdict {
 		if p := a.prog; ctx == nil && p.short {
 			// The common embedding: a short program on a packet, run on
 			// its P's idle instance (Program.runPinned).
-			if ret, ok, err := p.runPinned(len(data)); ok {
+			if ret, ok, err := p.runPinned(data); ok {
 				out = append(out, Verdict{Program: p, Retval: ret, Err: err})
 				continue
 			}

@@ -47,8 +47,9 @@ type Program struct {
 	// bare: plain and not observes. A run of such a program that asks
 	// for no output is the engine's run alone (runBare).
 	bare bool
-	// short: bare, and every run is short (runsBounded, at most
-	// maxPinnedRun slots): runs may be made pinned to the P (runPinned).
+	// short: plain, and every run is short (runsBounded, at most
+	// maxPinnedRun slots): runs without output may be made pinned to the
+	// P (runPinned).
 	short bool
 	// inline is what the engines may run without calling helpers (the
 	// program's array and hash maps, get_prandom_u32).
@@ -66,10 +67,15 @@ type Program struct {
 type instance struct {
 	vm jit.VM
 	// bare is what a bare run on this instance needs (runPrepared).
-	bare  bareRun
-	state *helpers.State
-	prog  jit.Program
-	run   *progtype.Run
+	bare bareRun
+	// fullLen is the packet length of the last successful prepare of
+	// run without context, or -1: a prepare of another packet of that
+	// length without context passes the same checks (they depend on the
+	// type, the length and the context only) in the same buffers.
+	fullLen int
+	state   *helpers.State
+	prog    jit.Program
+	run     *progtype.Run
 }
 
 // bareRun is what a bare run (runPrepared) needs: the machine and the
@@ -148,7 +154,7 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	p.plain = !callsHelpers(insns)
 	p.observes = progtype.Observes(insns)
 	p.bare = p.plain && !p.observes
-	p.short = p.bare && len(insns) <= maxPinnedRun && runsBounded(insns)
+	p.short = p.plain && len(insns) <= maxPinnedRun && runsBounded(insns)
 	if !p.plain {
 		p.inline = rt.inlineFor(insns)
 	}
@@ -201,7 +207,7 @@ func (p *Program) newInstance() (*instance, error) {
 			return nil, err
 		}
 	}
-	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}}
+	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1}
 	p.pool.track(inst)
 	return inst, nil
 }
@@ -284,15 +290,15 @@ type Redirect struct {
 // Run runs the program once (or Repeat times) on the given input, the way
 // BPF_PROG_TEST_RUN does, and returns the program's return value.
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
-	if p.bare && opts != nil && opts.bare() {
-		if p.short {
-			if ret, ok, err := p.runPinned(len(opts.Data)); ok {
-				if opts.Duration != 0 || opts.Redirect != nil {
-					opts.Duration, opts.Redirect = 0, nil
-				}
-				return ret, err
+	if p.short && opts != nil && opts.bare() {
+		if ret, ok, err := p.runPinned(opts.Data); ok {
+			if opts.Duration != 0 || opts.Redirect != nil {
+				opts.Duration, opts.Redirect = 0, nil
 			}
+			return ret, err
 		}
+	}
+	if p.bare && opts != nil && opts.bare() {
 		inst, err := p.get()
 		if err != nil {
 			return 0, err
@@ -354,20 +360,32 @@ func (p *Program) runPrepared(inst *instance) (uint32, error) {
 // own non-preemptible stretches.
 const maxPinnedRun = 1024
 
-// runPinned runs a short program (Program.short) on its idle instance of
-// the caller's P, if there is one and its run is prepared for an n-byte
-// packet (ok false otherwise: nothing was run), without taking it: the
+// maxPinnedPacket bounds the packets runPinned prepares (copies) for a
+// program that sees its input, for the same reason.
+const maxPinnedPacket = 4096
+
+// runPinned runs a short program (Program.short) on data, without
+// output, on its idle instance of the caller's P, without taking it: the
 // goroutine stays pinned to its P for the run (the pool's procPin), so
 // nothing else can use the instance meanwhile. This spares the pool's
-// Get and Put (two pins and two slot writes), a third of such a run.
-func (p *Program) runPinned(n int) (ret uint32, ok bool, err error) {
+// Get and Put (two pins and two slot writes) and runOn's bookkeeping,
+// which a helper-less program without output does not need. ok is false
+// (and nothing was run) when the P has no idle instance, or it is not
+// known to take a packet of this length without error: a bare program
+// needs its run prepared for it (bareRun.n), a program that sees its
+// input a last prepare of that length (instance.fullLen), so that the
+// prepare made here cannot fail nor allocate.
+func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
+	if !p.bare {
+		return p.runPinnedPrepare(data)
+	}
 	pid := procPin()
 	if pid >= len(p.pool.local) {
 		procUnpin()
 		return 0, false, nil
 	}
 	b := &p.pool.local[pid].bare // the idle instance's, if any (n -1 if none)
-	if b.n != n {
+	if b.n != len(data) {
 		procUnpin()
 		return 0, false, nil
 	}
@@ -375,6 +393,44 @@ func (p *Program) runPinned(n int) (ret uint32, ok bool, err error) {
 	procUnpin()
 	if err != nil {
 		return 0, true, p.fixError(err) // unpinned: it allocates
+	}
+	return uint32(r0), true, nil
+}
+
+// runPinnedPrepare is runPinned for a program that sees its input: the
+// run is prepared, then run, pinned.
+func (p *Program) runPinnedPrepare(data []byte) (ret uint32, ok bool, err error) {
+	if len(data) > maxPinnedPacket {
+		return 0, false, nil
+	}
+	pid := procPin()
+	if pid >= len(p.pool.local) {
+		procUnpin()
+		return 0, false, nil
+	}
+	inst := p.pool.local[pid].inst
+	if inst == nil || inst.fullLen != len(data) {
+		procUnpin()
+		return 0, false, nil
+	}
+	// As runOn prepares a run without context or output. It passed these
+	// checks before (fullLen) and has its buffers: no error, no
+	// allocation. The run is not prepared for a bare run (the program
+	// sees its input), so the slot's bareRun (n -1) stays right.
+	run := inst.run
+	if perr := run.Prepare(p.typ, progtype.Request{Data: data}); perr != nil {
+		inst.fullLen = -1
+		procUnpin()
+		return 0, true, fmt.Errorf("program %s: %w", p.name, perr)
+	}
+	ld := run.LDPacket
+	if run.Packet == nil {
+		ld = run.Ctx // as Run: legacy packet loads read the context
+	}
+	r0, err := inst.vm.RunWithPacket(run.Ctx, ld)
+	procUnpin()
+	if err != nil {
+		return 0, true, p.fixError(err)
 	}
 	return uint32(r0), true, nil
 }
@@ -432,6 +488,10 @@ func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32,
 		req := progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil, Unobserved: unobserved}
 		err := run.Prepare(p.typ, req)
 		inst.notePrepared(p.typ, len(opts.Data))
+		inst.fullLen = -1
+		if err == nil && ctxIn == nil && !req.Unobserved {
+			inst.fullLen = len(opts.Data)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("program %s: %w", p.name, err)
 		}

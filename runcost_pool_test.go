@@ -112,6 +112,61 @@ func TestPinnedRuns(t *testing.T) {
 				t.Errorf("%s %s: Run allocates %v times", e, c.p, n)
 			}
 		}
+		// Programs that see their input: prepared and run pinned once a
+		// packet of the length was taken.
+		dataLen := loadProgram(t, rt, ebpf.XDP, asm.Instructions{ // data_end - data
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, 4, asm.Word),
+			asm.Sub.Reg(asm.R0, asm.R2),
+			asm.Return(),
+		})
+		// Writes its packet's byte 1 (the next run must see the input
+		// again), returns byte 0 plus the old byte 1.
+		scribble := loadProgram(t, rt, ebpf.XDP, asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R0, asm.R2, 0, asm.Byte),
+			asm.LoadMem(asm.R3, asm.R2, 1, asm.Byte),
+			asm.Add.Reg(asm.R0, asm.R3),
+			asm.StoreImm(asm.R2, 1, 0x77, asm.Byte),
+			asm.Return(),
+		})
+		filter := loadProgram(t, rt, ebpf.SocketFilter, asm.Instructions{ // packet[12] (legacy load)
+			asm.Mov.Reg(asm.R6, asm.R1),
+			asm.LoadAbs(12, asm.Byte),
+			asm.Return(),
+		})
+		for _, p := range []*Program{dataLen, scribble, filter} {
+			if !p.short || p.bare {
+				t.Fatalf("%s %s: short %v bare %v", e, p, p.short, p.bare)
+			}
+			h := NewHook("h", p.Type())
+			if err := h.Attach(p); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []int{60, 60, 60, 100, 100, 5, 60, maxPinnedPacket + 100, maxPinnedPacket + 100, 60} {
+				data := make([]byte, n)
+				for i := range data {
+					data[i] = byte(i*7 + n)
+				}
+				want, wantErr := p.Run(&RunOptions{Data: data, DataOut: make([]byte, 2*n)})
+				for i := 0; i < 2; i++ {
+					got, err := p.Run(&RunOptions{Data: data})
+					if got != want || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+						t.Fatalf("%s %s %d bytes: %d, %v; want %d, %v", e, p, n, got, err, want, wantErr)
+					}
+					v := h.Fire(data, nil)[0]
+					if v.Retval != want || (v.Err == nil) != (wantErr == nil) {
+						t.Fatalf("%s %s %d bytes: fire %d, %v; want %d, %v", e, p, n, v.Retval, v.Err, want, wantErr)
+					}
+				}
+				if data[1] != byte(7+n) {
+					t.Fatalf("%s %s: the caller's packet changed", e, p)
+				}
+			}
+			if n := testing.AllocsPerRun(100, func() { p.Run(&RunOptions{Data: udpPkt}) }); n != 0 {
+				t.Errorf("%s %s: Run allocates %v times", e, p, n)
+			}
+		}
 		// The same error on every path: pinned, pooled with an output,
 		// a Runner, a hook.
 		_, errPinned := fault.Run(&RunOptions{Data: udpPkt})
@@ -160,8 +215,22 @@ func TestPoolConcurrent(t *testing.T) {
 			asm.Return(),
 		})
 		helper := loadProgram(t, rt, ebpf.XDP, asm.Instructions{asm.FnGetSmpProcessorId.Call(), asm.Mov.Imm(asm.R0, 3), asm.Return()})
-		progs := []*Program{short, loop, helper}
-		want := []uint32{2, 1, 3}
+		// Its first byte, where udpPkt[:40] and udpPkt agree.
+		first := loadProgram(t, rt, ebpf.XDP, asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Mov.Reg(asm.R4, asm.R2),
+			asm.Add.Imm(asm.R4, 1),
+			asm.JGT.Reg(asm.R4, asm.R3, "out"),
+			asm.LoadMem(asm.R0, asm.R2, 0, asm.Byte),
+			asm.Return().WithSymbol("out"),
+		})
+		if !first.short || first.bare {
+			t.Fatalf("%s: reading the packet: short %v bare %v", e, first.short, first.bare)
+		}
+		progs := []*Program{short, loop, helper, first}
+		want := []uint32{2, 1, 3, uint32(udpPkt[0])}
 		h := NewHook("ingress", XDP)
 		for _, p := range progs {
 			if err := h.Attach(p); err != nil {
@@ -216,11 +285,11 @@ func TestPoolConcurrent(t *testing.T) {
 
 // FuzzBareRuns loads raw programs (XDP, verified: an unverified program
 // may reach memory at an absolute distance from its stack, which differs
-// from instance to instance) on both engines and,
-// for bare ones (no helper, input unobserved), checks that every way of
-// running them answers alike: Run with an output (the general path), Run
-// without (bare, then pinned once prepared), a Runner and a hook, for
-// the same packet run after run and after a change of length.
+// from instance to instance) on both engines and, for plain ones (no
+// helper; bare or seeing their input), checks that every way of running
+// them answers alike: Run with an output (the general path), Run without
+// (bare, pinned once prepared), a Runner and a hook, for the same packet
+// run after run and after a change of length.
 func FuzzBareRuns(f *testing.F) {
 	exit := isa.Instruction{Opcode: isa.OpcodeExit}
 	for _, seed := range [][]isa.Instruction{
@@ -240,6 +309,12 @@ func FuzzBareRuns(f *testing.F) {
 			{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcK, Dst: 0, Imm: 5},
 			{Opcode: isa.ClassALU64 | isa.OpSUB | isa.SrcK, Dst: 0, Imm: 1},
 			{Opcode: isa.ClassJMP | isa.OpJGT | isa.SrcK, Dst: 0, Offset: -2},
+			exit,
+		},
+		{ // data_end - data: sees its input
+			{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeW, Dst: 2, Src: 1},
+			{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeW, Dst: 0, Src: 1, Offset: 4},
+			{Opcode: isa.ClassALU64 | isa.OpSUB | isa.SrcX, Dst: 0, Src: 2},
 			exit,
 		},
 		{ // a forward branch on an uninitialised-looking register
@@ -289,7 +364,7 @@ func FuzzBareRuns(f *testing.F) {
 				continue
 			}
 			p := coll.Programs["p"]
-			if !p.bare {
+			if !p.plain { // helpers may answer differently run after run
 				coll.Close()
 				continue
 			}
