@@ -379,6 +379,12 @@ func FuzzBareRuns(f *testing.F) {
 			for _, n := range []uint16{n1, n1, n2, n2, n1} {
 				data := make([]byte, int(n)%5000)
 				want, wantErr := p.Run(&RunOptions{Data: data, DataOut: make([]byte, 8192)})
+				// A program may return (part of) an address, which
+				// differs between instances (the Runner's and the
+				// pool's): such a program cannot be compared.
+				if other, _ := r.Run(&RunOptions{Data: data, DataOut: make([]byte, 8192)}); other != want {
+					break
+				}
 				check := func(how string, got uint32, err error) {
 					t.Helper()
 					// Messages name addresses, which differ between
