@@ -167,9 +167,11 @@ func (p *Program) fire(data, ctxIn []byte, cookie, funcIP uint64) (uint32, error
 		return 0, err
 	}
 	var ret uint32
-	if p.bare && ctxIn == nil && inst.bare.n == len(data) {
-		ret, err = p.runPrepared(inst) // what runOn would do, without building its options
-	} else {
+	ok := false
+	if p.plain && ctxIn == nil {
+		ret, ok, err = p.runLean(inst, data) // what runOn would do, without building its options
+	}
+	if !ok {
 		opts := RunOptions{Data: data, AttachCookie: cookie, FuncIP: funcIP}
 		ret, err = p.runOn(inst, &opts, ctxIn)
 	}

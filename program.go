@@ -45,7 +45,7 @@ type Program struct {
 	// filling them.
 	observes bool
 	// bare: plain and not observes. A run of such a program that asks
-	// for no output is the engine's run alone (runBare).
+	// for no output is the engine's run alone (runLean).
 	bare bool
 	// short: plain, and every run is short (runsBounded, at most
 	// maxPinnedRun slots): runs without output may be made pinned to the
@@ -66,7 +66,7 @@ type Program struct {
 // test-run buffers (context, packet) its runs reuse.
 type instance struct {
 	vm jit.VM
-	// bare is what a bare run on this instance needs (runPrepared).
+	// bare is what a bare run on this instance needs (runLean, runPinned).
 	bare bareRun
 	// fullLen is the packet length of the last successful prepare of
 	// run without context, or -1: a prepare of another packet of that
@@ -78,7 +78,7 @@ type instance struct {
 	run     *progtype.Run
 }
 
-// bareRun is what a bare run (runPrepared) needs: the machine and the
+// bareRun is what a bare run (runLean, runPinned) needs: the machine and the
 // buffers its instance's run is prepared for. Kept together (one cache
 // line), and copied into the pool's per-P slot with the instance, so a
 // pinned run (runPinned) reads nothing else.
@@ -290,20 +290,23 @@ type Redirect struct {
 // Run runs the program once (or Repeat times) on the given input, the way
 // BPF_PROG_TEST_RUN does, and returns the program's return value.
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
-	if p.short && opts != nil && opts.bare() {
-		if ret, ok, err := p.runPinned(opts.Data); ok {
-			if opts.Duration != 0 || opts.Redirect != nil {
-				opts.Duration, opts.Redirect = 0, nil
+	if p.plain && opts != nil && opts.bare() {
+		if p.short {
+			if ret, ok, err := p.runPinned(opts.Data); ok {
+				opts.clearResults()
+				return ret, err
 			}
-			return ret, err
 		}
-	}
-	if p.bare && opts != nil && opts.bare() {
 		inst, err := p.get()
 		if err != nil {
 			return 0, err
 		}
-		ret, err := p.runBare(inst, opts)
+		ret, ok, err := p.runLean(inst, opts.Data)
+		if ok {
+			opts.clearResults()
+		} else {
+			ret, err = p.runOn(inst, opts, nil)
+		}
 		p.pool.Put(inst)
 		return ret, err
 	}
@@ -321,36 +324,63 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 }
 
 // bare reports whether the options ask for one untimed run without a
-// context and without outputs: for a bare program (Program.bare), such
-// a run is only the engine's (runBare).
+// context and without outputs: for a plain program (Program.plain), such
+// a run needs only the engine's run once the input is prepared
+// (runLean).
 func (o *RunOptions) bare() bool {
 	return o.Context == nil && o.DataOut == nil && o.ContextOut == nil && o.Repeat == 0
 }
 
-// runBare is runOn for a bare program (Program.bare) and bare options
-// (RunOptions.bare).
-func (p *Program) runBare(inst *instance, opts *RunOptions) (uint32, error) {
-	if inst.bare.n != len(opts.Data) {
-		return p.runOn(inst, opts, nil)
+// clearResults sets what Run reports for an untimed run that did not
+// redirect (written only when needed: the caller's memory).
+func (o *RunOptions) clearResults() {
+	if o.Duration != 0 || o.Redirect != nil {
+		o.Duration, o.Redirect = 0, nil
 	}
-	if opts.Duration != 0 || opts.Redirect != nil {
-		opts.Duration, opts.Redirect = 0, nil
-	}
-	return p.runPrepared(inst)
 }
 
-// runPrepared runs a bare program (Program.bare) on inst, whose run is
-// prepared (instance.bare) for the input of a run that asks for no
-// output. The program calls no helper and cannot see its input, and
-// nothing is to be collected, so once the input checks passed, such a
-// run is the engine's run and nothing else: no helper state, CPU,
-// cookie, redirect or Finish.
-func (p *Program) runPrepared(inst *instance) (uint32, error) {
-	ret, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
-	if err != nil {
-		return 0, p.fixError(err)
+// runLean runs a plain program (Program.plain) on inst for bare options
+// (RunOptions.bare) with packet data, if inst is known to take a packet
+// of this length without error (ok false otherwise: nothing was run, and
+// runOn is the way). The program calls no helper and nothing is to be
+// collected, so the run is the engine's run on the prepared input and
+// nothing else: no helper state, CPU, cookie, redirect or Finish. A bare
+// program's run needs no prepare once prepared for the length
+// (instance.bare); one that sees its input is prepared as runOn would,
+// if its last prepare without context was of that length
+// (instance.fullLen): the input checks depend only on the type, the
+// length and the context, so that prepare cannot fail, and its buffers
+// exist, so it allocates nothing.
+func (p *Program) runLean(inst *instance, data []byte) (ret uint32, ok bool, err error) {
+	if p.bare {
+		if inst.bare.n != len(data) {
+			return 0, false, nil
+		}
+		r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
+		if err != nil {
+			return 0, true, p.fixError(err)
+		}
+		return uint32(r0), true, nil
 	}
-	return uint32(ret), nil
+	if inst.fullLen != len(data) {
+		return 0, false, nil
+	}
+	run := inst.run
+	if err := run.Prepare(p.typ, progtype.Request{Data: data}); err != nil {
+		inst.fullLen = -1 // not expected (see above)
+		return 0, true, fmt.Errorf("program %s: %w", p.name, err)
+	}
+	// A full prepare leaves the run unprepared for a bare run: inst.bare
+	// (n -1) and the pool slot's copy of it stay right.
+	ld := run.LDPacket
+	if run.Packet == nil {
+		ld = run.Ctx // as Run: legacy packet loads read the context
+	}
+	r0, err := inst.vm.RunWithPacket(run.Ctx, ld)
+	if err != nil {
+		return 0, true, p.fixError(err)
+	}
+	return uint32(r0), true, nil
 }
 
 // maxPinnedRun bounds the length (in slots) of the programs runPinned
@@ -364,70 +394,38 @@ const maxPinnedRun = 1024
 // program that sees its input, for the same reason.
 const maxPinnedPacket = 4096
 
-// runPinned runs a short program (Program.short) on data, without
-// output, on its idle instance of the caller's P, without taking it: the
-// goroutine stays pinned to its P for the run (the pool's procPin), so
-// nothing else can use the instance meanwhile. This spares the pool's
-// Get and Put (two pins and two slot writes) and runOn's bookkeeping,
-// which a helper-less program without output does not need. ok is false
-// (and nothing was run) when the P has no idle instance, or it is not
-// known to take a packet of this length without error: a bare program
-// needs its run prepared for it (bareRun.n), a program that sees its
-// input a last prepare of that length (instance.fullLen), so that the
-// prepare made here cannot fail nor allocate.
+// runPinned is runLean for a short program (Program.short) on its idle
+// instance of the caller's P, without taking it: the goroutine stays
+// pinned to its P for the run (the pool's procPin), so nothing else can
+// use the instance meanwhile. This spares the pool's Get and Put (two
+// pins and two slot writes), a third of a trivial run. ok is false (and
+// nothing was run) when the P has no idle instance or runLean's
+// conditions do not hold. An error is built pinned (it allocates, which
+// a pinned goroutine may: the runtime only skips GC assists meanwhile).
 func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
+	if !p.bare && len(data) > maxPinnedPacket {
+		return 0, false, nil
+	}
+	pid := procPin()
+	if pid >= len(p.pool.local) {
+		procUnpin()
+		return 0, false, nil
+	}
+	s := &p.pool.local[pid]
 	if !p.bare {
-		return p.runPinnedPrepare(data)
+		if s.inst != nil {
+			ret, ok, err = p.runLean(s.inst, data)
+		}
+		procUnpin()
+		return ret, ok, err
 	}
-	pid := procPin()
-	if pid >= len(p.pool.local) {
+	// A bare run reads only the slot's copy of the instance's bareRun
+	// (n -1 if the slot is empty).
+	if s.bare.n != len(data) {
 		procUnpin()
 		return 0, false, nil
 	}
-	b := &p.pool.local[pid].bare // the idle instance's, if any (n -1 if none)
-	if b.n != len(data) {
-		procUnpin()
-		return 0, false, nil
-	}
-	r0, err := b.vm.RunWithPacket(b.ctx, b.ld)
-	procUnpin()
-	if err != nil {
-		return 0, true, p.fixError(err) // unpinned: it allocates
-	}
-	return uint32(r0), true, nil
-}
-
-// runPinnedPrepare is runPinned for a program that sees its input: the
-// run is prepared, then run, pinned.
-func (p *Program) runPinnedPrepare(data []byte) (ret uint32, ok bool, err error) {
-	if len(data) > maxPinnedPacket {
-		return 0, false, nil
-	}
-	pid := procPin()
-	if pid >= len(p.pool.local) {
-		procUnpin()
-		return 0, false, nil
-	}
-	inst := p.pool.local[pid].inst
-	if inst == nil || inst.fullLen != len(data) {
-		procUnpin()
-		return 0, false, nil
-	}
-	// As runOn prepares a run without context or output. It passed these
-	// checks before (fullLen) and has its buffers: no error, no
-	// allocation. The run is not prepared for a bare run (the program
-	// sees its input), so the slot's bareRun (n -1) stays right.
-	run := inst.run
-	if perr := run.Prepare(p.typ, progtype.Request{Data: data}); perr != nil {
-		inst.fullLen = -1
-		procUnpin()
-		return 0, true, fmt.Errorf("program %s: %w", p.name, perr)
-	}
-	ld := run.LDPacket
-	if run.Packet == nil {
-		ld = run.Ctx // as Run: legacy packet loads read the context
-	}
-	r0, err := inst.vm.RunWithPacket(run.Ctx, ld)
+	r0, err := s.bare.vm.RunWithPacket(s.bare.ctx, s.bare.ld)
 	procUnpin()
 	if err != nil {
 		return 0, true, p.fixError(err)
@@ -706,8 +704,13 @@ func (r *Runner) Run(opts *RunOptions) (uint32, error) {
 	if r.inst == nil || r.p.closed.Load() {
 		return 0, fmt.Errorf("program %s: runner: %w", r.p.name, ErrClosed)
 	}
-	if r.p.bare && opts != nil && opts.bare() {
-		return r.p.runBare(r.inst, opts)
+	if r.p.plain && opts != nil && opts.bare() {
+		ret, ok, err := r.p.runLean(r.inst, opts.Data)
+		if !ok {
+			return r.p.runOn(r.inst, opts, nil)
+		}
+		opts.clearResults()
+		return ret, err
 	}
 	opts, ctxIn, err := runArgs(opts)
 	if err != nil {

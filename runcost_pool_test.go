@@ -135,14 +135,30 @@ func TestPinnedRuns(t *testing.T) {
 			asm.LoadAbs(12, asm.Byte),
 			asm.Return(),
 		})
-		for _, p := range []*Program{dataLen, scribble, filter} {
-			if !p.short || p.bare {
-				t.Fatalf("%s %s: short %v bare %v", e, p, p.short, p.bare)
+		// Sees its input and loops: lean (runLean) but not short.
+		loopLen := loadProgram(t, rt, ebpf.XDP, asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, 4, asm.Word),
+			asm.Sub.Reg(asm.R0, asm.R2),
+			asm.Mov.Imm(asm.R3, 3),
+			asm.Add.Imm(asm.R0, 1).WithSymbol("top"),
+			asm.Sub.Imm(asm.R3, 1),
+			asm.JGT.Imm(asm.R3, 0, "top"),
+			asm.Return(),
+		})
+		for _, p := range []*Program{dataLen, scribble, filter, loopLen} {
+			if p.short != (p != loopLen) || p.bare || !p.plain {
+				t.Fatalf("%s %s: short %v bare %v plain %v", e, p, p.short, p.bare, p.plain)
 			}
 			h := NewHook("h", p.Type())
 			if err := h.Attach(p); err != nil {
 				t.Fatal(err)
 			}
+			r, err := p.NewRunner()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
 			for _, n := range []int{60, 60, 60, 100, 100, 5, 60, maxPinnedPacket + 100, maxPinnedPacket + 100, 60} {
 				data := make([]byte, n)
 				for i := range data {
@@ -157,6 +173,9 @@ func TestPinnedRuns(t *testing.T) {
 					v := h.Fire(data, nil)[0]
 					if v.Retval != want || (v.Err == nil) != (wantErr == nil) {
 						t.Fatalf("%s %s %d bytes: fire %d, %v; want %d, %v", e, p, n, v.Retval, v.Err, want, wantErr)
+					}
+					if got, err := r.Run(&RunOptions{Data: data}); got != want || (err == nil) != (wantErr == nil) {
+						t.Fatalf("%s %s %d bytes: runner %d, %v; want %d, %v", e, p, n, got, err, want, wantErr)
 					}
 				}
 				if data[1] != byte(7+n) {
