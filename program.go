@@ -485,10 +485,12 @@ func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32,
 	if !unobserved || ctxIn != nil || !run.Prepared(p.typ, len(opts.Data)) {
 		req := progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil, Unobserved: unobserved}
 		err := run.Prepare(p.typ, req)
-		inst.notePrepared(p.typ, len(opts.Data))
-		inst.fullLen = -1
-		if err == nil && ctxIn == nil && !req.Unobserved {
-			inst.fullLen = len(opts.Data)
+		if p.plain { // what runLean needs to know
+			inst.notePrepared(p.typ, len(opts.Data))
+			inst.fullLen = -1
+			if err == nil && ctxIn == nil && !req.Unobserved {
+				inst.fullLen = len(opts.Data)
+			}
 		}
 		if err != nil {
 			return 0, fmt.Errorf("program %s: %w", p.name, err)
