@@ -78,10 +78,9 @@ type instance struct {
 	run     *progtype.Run
 }
 
-// bareRun is what a bare run (runLean, runPinned) needs: the machine and the
-// buffers its instance's run is prepared for. Kept together (one cache
-// line), and copied into the pool's per-P slot with the instance, so a
-// pinned run (runPinned) reads nothing else.
+// bareRun is what a bare run (runLean, runPinned) needs: the machine and
+// the buffers its instance's run is prepared for, kept together (one
+// cache line).
 type bareRun struct {
 	vm jit.VM
 	// n is the packet length the run is prepared for, for a run without
@@ -371,7 +370,7 @@ func (p *Program) runLean(inst *instance, data []byte) (ret uint32, ok bool, err
 		return 0, true, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	// A full prepare leaves the run unprepared for a bare run: inst.bare
-	// (n -1) and the pool slot's copy of it stay right.
+	// (n -1) stays right.
 	ld := run.LDPacket
 	if run.Packet == nil {
 		ld = run.Ctx // as Run: legacy packet loads read the context
@@ -419,13 +418,12 @@ func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
 		procUnpin()
 		return ret, ok, err
 	}
-	// A bare run reads only the slot's copy of the instance's bareRun
-	// (n -1 if the slot is empty).
-	if s.bare.n != len(data) {
+	inst := s.inst
+	if inst == nil || inst.bare.n != len(data) {
 		procUnpin()
 		return 0, false, nil
 	}
-	r0, err := s.bare.vm.RunWithPacket(s.bare.ctx, s.bare.ld)
+	r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
 	procUnpin()
 	if err != nil {
 		return 0, true, p.fixError(err)
