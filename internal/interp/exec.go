@@ -1148,6 +1148,27 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			regs[in2.dst&15] += regs[in2.src&15]
 			pc += 2
 			continue
+		case opLdxDWAddMovX:
+			// The region of the last read first: the load is almost
+			// always of a map value a lookup just primed it with (the
+			// stack is no cached region, so the order changes nothing).
+			p := unsafe.Pointer(nil)
+			if a := regs[in.src&15] + uint64(int64(in.off)) - vm.cacheR.lo; a < vm.cacheR.size && vm.cacheR.size-a >= 8 {
+				p = unsafe.Add(vm.cacheR.ptr, a)
+			} else if a := regs[in.src&15] + uint64(int64(in.off)) - vm.stackLo; a <= vm.stackLen-8 {
+				p = unsafe.Add(vm.stackPtr, a)
+			}
+			if p == nil {
+				return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			}
+			// rA = load; rA += rC; rC = rA (fuse.go: A != C), through a
+			// local: register-file stores and loads with indices the CPU
+			// learns late made a chain that was most of a lookup's cost.
+			x := *(*uint64)(p) + regs[in.aux&15]
+			regs[in.dst&15] = x
+			regs[in.aux&15] = x
+			pc += 3
+			continue
 		case opAdd64XMovX:
 			regs[in.dst&15] += regs[in.src&15]
 			in2 := (*op)(unsafe.Add(unsafe.Pointer(in), unsafe.Sizeof(op{})))
@@ -1564,11 +1585,35 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			regs[10] = vm.stackLo + vm.stackLen
 			pc = f.ret
 
-		case opMapLookupHash: // mapops.go: an absent key (on the stack, r1 the map)
+		case opMapLookupHash, opMapGroupHash: // mapops.go: a key on the stack, r1 the map; fuse.go: the lookup group
+		groupHash:
+			// at is the slot of the lookup, where the driver takes over
+			// if this cannot decide.
+			at, mi := pc, in.dst // the slot of the lookup and the map
+			if in.kind == opMapGroupHash {
+				// As opMapGroupArray's.
+				k := uint64(uint32(in.imm))
+				fp := vm.stackLen
+				a := fp + uint64(int64(int16(uint16(in.off))))
+				if in.aux&groupDW == 0 {
+					*(*uint32)(unsafe.Add(vm.stackPtr, a)) = uint32(k)
+				} else {
+					k = in.imm
+					*(*uint64)(unsafe.Add(vm.stackPtr, a)) = k
+				}
+				regs[in.dst&15] = k
+				if a < vm.dirty {
+					vm.dirty = a
+				}
+				regs[2] = vm.stackLo + fp + uint64(int64(in.off>>16))
+				mi = in.src
+				regs[1] = vm.vmMapAt(mi).handle
+				at = pc + 6
+			}
 			// The chains are read without locks, as the map's own lookups
 			// read them; an entry with the key's hash may be the key: the
 			// driver looks it up.
-			if v := vm.vmMapAt(in.dst); regs[1] == v.handle && v.buckets != nil {
+			if v := vm.vmMapAt(mi); regs[1] == v.handle && v.buckets != nil {
 				if a := regs[2] - vm.stackLo; a <= vm.stackLen-v.ks {
 					x := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a)))
 					if v.ks == 8 {
@@ -1588,6 +1633,7 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 					h = (h ^ h>>27) * 0x94d049bb133111eb
 					h ^= h >> 31
 					r0, decided := uint64(0), true
+					var vp unsafe.Pointer // r0 as a pointer, on a hit
 					for e := v.bucketHead(h); e != nil; e = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.nextOff))) {
 						if *(*uint64)(unsafe.Add(e, v.hashOff)) != h {
 							continue
@@ -1609,7 +1655,8 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 								atomic.StoreUint32(ref, 1)
 							}
 						}
-						r0 = uint64(uintptr(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))))) + v.cpuOff
+						vp = unsafe.Add(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e, v.valOff))), v.cpuOff)
+						r0 = uint64(uintptr(vp))
 						if r0-v.slab.lo < v.slab.size {
 							if vm.cacheR.lo != v.slab.lo {
 								vm.cacheR = v.slab
@@ -1622,19 +1669,54 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 					}
 					if decided {
 						regs[0] = r0
-						pc++
-						continue
+						if in.kind == opMapLookupHash {
+							pc++
+							continue
+						}
+						// The group's jump on r0; its destination's
+						// segment is paid below the switch. As
+						// opMapGroupArray's.
+						if in.aux&groupAccum != 0 && r0 != 0 {
+							if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+8)*4))); left >= n {
+								left -= n
+								ld := (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{})))
+								c := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{}))).src & 15
+								x := *(*uint64)(unsafe.Add(vp, ld.off)) + regs[c]
+								regs[ld.dst&15] = x
+								regs[c] = x
+								pc += 11
+								// As opMapGroupArray's: the next group
+								// without a dispatch.
+								if nx := (*op)(unsafe.Add(unsafe.Pointer(in), 11*unsafe.Sizeof(op{}))); nx.kind == opMapGroupHash {
+									in = nx
+									goto groupHash
+								}
+								continue
+							}
+							pc += 8
+						} else if (r0 == 0) != (in.aux&groupJne != 0) {
+							pc = int((*op)(unsafe.Add(unsafe.Pointer(in), 7*unsafe.Sizeof(op{}))).off)
+						} else {
+							pc += 8
+						}
+						break
 					}
 				}
 			}
-			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+			return at, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(at)*4))), stopSlow
 		case opMapLookupArray: // mapops.go: a key on the stack, r1 the map
-			// The result, or 0 for an index out of range; priming the
-			// access caches is left to the driver, which a first access
-			// to the slab reaches once. Spelled out (see load16BE).
+			// The result, or 0 for an index out of range, with the slab
+			// primed in the access caches (the program reads the value
+			// next, almost always). Spelled out (see load16BE).
 			if v, a := vm.vmMapAt(in.dst), regs[2]-vm.stackLo; regs[1] == v.handle && a <= vm.stackLen-4 {
 				if i := uint64(*(*uint32)(unsafe.Add(vm.stackPtr, a))); i < v.max {
 					regs[0] = v.base + i*v.stride
+					if vm.cacheR.lo != v.slab.lo {
+						vm.cacheR = v.slab
+					}
+					if v.slab.writable && vm.cacheW.lo != v.slab.lo {
+						vm.cacheW = v.slab
+					}
 				} else {
 					regs[0] = 0
 				}
@@ -1642,6 +1724,75 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 				continue
 			}
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
+		case opMapGroupArray: // fuse.go: the lookup group on an inline array
+		groupArray:
+			// The key register and its store, r2 and r1 (Load checked
+			// that the lddw loads this map's handle and that both stack
+			// offsets lie in the frame: r10, read-only, is the end of the
+			// live stack, so fp is its offset there).
+			k := uint64(uint32(in.imm))
+			fp := vm.stackLen
+			a := fp + uint64(int64(int16(uint16(in.off))))
+			if in.aux&groupDW == 0 {
+				*(*uint32)(unsafe.Add(vm.stackPtr, a)) = uint32(k)
+			} else {
+				k = in.imm
+				*(*uint64)(unsafe.Add(vm.stackPtr, a)) = k
+			}
+			regs[in.dst&15] = k
+			if a < vm.dirty {
+				vm.dirty = a
+			}
+			ka := fp + uint64(int64(in.off>>16))
+			regs[2] = vm.stackLo + ka
+			v := vm.vmMapAt(in.src)
+			regs[1] = v.handle
+			i := uint64(uint32(k)) // the key just stored (groupSameKey)
+			if in.aux&groupSameKey == 0 {
+				i = uint64(*(*uint32)(unsafe.Add(vm.stackPtr, ka)))
+			}
+			r0, at := uint64(0), i*v.stride // at: the value's offset in the slab
+			if i < v.max {
+				r0 = v.base + at
+				if in.aux&groupAccum != 0 {
+					// Fall through into the accumulation (isAccum): its
+					// segment, if the budget pays it, then the three
+					// instructions. The caches are left alone: the
+					// program rarely reads the value again.
+					regs[0] = r0
+					if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+8)*4))); left >= n {
+						left -= n
+						ld := (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{})))
+						c := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{}))).src & 15
+						x := *(*uint64)(unsafe.Add(v.slab.ptr, at+uint64(int64(ld.off)))) + regs[c]
+						regs[ld.dst&15] = x
+						regs[c] = x
+						pc += 11
+						// Unrolled lookups: when the next slot is another
+						// group, run it without a dispatch (the slot's op,
+						// as the dispatch would; no segment starts here).
+						if nx := (*op)(unsafe.Add(unsafe.Pointer(in), 11*unsafe.Sizeof(op{}))); nx.kind == opMapGroupArray {
+							in = nx
+							goto groupArray
+						}
+						continue
+					}
+					pc += 8
+					break
+				}
+				if vm.cacheR.lo != v.slab.lo {
+					vm.cacheR = v.slab
+				}
+				if v.slab.writable && vm.cacheW.lo != v.slab.lo {
+					vm.cacheW = v.slab
+				}
+			}
+			regs[0] = r0
+			if (r0 == 0) != (in.aux&groupJne != 0) {
+				pc = int((*op)(unsafe.Add(unsafe.Pointer(in), 7*unsafe.Sizeof(op{}))).off)
+			} else {
+				pc += 8
+			}
 
 		default:
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow

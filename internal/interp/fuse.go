@@ -1,5 +1,10 @@
 package interp
 
+import (
+	"github.com/bpfvm/bpfvm/internal/engine"
+	"github.com/bpfvm/bpfvm/internal/isa"
+)
+
 // Superinstructions: Load rewrites the op of an instruction that starts a
 // frequent pair into one op that runs both (RATIONALE.md, "Superinstructions",
 // says how the pairs were chosen). The second instruction keeps its own op in
@@ -16,8 +21,9 @@ package interp
 // running the first, so the driver sees exactly the instruction that needs
 // it, and a fault names that instruction.
 
-// fuse rewrites code, where plain[n] == code[n] on entry, fusing pairs.
-func fuse(code []op) {
+// fuse rewrites code, where plain[n] == code[n] on entry, fusing pairs
+// (and the longer groups below); inline are the program's inline maps.
+func fuse(code []op, inline []engine.InlineMap) {
 	for n := 0; n+1 < len(code); n++ {
 		a, b := code[n], code[n+1]
 		if a.kind == opLDDW {
@@ -25,6 +31,17 @@ func fuse(code []op) {
 			continue
 		}
 		if a.kind == opInvalid || b.kind == opInvalid {
+			continue
+		}
+		if g, ok := mapGroup(code, n, inline); ok {
+			code[n] = g
+			continue
+		}
+		if c := code[min(n+2, len(code)-1)]; a.kind == opLdxDW && b.kind == opAdd64X && c.kind == opMov64X &&
+			b.dst == a.dst && b.src != a.dst && c.dst == b.src && c.src == a.dst {
+			// rA = *(u64 *)(rB + off); rA += rC; rC = rA: aux is C.
+			a.kind, a.aux = opLdxDWAddMovX, b.src
+			code[n] = a
 			continue
 		}
 		if a.kind == opLdAbsB && n+3 < len(code) && isMsh(code[n+1], code[n+2], code[n+3]) {
@@ -163,4 +180,131 @@ func isMsh(b, c, d op) bool {
 	return b.kind == opAnd32K && b.dst == 0 && uint32(b.imm) == 0xf &&
 		c.kind == opLsh32K && c.dst == 0 && uint32(c.imm) == 2 &&
 		d.kind == opMov32X && d.src == 0
+}
+
+// Map lookup groups. Clang emits every map lookup with a constant key as
+// the same eight slots:
+//
+//	w1 = K                      (or r1 = K for a u64 key)
+//	*(u32 *)(r10 - 4) = r1      (or u64)
+//	r2 = r10
+//	r2 += -4
+//	r1 = MAP ll
+//	call map_lookup_elem
+//	if r0 == 0 goto T           (or !=)
+//
+// which unfused cost five dispatches (with the pairs above). mapGroup
+// turns the first slot into one op running all of them when the call is
+// an inline lookup (opMapLookupArray, opMapLookupHash) of the map the
+// lddw loads. The op keeps the mov's dst and imm, which a pair ending
+// in this slot reads as its second half; src is the map (the lookup
+// op's dst), off the store's offset (low 16 bits) and the add's (high
+// 16), aux says the store is 64-bit (groupDW) and the jump is taken when
+// r0 != 0 (groupJne). The jump's target is read from its own op, seven
+// slots on, which no fusion changes (a jump never starts one).
+//
+// Its effects are exactly the eight instructions': the key register, the
+// stack slot (marked dirty), r2, r1 = the handle, r0, and the jump; r3-r5
+// keep their values, as after the lookup op. Groups whose store or key
+// would lie outside r10's frame are not fused, so the op needs no bounds
+// check: r10 is read-only, hence always the end of the live stack. Where
+// the lookup needs the driver (a hash hit without preallocation, a hash
+// without a table) the op stops at the call's slot having run the
+// instructions before it, like a pair whose second half needs the driver.
+
+// Flags in a group op's aux.
+const (
+	groupDW      = 1 // the key store is 64-bit (rA = K; *(u64 *))
+	groupJne     = 2 // the jump is taken when r0 != 0
+	groupSameKey = 4 // r2 points at the u32 stored: the key is K
+	groupAccum   = 8 // the jump skips just an accumulation of the value (isAccum)
+)
+
+// isAccum tells whether the three slots from n add a u64 of the value
+// r0 points at to a register, as clang's "if (v) sum += *v" does after a
+// lookup's null check: rA = *(u64 *)(r0 + off); rA += rC; rC = rA, with
+// A != C and the load inside a value of valueSize bytes. A lookup group
+// whose jump skips exactly these runs them too when r0 is not 0 (reading
+// A, off and C from their slots, which fusion leaves intact): r0 then
+// points at a whole value in memory the VM always may read (a slab), so
+// the load needs no check.
+func isAccum(code []op, n int, valueSize uint32) bool {
+	if n+2 >= len(code) {
+		return false
+	}
+	ld, add, mov := code[n], code[n+1], code[n+2]
+	return ld.kind == opLdxDW && ld.src == 0 && ld.off >= 0 && int64(ld.off)+8 <= int64(valueSize) &&
+		add.kind == opAdd64X && add.dst == ld.dst && add.src != ld.dst &&
+		mov.kind == opMov64X && mov.dst == add.src && mov.src == ld.dst
+}
+
+// mapGroup returns the group op for slot n, if the eight slots from n are
+// a lookup group (see above).
+func mapGroup(code []op, n int, inline []engine.InlineMap) (op, bool) {
+	if n+7 >= len(code) {
+		return op{}, false
+	}
+	mov, st, r2, add, ld, call, j := code[n], code[n+1], code[n+2], code[n+3], code[n+4], code[n+6], code[n+7]
+	var flags uint8
+	switch {
+	case mov.kind == opMov32K && st.kind == opStxW:
+	case mov.kind == opMov64K && st.kind == opStxDW:
+		flags |= groupDW
+	default:
+		return op{}, false
+	}
+	if st.dst != 10 || st.src != mov.dst {
+		// The op sets the registers in the instructions' order, so a key
+		// register the group overwrites later (r0, r1, r2) ends as the
+		// later instruction leaves it.
+		return op{}, false
+	}
+	if r2.kind != opMov64X || r2.dst != 2 || r2.src != 10 || add.kind != opAdd64K || add.dst != 2 {
+		return op{}, false
+	}
+	if ld.kind != opLDDW || ld.dst != 1 {
+		return op{}, false
+	}
+	var kind uint8
+	switch call.kind {
+	case opMapLookupArray:
+		kind = opMapGroupArray
+	case opMapLookupHash:
+		kind = opMapGroupHash
+	default:
+		return op{}, false
+	}
+	if int(call.dst) >= len(inline) || inline[call.dst].Handle != ld.imm {
+		return op{}, false // r1 would not be the map's handle (not expected: Load chose the map by this lddw)
+	}
+	// The store and the key lie inside r10's frame, so the op needs no
+	// bounds check (elsewhere they are the driver's, or the helper's).
+	size := int64(4)
+	if flags&groupDW != 0 {
+		size = 8
+	}
+	o1, o2 := int64(st.off), int64(add.imm)
+	if o1 < -isa.StackSize || o1 > -size || o2 < -isa.StackSize || o2 > -int64(inline[call.dst].KeySize) {
+		return op{}, false
+	}
+	if o1 == o2 && size == 4 {
+		flags |= groupSameKey // the key is K (the u32 just stored)
+	}
+	switch j.kind {
+	case opJeq64K:
+	case opJne64K:
+		flags |= groupJne
+	default:
+		return op{}, false
+	}
+	if j.dst != 0 || j.imm != 0 {
+		return op{}, false
+	}
+	if flags&groupJne == 0 && int(j.off) == n+11 && isAccum(code, n+8, inline[call.dst].ValueSize) {
+		flags |= groupAccum
+	}
+	g := mov
+	g.kind, g.src, g.aux = kind, call.dst, flags
+	g.off = int32(uint32(uint16(o1)) | uint32(uint16(o2))<<16)
+	return g, true
 }

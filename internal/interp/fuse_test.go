@@ -110,7 +110,7 @@ func fusionCases() []fusionCase {
 			}
 		}
 	}
-	return cases
+	return append(cases, mapGroupCases()...)
 }
 
 // fusionMem is the memory the fusion tests run with: bytes 1..16.
@@ -169,7 +169,7 @@ func loadFusion(t *testing.T, src string) (*Program, []isa.Instruction) {
 	if err != nil {
 		t.Fatalf("assemble: %v\n%s", err, src)
 	}
-	p, err := Load(insns, Options{})
+	p, err := Load(insns, fusionOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestFusedPairs(t *testing.T) {
 			// The same program entered by a jump to the pair's second
 			// instruction: the first must not run.
 			jumped := append([]isa.Instruction{{Opcode: isa.OpcodeJA, Offset: int16(c.at + 1)}}, insns...)
-			pj, err := Load(jumped, Options{})
+			pj, err := Load(jumped, fusionOptions(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,20 +268,29 @@ func TestFusedRegionMiss(t *testing.T) {
 		env.AddRegion(other, false)
 		return uint64(addrOf(other)), nil
 	}}
-	insns, err := asm.Assemble("mov %r6, 2\ncall 1\nldxdw %r1, [%r0+0]\nadd %r6, %r1\nmov %r0, %r6\nexit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Load(insns, Options{Helpers: helpers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.code[2].kind != opLdxDWAdd64X {
-		t.Fatal("slot 2 is not fused")
-	}
-	vm := p.NewVM()
-	if r0, err := vm.Run(fusionMem()); r0 != 42 || err != nil || vm.Executed() != 6 {
-		t.Fatalf("r0 = %d, %v, executed %d; want 42 after 6", r0, err, vm.Executed())
+	for _, c := range []struct {
+		src  string
+		kind uint8
+	}{
+		{"mov %r6, 2\ncall 1\nldxdw %r1, [%r0+0]\nadd %r6, %r1\nmov %r0, %r6\nexit", opLdxDWAdd64X},
+		{"mov %r6, 2\ncall 1\nldxdw %r1, [%r0+0]\nadd %r1, %r6\nmov %r6, %r1\nmov %r0, %r6\nexit", opLdxDWAddMovX},
+	} {
+		insns, err := asm.Assemble(c.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Load(insns, Options{Helpers: helpers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.code[2].kind != c.kind {
+			t.Fatal("slot 2 is not fused")
+		}
+		vm := p.NewVM()
+		want := uint64(len(insns))
+		if r0, err := vm.Run(fusionMem()); r0 != 42 || err != nil || vm.Executed() != want {
+			t.Fatalf("%q: r0 = %d, %v, executed %d; want 42 after %d", c.src, r0, err, vm.Executed(), want)
+		}
 	}
 }
 

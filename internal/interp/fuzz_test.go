@@ -108,12 +108,13 @@ func FuzzInterpGen(f *testing.F) {
 	ro := make([]byte, 8)
 	rw := make([]byte, 8)
 	helpers := envHelpers(ro, rw)
+	tm := newTestMaps(f)
 	f.Fuzz(func(t *testing.T, seed []byte, mem []byte) {
 		insns := genProgram(seed)
 		if isa.Validate(insns) != nil {
 			return
 		}
-		p, err := Load(insns, Options{Helpers: helpers, Budget: fuzzBudget})
+		p, err := Load(insns, Options{Helpers: helpers, Budget: fuzzBudget, Inline: tm.inline})
 		if err != nil {
 			t.Fatalf("Load refused a valid generated program: %v", err)
 		}
@@ -129,6 +130,7 @@ func FuzzInterpGen(f *testing.F) {
 			copy(m, mem)
 			clear(ro)
 			clear(rw)
+			tm.reset()
 			r0, err := vm.Run(m)
 			errText := ""
 			if err != nil {
@@ -153,7 +155,7 @@ func FuzzInterpGen(f *testing.F) {
 		// budget must agree with stepping.
 		if first.executed > 1 {
 			budget := 1 + uint64(len(seed))*7919%(first.executed-1)
-			a, b := runBoth(vm, m, mem, budget, func() { clear(ro); clear(rw) })
+			a, b := runBoth(vm, m, mem, budget, func() { clear(ro); clear(rw); tm.reset() })
 			if !sameOutcome(a, b) || a.executed != budget {
 				t.Fatalf("budget %d: segments %+v, stepping %+v", budget, a, b)
 			}
@@ -276,7 +278,7 @@ func genProgram(seed []byte) []isa.Instruction {
 				return isa.Instruction{Opcode: cls | isa.OpMOV | isa.SrcK, Dst: r, Imm: imm}
 			}
 			movX := isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: dst, Src: src}
-			switch b[2] % 11 {
+			switch b[2] % 13 {
 			case 0:
 				out = append(out, movX, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: dst, Imm: imm})
 			case 1:
@@ -318,6 +320,41 @@ func genProgram(seed []byte) []isa.Instruction {
 			case 10: // map helper arguments: rX = r10; rX += K; rY = imm64
 				l := isa.LDDW(src, uint64(imm)<<uint(b[4]%40))
 				out = append(out, movX, isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: dst, Imm: int32(off)}, l[0], l[1])
+			case 11: // a map lookup as clang emits it (fuse.go's lookup group)
+				h := []uint64{testArrayHandle, testHashHandle, testHash8Handle}[b[4]%3]
+				kreg := []uint8{1, dst, 0, 2}[b[4]>>2%4]
+				so := []int16{-4, -8, off}[b[4]>>4%3]
+				ao := []int32{-4, -8, int32(off)}[b[0]>>5%3]
+				k := int32(b[3] % 10)
+				mov, st := isa.ClassALU, isa.SizeW
+				if b[2]/13%2 == 1 {
+					mov, st = isa.ClassALU64, isa.SizeDW
+				}
+				j := isa.OpJEQ
+				if b[2]/26%2 == 1 {
+					j = isa.OpJNE
+				}
+				l := isa.LDDW(1, h)
+				out = append(out, isa.Instruction{Opcode: mov | isa.OpMOV | isa.SrcK, Dst: kreg, Imm: k},
+					isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | st, Dst: 10, Src: kreg, Offset: so},
+					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 2, Src: 10},
+					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcK, Dst: 2, Imm: ao},
+					l[0], l[1], isa.Instruction{Opcode: isa.OpcodeCall, Imm: 1})
+				if b[3]&0x80 != 0 {
+					// "if (v) sum += *v": the jump skips just the sum.
+					a, c := []uint8{1, dst}[b[3]>>6&1], []uint8{6, src % 10}[b[3]>>5&1] // r10 is read-only
+					out = append(out, isa.Instruction{Opcode: isa.ClassJMP | j, Dst: 0, Offset: 3},
+						isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeDW, Dst: a, Src: 0, Offset: int16(b[3]&8) - 4*int16(b[3]&1)},
+						isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: a, Src: c},
+						isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: c, Src: a})
+					break
+				}
+				jumps = append(jumps, len(out))
+				out = append(out, isa.Instruction{Opcode: isa.ClassJMP | j, Dst: 0, Offset: int16(b[3])})
+			case 12: // a sum of loaded values: rA = *(u64 *)(rB + off); rA += rC; rC = rA
+				out = append(out, isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeDW, Dst: dst, Src: base, Offset: off},
+					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: dst, Src: src},
+					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: src, Src: dst})
 			case 9: // ldxb 4*([k]&0xf) as cbpf translates it
 				out = append(out, isa.Instruction{Opcode: isa.ClassLD | isa.ModeABS | isa.SizeB, Imm: int32(b[3] % 20)},
 					isa.Instruction{Opcode: isa.ClassALU | isa.OpAND | isa.SrcK, Imm: 0xf},
@@ -363,7 +400,8 @@ func genProgram(seed []byte) []isa.Instruction {
 func TestGenProgramValid(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	valid := 0
-	fusedKinds := map[uint8]bool{}
+	fusedKinds, accum := map[uint8]bool{}, map[uint8]bool{}
+	tm := newTestMaps(t)
 	const tries = 2000
 	for i := 0; i < tries; i++ {
 		seed := make([]byte, rng.Intn(300))
@@ -371,9 +409,12 @@ func TestGenProgramValid(t *testing.T) {
 		insns := genProgram(seed)
 		if err := isa.Validate(insns); err == nil {
 			valid++
-			if p, err := Load(insns, Options{Helpers: envHelpers(nil, nil)}); err == nil {
+			if p, err := Load(insns, Options{Helpers: envHelpers(nil, nil), Inline: tm.inline}); err == nil {
 				for _, o := range p.code {
 					fusedKinds[o.kind] = true
+					if (o.kind == opMapGroupArray || o.kind == opMapGroupHash) && o.aux&groupAccum != 0 {
+						accum[o.kind] = true
+					}
 				}
 			}
 		} else if i < 5 {
@@ -388,6 +429,9 @@ func TestGenProgramValid(t *testing.T) {
 		if !fusedKinds[k] {
 			t.Errorf("no generated program contains superinstruction kind %d", k)
 		}
+	}
+	if !accum[opMapGroupArray] || !accum[opMapGroupHash] {
+		t.Errorf("no generated lookup group runs its accumulation (array %v, hash %v)", accum[opMapGroupArray], accum[opMapGroupHash])
 	}
 }
 
@@ -434,7 +478,8 @@ func TestSegmentBudgetAgreesWithStepping(t *testing.T) {
 	ro := make([]byte, 8)
 	rw := make([]byte, 8)
 	helpers := envHelpers(ro, rw)
-	reset := func() { clear(ro); clear(rw) }
+	tm := newTestMaps(t)
+	reset := func() { clear(ro); clear(rw); tm.reset() }
 	rng := rand.New(rand.NewSource(2))
 	mem := make([]byte, 64)
 	tested := 0
@@ -443,7 +488,7 @@ func TestSegmentBudgetAgreesWithStepping(t *testing.T) {
 		rng.Read(seed)
 		rng.Read(mem)
 		insns := genProgram(seed)
-		p, err := Load(insns, Options{Helpers: helpers})
+		p, err := Load(insns, Options{Helpers: helpers, Inline: tm.inline})
 		if err != nil {
 			continue
 		}

@@ -249,6 +249,20 @@ const (
 	// the add's; the lddw's op stays in its slot, two after.
 	opMovXAddKLddw
 
+	// rA = *(u64 *)(rB + off); rA += rC; rC = rA (A != C; aux is C):
+	// clang's sum of looked-up values (r1 = *(u64 *)(r0 + 0); r1 += r6;
+	// r6 = r1).
+	opLdxDWAddMovX
+
+	// A map lookup as clang emits it, eight slots (fuse.go):
+	// wA = K (or rA = K); *(u32 *)(r10 + o1) = rA (or u64);
+	// r2 = r10; r2 += o2; r1 = map ll; call map_lookup_elem;
+	// if r0 == 0 goto T (or !=). dst and imm are the mov's, src is the
+	// map (the lookup op's dst), off packs o1 and o2, aux flags (see
+	// mapGroup).
+	opMapGroupArray
+	opMapGroupHash
+
 	numOps
 )
 

@@ -52,7 +52,7 @@ type op struct {
 	kind uint8
 	dst  uint8
 	src  uint8
-	_    uint8
+	aux  uint8 // flags of a lookup group (fuse.go)
 	// off is the memory offset of loads and stores (sign-extended), the
 	// absolute target of jumps and local calls, or the helper index of a
 	// static helper call.
@@ -118,7 +118,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	p.segs = segments(p.code)
 	p.plain = append([]op(nil), p.code...)
 	p.pure = isPure(p.plain)
-	fuse(p.code)
+	fuse(p.code, p.inline)
 	return p, nil
 }
 

@@ -264,6 +264,11 @@ func inlineProgram(seed uint64, handles []uint64) []isa.Instruction {
 		case 1, 2, 3, 4:
 			off := 8 * r.IntN(8)
 			fmt.Fprintf(&b, "%s [%%r9+%d], %d\nmov %%r2, %%r9\nadd %%r2, %d\n", st, off, int32(k), off)
+		case 5, 6, 7, 8:
+			// As clang emits it (the interpreter fuses it with the lddw,
+			// the call and the null check that follow).
+			mov := map[string]string{"stw": "mov32", "stdw": "mov"}[st]
+			fmt.Fprintf(&b, "%s %%r1, %d\nstx%s [%%r10-8], %%r1\nmov %%r2, %%r10\nadd %%r2, -8\n", mov, int32(k), st[2:])
 		default:
 			fmt.Fprintf(&b, "%s [%%r10-8], %d\nmov %%r2, %%r10\nadd %%r2, -8\n", st, int32(k))
 		}
