@@ -143,6 +143,14 @@ func (h *Hook) FireAppend(out []Verdict, data []byte, ctx any) []Verdict {
 	}
 	funcIP := h.funcIP.Load()
 	for _, a := range atts {
+		if p := a.prog; ctx == nil && p.short {
+			// The common embedding: a short program on a packet, run on
+			// its P's idle instance (Program.runPinned).
+			if ret, ok, err := p.runPinned(data); ok {
+				out = append(out, Verdict{Program: p, Retval: ret, Err: err})
+				continue
+			}
+		}
 		v := Verdict{Program: a.prog, Err: ctxErr}
 		if ctxErr == nil {
 			v.Retval, v.Err = a.prog.fire(data, ctxIn, a.cookie, funcIP)
@@ -158,8 +166,15 @@ func (p *Program) fire(data, ctxIn []byte, cookie, funcIP uint64) (uint32, error
 	if err != nil {
 		return 0, err
 	}
-	opts := RunOptions{Data: data, AttachCookie: cookie, FuncIP: funcIP}
-	ret, err := p.runOn(inst, &opts, ctxIn)
+	var ret uint32
+	ok := false
+	if p.plain && ctxIn == nil {
+		ret, ok, err = p.runLean(inst, data) // what runOn would do, without building its options
+	}
+	if !ok {
+		opts := RunOptions{Data: data, AttachCookie: cookie, FuncIP: funcIP}
+		ret, err = p.runOn(inst, &opts, ctxIn)
+	}
 	p.pool.Put(inst)
 	return ret, err
 }

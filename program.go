@@ -44,6 +44,13 @@ type Program struct {
 	// (progtype.Observes); when not, runs that want no output skip
 	// filling them.
 	observes bool
+	// bare: plain and not observes. A run of such a program that asks
+	// for no output is the engine's run alone (runLean).
+	bare bool
+	// short: plain, and every run is short (runsBounded, at most
+	// maxPinnedRun slots): runs without output may be made pinned to the
+	// P (runPinned).
+	short bool
 	// inline is what the engines may run without calling helpers (the
 	// program's array and hash maps, get_prandom_u32).
 	inline  engine.Inline
@@ -58,61 +65,44 @@ type Program struct {
 // instance is one machine for a program: its helper state, VM and the
 // test-run buffers (context, packet) its runs reuse.
 type instance struct {
-	state *helpers.State
-	vm    jit.VM
-	prog  jit.Program
-	run   *progtype.Run
+	vm jit.VM
+	// bare is what a bare run on this instance needs (runLean, runPinned).
+	bare bareRun
+	// fullLen is the packet length of the last successful prepare of
+	// run without context, or -1: a prepare of another packet of that
+	// length without context passes the same checks (they depend on the
+	// type, the length and the context only) in the same buffers.
+	fullLen int
+	state   *helpers.State
+	prog    jit.Program
+	run     *progtype.Run
 }
 
-// instancePool keeps idle instances. Unlike a sync.Pool it never drops
-// them, so every engine program it created can be closed (the JIT's code
-// memory) and the number of instances stays at the peak concurrency.
-type instancePool struct {
-	// hot is the instance a single caller takes and returns without
-	// locking: the common case of one goroutine running the program.
-	hot  atomic.Pointer[instance]
-	mu   sync.Mutex
-	free []*instance
-	all  []*instance
+// bareRun is what a bare run (runLean, runPinned) needs: the machine and
+// the buffers its instance's run is prepared for, kept together (one
+// cache line).
+type bareRun struct {
+	vm jit.VM
+	// n is the packet length the run is prepared for, for a run without
+	// context and output (progtype.Run.Prepared), or -1; ctx and ld are
+	// then its memory and what legacy packet loads read.
+	n       int
+	ctx, ld []byte
 }
 
-func (pp *instancePool) Get() *instance {
-	if inst := pp.hot.Swap(nil); inst != nil {
-		return inst
-	}
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	if n := len(pp.free); n > 0 {
-		inst := pp.free[n-1]
-		pp.free = pp.free[:n-1]
-		return inst
-	}
-	return nil
-}
-
-func (pp *instancePool) Put(inst *instance) {
-	if pp.hot.CompareAndSwap(nil, inst) {
+// notePrepared records in inst.bare whether its run is prepared for a
+// run of type t on an n-byte packet without context and output.
+// Whatever prepares the run calls it afterwards.
+func (inst *instance) notePrepared(t ProgramType, n int) {
+	r, b := inst.run, &inst.bare
+	if !r.Prepared(t, n) {
+		b.n, b.ctx, b.ld = -1, nil, nil
 		return
 	}
-	pp.mu.Lock()
-	pp.free = append(pp.free, inst)
-	pp.mu.Unlock()
-}
-
-func (pp *instancePool) track(inst *instance) {
-	pp.mu.Lock()
-	pp.all = append(pp.all, inst)
-	pp.mu.Unlock()
-}
-
-func (pp *instancePool) closeAll() {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	for _, inst := range pp.all {
-		inst.prog.Close()
+	b.n, b.ctx, b.ld = n, r.Ctx, r.LDPacket
+	if r.Packet == nil {
+		b.ld = r.Ctx // as Run: legacy packet loads read the context
 	}
-	pp.all, pp.free = nil, nil
-	pp.hot.Store(nil)
 }
 
 // Name returns the program's name.
@@ -162,10 +152,13 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	p.insns = insns
 	p.plain = !callsHelpers(insns)
 	p.observes = progtype.Observes(insns)
+	p.bare = p.plain && !p.observes
+	p.short = p.plain && len(insns) <= maxPinnedRun && runsBounded(insns)
 	if !p.plain {
 		p.inline = rt.inlineFor(insns)
 	}
 	p.proven = proven
+	p.pool.init()
 	inst, err := p.newInstance()
 	if err != nil {
 		return nil, p.fixError(err)
@@ -213,7 +206,7 @@ func (p *Program) newInstance() (*instance, error) {
 			return nil, err
 		}
 	}
-	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun()}
+	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1}
 	p.pool.track(inst)
 	return inst, nil
 }
@@ -296,6 +289,26 @@ type Redirect struct {
 // Run runs the program once (or Repeat times) on the given input, the way
 // BPF_PROG_TEST_RUN does, and returns the program's return value.
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
+	if p.plain && opts != nil && opts.bare() {
+		if p.short {
+			if ret, ok, err := p.runPinned(opts.Data); ok {
+				opts.clearResults()
+				return ret, err
+			}
+		}
+		inst, err := p.get()
+		if err != nil {
+			return 0, err
+		}
+		ret, ok, err := p.runLean(inst, opts.Data)
+		if ok {
+			opts.clearResults()
+		} else {
+			ret, err = p.runOn(inst, opts, nil)
+		}
+		p.pool.Put(inst)
+		return ret, err
+	}
 	opts, ctxIn, err := runArgs(opts)
 	if err != nil {
 		return 0, err
@@ -307,6 +320,136 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 	ret, err := p.runOn(inst, opts, ctxIn)
 	p.pool.Put(inst)
 	return ret, err
+}
+
+// bare reports whether the options ask for one untimed run without a
+// context and without outputs: for a plain program (Program.plain), such
+// a run needs only the engine's run once the input is prepared
+// (runLean).
+func (o *RunOptions) bare() bool {
+	return o.Context == nil && o.DataOut == nil && o.ContextOut == nil && o.Repeat == 0
+}
+
+// clearResults sets what Run reports for an untimed run that did not
+// redirect (written only when needed: the caller's memory).
+func (o *RunOptions) clearResults() {
+	if o.Duration != 0 || o.Redirect != nil {
+		o.Duration, o.Redirect = 0, nil
+	}
+}
+
+// runLean runs a plain program (Program.plain) on inst for bare options
+// (RunOptions.bare) with packet data, if inst is known to take a packet
+// of this length without error (ok false otherwise: nothing was run, and
+// runOn is the way). The program calls no helper and nothing is to be
+// collected, so the run is the engine's run on the prepared input and
+// nothing else: no helper state, CPU, cookie, redirect or Finish. A bare
+// program's run needs no prepare once prepared for the length
+// (instance.bare); one that sees its input is prepared as runOn would,
+// if its last prepare without context was of that length
+// (instance.fullLen): the input checks depend only on the type, the
+// length and the context, so that prepare cannot fail, and its buffers
+// exist, so it allocates nothing.
+func (p *Program) runLean(inst *instance, data []byte) (ret uint32, ok bool, err error) {
+	if p.bare {
+		if inst.bare.n != len(data) {
+			return 0, false, nil
+		}
+		r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
+		if err != nil {
+			return 0, true, p.fixError(err)
+		}
+		return uint32(r0), true, nil
+	}
+	if inst.fullLen != len(data) {
+		return 0, false, nil
+	}
+	run := inst.run
+	if err := run.Prepare(p.typ, progtype.Request{Data: data}); err != nil {
+		inst.fullLen = -1 // not expected (see above)
+		return 0, true, fmt.Errorf("program %s: %w", p.name, err)
+	}
+	// A full prepare leaves the run unprepared for a bare run: inst.bare
+	// (n -1) stays right.
+	ld := run.LDPacket
+	if run.Packet == nil {
+		ld = run.Ctx // as Run: legacy packet loads read the context
+	}
+	r0, err := inst.vm.RunWithPacket(run.Ctx, ld)
+	if err != nil {
+		return 0, true, p.fixError(err)
+	}
+	return uint32(r0), true, nil
+}
+
+// maxPinnedRun bounds the length (in slots) of the programs runPinned
+// runs: a short program's run is not preemptible, so it must be short.
+// Each instruction runs at most once (no backward jump, no call), so a
+// run takes at most a few microseconds, about as long as the runtime's
+// own non-preemptible stretches.
+const maxPinnedRun = 1024
+
+// maxPinnedPacket bounds the packets runPinned prepares (copies) for a
+// program that sees its input, for the same reason.
+const maxPinnedPacket = 4096
+
+// runPinned is runLean for a short program (Program.short) on its idle
+// instance of the caller's P, without taking it: the goroutine stays
+// pinned to its P for the run (the pool's procPin), so nothing else can
+// use the instance meanwhile. This spares the pool's Get and Put (two
+// pins and two slot writes), a third of a trivial run. ok is false (and
+// nothing was run) when the P has no idle instance or runLean's
+// conditions do not hold. An error is built pinned (it allocates, which
+// a pinned goroutine may: the runtime only skips GC assists meanwhile).
+func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
+	if !p.bare && len(data) > maxPinnedPacket {
+		return 0, false, nil
+	}
+	pid := procPin()
+	if pid >= len(p.pool.local) {
+		procUnpin()
+		return 0, false, nil
+	}
+	s := &p.pool.local[pid]
+	if !p.bare {
+		if s.inst != nil {
+			ret, ok, err = p.runLean(s.inst, data)
+		}
+		procUnpin()
+		return ret, ok, err
+	}
+	inst := s.inst
+	if inst == nil || inst.bare.n != len(data) {
+		procUnpin()
+		return 0, false, nil
+	}
+	r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
+	procUnpin()
+	if err != nil {
+		return 0, true, p.fixError(err)
+	}
+	return uint32(r0), true, nil
+}
+
+// runsBounded reports whether every run of insns executes each
+// instruction at most once: no backward jump (nor one to itself), no
+// call of any kind.
+func runsBounded(insns []isa.Instruction) bool {
+	for n, i := range insns {
+		if n > 0 && insns[n-1].IsLDDW() {
+			continue // second slot of an lddw: not an instruction
+		}
+		if c := i.Class(); (c == isa.ClassJMP || c == isa.ClassJMP32) && i.Op() == isa.OpCALL { // call, callx
+			return false
+		}
+		if i.IsLDDW() {
+			continue // a function pointer's target is not a jump
+		}
+		if t, ok := isa.Target(insns, n); ok && t <= n {
+			return false
+		}
+	}
+	return true
 }
 
 // runArgs returns the options of a run (nil: none) and its context
@@ -339,7 +482,15 @@ func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32,
 	unobserved := !p.observes && !wantOut
 	if !unobserved || ctxIn != nil || !run.Prepared(p.typ, len(opts.Data)) {
 		req := progtype.Request{Data: opts.Data, Context: ctxIn, WantContextOut: opts.ContextOut != nil, Unobserved: unobserved}
-		if err := run.Prepare(p.typ, req); err != nil {
+		err := run.Prepare(p.typ, req)
+		if p.plain { // what runLean needs to know
+			inst.notePrepared(p.typ, len(opts.Data))
+			inst.fullLen = -1
+			if err == nil && ctxIn == nil && !req.Unobserved {
+				inst.fullLen = len(opts.Data)
+			}
+		}
+		if err != nil {
 			return 0, fmt.Errorf("program %s: %w", p.name, err)
 		}
 	}
@@ -434,7 +585,15 @@ func (p *Program) runPlain(owner *instance, run *progtype.Run, repeat uint32) (u
 	if run.Packet == nil {
 		ld = run.Ctx // as Run: legacy packet loads read the context
 	}
-	ret, err := owner.vm.RunRepeat(run.Ctx, ld, repeat)
+	var ret uint64
+	var err error
+	if repeat == 1 {
+		// The same run; RunWithPacket has fast paths RunRepeat lacks
+		// (the interpreter's for pure programs, such as legacy filters).
+		ret, err = owner.vm.RunWithPacket(run.Ctx, ld)
+	} else {
+		ret, err = owner.vm.RunRepeat(run.Ctx, ld, repeat)
+	}
 	if err != nil {
 		return ret, p.fixError(err)
 	}
@@ -544,6 +703,14 @@ func (p *Program) NewRunner() (*Runner, error) {
 func (r *Runner) Run(opts *RunOptions) (uint32, error) {
 	if r.inst == nil || r.p.closed.Load() {
 		return 0, fmt.Errorf("program %s: runner: %w", r.p.name, ErrClosed)
+	}
+	if r.p.plain && opts != nil && opts.bare() {
+		ret, ok, err := r.p.runLean(r.inst, opts.Data)
+		if !ok {
+			return r.p.runOn(r.inst, opts, nil)
+		}
+		opts.clearResults()
+		return ret, err
 	}
 	opts, ctxIn, err := runArgs(opts)
 	if err != nil {

@@ -146,6 +146,7 @@ func BenchmarkRunSteps(b *testing.B) {
 			}
 			cpu.report(b, 1)
 		})
+		inst.notePrepared(p.typ, len(udpPkt)) // prepared here, not by runOn
 		p.pool.Put(inst)
 		_ = sink
 	}
@@ -183,5 +184,54 @@ func BenchmarkHookFire(b *testing.B) {
 			}
 			cpu.report(b, 1)
 		})
+	}
+}
+
+// BenchmarkRunSmall is one Program.Run of small programs that are not
+// bare (runPinned does not apply): an XDP program that reads its context
+// (the packet is copied and the context filled every run, as
+// BPF_PROG_TEST_RUN does), a socket filter's legacy packet load, and an
+// XDP program that calls a helper (the helper state is set up and reset
+// around the run).
+func BenchmarkRunSmall(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		typ   ebpf.ProgramType
+		insns asm.Instructions
+	}{
+		{"ctx", ebpf.XDP, asm.Instructions{ // data_end - data
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, 4, asm.Word),
+			asm.Sub.Reg(asm.R0, asm.R2),
+			asm.Return(),
+		}},
+		{"ldabs", ebpf.SocketFilter, asm.Instructions{ // a legacy filter: the packet's byte 12
+			asm.Mov.Reg(asm.R6, asm.R1),
+			asm.LoadAbs(12, asm.Byte),
+			asm.Return(),
+		}},
+		{"helper", ebpf.XDP, asm.Instructions{asm.FnGetPrandomU32.Call(), asm.Mov.Imm(asm.R0, 2), asm.Return()}},
+	} {
+		for _, e := range []Engine{Interpreter, JIT} {
+			b.Run(c.name+"/"+string(e), func(b *testing.B) {
+				coll, err := NewRuntime(WithEngine(e)).LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+					"p": {Name: "p", Type: c.typ, Instructions: c.insns, License: "GPL"},
+				}, Maps: map[string]*ebpf.MapSpec{}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer coll.Close()
+				p := coll.Programs["p"]
+				opts := &RunOptions{Data: udpPkt}
+				b.ReportAllocs()
+				cpu := startCPU()
+				for b.Loop() {
+					if _, err := p.Run(opts); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu.report(b, 1)
+			})
+		}
 	}
 }

@@ -168,7 +168,9 @@ func layoutOf(t Type) (*layout, error) {
 
 // Rewrite checks the program's context accesses against its type and
 // turns loads of pointer fields into 64-bit loads of their shadow slots.
-// It returns a new slice; insns is not modified.
+// It returns a new slice; insns is not modified. A program that is not
+// valid (isa.Validate) is refused with Validate's error: the analysis of
+// its context accesses needs a valid one.
 func Rewrite(t Type, insns []isa.Instruction) ([]isa.Instruction, error) {
 	l, err := layoutOf(t)
 	if err != nil {
@@ -176,6 +178,9 @@ func Rewrite(t Type, insns []isa.Instruction) ([]isa.Instruction, error) {
 	}
 	if l == nil {
 		return insns, nil
+	}
+	if err := isa.Validate(insns); err != nil {
+		return nil, err
 	}
 	out := append([]isa.Instruction(nil), insns...)
 	for _, a := range FindContextAccesses(insns) {

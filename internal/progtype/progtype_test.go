@@ -197,3 +197,19 @@ func TestPrepareXDP(t *testing.T) {
 		t.Errorf("more than 17 fragments: %v", err)
 	}
 }
+
+// TestRewriteInvalid: an invalid program (here a register above r10,
+// which FindContextAccesses cannot track) is refused with Validate's
+// error, not a panic.
+func TestRewriteInvalid(t *testing.T) {
+	for _, insns := range [][]isa.Instruction{
+		{{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeW, Dst: 11, Src: 1}, {Opcode: isa.OpcodeExit}},
+		{{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeW, Dst: 0, Src: 1}}, // falls off the end
+	} {
+		_, err := Rewrite(XDP, insns)
+		var ie *isa.InstructionError
+		if !errors.As(err, &ie) || errors.Is(err, ErrContextAccess) {
+			t.Errorf("%v: %v", insns, err)
+		}
+	}
+}

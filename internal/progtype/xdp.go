@@ -92,11 +92,12 @@ func (r *Run) prepareXDP(req Request) error {
 	}
 	if !req.Unobserved {
 		r.low, r.high = headroom, headroom+linear
-		// The pointers, as sync writes them.
+		// The pointers, as sync writes them (setPtr's slots 0-2).
 		base := p.Addr(0)
-		r.setPtr(0, base+uint64(p.Data))
-		r.setPtr(1, base+uint64(p.End))
-		r.setPtr(2, base+uint64(p.Meta))
+		ptrs := r.Ctx[XDPMdSize : XDPMdSize+3*8]
+		binary.LittleEndian.PutUint64(ptrs[0:], base+uint64(p.Data))
+		binary.LittleEndian.PutUint64(ptrs[8:], base+uint64(p.End))
+		binary.LittleEndian.PutUint64(ptrs[16:], base+uint64(p.Meta))
 	}
 	r.Packet = p
 	r.LDPacket = buf

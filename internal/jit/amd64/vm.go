@@ -269,7 +269,24 @@ func (vm *VM) Run(mem []byte) (uint64, error) {
 // RunWithPacket is Run, with legacy packet loads (LD_ABS, LD_IND) reading
 // packet, which is also accessible to the program.
 func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
-	return vm.run(mem, packet, packet)
+	// The fast path, as Run's: the regions already describe mem and a
+	// packet distinct from it, and no context is set.
+	memAddr, pktAddr := addrOf(mem), addrOf(packet)
+	if k := &vm.regionKey; vm.p.codeAddr.Load() == 0 || vm.running || vm.done != nil ||
+		k.mem != memAddr || k.memLen != len(mem) || k.pkt != pktAddr || k.pktLen != len(packet) || k.ld != pktAddr || k.ldLen != len(packet) {
+		return vm.run(mem, packet, packet)
+	}
+	if n := vm.clearBytes; n != 0 {
+		clear(vm.stack[:n])
+	}
+	c, slice := vm.ctx, vm.slice
+	enterFresh(c, vm.fresh, unsafe.Pointer(unsafe.SliceData(mem)), uint64(len(mem)), slice)
+	if c.exit == exitDone<<24 {
+		vm.executed = slice - c.budget
+		runtime.KeepAlive(packet)
+		return c.regs[0], nil
+	}
+	return vm.finish(mem, packet)
 }
 
 // RunRepeat runs the program n times (at least once) as RunWithPacket(mem,
