@@ -15,6 +15,7 @@ import (
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit"
 	"github.com/bpfvm/bpfvm/internal/loader"
+	"github.com/bpfvm/bpfvm/internal/ppool"
 	"github.com/bpfvm/bpfvm/internal/progtype"
 )
 
@@ -54,7 +55,7 @@ type Program struct {
 	// inline is what the engines may run without calling helpers (the
 	// program's array and hash maps, get_prandom_u32).
 	inline  engine.Inline
-	pool    instancePool
+	pool    ppool.Pool[instance] // idle instances (internal/ppool)
 	cpu     sync.Mutex
 	nextCPU int
 	// closed: Close was called; Runners refuse to run (their machine's
@@ -158,7 +159,7 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 		p.inline = rt.inlineFor(insns)
 	}
 	p.proven = proven
-	p.pool.init()
+	p.pool.Init()
 	inst, err := p.newInstance()
 	if err != nil {
 		return nil, p.fixError(err)
@@ -207,7 +208,7 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 	}
 	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1}
-	p.pool.track(inst)
+	p.pool.Track(inst)
 	return inst, nil
 }
 
@@ -395,7 +396,7 @@ const maxPinnedPacket = 4096
 
 // runPinned is runLean for a short program (Program.short) on its idle
 // instance of the caller's P, without taking it: the goroutine stays
-// pinned to its P for the run (the pool's procPin), so nothing else can
+// pinned to its P for the run (ppool.Pool.Pin), so nothing else can
 // use the instance meanwhile. This spares the pool's Get and Put (two
 // pins and two slot writes), a third of a trivial run. ok is false (and
 // nothing was run) when the P has no idle instance or runLean's
@@ -405,26 +406,22 @@ func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
 	if !p.bare && len(data) > maxPinnedPacket {
 		return 0, false, nil
 	}
-	pid := procPin()
-	if pid >= len(p.pool.local) {
-		procUnpin()
+	inst := p.pool.Pin()
+	if inst == nil {
+		ppool.Unpin()
 		return 0, false, nil
 	}
-	s := &p.pool.local[pid]
 	if !p.bare {
-		if s.inst != nil {
-			ret, ok, err = p.runLean(s.inst, data)
-		}
-		procUnpin()
+		ret, ok, err = p.runLean(inst, data)
+		ppool.Unpin()
 		return ret, ok, err
 	}
-	inst := s.inst
-	if inst == nil || inst.bare.n != len(data) {
-		procUnpin()
+	if inst.bare.n != len(data) {
+		ppool.Unpin()
 		return 0, false, nil
 	}
 	r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
-	procUnpin()
+	ppool.Unpin()
 	if err != nil {
 		return 0, true, p.fixError(err)
 	}
@@ -673,7 +670,7 @@ func tailCall(err error) *helpers.TailCallRequest {
 func (p *Program) Close() error {
 	p.closed.Store(true)
 	p.rt.registry.RemoveProgram(p.id)
-	p.pool.closeAll()
+	p.pool.Reset(func(inst *instance) { inst.prog.Close() })
 	return nil
 }
 
