@@ -138,6 +138,9 @@ type compiler struct {
 	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
 	// an offset known to be non-negative (ranges.go).
 	nonNegative []bool
+	// indexed (FilterVM): the indirect legacy loads addressed with an
+	// index register, and the slots folded into them (filter_ind.go).
+	indexed *indexedLoads
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
 	targets []bool
@@ -188,6 +191,7 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 		c.nonNegative = indNonNegative(insns)
 		c.allocLdEnds()
 		c.fused = c.findFusedLoads()
+		c.indexed = c.findIndexedLoads()
 		c.emitFilterStubs()
 	} else {
 		c.emitStubs()
@@ -634,6 +638,9 @@ func (c *compiler) emitPair(i int) bool {
 var shiftDigit = map[uint8]byte{isa.OpLSH: shSHL, isa.OpRSH: shSHR, isa.OpARSH: shSAR}
 
 func (c *compiler) emitInsn(i int) error {
+	if c.elided(i) {
+		return nil // folded into an indexed load (filter_ind.go)
+	}
 	in := c.insns[i]
 	switch in.Class() {
 	case isa.ClassALU, isa.ClassALU64:
@@ -1223,6 +1230,9 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 			e.load(s64, scratchReg, ctxField(offLdBase))
 		}
 		c.emitLegacyLoad(i, size, mem(base, in.Imm))
+		return nil
+	}
+	if c.filter && c.emitIndexedLoad(i, in, size, ldEnd) {
 		return nil
 	}
 	switch {
