@@ -141,6 +141,9 @@ type compiler struct {
 	// indexed (FilterVM): the indirect legacy loads addressed with an
 	// index register, and the slots folded into them (filter_ind.go).
 	indexed *indexedLoads
+	// savesG (FilterVM): the code may change r14 (eBPF r8, or the batch
+	// entry's state), so it saves g there and restores it (filter.go).
+	savesG bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
 	targets []bool
@@ -192,6 +195,7 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 		c.allocLdEnds()
 		c.fused = c.findFusedLoads()
 		c.indexed = c.findIndexedLoads()
+		c.savesG = c.changesG()
 		c.emitFilterStubs()
 	} else {
 		c.emitStubs()
@@ -421,7 +425,9 @@ func (c *compiler) emitFilterStubs() {
 	e.jcc(condA, tooLarge)
 	e.mov(s64, ctxReg, rcx)
 	e.mov(s64, budgetReg, rax)
-	e.store(s64, filterG, r14)
+	if c.savesG {
+		e.store(s64, filterG, r14)
+	}
 	c.emitFilterRunStart()
 }
 
@@ -474,7 +480,9 @@ func (c *compiler) filterEnd() {
 		c.batchEnd()
 		return
 	}
-	c.e.load(s64, r14, filterG)
+	if c.savesG {
+		c.e.load(s64, r14, filterG)
+	}
 	c.e.aluStore(aluXOR, s32, direct(rbx), rbx)
 	c.e.ret()
 }
@@ -500,7 +508,9 @@ func (c *compiler) exitTo(code, idx int) {
 			// Which packet failed (first: the cursor may be in r14).
 			c.e.load(s64, rax, c.batchState[bVerdict])
 		}
-		c.e.load(s64, r14, filterG)
+		if c.savesG {
+			c.e.load(s64, r14, filterG)
+		}
 		c.e.movImm32(rbx, uint32(filterFault+idx))
 		c.e.ret()
 		return

@@ -20,3 +20,6 @@ func IndexedLoads(insns []isa.Instruction) (elided []bool, scale []uint8) {
 	}
 	return elided, scale
 }
+
+// WritesR8 exposes writesR8 to tests.
+var WritesR8 = writesR8
