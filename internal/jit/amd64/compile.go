@@ -1075,15 +1075,22 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 }
 
 // emitHelperCall emits a static helper call: an exit to Go that saves only
-// what the call leaves live (r1-r9, the frame pointer, the budget; r0 is the
-// result and the scratch register is dead), and right after it the point
-// Go re-enters the code at (enter jumps there directly), which loads them
-// back with the result. Inline, so neither direction takes an extra jump.
+// what Go needs and the call leaves live (the arguments r1-r5, those of
+// r6-r9 read afterwards, the frame pointer, the budget; r0 is the result
+// and the scratch register is dead), and right after it the point Go
+// re-enters the code at (enter jumps there directly), which loads back
+// the result and the registers read afterwards (c.live). Inline, so
+// neither direction takes an extra jump. Go keeps the context's
+// registers across the call (Env.Call restores them after a callback), so
+// a register not reloaded here is one no path reads before writing it.
 func (c *compiler) emitHelperCall(i int) {
 	e := &c.e
+	after := c.live[i+1] // a call is never the last instruction: Validate
 	e.storeImm(s64, ctxField(offExit), exitCodeImm(exitHelper, i))
 	for r := 1; r < 10; r++ {
-		e.store(s64, ctxField(offRegs+int32(8*r)), xreg[r])
+		if r <= 5 || after&(1<<r) != 0 {
+			e.store(s64, ctxField(offRegs+int32(8*r)), xreg[r])
+		}
 	}
 	e.store(s64, ctxField(offFP), xreg[isa.R10])
 	e.store(s64, ctxField(offBudget), budgetReg)
@@ -1091,7 +1098,9 @@ func (c *compiler) emitHelperCall(i int) {
 	back := e.newLabel()
 	e.bind(back)
 	for r := 0; r < 10; r++ {
-		e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
+		if r == 0 || after&(1<<r) != 0 {
+			e.load(s64, xreg[r], ctxField(offRegs+int32(8*r)))
+		}
 	}
 	e.load(s64, xreg[isa.R10], ctxField(offFP))
 	e.load(s64, budgetReg, ctxField(offBudget))
