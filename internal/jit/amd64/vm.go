@@ -164,6 +164,9 @@ type VM struct {
 
 	cpu int     // the CPU of the inline array lookups (inline.go)
 	rng *uint64 // get_prandom_u32's state (inline.go)
+	// ktimeStack is the stack of inline ktime_get_ns's vDSO call
+	// (ktime.go); the context holds only its address.
+	ktimeStack []uint64
 }
 
 // describeRegions points the inline checks and legacy loads at the run's

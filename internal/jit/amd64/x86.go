@@ -442,6 +442,25 @@ func (e *encoder) jcc(c cond, l label) {
 // jmpIndirect emits "jmp rm".
 func (e *encoder) jmpIndirect(rm operand) { e.op(s32, []byte{0xff}, 4, rm) }
 
+// push emits "push r" (64-bit).
+func (e *encoder) push(r reg) {
+	if r&8 != 0 {
+		e.b = append(e.b, 0x41)
+	}
+	e.b = append(e.b, 0x50|byte(r&7))
+}
+
+// pop emits "pop r" (64-bit).
+func (e *encoder) pop(r reg) {
+	if r&8 != 0 {
+		e.b = append(e.b, 0x41)
+	}
+	e.b = append(e.b, 0x58|byte(r&7))
+}
+
+// callIndirect emits "call r".
+func (e *encoder) callIndirect(r reg) { e.op(s32, []byte{0xff}, 2, direct(r)) }
+
 // ret emits "ret".
 func (e *encoder) ret() { e.b = append(e.b, 0xc3) }
 

@@ -130,6 +130,11 @@ func encoderCases() []encCase {
 		add(fmt.Sprintf("lea %s, [%s-520]", regNames[r11], regNames[a]), func(e *encoder) { e.lea(r11, mem(a, -520)) })
 		add(fmt.Sprintf("rol %s, 8", regN(a, 2)), func(e *encoder) { e.shiftImm(shROL, 2, a, 8) })
 		add(fmt.Sprintf("jmp %s", regNames[a]), func(e *encoder) { e.jmpIndirect(direct(a)) })
+		add(fmt.Sprintf("call %s", regNames[a]), func(e *encoder) { e.callIndirect(a) })
+		add(fmt.Sprintf("push %s", regNames[a]), func(e *encoder) { e.push(a) })
+		add(fmt.Sprintf("pop %s", regNames[a]), func(e *encoder) { e.pop(a) })
+		add(fmt.Sprintf("mov rsp, %s", regNames[a]), func(e *encoder) { e.mov(s64, rsp, a) })
+		add(fmt.Sprintf("mov rsp, QWORD PTR [%s+16]", regNames[a]), func(e *encoder) { e.load(s64, rsp, mem(a, 16)) })
 		add(fmt.Sprintf("jmp QWORD PTR [%s+16]", regNames[a]), func(e *encoder) { e.jmpIndirect(mem(a, 16)) })
 	}
 	for _, size := range []int{1, 2, 4} {
