@@ -102,6 +102,10 @@ type compiler struct {
 	// could call back into it through Env.Call).
 	runEnd      label
 	singleFrame bool
+	// callsBounded: no local call can exceed the call depth limit (no
+	// helpers, a call graph shallower than the limit), so calls do not
+	// check it.
+	callsBounded bool
 
 	// filter compiles for FilterVM (filter.go): no budget counting, the
 	// packet base in r10, its length minus 1, 2 and 4 in the caller's
@@ -287,6 +291,15 @@ func (c *compiler) findBlocks() {
 		}
 	}
 	c.singleFrame = !helpers && !calls
+	if calls && !helpers {
+		// Without helpers nothing adds frames but the program's own
+		// calls (Env.Call comes from helpers): when its static call
+		// graph is shallower than the limit, no call can exceed it.
+		if c.writes == nil {
+			c.computeWrites()
+		}
+		c.callsBounded = c.frames(0, map[int]int{}, map[int]bool{}) < isa.MaxCallDepth
+	}
 	switch {
 	case !stackWrites:
 		c.out.stackFrames = 0
@@ -1115,8 +1128,10 @@ func (c *compiler) emitLocalCall(i, target int) {
 	e := &c.e
 	fp := xreg[isa.R10]
 	saved := c.calleeSaved(target)
-	e.aluLoad(aluCMP, s64, fp, ctxField(offFPLimit))
-	e.jcc(condAE, c.coldExit(exitCallDepth, i))
+	if !c.callsBounded {
+		e.aluLoad(aluCMP, s64, fp, ctxField(offFPLimit))
+		e.jcc(condAE, c.coldExit(exitCallDepth, i))
+	}
 	ret := e.newLabel()
 	e.leaLabel(scratchReg, ret)
 	e.store(s64, mem(fp, shadowOffset), scratchReg)

@@ -56,3 +56,31 @@ func TestHelperCallKeepsRegisters(t *testing.T) {
 		}
 	}
 }
+
+// TestCallChainDepth runs chains of n nested local calls (no helpers, so
+// calls skip the depth check when the chain is statically shallower than
+// the limit) on both engines: results, the call-depth error and its
+// instruction, and Executed agree on both sides of the limit.
+func TestCallChainDepth(t *testing.T) {
+	for n := 1; n <= 10; n++ {
+		src := "mov %r6, 1\ncall local f1\nadd %r0, %r6\nexit\n"
+		for k := 1; k <= n; k++ {
+			src += fmt.Sprintf("f%d:\nmov %%r6, %d\n", k, k)
+			if k < n {
+				src += fmt.Sprintf("call local f%d\n", k+1)
+			} else {
+				src += "mov %r0, 0\n"
+			}
+			src += "add %r0, %r6\nexit\n"
+		}
+		insns := assemble(t, src)
+		want := runInterp(insns, nil, 1000)
+		got := runJITWith(insns, nil, amd64.Options{Budget: 1000})
+		if d := compareOutcomes(want, got); d != "" {
+			t.Fatalf("chain of %d calls: %s\n%s", n, d, listing(insns))
+		}
+		if (want.err != nil) != (n >= 8) {
+			t.Fatalf("chain of %d calls: error %v", n, want.err)
+		}
+	}
+}
