@@ -128,3 +128,18 @@ func TestDivModLiveness(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDivMod is TestDivModAgainstInterpreter on fuzzed seeds.
+func FuzzDivMod(f *testing.F) {
+	for _, s := range []uint64{0, 1, 7, 1 << 40} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, seed uint64) {
+		insns := divProgram(seed)
+		want := runInterp(insns, nil, 1000)
+		got := runJITWith(insns, nil, amd64.Options{Budget: 1000, BlindConstants: seed%4 == 3})
+		if d := compareOutcomes(want, got); d != "" {
+			t.Fatalf("seed %d: %s\n%s", seed, d, listing(insns))
+		}
+	})
+}
