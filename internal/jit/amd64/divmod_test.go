@@ -6,13 +6,15 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/bpfvm/bpfvm/internal/benchprog"
+
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit/amd64"
 )
 
 // divOperands are values around the edges the division code tests: zero,
 // -1, the 32-bit boundary (the narrow path), INT_MIN at both sizes, powers
-// of two.
+// of two (constant divisors: shifts and masks; others: multiplications).
 var divOperands = []uint64{
 	0, 1, 2, 3, 7, 8, 1 << 16, 0x7fffffff, 0x80000000, 0xffffffff, 1 << 32,
 	1<<32 + 1, 0x7fffffffffffffff, 1 << 63, ^uint64(0), ^uint64(1), 1 << 40, 12345678901,
@@ -27,6 +29,9 @@ func divProgram(seed uint64) []isa.Instruction {
 	var p []isa.Instruction
 	for reg := uint8(0); reg <= 9; reg++ {
 		v := divOperands[r.IntN(len(divOperands))]
+		if r.IntN(3) == 0 {
+			v = r.Uint64() >> r.IntN(64) // any magnitude
+		}
 		p = append(p, isa.Instruction{Opcode: isa.OpcodeLDDW, Dst: reg, Imm: int32(uint32(v))},
 			isa.Instruction{Imm: int32(uint32(v >> 32))})
 	}
@@ -49,6 +54,9 @@ func divProgram(seed uint64) []isa.Instruction {
 			in.Src = uint8(r.IntN(10))
 		} else {
 			in.Imm = imms[r.IntN(len(imms))]
+			if r.IntN(3) == 0 {
+				in.Imm = int32(r.Uint32() >> r.IntN(32)) // any constant divisor
+			}
 		}
 		p = append(p, in)
 	}
@@ -142,4 +150,61 @@ func FuzzDivMod(f *testing.F) {
 			t.Fatalf("seed %d: %s\n%s", seed, d, listing(insns))
 		}
 	})
+}
+
+// divConstLoop divides a 64-bit pseudo-random value by constants n times
+// (mod 1000 of the full value, div 7): the multiply-by-reciprocal path.
+func divConstLoop(n int32) benchprog.Program {
+	insns := []isa.Instruction{
+		{Opcode: isa.ClassALU64 | isa.OpMOV, Dst: 0},
+		{Opcode: isa.ClassALU64 | isa.OpMOV, Dst: 6},
+		{Opcode: isa.OpcodeLDDW, Dst: 7, Imm: 0x7f4a7c15}, {Imm: -0x61c88647}, // 0x9e3779b97f4a7c15
+		{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 1, Src: 6},
+		{Opcode: isa.ClassALU64 | isa.OpMUL | isa.SrcX, Dst: 1, Src: 7},
+		{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 2, Src: 1},
+		{Opcode: isa.ClassALU64 | isa.OpMOD, Dst: 2, Imm: 1000},
+		{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: 0, Src: 2},
+		{Opcode: isa.ClassALU64 | isa.OpDIV, Dst: 1, Imm: 7},
+		{Opcode: isa.ClassALU64 | isa.OpXOR | isa.SrcX, Dst: 0, Src: 1},
+		{Opcode: isa.ClassALU64 | isa.OpADD, Dst: 6, Imm: 1},
+		{Opcode: isa.ClassJMP | isa.OpJNE, Dst: 6, Imm: n, Offset: -9},
+		{Opcode: isa.OpcodeExit},
+	}
+	var r0 uint64
+	for i := uint64(0); i < uint64(n); i++ {
+		x := i * 0x9e3779b97f4a7c15
+		r0 += x % 1000
+		r0 ^= x / 7
+	}
+	return benchprog.Program{Name: "div-const", Insns: insns, Want: r0, Executed: 4 + 9*uint64(n)}
+}
+
+// TestDivConstLoop checks the benchmark program's result and count.
+func TestDivConstLoop(t *testing.T) {
+	bp := divConstLoop(1000)
+	got := runJITWith(bp.Insns, nil, amd64.Options{Budget: 1 << 20})
+	if got.err != nil || got.r0 != bp.Want || got.executed != bp.Executed {
+		t.Fatalf("r0 %#x, %v, executed %d; want %#x, %d", got.r0, got.err, got.executed, bp.Want, bp.Executed)
+	}
+}
+
+// BenchmarkDivConst runs divConstLoop on the interpreter, the JIT and the
+// kernel's JIT (which divides: it has no multiply-by-reciprocal).
+func BenchmarkDivConst(b *testing.B) {
+	bp := divConstLoop(10_000)
+	for _, eng := range []string{"interp", "jit"} {
+		b.Run(eng, func(b *testing.B) {
+			vm := newRunner(b, eng, bp.Insns, nil)
+			cpu := startCPUTimer()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if got, err := vm.Run(nil); err != nil || got != bp.Want {
+					b.Fatalf("r0 = %d, %v; want %d", got, err, bp.Want)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpu.stop().Nanoseconds())/float64(uint64(b.N)*bp.Executed), "cpu-ns/insn")
+		})
+	}
+	b.Run("kernel", func(b *testing.B) { benchKernel(b, bp) })
 }

@@ -91,6 +91,7 @@ const (
 	f7TEST byte = 0
 	f7NOT  byte = 2
 	f7NEG  byte = 3
+	f7MUL  byte = 4
 	f7DIV  byte = 6
 	f7IDIV byte = 7
 )

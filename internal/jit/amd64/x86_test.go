@@ -93,7 +93,7 @@ func encoderCases() []encCase {
 				add(fmt.Sprintf("%s %s, 7", n, regN(a, size)), func(e *encoder) { e.shiftImm(d, size, a, 7) })
 				add(fmt.Sprintf("%s %s, cl", n, regN(a, size)), func(e *encoder) { e.shiftCL(d, size, a) })
 			}
-			for d, n := range map[byte]string{f7NOT: "not", f7NEG: "neg", f7DIV: "div", f7IDIV: "idiv"} {
+			for d, n := range map[byte]string{f7NOT: "not", f7NEG: "neg", f7MUL: "mul", f7DIV: "div", f7IDIV: "idiv"} {
 				add(fmt.Sprintf("%s %s", n, regN(a, size)), func(e *encoder) { e.unary(d, size, direct(a)) })
 			}
 			add(fmt.Sprintf("test %s, -5", regN(a, size)), func(e *encoder) { e.testImm(size, direct(a), -5) })
