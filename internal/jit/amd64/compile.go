@@ -355,12 +355,14 @@ func (c *compiler) emitStubs() {
 	e.bind(c.bpfReturn)
 	final := c.runEnd
 	fp := xreg[isa.R10]
-	e.aluLoad(aluCMP, s64, fp, ctxField(offFPBase))
-	e.jcc(condE, final)
+	c.branch(func() {
+		e.aluLoad(aluCMP, s64, fp, ctxField(offFPBase))
+		e.jcc(condE, final)
+	})
 	e.aluImm(aluSUB, s64, direct(fp), isa.StackSize)
 	e.store(s64, ctxField(offStackHi), fp)
 	// The return point restores the r6-r9 the callee may have changed.
-	e.jmpIndirect(mem(fp, shadowOffset))
+	c.branch(func() { e.jmpIndirect(mem(fp, shadowOffset)) })
 	e.bind(final)
 	// The run is over: Go only reads r0 and the budget left.
 	e.store(s64, ctxField(offRegs), rax)
@@ -537,8 +539,10 @@ func (c *compiler) emitBudgetCheck(i int) {
 	e := &c.e
 	n := int32(c.out.blockLen[i])
 	stub := e.newLabel()
-	e.aluImm(aluSUB, s64, direct(budgetReg), n)
-	e.jcc(condB, stub)
+	c.branch(func() {
+		e.aluImm(aluSUB, s64, direct(budgetReg), n)
+		e.jcc(condB, stub)
+	})
 	c.cold = append(c.cold, func() {
 		e.bind(stub)
 		e.aluImm(aluADD, s64, direct(budgetReg), n) // Go resumes at the block start
@@ -1085,7 +1089,7 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 	case isa.OpJA:
 		t, _ := isa.Target(c.insns, i)
 		if t != i+1 {
-			e.jmp(c.insn[t])
+			c.branch(func() { e.jmp(c.insn[t]) })
 		}
 	case isa.OpEXIT:
 		if c.filter {
@@ -1095,9 +1099,9 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 			break
 		}
 		if c.singleFrame {
-			e.jmp(c.runEnd)
+			c.branch(func() { e.jmp(c.runEnd) })
 		} else {
-			e.jmp(c.bpfReturn)
+			c.branch(func() { e.jmp(c.bpfReturn) })
 		}
 	case isa.OpCALL:
 		switch {
@@ -1116,36 +1120,56 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 		}
 	default:
 		t, _ := isa.Target(c.insns, i)
-		dst := xreg[in.Dst]
 		if in.Source() == isa.SrcK && c.opts.BlindConstants {
 			c.blindedImm(size, scratchReg, in.Imm)
-			if op == isa.OpJSET {
-				e.test(size, dst, scratchReg)
-			} else {
-				e.aluStore(aluCMP, size, direct(dst), scratchReg)
-			}
-		} else if in.Source() == isa.SrcK {
-			switch {
-			case op == isa.OpJSET:
-				e.testImm(size, direct(dst), in.Imm)
-			case in.Imm == 0:
-				// Shorter, and sets the flags as cmp with 0 does
-				// (CF and OF clear).
-				e.test(size, dst, dst)
-			default:
-				e.aluImm(aluCMP, size, direct(dst), in.Imm)
-			}
-		} else {
-			src := xreg[in.Src]
-			if op == isa.OpJSET {
-				e.test(size, dst, src)
-			} else {
-				e.aluStore(aluCMP, size, direct(dst), src)
-			}
 		}
-		e.jcc(jumpCond[op], c.insn[t])
+		c.branch(func() { c.emitCondJump(op, size, in, c.insn[t]) })
 	}
 	return nil
+}
+
+// branch emits f within32 in the VM's code. The filter flavour's code is
+// laid out as it was (its loop-free programs run each chunk once per
+// packet, and its layout is tuned separately).
+func (c *compiler) branch(f func()) {
+	if c.filter {
+		f()
+		return
+	}
+	c.e.within32(f)
+}
+
+// emitCondJump emits the compare (or test) and the conditional jump of a
+// conditional jump instruction; with constant blinding the constant is
+// already in the scratch register.
+func (c *compiler) emitCondJump(op uint8, size int, in isa.Instruction, target label) {
+	e := &c.e
+	dst, src := xreg[in.Dst], xreg[in.Src]
+	if in.Source() == isa.SrcK && c.opts.BlindConstants {
+		if op == isa.OpJSET {
+			e.test(size, dst, scratchReg)
+		} else {
+			e.aluStore(aluCMP, size, direct(dst), scratchReg)
+		}
+	} else if in.Source() == isa.SrcK {
+		switch {
+		case op == isa.OpJSET:
+			e.testImm(size, direct(dst), in.Imm)
+		case in.Imm == 0:
+			// Shorter, and sets the flags as cmp with 0 does
+			// (CF and OF clear).
+			e.test(size, dst, dst)
+		default:
+			e.aluImm(aluCMP, size, direct(dst), in.Imm)
+		}
+	} else {
+		if op == isa.OpJSET {
+			e.test(size, dst, src)
+		} else {
+			e.aluStore(aluCMP, size, direct(dst), src)
+		}
+	}
+	e.jcc(jumpCond[op], target)
 }
 
 // emitHelperCall emits a static helper call: an exit to Go that saves only
@@ -1203,7 +1227,7 @@ func (c *compiler) emitLocalCall(i, target int) {
 	}
 	e.aluImm(aluADD, s64, direct(fp), isa.StackSize)
 	e.store(s64, ctxField(offStackHi), fp)
-	e.jmp(c.insn[target])
+	c.branch(func() { e.jmp(c.insn[target]) })
 	e.bind(ret)
 	for k, r := range []uint8{isa.R6, isa.R7, isa.R8, isa.R9} {
 		if saved&(1<<r) != 0 {

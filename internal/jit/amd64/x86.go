@@ -462,6 +462,25 @@ func (e *encoder) pop(r reg) {
 // callIndirect emits "call r".
 func (e *encoder) callIndirect(r reg) { e.op(s32, []byte{0xff}, 2, direct(r)) }
 
+// within32 emits f (a jump, or a flag-setting instruction and the
+// conditional jump it macro-fuses with) so that it neither crosses nor
+// ends on a 32-byte boundary, padding with NOPs up to the boundary if it
+// would: on Skylake-derived cores (this Cascade Lake) the microcode that
+// fixes the JCC erratum keeps such jumps out of the decoded-uop cache, so
+// every pass through that 32-byte chunk is decoded again. f must only
+// append code and fixups (labels it uses already exist).
+func (e *encoder) within32(f func()) {
+	start, nfix := len(e.b), len(e.fixups)
+	f()
+	if end := len(e.b); start/32 == (end-1)/32 && end%32 != 0 {
+		return
+	}
+	e.b = e.b[:start]
+	e.fixups = e.fixups[:nfix]
+	e.align(32)
+	f()
+}
+
 // ret emits "ret".
 func (e *encoder) ret() { e.b = append(e.b, 0xc3) }
 

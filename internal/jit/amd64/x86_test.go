@@ -2,6 +2,7 @@ package amd64
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -285,6 +286,38 @@ func TestEncoderAlign(t *testing.T) {
 		e.align(32)
 		if len(e.b)%32 != 0 || len(e.b)-start >= 32 {
 			t.Errorf("align(32) from %d ends at %d", start, len(e.b))
+		}
+	}
+}
+
+// TestEncoderWithin32 emits a macro-fusable cmp+jcc pair (10 bytes) after
+// every amount of preceding code: it must never cross nor end on a 32-byte
+// boundary, be padded only when it would, and still reach its label.
+func TestEncoderWithin32(t *testing.T) {
+	for pre := 0; pre < 64; pre++ {
+		var e encoder
+		for i := 0; i < pre; i++ {
+			e.byte1(0x90)
+		}
+		l := e.newLabel()
+		e.within32(func() {
+			e.aluImm(aluCMP, s64, direct(rdi), 1000)
+			e.jcc(condNE, l)
+		})
+		end := len(e.b)
+		start := end - 13 // cmp rdi, imm32 is 7 bytes, jcc rel32 6
+		e.bind(l)
+		if _, ok := e.resolve(); !ok {
+			t.Fatal("unbound label")
+		}
+		if start/32 != (end-1)/32 || end%32 == 0 {
+			t.Errorf("after %d bytes: the pair at [%d, %d) crosses or ends on a 32-byte boundary", pre, start, end)
+		}
+		if fits := pre/32 == (pre+12)/32 && (pre+13)%32 != 0; fits != (start == pre) {
+			t.Errorf("after %d bytes: the pair starts at %d", pre, start)
+		}
+		if rel := int32(binary.LittleEndian.Uint32(e.b[end-4:])); rel != 0 {
+			t.Errorf("after %d bytes: jump displacement %d, want 0 (the label follows)", pre, rel)
 		}
 	}
 }
