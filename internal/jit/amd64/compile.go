@@ -102,6 +102,7 @@ type compiler struct {
 	// could call back into it through Env.Call).
 	runEnd      label
 	singleFrame bool
+	localCalls  bool // the program has bpf-to-bpf calls
 	// callsBounded: no local call can exceed the call depth limit (no
 	// helpers, a call graph shallower than the limit), so calls do not
 	// check it.
@@ -186,7 +187,9 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 	c.ldOOB = c.e.newLabel()
 	c.callbackRet = c.e.newLabel()
 	c.findBlocks()
-	keep, live := liveness(insns, c.singleFrame)
+	// An exit reads only r0 unless it may return to a bpf caller: a run's
+	// end, or a callback's (Env.Call), whose registers Go drops.
+	keep, live := liveness(insns, !c.localCalls)
 	c.keepArgs, c.entryLive, c.live = keep, live[0], live
 
 	if filter {
@@ -291,6 +294,7 @@ func (c *compiler) findBlocks() {
 		}
 	}
 	c.singleFrame = !helpers && !calls
+	c.localCalls = calls
 	if calls && !helpers {
 		// Without helpers nothing adds frames but the program's own
 		// calls (Env.Call comes from helpers): when its static call

@@ -13,7 +13,8 @@ import (
 // (the interpreter keeps them all; a helper exit saves and reloads only
 // the registers read afterwards), in the entry function and in a callee
 // whose caller reads its r6-r9 after the return, with helper 4 calling
-// back into the program in between.
+// back into the program in between (the callback must start with r0 and
+// r6-r9 zero, as in the interpreter, whatever the caller held).
 func TestHelperCallKeepsRegisters(t *testing.T) {
 	for read := 1; read <= 9; read++ {
 		for _, helper := range []int{1, 4} {
@@ -28,7 +29,7 @@ func TestHelperCallKeepsRegisters(t *testing.T) {
 		mov %%r8, 0x88
 		mov %%r9, 0x99
 		call %[2]d
-		mov %%r0, %%r%[1]d
+		add %%r0, %%r%[1]d
 		call local f
 		add %%r0, %%r%[1]d
 		exit
@@ -37,10 +38,14 @@ func TestHelperCallKeepsRegisters(t *testing.T) {
 		mov %%r1, 20
 		mov %%r2, 40
 		call %[2]d
-		mov %%r0, %%r%[1]d
+		add %%r0, %%r%[1]d
 		exit
 	cb:
-		mov %%r0, 7
+		add %%r0, %%r6 // a callback starts with r0 and r6-r9 zero
+		add %%r0, %%r7
+		add %%r0, %%r8
+		add %%r0, %%r9
+		add %%r0, 7
 		mov %%r6, 1
 		mov %%r7, 2
 		exit`, read, helper)
