@@ -946,15 +946,8 @@ func (c *compiler) emitDivMod(i int, in isa.Instruction, size int) {
 		e.shiftImm(shSHR, s64, scratchReg, 32)
 		e.jcc(condNE, wide)
 	}
-	after := c.live[i+1] // div is never the last instruction: Validate
-	saveAX := dst != rax && after&(1<<isa.R0) != 0
-	saveDX := dst != rdx && after&(1<<isa.R3) != 0
-	if saveAX {
-		e.store(s64, ctxField(offSpill), rax)
-	}
-	if saveDX {
-		e.store(s64, ctxField(offSpill+8), rdx)
-	}
+	spill := c.divSpill(i, dst)
+	spill.save(e)
 	// divide emits the division proper at one size, the dividend moved
 	// into rax and the divisor in a register other than rax and rdx.
 	divide := func(size int) {
@@ -991,12 +984,7 @@ func (c *compiler) emitDivMod(i int, in isa.Instruction, size int) {
 		divide(s32) // both halves' upper 32 bits are zero: so are the results'
 		c.cold = append(c.cold, func() {
 			e.bind(wide)
-			if saveAX {
-				e.store(s64, ctxField(offSpill), rax)
-			}
-			if saveDX {
-				e.store(s64, ctxField(offSpill+8), rdx)
-			}
+			spill.save(e)
 			divide(s64)
 			e.jmp(divided)
 		})
@@ -1011,12 +999,7 @@ func (c *compiler) emitDivMod(i int, in isa.Instruction, size int) {
 	if dst != result {
 		e.mov(size, dst, result)
 	}
-	if saveAX {
-		e.load(s64, rax, ctxField(offSpill))
-	}
-	if saveDX {
-		e.load(s64, rdx, ctxField(offSpill+8))
-	}
+	spill.restore(e)
 	e.bind(done)
 }
 
@@ -1041,15 +1024,8 @@ func (c *compiler) emitDivConst(i int, in isa.Instruction, size int) {
 	l := uint(bits.Len64(d - 1)) // ceil(log2 d): d >= 3 here
 	m, _ := bits.Div64(1<<l-d, 0, d)
 	m++
-	after := c.live[i+1]
-	saveAX := dst != rax && after&(1<<isa.R0) != 0
-	saveDX := dst != rdx && after&(1<<isa.R3) != 0
-	if saveAX {
-		e.store(s64, ctxField(offSpill), rax)
-	}
-	if saveDX {
-		e.store(s64, ctxField(offSpill+8), rdx)
-	}
+	spill := c.divSpill(i, dst)
+	spill.save(e)
 	e.mov(size, scratchReg, dst) // n (zero-extended for ALU32)
 	e.movImm64(rax, m)
 	e.unary(f7MUL, s64, direct(scratchReg)) // rdx = t
@@ -1069,10 +1045,36 @@ func (c *compiler) emitDivConst(i int, in isa.Instruction, size int) {
 	} else {
 		e.mov(size, dst, rax)
 	}
-	if saveAX {
+	spill.restore(e)
+}
+
+// divSpill says which of rax and rdx (eBPF r0 and r3), which a division
+// clobbers, must survive it: those read afterwards, unless the division
+// writes its result there.
+type divSpill struct{ ax, dx bool }
+
+func (c *compiler) divSpill(i int, dst reg) divSpill {
+	after := c.live[i+1] // div is never the last instruction: Validate
+	return divSpill{
+		ax: dst != rax && after&(1<<isa.R0) != 0,
+		dx: dst != rdx && after&(1<<isa.R3) != 0,
+	}
+}
+
+func (s divSpill) save(e *encoder) {
+	if s.ax {
+		e.store(s64, ctxField(offSpill), rax)
+	}
+	if s.dx {
+		e.store(s64, ctxField(offSpill+8), rdx)
+	}
+}
+
+func (s divSpill) restore(e *encoder) {
+	if s.ax {
 		e.load(s64, rax, ctxField(offSpill))
 	}
-	if saveDX {
+	if s.dx {
 		e.load(s64, rdx, ctxField(offSpill+8))
 	}
 }
