@@ -149,6 +149,9 @@ type compiler struct {
 	// indexed (FilterVM): the indirect legacy loads addressed with an
 	// index register, and the slots folded into them (filter_ind.go).
 	indexed *indexedLoads
+	// ldLen (FilterVM): the legacy loads' bounds checks compare with the
+	// packet length in rbx itself, not with ldEnd (filter_ind.go).
+	ldLen bool
 	// savesG (FilterVM): the code may change r14 (eBPF r8, or the batch
 	// entry's state), so it saves g there and restores it (filter.go).
 	savesG bool
@@ -469,7 +472,7 @@ func (c *compiler) emitFilterRunStart() {
 	// The bounds of the load sizes the program's checks use.
 	sizes := c.boundSizes()
 	for k, size := range []int32{1, 2, 4} {
-		if sizes[k] {
+		if sizes[k] && !c.ldLen {
 			if m := c.ldEnd[k]; !m.isMem {
 				e.lea(m.r, mem(rbx, -size))
 			} else {
@@ -1406,8 +1409,12 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		} else if end := int64(in.Imm) + int64(size); end > c.packetLen[i] {
 			// The packet must hold zeroBelow[i] bytes (>= end): a
 			// shorter one would make the run return 0 anyway.
-			e.aluImm(aluCMP, s64, ldEnd, int32(max(end, c.zeroBelow[i])-int64(size)))
-			e.jcc(condL, c.ldOOB)
+			if c.ldLen {
+				c.emitLenCheck(max(end, c.zeroBelow[i]))
+			} else {
+				e.aluImm(aluCMP, s64, ldEnd, int32(max(end, c.zeroBelow[i])-int64(size)))
+				e.jcc(condL, c.ldOOB)
+			}
 		}
 		base := budgetReg // FilterVM: the packet base
 		if !c.filter {

@@ -96,6 +96,19 @@ func (c *compiler) emitIndexedLoad(i int, in isa.Instruction, size int, ldEnd op
 	l := c.indexed.load[i]
 	e := &c.e
 	// The offset, modulo 2^32 as the VM's; known non-negative.
+	if c.ldLen {
+		// The offset's end against the length: [r10+r11-size].
+		bias := int32(size)
+		if l.scale == 1 {
+			e.leaSize(s32, scratchReg, mem(l.index, in.Imm+bias))
+		} else {
+			e.leaIdx(s32, scratchReg, sibOperand{index: l.index, scale: l.scale, disp: in.Imm + bias, noBase: true})
+		}
+		e.aluLoad(aluCMP, s64, scratchReg, direct(rbx))
+		e.jcc(condG, c.ldOOB)
+		c.emitLegacyLoadIdx(i, size, memIdx(budgetReg, scratchReg, -bias))
+		return true
+	}
 	if l.scale == 1 {
 		e.leaSize(s32, scratchReg, mem(l.index, in.Imm))
 	} else {
@@ -105,4 +118,48 @@ func (c *compiler) emitIndexedLoad(i int, in isa.Instruction, size int, ldEnd op
 	e.jcc(condG, c.ldOOB)
 	c.emitLegacyLoadIdx(i, size, memIdx(budgetReg, scratchReg, 0))
 	return true
+}
+
+// lenBounds says whether the legacy loads' bounds checks can compare with
+// the packet length in rbx (eBPF r6's register) instead of per-size bounds
+// computed at each run's start (ldEnd: a lea per size, per run): the
+// program never names r6 (used: the registers it names), and every legacy
+// load checks its end against the length, either absolute with a
+// non-negative offset (emitLenCheck) or indirect and indexed with an
+// immediate below 2^30 (its end then fits a 32-bit displacement; the
+// offset is below 2^31). Nothing in the generated code but the entries
+// touches rbx otherwise.
+func (c *compiler) lenBounds(used uint16) bool {
+	if c.opts.BlindConstants || used&(1<<isa.R6) != 0 {
+		return false
+	}
+	for i, in := range c.insns {
+		if in.Class() != isa.ClassLD || in.IsLDDW() || i > 0 && c.insns[i-1].IsLDDW() {
+			continue
+		}
+		switch in.Mode() {
+		case isa.ModeABS:
+			if in.Imm < 0 {
+				return false
+			}
+		case isa.ModeIND:
+			if c.nonNegative == nil || !c.nonNegative[i] || in.Imm > 1<<30 || in.Imm < 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// emitLenCheck ends the run with 0 (ldOOB) if the packet is shorter than
+// n bytes (ldLen).
+func (c *compiler) emitLenCheck(n int64) {
+	if n > 1<<31-1 {
+		c.e.jmp(c.ldOOB) // packets are shorter
+		return
+	}
+	c.e.aluImm(aluCMP, s64, direct(rbx), int32(n))
+	c.e.jcc(condL, c.ldOOB)
 }

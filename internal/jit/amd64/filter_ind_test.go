@@ -66,3 +66,40 @@ func TestIndexedLoads(t *testing.T) {
 		compareFilter(t, insns, make([]byte, 8), pkts)
 	}
 }
+
+// TestLenBounds: programs whose bounds checks compare with the packet
+// length itself (lenBounds) and programs that keep the per-size bounds
+// (r6 named, a negative absolute offset, an indirect load not indexed or
+// with a large immediate) answer as the interpreter, at the edges of
+// every length, with offsets near 2^31 too.
+func TestLenBounds(t *testing.T) {
+	const msh = "ldabsb 14\nand32 %r0, 15\nlsh32 %r0, 2\nmov32 %r7, %r0\n"
+	for _, src := range []string{
+		msh + "ldindh %r7, 16\njne %r0, 0x50, +1\nldabsw 30\nexit",
+		msh + "ldindw %r7, 20\nexit",
+		msh + "ldindb %r7, 0x3fffffff\nexit",
+		msh + "ldindb %r7, 0x40000001\nexit", // large immediate: per-size bounds
+		"ldabsw 0x7ffffffc\nexit",
+		"ldabsw 0x7ffffffe\nexit", // its end passes 2^31
+		"ldabsb 0x7fffffff\nexit",
+		"ldabsh 2\nldabsb 40\nldabsw 36\nexit",
+		"ldabsh 2\nmov %r6, %r0\nldabsw 36\nadd %r0, %r6\nexit", // r6 named
+		"ldabsb -2097150\nexit",                                 // SKF_LL_OFF
+		"ldabsb 14\nmov %r7, %r0\nldabsw 0\nldindb %r7, 0\nexit",
+		"ldxw %r7, [%r1+0]\nldindb %r7, 0\nexit", // not known non-negative
+	} {
+		insns := assemble(t, src)
+		var pkts [][]byte
+		for _, b := range []byte{0, 5, 0x45, 0x4f, 0xff} {
+			pkt := make([]byte, 100)
+			for k := range pkt {
+				pkt[k] = byte(k*11) ^ b
+			}
+			pkt[14] = b
+			for _, n := range []int{0, 1, 3, 4, 13, 15, 17, 18, 19, 20, 21, 23, 24, 31, 34, 35, 36, 37, 39, 40, 41, 60, 79, 80, 81, 100} {
+				pkts = append(pkts, pkt[:n])
+			}
+		}
+		compareFilter(t, insns, []byte{1, 2, 3, 4, 5, 6, 7, 8}, pkts)
+	}
+}

@@ -260,9 +260,10 @@ func (c *compiler) allocLdEnds() {
 	sizes := c.boundSizes()
 	free := ldEndCandidates
 	c.batchState = batchSpill
+	c.ldLen = c.lenBounds(used)
 	for k := range c.ldEnd {
 		c.ldEnd[k] = filterLdEnd(k)
-		if !sizes[k] {
+		if !sizes[k] || c.ldLen {
 			continue
 		}
 		for len(free) > 0 && used&(1<<free[0]) != 0 {
