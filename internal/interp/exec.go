@@ -167,6 +167,7 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 				break
 			}
 			vm.left = left
+			vm.calledHelper = true
 			r0, err := vm.prog.helpers[in.off](vm, regs[1], regs[2], regs[3], regs[4], regs[5])
 			left = vm.left
 			if err != nil {
@@ -181,6 +182,7 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 				return 0, vm.stop(left, pc, engine.ErrUnknownHelper, fmt.Sprintf("callx: r%d = %d is not a known helper id", in.dst, int64(id)))
 			}
 			vm.left = left
+			vm.calledHelper = true
 			r0, err := h(vm, regs[1], regs[2], regs[3], regs[4], regs[5])
 			left = vm.left
 			if err != nil {

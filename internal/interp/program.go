@@ -42,6 +42,9 @@ type Program struct {
 	// most len(code) instructions. Classic filters translate to such
 	// programs; RunWithPacket runs them without the run set-up.
 	pure bool
+	// helpersInline: every helper call is an inline map op kind (no
+	// opCall, no opCallX; see VM.HelpersInline).
+	helpersInline bool
 }
 
 // op is one pre-decoded instruction. Its index in Program.code equals the
@@ -118,6 +121,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	p.segs = segments(p.code)
 	p.plain = append([]op(nil), p.code...)
 	p.pure = isPure(p.plain)
+	p.helpersInline = helpersInline(p.plain)
 	fuse(p.code, p.inline)
 	return p, nil
 }
@@ -133,6 +137,17 @@ func isPure(code []op) bool {
 				return false // a loop
 			}
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// helpersInline tells whether every helper call in code (before fusion)
+// is an inline map operation.
+func helpersInline(code []op) bool {
+	for _, o := range code {
+		if o.kind == opCall || o.kind == opCallX {
 			return false
 		}
 	}

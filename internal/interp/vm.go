@@ -68,7 +68,11 @@ type VM struct {
 	done <-chan struct{}
 
 	running bool
-	fast    bool // RunWithPacket's fast path for pure programs applies (setFast)
+	// calledHelper is set whenever a run calls a helper function (Go
+	// code that may keep state about the run, such as the regions it
+	// exposed); RunRepeatInline stops after such a run.
+	calledHelper bool
+	fast         bool // RunWithPacket's fast path for pure programs applies (setFast)
 
 	// stepAll makes exec run every instruction through stepOne, the way it
 	// runs the last, partly paid segment of a run; tests compare the two.
@@ -179,6 +183,42 @@ func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
 	runtime.KeepAlive(packet)
 	return r0, err
 }
+
+// RunRepeatInline runs the program up to n times (at least once) as
+// RunRepeat does, but stops after the first run that calls a helper
+// function (helpers are Go code that may keep per-run state: the caller
+// resets it before running on) or fails. It returns that run's r0 and
+// error and the number of runs made. For a program whose helper calls are
+// all inline map operations (HelpersInline) a helper is called only when
+// one of them falls back to it, so most repetitions run back to back
+// without the caller's per-run helper set-up.
+func (vm *VM) RunRepeatInline(mem, packet []byte, n uint32) (r0 uint64, runs uint32, err error) {
+	if vm.running {
+		return 0, 0, errVMRunning
+	}
+	vm.running = true
+	r1, size := vm.setRegions(mem, packet), uint64(len(mem))
+	for {
+		vm.calledHelper = false
+		r0, err = vm.execute(r1, size)
+		runs++
+		if err != nil || vm.calledHelper || runs >= n {
+			break
+		}
+	}
+	vm.running = false
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
+	return r0, runs, err
+}
+
+// HelpersInline reports whether every helper call of the program is an
+// inline map operation (lookup, update or delete of an inline map: see
+// mapops.go), so that the only helpers a run may call are those map
+// helpers, when an operation falls back to them. Such runs cannot tail
+// call, redirect or otherwise leave helper state behind but for what the
+// map helpers expose (RunRepeatInline).
+func (vm *VM) HelpersInline() bool { return vm.prog.helpersInline }
 
 // RunWithPacket is Run, but legacy packet loads (LD_ABS, LD_IND) read
 // packet. The program may also read and write packet through pointers.

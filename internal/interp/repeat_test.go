@@ -1,0 +1,112 @@
+package interp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/bpfvm/bpfvm/internal/engine"
+)
+
+// repeatSrc counts its runs in mem[0:8] and returns the counter plus the
+// value of key 3 of the test array (31), or the counter alone if the
+// lookup misses. On the run numbered badRun (0: never) the key pointer is
+// 8, not on the stack: the inline lookup cannot run it and falls back to
+// helper 1.
+func repeatSrc(badRun int) string {
+	return fmt.Sprintf(`ldxdw %%r6, [%%r1+0]
+add %%r6, 1
+stxdw [%%r1+0], %%r6
+stw [%%r10-4], 3
+mov %%r2, %%r10
+add %%r2, -4
+jne %%r6, %d, +1
+mov %%r2, 8
+lddw %%r1, %#x
+call 1
+mov %%r7, 0
+jeq %%r0, 0, +1
+ldxdw %%r7, [%%r0+0]
+mov %%r0, %%r7
+add %%r0, %%r6
+exit`, badRun, testArrayHandle)
+}
+
+// TestRunRepeatInline: RunRepeatInline runs back to back until a run
+// calls a helper (here only when the inline lookup falls back to it) or
+// fails, and each run is the run RunWithPacket makes.
+func TestRunRepeatInline(t *testing.T) {
+	calls := 0
+	opts := Options{
+		Helpers: engine.Helpers{1: func(engine.Env, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
+			calls++
+			return 0, nil
+		}},
+		Inline: newTestMaps(t).inline,
+	}
+	t.Run("no-fallback", func(t *testing.T) {
+		vm := mustLoad(t, repeatSrc(0), opts).NewVM()
+		if !vm.HelpersInline() {
+			t.Fatal("HelpersInline is false for a program whose only call is an inline lookup")
+		}
+		mem := make([]byte, 8)
+		calls = 0
+		r0, runs, err := vm.RunRepeatInline(mem, mem, 5)
+		if err != nil || runs != 5 || r0 != 31+5 || calls != 0 {
+			t.Fatalf("RunRepeatInline(5) = %d, %d runs, %v, %d helper calls; want 36, 5 runs, nil, 0 calls", r0, runs, err, calls)
+		}
+		if c := binary.LittleEndian.Uint64(mem); c != 5 {
+			t.Fatalf("the program counted %d runs, want 5", c)
+		}
+		// n = 0 runs once, as RunRepeat.
+		if r0, runs, err := vm.RunRepeatInline(mem, mem, 0); err != nil || runs != 1 || r0 != 31+6 {
+			t.Fatalf("RunRepeatInline(0) = %d, %d runs, %v; want 37, 1 run, nil", r0, runs, err)
+		}
+	})
+	t.Run("fallback", func(t *testing.T) {
+		vm := mustLoad(t, repeatSrc(3), opts).NewVM()
+		mem := make([]byte, 8)
+		calls = 0
+		// Runs 1 and 2 are inline, run 3 calls the helper (which misses):
+		// RunRepeatInline stops there.
+		r0, runs, err := vm.RunRepeatInline(mem, mem, 5)
+		if err != nil || runs != 3 || r0 != 3 || calls != 1 {
+			t.Fatalf("RunRepeatInline(5) = %d, %d runs, %v, %d helper calls; want 3, 3 runs, nil, 1 call", r0, runs, err, calls)
+		}
+		r0, runs, err = vm.RunRepeatInline(mem, mem, 2)
+		if err != nil || runs != 2 || r0 != 31+5 || calls != 1 {
+			t.Fatalf("then RunRepeatInline(2) = %d, %d runs, %v, %d helper calls; want 36, 2 runs, nil, 1 call", r0, runs, err, calls)
+		}
+	})
+	t.Run("error", func(t *testing.T) {
+		vm := mustLoad(t, repeatSrc(0)+"\n", opts).NewVM()
+		// An 8-byte counter in a 4-byte mem: the first run fails.
+		mem := make([]byte, 4)
+		_, runs, err := vm.RunRepeatInline(mem, mem, 5)
+		checkErr(t, err, engine.ErrOutOfBounds, 0, "read of 8 bytes")
+		if runs != 1 {
+			t.Fatalf("%d runs after a failing run, want 1", runs)
+		}
+	})
+	t.Run("helper-call", func(t *testing.T) {
+		vm := mustLoad(t, "mov %r0, 7\ncall 1\nmov %r0, 7\nexit", opts).NewVM()
+		if vm.HelpersInline() {
+			t.Fatal("HelpersInline is true for a program calling a helper")
+		}
+		calls = 0
+		for i := 1; i <= 3; i++ {
+			if r0, runs, err := vm.RunRepeatInline(nil, nil, 5); err != nil || runs != 1 || r0 != 7 || calls != i {
+				t.Fatalf("RunRepeatInline(5) = %d, %d runs, %v, %d helper calls; want 7, 1 run, nil, %d calls", r0, runs, err, calls, i)
+			}
+		}
+	})
+	t.Run("no-call", func(t *testing.T) {
+		vm := mustLoad(t, "mov %r0, 7\nexit", opts).NewVM()
+		if !vm.HelpersInline() {
+			t.Fatal("HelpersInline is false for a program without calls")
+		}
+		if r0, runs, err := vm.RunRepeatInline(nil, nil, 4); err != nil || runs != 4 || r0 != 7 {
+			t.Fatalf("RunRepeatInline(4) = %d, %d runs, %v; want 7, 4 runs, nil", r0, runs, err)
+		}
+	})
+}
