@@ -42,6 +42,10 @@ type Program struct {
 	// most len(code) instructions. Classic filters translate to such
 	// programs; RunWithPacket runs them without the run set-up.
 	pure bool
+	// entryClean: the program cannot read a register before writing it
+	// but r1, r2 and r10, which a run sets (isa.CheckInitialized), so a
+	// fast-path run needs not clear the others (VM.regs).
+	entryClean bool
 	// helpersInline: every helper call is an inline map op kind (no
 	// opCall, no opCallX; see VM.HelpersInline).
 	helpersInline bool
@@ -122,6 +126,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	p.plain = append([]op(nil), p.code...)
 	p.pure = isPure(p.plain)
 	p.helpersInline = helpersInline(p.plain)
+	p.entryClean = isa.CheckInitialized(p.insns, isa.Reg(1)|isa.Reg(2)|isa.Reg(10)) == nil
 	fuse(p.code, p.inline)
 	return p, nil
 }

@@ -110,3 +110,27 @@ func TestRunRepeatInline(t *testing.T) {
 		}
 	})
 }
+
+// TestFastPathRegisters: a fast-path run (a pure program) starts with
+// every register but r1, r2 and r10 zero, whatever an earlier run of the
+// same VM left in them; only programs that cannot read one before writing
+// it skip clearing them.
+func TestFastPathRegisters(t *testing.T) {
+	// With a 1-byte mem the program returns r3 unset, otherwise 5 (r3 set).
+	p := mustLoad(t, "jeq %r2, 1, +3\nmov %r3, 5\nmov %r0, %r3\nexit\nmov %r0, %r3\nexit", Options{})
+	if !p.pure || p.entryClean {
+		t.Fatalf("pure %v, entryClean %v; want a pure program that may read r3 unset", p.pure, p.entryClean)
+	}
+	vm := p.NewVM()
+	for i, c := range []struct {
+		n    int
+		want uint64
+	}{{2, 5}, {1, 0}, {2, 5}, {1, 0}} {
+		if got, err := vm.Run(make([]byte, c.n)); err != nil || got != c.want {
+			t.Fatalf("run %d (%d-byte mem): r0 = %d, %v; want %d", i, c.n, got, err, c.want)
+		}
+	}
+	if !mustLoad(t, "mov %r0, 2\nexit", Options{}).entryClean {
+		t.Error("entryClean is false for `r0 = 2; exit`")
+	}
+}

@@ -74,8 +74,14 @@ type VM struct {
 	calledHelper bool
 	fast         bool // RunWithPacket's fast path for pure programs applies (setFast)
 
+	// regs are the registers of a fast-path run (RunWithPacket): kept
+	// here so that a run of a program that cannot read a register it did
+	// not set (Program.entryClean) needs not clear them first.
+	regs [16]uint64
+
 	// stepAll makes exec run every instruction through stepOne, the way it
-	// runs the last, partly paid segment of a run; tests compare the two.
+	// runs the last, partly paid segment of a run; tests compare the two
+	// (setStepAll).
 	stepAll bool
 	scratch [3]op // stepOne's copy of one instruction
 
@@ -124,14 +130,20 @@ func (vm *VM) SetBudget(n uint64) {
 }
 
 // setFast decides whether RunWithPacket may take the fast path of pure
-// programs: no context to check, and a budget that covers every
-// instruction (a pure program runs each at most once).
+// programs: no context to check, a budget that covers every instruction
+// (a pure program runs each at most once), and no stepping (stepAll).
 func (vm *VM) setFast() {
 	n, b := uint64(len(vm.prog.code)), vm.budget
 	if b == 0 {
 		b = vm.prog.budget
 	}
-	vm.fast = vm.prog.pure && vm.done == nil && n <= b
+	vm.fast = vm.prog.pure && vm.done == nil && n <= b && !vm.stepAll
+}
+
+// setStepAll sets stepAll (tests).
+func (vm *VM) setStepAll(on bool) {
+	vm.stepAll = on
+	vm.setFast()
 }
 
 // SetContext makes runs stop with an error wrapping engine.ErrCancelled
@@ -231,22 +243,36 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	// exit (a legacy load outside the packet, which the driver handles),
 	// goes the general way: a pure run leaves no trace, so running it again
 	// from the start is exact.
-	if vm.fast && !vm.running && !vm.stepAll {
+	//
+	// One flag decides (vm.fast: setFast folds in everything fixed between
+	// runs). A run in progress (vm.running) needs no check here: a pure
+	// program calls no helper, so nothing runs during its run that could
+	// call RunWithPacket again.
+	if vm.fast {
 		p := vm.prog
 		n := uint64(len(p.code))
-		var regs [16]uint64
-		if len(mem) > 0 {
-			regs[1] = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
+		regs := &vm.regs
+		if !p.entryClean {
+			*regs = [16]uint64{} // the program may read a register it did not set
 		}
-		regs[2], regs[10] = uint64(len(mem)), vm.stackLo+isa.StackSize
+		var r1 uint64
+		if len(mem) > 0 {
+			r1 = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
+		}
+		regs[1], regs[2], regs[10] = r1, uint64(len(mem)), vm.stackLo+isa.StackSize
+		// The packet pointer is stored only when it changes: callers
+		// tend to pass the same buffer, and a store of a pointer costs a
+		// write barrier check.
+		var pp unsafe.Pointer
 		if len(packet) > 0 {
-			vm.pktPtr, vm.pktLen = unsafe.Pointer(unsafe.SliceData(packet)), uint64(len(packet))
-		} else if vm.pktLen != 0 {
-			vm.pktPtr, vm.pktLen = nil, 0
+			pp = unsafe.Pointer(unsafe.SliceData(packet))
+		}
+		if vm.pktPtr != pp || vm.pktLen != uint64(len(packet)) {
+			vm.pktPtr, vm.pktLen = pp, uint64(len(packet))
 		}
 		// No local calls: the depth stays what it is between runs (0),
 		// and the exit of the function at that depth ends the run.
-		if _, left, why := vm.inner(&regs, p.code, p.segs, 0, n, vm.depth); why == stopExit {
+		if _, left, why := vm.inner(regs, p.code, p.segs, 0, n, vm.depth); why == stopExit {
 			vm.executed = n - left
 			return regs[0], nil
 		}
