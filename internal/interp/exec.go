@@ -53,13 +53,14 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 // local while running and writes back whenever Go code that may run bpf
 // code (a helper) or the caller gets control.
 func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error) {
-	code, plain, segs := vm.prog.code, vm.prog.plain, vm.prog.segs
+	plain, segs := vm.prog.plain, vm.prog.segs
+	codeP, segsP := vm.prog.codeP, vm.prog.segsP
 	left := vm.left
 	for {
 		if why == stopNone {
 			why = stopStarved
 			if !vm.stepAll {
-				pc, left, why = vm.inner(regs, code, segs, pc, left, base)
+				pc, left, why = vm.inner(regs, codeP, segsP, pc, left, base)
 				if why == stopExit {
 					vm.left = left
 					return regs[0], nil
@@ -215,11 +216,14 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 // exit) inclusive, charged when execution arrives at pc from a control
 // transfer or enters inner, so the instructions in between run without a
 // check. Leaving early refunds segs[pc], what was charged but not run.
-func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uint64, base int) (pc2 int, left2 uint64, why stop) {
+//
+// codeP and segsP point to the first op and segment cost of the code
+// (Program.codeP, segsP): two words where slices would take six and push
+// the last arguments onto the stack (a seventh of a trivial run's entry).
+func (vm *VM) inner(regs *[16]uint64, codeP, segsP unsafe.Pointer, pc int, left uint64, base int) (pc2 int, left2 uint64, why stop) {
 	// Every slot pc can reach is inside code: Validate checked the jump and
 	// call targets and that the last instruction cannot fall through, and
 	// Call checks its entry point. So indexing skips the bounds checks.
-	codeP, segsP := unsafe.Pointer(unsafe.SliceData(code)), unsafe.Pointer(unsafe.SliceData(segs))
 	_ = regs[0] // one nil check here instead of one per register access
 	if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))); left >= n {
 		left -= n
@@ -1814,11 +1818,11 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 // handles.
 // The caller pays for the instruction.
 func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
-	code, segs := vm.prog.code, vm.prog.segs
+	segs := vm.prog.segs
 	if segs[pc] == 1 {
 		// A control transfer: inner runs it with budget for it alone and
 		// stops, starved, at its destination.
-		next, left, why := vm.inner(regs, code, segs, pc, 1, base)
+		next, left, why := vm.inner(regs, vm.prog.codeP, vm.prog.segsP, pc, 1, base)
 		switch {
 		case why == stopExit:
 			return next, stepExited
@@ -1830,7 +1834,7 @@ func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
 	// Anything else runs on a copy followed by a stop (opInvalid), so
 	// inner cannot go on to the next instruction.
 	vm.scratch = [3]op{vm.prog.plain[pc]}
-	next, _, _ := vm.inner(regs, vm.scratch[:], scratchSegs[:], 0, 1, base)
+	next, _, _ := vm.inner(regs, unsafe.Pointer(&vm.scratch), unsafe.Pointer(&scratchSegs), 0, 1, base)
 	if next == 0 {
 		return pc, stepLeft
 	}

@@ -28,14 +28,16 @@ var ErrUnsupported = errors.New("unsupported instruction")
 // Program is a loaded, pre-decoded program. It is immutable and safe for
 // concurrent use by many VMs.
 type Program struct {
-	insns   []isa.Instruction // the original slots, for error messages
-	code    []op              // one decoded operation per slot, pairs fused (fuse.go)
-	plain   []op              // the same without fusion: one instruction per op
-	segs    []uint32          // budget cost of the segment starting at each slot (see inner)
-	helpers []engine.Helper   // static helper calls index this slice
-	byID    engine.Helpers    // callx looks ids up here (a private copy)
-	budget  uint64
-	inline  []engine.InlineMap // the maps of Options.Inline (mapops.go)
+	insns []isa.Instruction // the original slots, for error messages
+	code  []op              // one decoded operation per slot, pairs fused (fuse.go)
+	plain []op              // the same without fusion: one instruction per op
+	segs  []uint32          // budget cost of the segment starting at each slot (see inner)
+	// codeP and segsP point to code[0] and segs[0]: inner's arguments.
+	codeP, segsP unsafe.Pointer
+	helpers      []engine.Helper // static helper calls index this slice
+	byID         engine.Helpers  // callx looks ids up here (a private copy)
+	budget       uint64
+	inline       []engine.InlineMap // the maps of Options.Inline (mapops.go)
 	// pure: the program only computes on registers and reads the packet
 	// with legacy loads (no other memory, no calls) and never jumps
 	// backwards, so a run has no effect but its result and executes at
@@ -128,6 +130,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	p.helpersInline = helpersInline(p.plain)
 	p.entryClean = isa.CheckInitialized(p.insns, isa.Reg(1)|isa.Reg(2)|isa.Reg(10)) == nil
 	fuse(p.code, p.inline)
+	p.codeP, p.segsP = unsafe.Pointer(unsafe.SliceData(p.code)), unsafe.Pointer(unsafe.SliceData(p.segs))
 	return p, nil
 }
 

@@ -247,38 +247,51 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	// One flag decides (vm.fast: setFast folds in everything fixed between
 	// runs). A run in progress (vm.running) needs no check here: a pure
 	// program calls no helper, so nothing runs during its run that could
-	// call RunWithPacket again.
-	if vm.fast {
-		p := vm.prog
-		n := uint64(len(p.code))
-		regs := &vm.regs
-		if !p.entryClean {
-			*regs = [16]uint64{} // the program may read a register it did not set
-		}
-		var r1 uint64
-		if len(mem) > 0 {
-			r1 = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
-		}
-		regs[1], regs[2], regs[10] = r1, uint64(len(mem)), vm.stackLo+isa.StackSize
-		// The packet pointer is stored only when it changes: callers
-		// tend to pass the same buffer, and a store of a pointer costs a
-		// write barrier check.
-		var pp unsafe.Pointer
-		if len(packet) > 0 {
-			pp = unsafe.Pointer(unsafe.SliceData(packet))
-		}
-		if vm.pktPtr != pp || vm.pktLen != uint64(len(packet)) {
-			vm.pktPtr, vm.pktLen = pp, uint64(len(packet))
-		}
-		// No local calls: the depth stays what it is between runs (0),
-		// and the exit of the function at that depth ends the run.
-		if _, left, why := vm.inner(regs, p.code, p.segs, 0, n, vm.depth); why == stopExit {
-			vm.executed = n - left
-			return regs[0], nil
-		}
+	// call RunWithPacket again. Neither mem nor packet is needed after
+	// inner (the general way is a tail call; the rerun takes r1 and the
+	// size), so they are not spilled.
+	if !vm.fast {
+		return vm.runGeneral(mem, packet)
 	}
-	// The general way: regions, stack, budget, context, the driver when
-	// inner needs it.
+	p := vm.prog
+	n := uint64(len(p.code))
+	regs := &vm.regs
+	if !p.entryClean {
+		*regs = [16]uint64{} // the program may read a register it did not set
+	}
+	var r1 uint64
+	if len(mem) > 0 {
+		r1 = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
+	}
+	regs[1], regs[2], regs[10] = r1, uint64(len(mem)), vm.stackLo+isa.StackSize
+	// The packet pointer is stored only when it changes: callers
+	// tend to pass the same buffer, and a store of a pointer costs a
+	// write barrier check.
+	var pp unsafe.Pointer
+	if len(packet) > 0 {
+		pp = unsafe.Pointer(unsafe.SliceData(packet))
+	}
+	if vm.pktPtr != pp || vm.pktLen != uint64(len(packet)) {
+		vm.pktPtr, vm.pktLen = pp, uint64(len(packet))
+	}
+	// No local calls: the depth stays what it is between runs (0),
+	// and the exit of the function at that depth ends the run.
+	if _, left, why := vm.inner(regs, p.codeP, p.segsP, 0, n, vm.depth); why == stopExit {
+		vm.executed = n - left
+		return regs[0], nil
+	}
+	// Again from the start, in the driver. A pure program accesses
+	// no memory but the packet (set above): the regions need no
+	// set-up.
+	vm.running = true
+	r0, err := vm.execute(r1, uint64(len(mem)))
+	vm.running = false
+	return r0, err
+}
+
+// runGeneral is RunWithPacket's general way: regions, stack, budget,
+// context, the driver when inner needs it.
+func (vm *VM) runGeneral(mem, packet []byte) (uint64, error) {
 	if vm.running {
 		return 0, errVMRunning
 	}
@@ -370,7 +383,7 @@ func (vm *VM) execute(r1, size uint64) (uint64, error) {
 		why := stopNone
 		if !vm.stepAll {
 			var pc int
-			pc, left, why = vm.inner(&regs, vm.prog.code, vm.prog.segs, 0, left, 1)
+			pc, left, why = vm.inner(&regs, vm.prog.codeP, vm.prog.segsP, 0, left, 1)
 			if why != stopExit {
 				vm.left = left
 				r0, err = vm.drive(&regs, pc, why)
