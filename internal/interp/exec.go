@@ -230,6 +230,7 @@ func (vm *VM) inner(regs *[16]uint64, codeP, segsP unsafe.Pointer, pc int, left 
 	} else {
 		return pc, left, stopStarved
 	}
+dispatch:
 	for {
 		in := (*op)(unsafe.Add(codeP, uintptr(pc)*unsafe.Sizeof(op{})))
 		switch in.kind {
@@ -1732,6 +1733,49 @@ func (vm *VM) inner(regs *[16]uint64, codeP, segsP unsafe.Pointer, pc int, left 
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opMapGroupArray: // fuse.go: the lookup group on an inline array
 		groupArray:
+			if in.aux == groupSameKey|groupAccum {
+				// clang's shape for a constant u32 key whose value is
+				// summed (unrolled lookups): a chain of such groups that
+				// hit runs here on one flag test per group, with the
+				// frame's addresses computed once. Anything else (a
+				// miss, a budget that cannot pay the accumulation, other
+				// flags) goes to the general code below before anything
+				// is written, which then does all of it.
+				fp := vm.stackLen
+				frame, frameAddr := unsafe.Add(vm.stackPtr, fp), vm.stackLo+fp
+				for {
+					v := vm.vmMapAt(in.src)
+					k := uint64(uint32(in.imm))
+					n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+8)*4)))
+					if k >= v.max || left < n {
+						break
+					}
+					left -= n
+					o1, o2 := int64(int16(uint16(in.off))), int64(in.off>>16)
+					*(*uint32)(unsafe.Add(frame, o1)) = uint32(k)
+					regs[in.dst&15] = k
+					if a := fp + uint64(o1); a < vm.dirty {
+						vm.dirty = a
+					}
+					regs[2] = frameAddr + uint64(o2)
+					regs[1] = v.handle
+					at := k * v.stride
+					regs[0] = v.base + at
+					ld := (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{})))
+					c := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{}))).src & 15
+					x := *(*uint64)(unsafe.Add(v.slab.ptr, at+uint64(int64(ld.off)))) + regs[c]
+					regs[ld.dst&15] = x
+					regs[c] = x
+					pc += 11
+					in = (*op)(unsafe.Add(unsafe.Pointer(in), 11*unsafe.Sizeof(op{})))
+					if in.kind != opMapGroupArray {
+						continue dispatch
+					}
+					if in.aux != groupSameKey|groupAccum {
+						goto groupArray
+					}
+				}
+			}
 			// The key register and its store, r2 and r1 (Load checked
 			// that the lddw loads this map's handle and that both stack
 			// offsets lie in the frame: r10, read-only, is the end of the
