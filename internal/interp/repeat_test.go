@@ -134,3 +134,21 @@ func TestFastPathRegisters(t *testing.T) {
 		t.Error("entryClean is false for `r0 = 2; exit`")
 	}
 }
+
+// TestGeneralPathRegisters is TestFastPathRegisters for a program that
+// takes the general way (it stores to its stack).
+func TestGeneralPathRegisters(t *testing.T) {
+	p := mustLoad(t, "stdw [%r10-8], 1\njeq %r2, 1, +3\nmov %r3, 5\nmov %r0, %r3\nexit\nmov %r0, %r3\nexit", Options{})
+	if p.pure || p.entryClean {
+		t.Fatalf("pure %v, entryClean %v; want an impure program that may read r3 unset", p.pure, p.entryClean)
+	}
+	vm := p.NewVM()
+	for i, c := range []struct {
+		n    int
+		want uint64
+	}{{2, 5}, {1, 0}, {2, 5}, {1, 0}} {
+		if got, err := vm.Run(make([]byte, c.n)); err != nil || got != c.want {
+			t.Fatalf("run %d (%d-byte mem): r0 = %d, %v; want %d", i, c.n, got, err, c.want)
+		}
+	}
+}

@@ -74,9 +74,10 @@ type VM struct {
 	calledHelper bool
 	fast         bool // RunWithPacket's fast path for pure programs applies (setFast)
 
-	// regs are the registers of a fast-path run (RunWithPacket): kept
-	// here so that a run of a program that cannot read a register it did
-	// not set (Program.entryClean) needs not clear them first.
+	// regs are the registers of the entry function of a run (the fast
+	// path's and execute's): kept here so that a run of a program that
+	// cannot read a register it did not set (Program.entryClean) needs
+	// not clear them first.
 	regs [16]uint64
 
 	// stepAll makes exec run every instruction through stepOne, the way it
@@ -378,20 +379,26 @@ func (vm *VM) execute(r1, size uint64) (uint64, error) {
 		// The entry function's frame, as exec sets up a call's: most runs
 		// end in inner, without the driver (and its deferred recover).
 		vm.depth, vm.deepest, vm.stackLen = 1, 1, isa.StackSize
-		var regs [16]uint64
+		// The VM's register file, as the fast path's (nothing else uses
+		// it during a run: a nested Env.Call has its own), cleared only
+		// if the program may read a register it did not set.
+		regs := &vm.regs
+		if !vm.prog.entryClean {
+			*regs = [16]uint64{}
+		}
 		regs[1], regs[2], regs[10] = r1, size, vm.stackLo+isa.StackSize
 		why := stopNone
 		if !vm.stepAll {
 			var pc int
-			pc, left, why = vm.inner(&regs, vm.prog.codeP, vm.prog.segsP, 0, left, 1)
+			pc, left, why = vm.inner(regs, vm.prog.codeP, vm.prog.segsP, 0, left, 1)
 			if why != stopExit {
 				vm.left = left
-				r0, err = vm.drive(&regs, pc, why)
+				r0, err = vm.drive(regs, pc, why)
 				left = vm.left
 			}
 		} else {
 			vm.left = left
-			r0, err = vm.drive(&regs, 0, why)
+			r0, err = vm.drive(regs, 0, why)
 			left = vm.left
 		}
 		if err == nil {
