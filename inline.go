@@ -15,6 +15,11 @@ func (r *Runtime) inlineFor(insns []isa.Instruction) engine.Inline {
 	var inl engine.Inline
 	_, hostRand := r.hostHelpers[engine.HelperGetPrandomU32]
 	inl.Prandom = !hostRand
+	// ktime_get_ns inline reads CLOCK_MONOTONIC: only for the default clock.
+	_, hostKtime := r.hostHelpers[engine.HelperKtimeGetNs]
+	if !hostKtime && r.host.Clock == nil {
+		inl.Ktime, inl.KtimeBase = true, helpers.KtimeBase()
+	}
 	// The helpers that never run bpf code (host helpers may).
 	inl.Leaf = map[int32]bool{}
 	for _, in := range insns {

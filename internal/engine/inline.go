@@ -11,6 +11,7 @@ const (
 	HelperMapLookupElem int32 = 1
 	HelperMapUpdateElem int32 = 2
 	HelperMapDeleteElem int32 = 3
+	HelperKtimeGetNs    int32 = 5
 	HelperGetPrandomU32 int32 = 7
 )
 
@@ -116,6 +117,11 @@ type Inline struct {
 	// a VM is given (SetPrandom), with exactly the helper's sequence (see
 	// PrandomNext).
 	Prandom bool
+	// Ktime says ktime_get_ns (helper 5) may run inline: the helper
+	// returns CLOCK_MONOTONIC minus KtimeBase nanoseconds, so an engine
+	// may read the clock itself (the JIT calls the vDSO's clock_gettime).
+	Ktime     bool
+	KtimeBase int64
 	// Leaf holds helper ids whose functions never call Env.Call: a program
 	// calling no other helper needs no frames for callbacks (the JIT then
 	// clears only the frames its own calls use, and an exit of the entry

@@ -73,13 +73,27 @@ type Host struct {
 	traceMu sync.Mutex
 }
 
-var processStart = time.Now()
+// nanotime is the runtime's CLOCK_MONOTONIC reading (what time.Since
+// measures with), linked by name: it is one of the runtime functions kept
+// for linkname because widely used packages read it this way.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// ktimeBase makes the default clock the time since the process started
+// plus one second (never 0), as CLOCK_MONOTONIC minus a constant, so that
+// engines can read CLOCK_MONOTONIC themselves and agree (KtimeBase).
+var ktimeBase = nanotime() - int64(time.Second)
+
+// KtimeBase returns the constant the default clock (Host.Clock nil)
+// subtracts from CLOCK_MONOTONIC nanoseconds.
+func KtimeBase() int64 { return ktimeBase }
 
 func (h *Host) now() uint64 {
 	if h.Clock != nil {
 		return h.Clock()
 	}
-	return uint64(time.Since(processStart)) + uint64(time.Second)
+	return uint64(nanotime() - ktimeBase)
 }
 
 // RedirectInfo is what a redirect or redirect_map call asked for.

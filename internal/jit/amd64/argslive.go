@@ -19,9 +19,11 @@ const allRegs = 1<<(isa.R10+1) - 1
 // translation never does, so its loads skip five instructions each); and
 // the registers live on entry to each slot (a mask per slot; live[0]:
 // the registers the program may read before writing them, the only ones
-// a run must start with zeroed). singleFrame says an exit ends
-// the run (no local calls); otherwise an exit may hand registers to a
-// caller and counts as reading them all.
+// a run must start with zeroed). singleFrame says an exit ends the run
+// or a callback (no local calls: Go keeps only r0 of a callback, and a
+// callback starts with r0 and r6-r9 zeroed, as in the interpreter);
+// otherwise an exit may hand registers to a caller and counts as reading
+// them all.
 func liveness(insns []isa.Instruction, singleFrame bool) (keepArgs []bool, live []uint16) {
 	n := len(insns)
 	keep := make([]bool, n)

@@ -43,3 +43,7 @@ var IndNonNegative = indNonNegative
 // BatchCode returns the generated machine code of p's batch entry and the
 // offset of its entry, for tests.
 func BatchCode(p *FilterProgram) ([]byte, int) { return p.bcomp.code, p.bcomp.freshEntry }
+
+// InlinesKtime reports whether p's code reads the clock itself for
+// ktime_get_ns.
+func InlinesKtime(p *Program) bool { return usesKtime(p.insns, &p.inline) }

@@ -37,6 +37,7 @@ const maxInlineArrays = 8
 type inlineState struct {
 	rng    uint64    // address of the get_prandom_u32 state, 0: none
 	mul    [2]uint64 // splitmix64's multipliers (imul takes no imm64)
+	ktime  ktimeState
 	arrays [maxInlineArrays]inlineArray
 	hashes [maxInlineHashes]inlineHash
 }
@@ -136,6 +137,11 @@ func (c *compiler) emitInlineCall(i int) bool {
 				c.emitHashMiss(i, &inl.Maps[k], s)
 				return true
 			}
+		}
+	case engine.HelperKtimeGetNs:
+		if inl.Ktime && vdsoClockGettime() != 0 {
+			c.emitKtime(i, vdsoClockGettime())
+			return true
 		}
 	case engine.HelperGetPrandomU32:
 		if inl.Prandom {
@@ -409,6 +415,7 @@ func (c *compiler) emitPrandom(i int) {
 // CPU 0, and the slabs as persistent regions.
 func (vm *VM) initInline() {
 	vm.ctx.inline.mul = splitmixMul
+	vm.initKtime()
 	for s := range vm.ctx.inline.arrays {
 		setRegion(&vm.ctx.inline.arrays[s].slab, 0, 0)
 	}

@@ -164,6 +164,9 @@ type VM struct {
 
 	cpu int     // the CPU of the inline array lookups (inline.go)
 	rng *uint64 // get_prandom_u32's state (inline.go)
+	// ktimeStack is the stack of inline ktime_get_ns's vDSO call
+	// (ktime.go); the context holds only its address.
+	ktimeStack []uint64
 }
 
 // describeRegions points the inline checks and legacy loads at the run's
@@ -763,7 +766,9 @@ func (vm *VM) Call(pc int, args ...uint64) (uint64, error) {
 	vm.words[k] = vm.base + uint64(p.comp.callbackRet)
 	c.fp += isa.StackSize
 	c.regions[regionStack].hi = c.fp
-	c.regs[1], c.regs[2], c.regs[3], c.regs[4], c.regs[5] = 0, 0, 0, 0, 0
+	// A callback starts as the interpreter's: the arguments, the other
+	// registers zero (not the caller's, whatever the helper exit saved).
+	c.regs = [10]uint64{}
 	copy(c.regs[1:6], args)
 	c.resume = vm.base + uint64(p.comp.insnOff[pc])
 	r0, err := vm.loop(true, false)

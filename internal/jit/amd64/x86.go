@@ -91,6 +91,7 @@ const (
 	f7TEST byte = 0
 	f7NOT  byte = 2
 	f7NEG  byte = 3
+	f7MUL  byte = 4
 	f7DIV  byte = 6
 	f7IDIV byte = 7
 )
@@ -441,6 +442,44 @@ func (e *encoder) jcc(c cond, l label) {
 
 // jmpIndirect emits "jmp rm".
 func (e *encoder) jmpIndirect(rm operand) { e.op(s32, []byte{0xff}, 4, rm) }
+
+// push emits "push r" (64-bit).
+func (e *encoder) push(r reg) {
+	if r&8 != 0 {
+		e.b = append(e.b, 0x41)
+	}
+	e.b = append(e.b, 0x50|byte(r&7))
+}
+
+// pop emits "pop r" (64-bit).
+func (e *encoder) pop(r reg) {
+	if r&8 != 0 {
+		e.b = append(e.b, 0x41)
+	}
+	e.b = append(e.b, 0x58|byte(r&7))
+}
+
+// callIndirect emits "call r".
+func (e *encoder) callIndirect(r reg) { e.op(s32, []byte{0xff}, 2, direct(r)) }
+
+// within32 emits f (a jump, or a flag-setting instruction and the
+// conditional jump it macro-fuses with) so that it neither crosses nor
+// ends on a 32-byte boundary, padding with NOPs up to the boundary if it
+// would: on Skylake-derived cores (this Cascade Lake) the microcode that
+// fixes the JCC erratum keeps such jumps out of the decoded-uop cache, so
+// every pass through that 32-byte chunk is decoded again. f must only
+// append code and fixups (labels it uses already exist).
+func (e *encoder) within32(f func()) {
+	start, nfix := len(e.b), len(e.fixups)
+	f()
+	if end := len(e.b); start/32 == (end-1)/32 && end%32 != 0 {
+		return
+	}
+	e.b = e.b[:start]
+	e.fixups = e.fixups[:nfix]
+	e.align(32)
+	f()
+}
 
 // ret emits "ret".
 func (e *encoder) ret() { e.b = append(e.b, 0xc3) }

@@ -2,6 +2,7 @@ package amd64
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -93,7 +94,7 @@ func encoderCases() []encCase {
 				add(fmt.Sprintf("%s %s, 7", n, regN(a, size)), func(e *encoder) { e.shiftImm(d, size, a, 7) })
 				add(fmt.Sprintf("%s %s, cl", n, regN(a, size)), func(e *encoder) { e.shiftCL(d, size, a) })
 			}
-			for d, n := range map[byte]string{f7NOT: "not", f7NEG: "neg", f7DIV: "div", f7IDIV: "idiv"} {
+			for d, n := range map[byte]string{f7NOT: "not", f7NEG: "neg", f7MUL: "mul", f7DIV: "div", f7IDIV: "idiv"} {
 				add(fmt.Sprintf("%s %s", n, regN(a, size)), func(e *encoder) { e.unary(d, size, direct(a)) })
 			}
 			add(fmt.Sprintf("test %s, -5", regN(a, size)), func(e *encoder) { e.testImm(size, direct(a), -5) })
@@ -130,6 +131,11 @@ func encoderCases() []encCase {
 		add(fmt.Sprintf("lea %s, [%s-520]", regNames[r11], regNames[a]), func(e *encoder) { e.lea(r11, mem(a, -520)) })
 		add(fmt.Sprintf("rol %s, 8", regN(a, 2)), func(e *encoder) { e.shiftImm(shROL, 2, a, 8) })
 		add(fmt.Sprintf("jmp %s", regNames[a]), func(e *encoder) { e.jmpIndirect(direct(a)) })
+		add(fmt.Sprintf("call %s", regNames[a]), func(e *encoder) { e.callIndirect(a) })
+		add(fmt.Sprintf("push %s", regNames[a]), func(e *encoder) { e.push(a) })
+		add(fmt.Sprintf("pop %s", regNames[a]), func(e *encoder) { e.pop(a) })
+		add(fmt.Sprintf("mov rsp, %s", regNames[a]), func(e *encoder) { e.mov(s64, rsp, a) })
+		add(fmt.Sprintf("mov rsp, QWORD PTR [%s+16]", regNames[a]), func(e *encoder) { e.load(s64, rsp, mem(a, 16)) })
 		add(fmt.Sprintf("jmp QWORD PTR [%s+16]", regNames[a]), func(e *encoder) { e.jmpIndirect(mem(a, 16)) })
 	}
 	for _, size := range []int{1, 2, 4} {
@@ -280,6 +286,38 @@ func TestEncoderAlign(t *testing.T) {
 		e.align(32)
 		if len(e.b)%32 != 0 || len(e.b)-start >= 32 {
 			t.Errorf("align(32) from %d ends at %d", start, len(e.b))
+		}
+	}
+}
+
+// TestEncoderWithin32 emits a macro-fusable cmp+jcc pair (10 bytes) after
+// every amount of preceding code: it must never cross nor end on a 32-byte
+// boundary, be padded only when it would, and still reach its label.
+func TestEncoderWithin32(t *testing.T) {
+	for pre := 0; pre < 64; pre++ {
+		var e encoder
+		for i := 0; i < pre; i++ {
+			e.byte1(0x90)
+		}
+		l := e.newLabel()
+		e.within32(func() {
+			e.aluImm(aluCMP, s64, direct(rdi), 1000)
+			e.jcc(condNE, l)
+		})
+		end := len(e.b)
+		start := end - 13 // cmp rdi, imm32 is 7 bytes, jcc rel32 6
+		e.bind(l)
+		if _, ok := e.resolve(); !ok {
+			t.Fatal("unbound label")
+		}
+		if start/32 != (end-1)/32 || end%32 == 0 {
+			t.Errorf("after %d bytes: the pair at [%d, %d) crosses or ends on a 32-byte boundary", pre, start, end)
+		}
+		if fits := pre/32 == (pre+12)/32 && (pre+13)%32 != 0; fits != (start == pre) {
+			t.Errorf("after %d bytes: the pair starts at %d", pre, start)
+		}
+		if rel := int32(binary.LittleEndian.Uint32(e.b[end-4:])); rel != 0 {
+			t.Errorf("after %d bytes: jump displacement %d, want 0 (the label follows)", pre, rel)
 		}
 	}
 }
