@@ -77,6 +77,18 @@ type instance struct {
 	state   *helpers.State
 	prog    jit.Program
 	run     *progtype.Run
+	// inlineRep is the VM when its program's helper calls are all inline
+	// map operations and it can repeat runs until one calls a helper
+	// (runInlineRepeat); nil otherwise.
+	inlineRep inlineRepeater
+}
+
+// inlineRepeater is what the interpreter's VM offers for repeating runs
+// of a program whose helper calls are all inline map operations (see
+// interp.VM.RunRepeatInline).
+type inlineRepeater interface {
+	HelpersInline() bool
+	RunRepeatInline(mem, packet []byte, n uint32) (r0 uint64, runs uint32, err error)
 }
 
 // bareRun is what a bare run (runLean, runPinned) needs: the machine and
@@ -208,6 +220,9 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 	}
 	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1}
+	if r, ok := vm.(inlineRepeater); ok && !p.plain && r.HelpersInline() {
+		inst.inlineRep = r
+	}
 	p.pool.Track(inst)
 	return inst, nil
 }
@@ -516,6 +531,10 @@ func (p *Program) runOn(inst *instance, opts *RunOptions, ctxIn []byte) (uint32,
 			if ret, err = p.runPlain(inst, run, repeat); err != nil {
 				return 0, err
 			}
+		} else if inst.inlineRep != nil && repeat > 1 {
+			if ret, err = p.runInlineRepeat(inst, run, at, repeat); err != nil {
+				return 0, err
+			}
 		} else {
 			for i := uint32(0); i < repeat; i++ {
 				if ret, err = p.runOnce(inst, run, at, &redirect); err != nil {
@@ -593,6 +612,38 @@ func (p *Program) runPlain(owner *instance, run *progtype.Run, repeat uint32) (u
 	}
 	if err != nil {
 		return ret, p.fixError(err)
+	}
+	return ret, nil
+}
+
+// runInlineRepeat runs repeat times a program whose helper calls are all
+// inline map operations (instance.inlineRep). Such a program cannot tail
+// call or redirect (the only helpers it may call are the map helpers,
+// when an inline operation falls back to them), and a run that calls no
+// helper leaves the helper state as it found it: the state is set up as
+// runOnce does, then the VM repeats runs back to back until one calls a
+// helper; only then is the state ended and reset, as after every runOnce
+// run, and set up again for the rest.
+func (p *Program) runInlineRepeat(inst *instance, run *progtype.Run, at attachment, repeat uint32) (uint64, error) {
+	ld := run.LDPacket
+	if run.Packet == nil {
+		ld = run.Ctx // as runOnce: Run(ctx) reads the context
+	}
+	st := inst.state
+	inst.vm.SetCPU(at.cpu)
+	var ret uint64
+	for repeat > 0 {
+		st.Packet = run.Packet
+		st.CPU = at.cpu
+		st.TailCalls = 0
+		st.AttachCookie, st.FuncIP = at.cookie, at.funcIP
+		r0, runs, err := inst.inlineRep.RunRepeatInline(run.Ctx, ld, repeat)
+		st.EndRun()
+		st.Reset()
+		if err != nil {
+			return 0, p.fixError(err)
+		}
+		ret, repeat = r0, repeat-min(runs, repeat)
 	}
 	return ret, nil
 }

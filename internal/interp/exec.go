@@ -53,13 +53,14 @@ func (vm *VM) exec(pc int, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 // local while running and writes back whenever Go code that may run bpf
 // code (a helper) or the caller gets control.
 func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error) {
-	code, plain, segs := vm.prog.code, vm.prog.plain, vm.prog.segs
+	plain, segs := vm.prog.plain, vm.prog.segs
+	codeP, segsP := vm.prog.codeP, vm.prog.segsP
 	left := vm.left
 	for {
 		if why == stopNone {
 			why = stopStarved
 			if !vm.stepAll {
-				pc, left, why = vm.inner(regs, code, segs, pc, left, base)
+				pc, left, why = vm.inner(regs, codeP, segsP, pc, left, base)
 				if why == stopExit {
 					vm.left = left
 					return regs[0], nil
@@ -167,6 +168,7 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 				break
 			}
 			vm.left = left
+			vm.calledHelper = true
 			r0, err := vm.prog.helpers[in.off](vm, regs[1], regs[2], regs[3], regs[4], regs[5])
 			left = vm.left
 			if err != nil {
@@ -181,6 +183,7 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 				return 0, vm.stop(left, pc, engine.ErrUnknownHelper, fmt.Sprintf("callx: r%d = %d is not a known helper id", in.dst, int64(id)))
 			}
 			vm.left = left
+			vm.calledHelper = true
 			r0, err := h(vm, regs[1], regs[2], regs[3], regs[4], regs[5])
 			left = vm.left
 			if err != nil {
@@ -213,17 +216,21 @@ func (vm *VM) loop(regs *[16]uint64, pc int, why stop, base int) (uint64, error)
 // exit) inclusive, charged when execution arrives at pc from a control
 // transfer or enters inner, so the instructions in between run without a
 // check. Leaving early refunds segs[pc], what was charged but not run.
-func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uint64, base int) (pc2 int, left2 uint64, why stop) {
+//
+// codeP and segsP point to the first op and segment cost of the code
+// (Program.codeP, segsP): two words where slices would take six and push
+// the last arguments onto the stack (a seventh of a trivial run's entry).
+func (vm *VM) inner(regs *[16]uint64, codeP, segsP unsafe.Pointer, pc int, left uint64, base int) (pc2 int, left2 uint64, why stop) {
 	// Every slot pc can reach is inside code: Validate checked the jump and
 	// call targets and that the last instruction cannot fall through, and
 	// Call checks its entry point. So indexing skips the bounds checks.
-	codeP, segsP := unsafe.Pointer(unsafe.SliceData(code)), unsafe.Pointer(unsafe.SliceData(segs))
 	_ = regs[0] // one nil check here instead of one per register access
 	if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))); left >= n {
 		left -= n
 	} else {
 		return pc, left, stopStarved
 	}
+dispatch:
 	for {
 		in := (*op)(unsafe.Add(codeP, uintptr(pc)*unsafe.Sizeof(op{})))
 		switch in.kind {
@@ -1726,6 +1733,49 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 			return pc, left + uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc)*4))), stopSlow
 		case opMapGroupArray: // fuse.go: the lookup group on an inline array
 		groupArray:
+			if in.aux == groupSameKey|groupAccum {
+				// clang's shape for a constant u32 key whose value is
+				// summed (unrolled lookups): a chain of such groups that
+				// hit runs here on one flag test per group, with the
+				// frame's addresses computed once. Anything else (a
+				// miss, a budget that cannot pay the accumulation, other
+				// flags) goes to the general code below before anything
+				// is written, which then does all of it.
+				fp := vm.stackLen
+				frame, frameAddr := unsafe.Add(vm.stackPtr, fp), vm.stackLo+fp
+				for {
+					v := vm.vmMapAt(in.src)
+					k := uint64(uint32(in.imm))
+					n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+8)*4)))
+					if k >= v.max || left < n {
+						break
+					}
+					left -= n
+					o1, o2 := int64(int16(uint16(in.off))), int64(in.off>>16)
+					*(*uint32)(unsafe.Add(frame, o1)) = uint32(k)
+					regs[in.dst&15] = k
+					if a := fp + uint64(o1); a < vm.dirty {
+						vm.dirty = a
+					}
+					regs[2] = frameAddr + uint64(o2)
+					regs[1] = v.handle
+					at := k * v.stride
+					regs[0] = v.base + at
+					ld := (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{})))
+					c := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{}))).src & 15
+					x := *(*uint64)(unsafe.Add(v.slab.ptr, at+uint64(int64(ld.off)))) + regs[c]
+					regs[ld.dst&15] = x
+					regs[c] = x
+					pc += 11
+					in = (*op)(unsafe.Add(unsafe.Pointer(in), 11*unsafe.Sizeof(op{})))
+					if in.kind != opMapGroupArray {
+						continue dispatch
+					}
+					if in.aux != groupSameKey|groupAccum {
+						goto groupArray
+					}
+				}
+			}
 			// The key register and its store, r2 and r1 (Load checked
 			// that the lddw loads this map's handle and that both stack
 			// offsets lie in the frame: r10, read-only, is the end of the
@@ -1812,11 +1862,11 @@ func (vm *VM) inner(regs *[16]uint64, code []op, segs []uint32, pc int, left uin
 // handles.
 // The caller pays for the instruction.
 func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
-	code, segs := vm.prog.code, vm.prog.segs
+	segs := vm.prog.segs
 	if segs[pc] == 1 {
 		// A control transfer: inner runs it with budget for it alone and
 		// stops, starved, at its destination.
-		next, left, why := vm.inner(regs, code, segs, pc, 1, base)
+		next, left, why := vm.inner(regs, vm.prog.codeP, vm.prog.segsP, pc, 1, base)
 		switch {
 		case why == stopExit:
 			return next, stepExited
@@ -1828,7 +1878,7 @@ func (vm *VM) stepOne(regs *[16]uint64, pc, base int) (int, stepResult) {
 	// Anything else runs on a copy followed by a stop (opInvalid), so
 	// inner cannot go on to the next instruction.
 	vm.scratch = [3]op{vm.prog.plain[pc]}
-	next, _, _ := vm.inner(regs, vm.scratch[:], scratchSegs[:], 0, 1, base)
+	next, _, _ := vm.inner(regs, unsafe.Pointer(&vm.scratch), unsafe.Pointer(&scratchSegs), 0, 1, base)
 	if next == 0 {
 		return pc, stepLeft
 	}

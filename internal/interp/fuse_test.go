@@ -132,7 +132,7 @@ func checkAgainstStepping(t *testing.T, p *Program, pkt []byte) runOutcome {
 	buf := make([]byte, len(mem))
 	run := func(budget uint64, step bool) runOutcome {
 		vm.SetBudget(budget)
-		vm.stepAll = step
+		vm.setStepAll(step)
 		copy(buf, mem)
 		r0, err := vm.RunWithPacket(buf, pkt)
 		o := runOutcome{r0: r0, executed: vm.Executed(), mem: append([]byte(nil), buf...)}
@@ -141,7 +141,7 @@ func checkAgainstStepping(t *testing.T, p *Program, pkt []byte) runOutcome {
 		}
 		return o
 	}
-	defer func() { vm.stepAll = false; vm.SetBudget(0) }()
+	defer func() { vm.setStepAll(false); vm.SetBudget(0) }()
 	// A jump into the middle of a loop may make it endless: the budget
 	// ends it.
 	full := run(3000, false)

@@ -455,14 +455,14 @@ func runBoth(vm *VM, buf, mem []byte, budget uint64, reset func()) (normal, step
 	for i := range out {
 		copy(buf, mem)
 		reset()
-		vm.stepAll = i == 1
+		vm.setStepAll(i == 1)
 		r0, err := vm.Run(buf)
 		out[i] = runOutcome{r0: r0, executed: vm.Executed(), mem: append([]byte(nil), buf...)}
 		if err != nil {
 			out[i].err = err.Error()
 		}
 	}
-	vm.stepAll = false
+	vm.setStepAll(false)
 	return out[0], out[1]
 }
 

@@ -586,7 +586,7 @@ func TestLegacyLoadBoundaries(t *testing.T) {
 					}
 					vm := p.NewVM()
 					for _, step := range []bool{false, true} {
-						vm.stepAll = step
+						vm.setStepAll(step)
 						got, err := vm.RunWithPacket([]byte{0}, pkt)
 						if err != nil || got != want || vm.Executed() != executed {
 							t.Fatalf("%d-byte load at %d (ind %v, stepping %v) from a %d-byte packet: r0 = %#x, %v, executed %d; want %#x",

@@ -28,20 +28,29 @@ var ErrUnsupported = errors.New("unsupported instruction")
 // Program is a loaded, pre-decoded program. It is immutable and safe for
 // concurrent use by many VMs.
 type Program struct {
-	insns   []isa.Instruction // the original slots, for error messages
-	code    []op              // one decoded operation per slot, pairs fused (fuse.go)
-	plain   []op              // the same without fusion: one instruction per op
-	segs    []uint32          // budget cost of the segment starting at each slot (see inner)
-	helpers []engine.Helper   // static helper calls index this slice
-	byID    engine.Helpers    // callx looks ids up here (a private copy)
-	budget  uint64
-	inline  []engine.InlineMap // the maps of Options.Inline (mapops.go)
+	insns []isa.Instruction // the original slots, for error messages
+	code  []op              // one decoded operation per slot, pairs fused (fuse.go)
+	plain []op              // the same without fusion: one instruction per op
+	segs  []uint32          // budget cost of the segment starting at each slot (see inner)
+	// codeP and segsP point to code[0] and segs[0]: inner's arguments.
+	codeP, segsP unsafe.Pointer
+	helpers      []engine.Helper // static helper calls index this slice
+	byID         engine.Helpers  // callx looks ids up here (a private copy)
+	budget       uint64
+	inline       []engine.InlineMap // the maps of Options.Inline (mapops.go)
 	// pure: the program only computes on registers and reads the packet
 	// with legacy loads (no other memory, no calls) and never jumps
 	// backwards, so a run has no effect but its result and executes at
 	// most len(code) instructions. Classic filters translate to such
 	// programs; RunWithPacket runs them without the run set-up.
 	pure bool
+	// entryClean: the program cannot read a register before writing it
+	// but r1, r2 and r10, which a run sets (isa.CheckInitialized), so a
+	// fast-path run needs not clear the others (VM.regs).
+	entryClean bool
+	// helpersInline: every helper call is an inline map op kind (no
+	// opCall, no opCallX; see VM.HelpersInline).
+	helpersInline bool
 }
 
 // op is one pre-decoded instruction. Its index in Program.code equals the
@@ -118,7 +127,10 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	p.segs = segments(p.code)
 	p.plain = append([]op(nil), p.code...)
 	p.pure = isPure(p.plain)
+	p.helpersInline = helpersInline(p.plain)
+	p.entryClean = isa.CheckInitialized(p.insns, isa.Reg(1)|isa.Reg(2)|isa.Reg(10)) == nil
 	fuse(p.code, p.inline)
+	p.codeP, p.segsP = unsafe.Pointer(unsafe.SliceData(p.code)), unsafe.Pointer(unsafe.SliceData(p.segs))
 	return p, nil
 }
 
@@ -133,6 +145,17 @@ func isPure(code []op) bool {
 				return false // a loop
 			}
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// helpersInline tells whether every helper call in code (before fusion)
+// is an inline map operation.
+func helpersInline(code []op) bool {
+	for _, o := range code {
+		if o.kind == opCall || o.kind == opCallX {
 			return false
 		}
 	}

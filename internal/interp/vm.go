@@ -68,10 +68,21 @@ type VM struct {
 	done <-chan struct{}
 
 	running bool
-	fast    bool // RunWithPacket's fast path for pure programs applies (setFast)
+	// calledHelper is set whenever a run calls a helper function (Go
+	// code that may keep state about the run, such as the regions it
+	// exposed); RunRepeatInline stops after such a run.
+	calledHelper bool
+	fast         bool // RunWithPacket's fast path for pure programs applies (setFast)
+
+	// regs are the registers of the entry function of a run (the fast
+	// path's and execute's): kept here so that a run of a program that
+	// cannot read a register it did not set (Program.entryClean) needs
+	// not clear them first.
+	regs [16]uint64
 
 	// stepAll makes exec run every instruction through stepOne, the way it
-	// runs the last, partly paid segment of a run; tests compare the two.
+	// runs the last, partly paid segment of a run; tests compare the two
+	// (setStepAll).
 	stepAll bool
 	scratch [3]op // stepOne's copy of one instruction
 
@@ -120,14 +131,20 @@ func (vm *VM) SetBudget(n uint64) {
 }
 
 // setFast decides whether RunWithPacket may take the fast path of pure
-// programs: no context to check, and a budget that covers every
-// instruction (a pure program runs each at most once).
+// programs: no context to check, a budget that covers every instruction
+// (a pure program runs each at most once), and no stepping (stepAll).
 func (vm *VM) setFast() {
 	n, b := uint64(len(vm.prog.code)), vm.budget
 	if b == 0 {
 		b = vm.prog.budget
 	}
-	vm.fast = vm.prog.pure && vm.done == nil && n <= b
+	vm.fast = vm.prog.pure && vm.done == nil && n <= b && !vm.stepAll
+}
+
+// setStepAll sets stepAll (tests).
+func (vm *VM) setStepAll(on bool) {
+	vm.stepAll = on
+	vm.setFast()
 }
 
 // SetContext makes runs stop with an error wrapping engine.ErrCancelled
@@ -180,6 +197,42 @@ func (vm *VM) RunRepeat(mem, packet []byte, n uint32) (uint64, error) {
 	return r0, err
 }
 
+// RunRepeatInline runs the program up to n times (at least once) as
+// RunRepeat does, but stops after the first run that calls a helper
+// function (helpers are Go code that may keep per-run state: the caller
+// resets it before running on) or fails. It returns that run's r0 and
+// error and the number of runs made. For a program whose helper calls are
+// all inline map operations (HelpersInline) a helper is called only when
+// one of them falls back to it, so most repetitions run back to back
+// without the caller's per-run helper set-up.
+func (vm *VM) RunRepeatInline(mem, packet []byte, n uint32) (r0 uint64, runs uint32, err error) {
+	if vm.running {
+		return 0, 0, errVMRunning
+	}
+	vm.running = true
+	r1, size := vm.setRegions(mem, packet), uint64(len(mem))
+	for {
+		vm.calledHelper = false
+		r0, err = vm.execute(r1, size)
+		runs++
+		if err != nil || vm.calledHelper || runs >= n {
+			break
+		}
+	}
+	vm.running = false
+	runtime.KeepAlive(mem)
+	runtime.KeepAlive(packet)
+	return r0, runs, err
+}
+
+// HelpersInline reports whether every helper call of the program is an
+// inline map operation (lookup, update or delete of an inline map: see
+// mapops.go), so that the only helpers a run may call are those map
+// helpers, when an operation falls back to them. Such runs cannot tail
+// call, redirect or otherwise leave helper state behind but for what the
+// map helpers expose (RunRepeatInline).
+func (vm *VM) HelpersInline() bool { return vm.prog.helpersInline }
+
 // RunWithPacket is Run, but legacy packet loads (LD_ABS, LD_IND) read
 // packet. The program may also read and write packet through pointers.
 func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
@@ -191,28 +244,55 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	// exit (a legacy load outside the packet, which the driver handles),
 	// goes the general way: a pure run leaves no trace, so running it again
 	// from the start is exact.
-	if vm.fast && !vm.running && !vm.stepAll {
-		p := vm.prog
-		n := uint64(len(p.code))
-		var regs [16]uint64
-		if len(mem) > 0 {
-			regs[1] = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
-		}
-		regs[2], regs[10] = uint64(len(mem)), vm.stackLo+isa.StackSize
-		if len(packet) > 0 {
-			vm.pktPtr, vm.pktLen = unsafe.Pointer(unsafe.SliceData(packet)), uint64(len(packet))
-		} else if vm.pktLen != 0 {
-			vm.pktPtr, vm.pktLen = nil, 0
-		}
-		// No local calls: the depth stays what it is between runs (0),
-		// and the exit of the function at that depth ends the run.
-		if _, left, why := vm.inner(&regs, p.code, p.segs, 0, n, vm.depth); why == stopExit {
-			vm.executed = n - left
-			return regs[0], nil
-		}
+	//
+	// One flag decides (vm.fast: setFast folds in everything fixed between
+	// runs). A run in progress (vm.running) needs no check here: a pure
+	// program calls no helper, so nothing runs during its run that could
+	// call RunWithPacket again. Neither mem nor packet is needed after
+	// inner (the general way is a tail call; the rerun takes r1 and the
+	// size), so they are not spilled.
+	if !vm.fast {
+		return vm.runGeneral(mem, packet)
 	}
-	// The general way: regions, stack, budget, context, the driver when
-	// inner needs it.
+	p := vm.prog
+	n := uint64(len(p.code))
+	regs := &vm.regs
+	if !p.entryClean {
+		*regs = [16]uint64{} // the program may read a register it did not set
+	}
+	var r1 uint64
+	if len(mem) > 0 {
+		r1 = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
+	}
+	regs[1], regs[2], regs[10] = r1, uint64(len(mem)), vm.stackLo+isa.StackSize
+	// The packet pointer is stored only when it changes: callers
+	// tend to pass the same buffer, and a store of a pointer costs a
+	// write barrier check.
+	var pp unsafe.Pointer
+	if len(packet) > 0 {
+		pp = unsafe.Pointer(unsafe.SliceData(packet))
+	}
+	if vm.pktPtr != pp || vm.pktLen != uint64(len(packet)) {
+		vm.pktPtr, vm.pktLen = pp, uint64(len(packet))
+	}
+	// No local calls: the depth stays what it is between runs (0),
+	// and the exit of the function at that depth ends the run.
+	if _, left, why := vm.inner(regs, p.codeP, p.segsP, 0, n, vm.depth); why == stopExit {
+		vm.executed = n - left
+		return regs[0], nil
+	}
+	// Again from the start, in the driver. A pure program accesses
+	// no memory but the packet (set above): the regions need no
+	// set-up.
+	vm.running = true
+	r0, err := vm.execute(r1, uint64(len(mem)))
+	vm.running = false
+	return r0, err
+}
+
+// runGeneral is RunWithPacket's general way: regions, stack, budget,
+// context, the driver when inner needs it.
+func (vm *VM) runGeneral(mem, packet []byte) (uint64, error) {
 	if vm.running {
 		return 0, errVMRunning
 	}
@@ -299,20 +379,26 @@ func (vm *VM) execute(r1, size uint64) (uint64, error) {
 		// The entry function's frame, as exec sets up a call's: most runs
 		// end in inner, without the driver (and its deferred recover).
 		vm.depth, vm.deepest, vm.stackLen = 1, 1, isa.StackSize
-		var regs [16]uint64
+		// The VM's register file, as the fast path's (nothing else uses
+		// it during a run: a nested Env.Call has its own), cleared only
+		// if the program may read a register it did not set.
+		regs := &vm.regs
+		if !vm.prog.entryClean {
+			*regs = [16]uint64{}
+		}
 		regs[1], regs[2], regs[10] = r1, size, vm.stackLo+isa.StackSize
 		why := stopNone
 		if !vm.stepAll {
 			var pc int
-			pc, left, why = vm.inner(&regs, vm.prog.code, vm.prog.segs, 0, left, 1)
+			pc, left, why = vm.inner(regs, vm.prog.codeP, vm.prog.segsP, 0, left, 1)
 			if why != stopExit {
 				vm.left = left
-				r0, err = vm.drive(&regs, pc, why)
+				r0, err = vm.drive(regs, pc, why)
 				left = vm.left
 			}
 		} else {
 			vm.left = left
-			r0, err = vm.drive(&regs, 0, why)
+			r0, err = vm.drive(regs, 0, why)
 			left = vm.left
 		}
 		if err == nil {
