@@ -53,7 +53,11 @@ type Program struct {
 	short bool
 	// inline is what the engines may run without calling helpers (the
 	// program's array and hash maps, get_prandom_u32).
-	inline  engine.Inline
+	inline engine.Inline
+	// filter is the program compiled for the JIT's filter entry, for
+	// bare runs of a short bare program that addresses no global data
+	// (see instance.fvm); nil otherwise.
+	filter  *jit.FilterProgram
 	pool    instancePool
 	cpu     sync.Mutex
 	nextCPU int
@@ -82,7 +86,11 @@ type instance struct {
 // the buffers its instance's run is prepared for, kept together (one
 // cache line).
 type bareRun struct {
-	vm jit.VM
+	// fvm, when not nil, runs the program on the JIT's filter entry: one
+	// indirect call, none of the VM's per-run checks and set-up (see
+	// runBare).
+	fvm *jit.FilterVM
+	vm  jit.VM
 	// n is the packet length the run is prepared for, for a run without
 	// context and output (progtype.Run.Prepared), or -1; ctx and ld are
 	// then its memory and what legacy packet loads read.
@@ -158,9 +166,19 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 		p.inline = rt.inlineFor(insns)
 	}
 	p.proven = proven
+	if p.bare && p.short && len(p.direct) == 0 {
+		// A failure here is not the program's (Load compiled it): its
+		// runs take the VM's entry instead.
+		if fp, err := jit.LoadFilter(rt.engine, insns, jit.Options{Budget: rt.budget, Proven: proven}); err == nil {
+			p.filter = fp
+		}
+	}
 	p.pool.init()
 	inst, err := p.newInstance()
 	if err != nil {
+		if p.filter != nil {
+			p.filter.Close()
+		}
 		return nil, p.fixError(err)
 	}
 	p.pool.Put(inst)
@@ -207,6 +225,11 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 	}
 	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1}
+	if p.filter != nil {
+		// The program reads neither r1 nor r2 (it is bare): the entry's
+		// memory is none.
+		inst.bare.fvm = p.filter.NewVM(nil)
+	}
 	p.pool.track(inst)
 	return inst, nil
 }
@@ -355,7 +378,7 @@ func (p *Program) runLean(inst *instance, data []byte) (ret uint32, ok bool, err
 		if inst.bare.n != len(data) {
 			return 0, false, nil
 		}
-		r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
+		r0, err := inst.bare.run()
 		if err != nil {
 			return 0, true, p.fixError(err)
 		}
@@ -423,12 +446,40 @@ func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
 		procUnpin()
 		return 0, false, nil
 	}
+	if r0, ok := inst.bare.filterRun(); ok {
+		procUnpin()
+		return uint32(r0), true, nil
+	}
 	r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
 	procUnpin()
 	if err != nil {
 		return 0, true, p.fixError(err)
 	}
 	return uint32(r0), true, nil
+}
+
+// run is the engine's run of a bare program (Program.bare) on the input
+// its instance is prepared for (n): on the filter entry if the program
+// has one, else (or if that run failed) on the VM.
+func (b *bareRun) run() (uint64, error) {
+	if r0, ok := b.filterRun(); ok {
+		return r0, nil
+	}
+	return b.vm.RunWithPacket(b.ctx, b.ld)
+}
+
+// filterRun is the run on the filter entry (inlined: one indirect call);
+// ok is false if there is none or the run failed (an access out of
+// bounds, or the program was closed). The VM then runs the program again
+// for its own error, which names the address: a bare program without
+// global data changes nothing outside its run, so that run goes as this
+// one did.
+func (b *bareRun) filterRun() (r0 uint64, ok bool) {
+	if b.fvm == nil {
+		return 0, false
+	}
+	r0, status := b.fvm.RunStatus(nil)
+	return r0, status == 0
 }
 
 // runsBounded reports whether every run of insns executes each
@@ -674,6 +725,9 @@ func (p *Program) Close() error {
 	p.closed.Store(true)
 	p.rt.registry.RemoveProgram(p.id)
 	p.pool.closeAll()
+	if p.filter != nil {
+		p.filter.Close()
+	}
 	return nil
 }
 

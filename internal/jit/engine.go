@@ -149,3 +149,26 @@ func RunOnce(kind Kind, helpers engine.Helpers) func(insns []isa.Instruction, me
 		return p.NewVM().Run(mem)
 	}
 }
+
+// FilterVM runs a program compiled for the JIT's filter entry
+// (amd64.FilterVM): one indirect call into the code, no VM machinery.
+type FilterVM = amd64.FilterVM
+
+// FilterProgram is a program compiled for the filter entry.
+type FilterProgram = amd64.FilterProgram
+
+// LoadFilter compiles insns for the JIT's filter entry when kind is the
+// JIT, the JIT can run here and the program fits the entry (bounded runs:
+// no calls, no backward jumps; see amd64.FilterProgram); otherwise it
+// returns nil and no error: the program runs on its engine's VM only.
+// Helpers and Inline are not used (the entry makes no calls); Proven is.
+func LoadFilter(kind Kind, insns []isa.Instruction, opts Options) (*FilterProgram, error) {
+	if kind != JIT || Available() != nil {
+		return nil, nil
+	}
+	fp, err := amd64.LoadFilter(insns, amd64.Options{Budget: opts.Budget, Proven: opts.Proven})
+	if errors.Is(err, amd64.ErrNotFilter) || errors.Is(err, amd64.ErrUnavailable) {
+		return nil, nil
+	}
+	return fp, err
+}
