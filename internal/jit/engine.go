@@ -150,19 +150,14 @@ func RunOnce(kind Kind, helpers engine.Helpers) func(insns []isa.Instruction, me
 	}
 }
 
-// FilterVM runs a program compiled for the JIT's filter entry
-// (amd64.FilterVM): one indirect call into the code, no VM machinery.
-type FilterVM = amd64.FilterVM
-
-// FilterProgram is a program compiled for the filter entry.
-type FilterProgram = amd64.FilterProgram
-
 // LoadFilter compiles insns for the JIT's filter entry when kind is the
 // JIT, the JIT can run here and the program fits the entry (bounded runs:
 // no calls, no backward jumps; see amd64.FilterProgram); otherwise it
 // returns nil and no error: the program runs on its engine's VM only.
+// (Callers hold the amd64 types themselves: through an alias declared
+// here, the compiler would not inline FilterVM.RunStatus into them.)
 // Helpers and Inline are not used (the entry makes no calls); Proven is.
-func LoadFilter(kind Kind, insns []isa.Instruction, opts Options) (*FilterProgram, error) {
+func LoadFilter(kind Kind, insns []isa.Instruction, opts Options) (*amd64.FilterProgram, error) {
 	if kind != JIT || Available() != nil {
 		return nil, nil
 	}
