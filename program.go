@@ -58,10 +58,18 @@ type Program struct {
 	// filter is the program compiled for the JIT's filter entry, for
 	// bare runs of a short bare program that addresses no global data
 	// (see instance.fvm); nil otherwise.
-	filter  *amd64.FilterProgram
-	pool    instancePool
-	cpu     sync.Mutex
-	nextCPU int
+	filter *amd64.FilterProgram
+	// shared runs a filter program that touches no memory
+	// (FilterProgram.Reentrant) from any goroutine, without an
+	// instance; sharedLen is a packet length a prepare without context
+	// and output passed (-1: none yet), which every such prepare of a
+	// packet of that length passes (the input checks depend only on the
+	// type, the length and the context).
+	shared    *amd64.FilterVM
+	sharedLen atomic.Int64
+	pool      instancePool
+	cpu       sync.Mutex
+	nextCPU   int
 	// closed: Close was called; Runners refuse to run (their machine's
 	// code may be gone).
 	closed atomic.Bool
@@ -81,6 +89,7 @@ type instance struct {
 	state   *helpers.State
 	prog    jit.Program
 	run     *progtype.Run
+	owner   *Program
 }
 
 // bareRun is what a bare run (runLean, runPinned) needs: the machine and
@@ -111,6 +120,9 @@ func (inst *instance) notePrepared(t ProgramType, n int) {
 	b.n, b.ctx, b.ld = n, r.Ctx, r.LDPacket
 	if r.Packet == nil {
 		b.ld = r.Ctx // as Run: legacy packet loads read the context
+	}
+	if p := inst.owner; p.shared != nil && p.sharedLen.Load() != int64(n) {
+		p.sharedLen.Store(int64(n))
 	}
 }
 
@@ -170,10 +182,14 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 	if p.bare && p.short && len(p.direct) == 0 {
 		// A failure here is not the program's (Load compiled it): its
 		// runs take the VM's entry instead.
-		if fp, err := jit.LoadFilter(rt.engine, insns, jit.Options{Budget: rt.budget, Proven: proven}); err == nil {
+		if fp, err := jit.LoadFilter(rt.engine, insns, jit.Options{Budget: rt.budget, Proven: proven}); err == nil && fp != nil {
 			p.filter = fp
+			if fp.Reentrant() {
+				p.shared = fp.NewVM(nil)
+			}
 		}
 	}
+	p.sharedLen.Store(-1)
 	p.pool.init()
 	inst, err := p.newInstance()
 	if err != nil {
@@ -225,7 +241,7 @@ func (p *Program) newInstance() (*instance, error) {
 			return nil, err
 		}
 	}
-	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1}
+	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1, owner: p}
 	if p.filter != nil {
 		// The program reads neither r1 nor r2 (it is bare): the entry's
 		// memory is none.
@@ -313,6 +329,14 @@ type Redirect struct {
 // Run runs the program once (or Repeat times) on the given input, the way
 // BPF_PROG_TEST_RUN does, and returns the program's return value.
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
+	if fvm := p.shared; fvm != nil && opts != nil && opts.bare() && int64(len(opts.Data)) == p.sharedLen.Load() {
+		// No instance, no pinning: the code touches no memory of its
+		// VM. A failed run goes on as below.
+		if r0, status := fvm.RunStatus(nil); status == 0 {
+			opts.clearResults()
+			return uint32(r0), nil
+		}
+	}
 	if p.filter != nil && opts != nil && opts.bare() {
 		// runPinned on the filter entry, written out here: a call less
 		// is a tenth of such a run. A failed run goes on as below (the

@@ -1,6 +1,9 @@
 package bpfvm
 
 import (
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -58,11 +61,11 @@ func TestFilterEntryRuns(t *testing.T) {
 		})
 		onJIT := e == JIT && jit.Available() == nil
 		for _, c := range []struct {
-			p      *Program
-			filter bool
-		}{{stale, onJIT}, {branchy, onJIT}, {fault, onJIT}, {counter, false}, {loop, false}} {
-			if !c.p.bare || (c.p.filter != nil) != c.filter {
-				t.Fatalf("%s %s: bare %v, filter entry %v; want %v", e, c.p, c.p.bare, c.p.filter != nil, c.filter)
+			p              *Program
+			filter, shared bool
+		}{{stale, onJIT, false}, {branchy, onJIT, onJIT}, {fault, onJIT, false}, {counter, false, false}, {loop, false, false}} {
+			if !c.p.bare || (c.p.filter != nil) != c.filter || (c.p.shared != nil) != c.shared {
+				t.Fatalf("%s %s: bare %v, filter entry %v, shared %v; want %v, %v", e, c.p, c.p.bare, c.p.filter != nil, c.p.shared != nil, c.filter, c.shared)
 			}
 		}
 		var got []result
@@ -163,4 +166,53 @@ func loadGlobalCounter(t *testing.T, rt *Runtime) *Program {
 	}
 	t.Cleanup(func() { coll.Close() })
 	return coll.Programs["p"]
+}
+
+// TestSharedFilterConcurrent runs a program on its shared filter VM
+// (Program.shared) from many goroutines, on packets of valid and invalid
+// lengths: every run answers as alone, a runt packet always fails.
+func TestSharedFilterConcurrent(t *testing.T) {
+	if jit.Available() != nil {
+		t.Skip("no JIT here:", jit.Available())
+	}
+	p := loadProgram(t, NewRuntime(WithEngine(JIT)), ebpf.XDP, asm.Instructions{
+		asm.Mov.Imm(asm.R0, 5),
+		asm.Mul.Imm(asm.R0, 3),
+		asm.Return(),
+	})
+	if p.shared == nil {
+		t.Fatal("no shared filter VM")
+	}
+	pkts := [][]byte{make([]byte, 60), make([]byte, 10), make([]byte, 100), udpPkt}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 3000; i++ {
+				data := pkts[(i+g)%len(pkts)]
+				if i%7 == 0 {
+					data = pkts[0] // runs of one length in a row too
+				}
+				ret, err := p.Run(&RunOptions{Data: data})
+				if len(data) == 10 {
+					if !errors.Is(err, ErrInvalidInput) {
+						errs <- fmt.Errorf("runt packet: %d, %v", ret, err)
+						return
+					}
+					continue
+				}
+				if ret != 15 || err != nil {
+					errs <- fmt.Errorf("%d bytes: %d, %v", len(data), ret, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }
