@@ -16,6 +16,7 @@ import (
 	"github.com/bpfvm/bpfvm/internal/jit"
 	"github.com/bpfvm/bpfvm/internal/jit/amd64"
 	"github.com/bpfvm/bpfvm/internal/loader"
+	"github.com/bpfvm/bpfvm/internal/ppool"
 	"github.com/bpfvm/bpfvm/internal/progtype"
 )
 
@@ -67,7 +68,7 @@ type Program struct {
 	// type, the length and the context).
 	shared    *amd64.FilterVM
 	sharedLen atomic.Int64
-	pool      instancePool
+	pool      ppool.Pool[instance] // idle instances (internal/ppool)
 	cpu       sync.Mutex
 	nextCPU   int
 	// closed: Close was called; Runners refuse to run (their machine's
@@ -190,7 +191,7 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 		}
 	}
 	p.sharedLen.Store(-1)
-	p.pool.init()
+	p.pool.Init()
 	inst, err := p.newInstance()
 	if err != nil {
 		if p.filter != nil {
@@ -247,7 +248,7 @@ func (p *Program) newInstance() (*instance, error) {
 		// memory is none.
 		inst.bare.fvm = p.filter.NewVM(nil)
 	}
-	p.pool.track(inst)
+	p.pool.Track(inst)
 	return inst, nil
 }
 
@@ -341,20 +342,16 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 		// runPinned on the filter entry, written out here: a call less
 		// is a tenth of such a run. A failed run goes on as below (the
 		// VM runs it again for its error).
-		pid := procPin()
-		if pid < len(p.pool.local) {
-			if inst := p.pool.local[pid].inst; inst != nil && inst.bare.n == len(opts.Data) {
-				r0, status := inst.bare.fvm.RunStatus(nil)
-				procUnpin()
-				if status == 0 {
-					opts.clearResults()
-					return uint32(r0), nil
-				}
-				pid = -1 // unpinned
+		inst := p.pool.Pin()
+		if inst != nil && inst.bare.n == len(opts.Data) {
+			r0, status := inst.bare.fvm.RunStatus(nil)
+			ppool.Unpin()
+			if status == 0 {
+				opts.clearResults()
+				return uint32(r0), nil
 			}
-		}
-		if pid >= 0 {
-			procUnpin()
+		} else {
+			ppool.Unpin()
 		}
 	}
 	if p.plain && opts != nil && opts.bare() {
@@ -463,7 +460,7 @@ const maxPinnedPacket = 4096
 
 // runPinned is runLean for a short program (Program.short) on its idle
 // instance of the caller's P, without taking it: the goroutine stays
-// pinned to its P for the run (the pool's procPin), so nothing else can
+// pinned to its P for the run (ppool.Pool.Pin), so nothing else can
 // use the instance meanwhile. This spares the pool's Get and Put (two
 // pins and two slot writes), a third of a trivial run. ok is false (and
 // nothing was run) when the P has no idle instance or runLean's
@@ -473,30 +470,26 @@ func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
 	if !p.bare && len(data) > maxPinnedPacket {
 		return 0, false, nil
 	}
-	pid := procPin()
-	if pid >= len(p.pool.local) {
-		procUnpin()
+	inst := p.pool.Pin()
+	if inst == nil {
+		ppool.Unpin()
 		return 0, false, nil
 	}
-	s := &p.pool.local[pid]
 	if !p.bare {
-		if s.inst != nil {
-			ret, ok, err = p.runLean(s.inst, data)
-		}
-		procUnpin()
+		ret, ok, err = p.runLean(inst, data)
+		ppool.Unpin()
 		return ret, ok, err
 	}
-	inst := s.inst
-	if inst == nil || inst.bare.n != len(data) {
-		procUnpin()
+	if inst.bare.n != len(data) {
+		ppool.Unpin()
 		return 0, false, nil
 	}
 	if r0, ok := inst.bare.filterRun(); ok {
-		procUnpin()
+		ppool.Unpin()
 		return uint32(r0), true, nil
 	}
 	r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
-	procUnpin()
+	ppool.Unpin()
 	if err != nil {
 		return 0, true, p.fixError(err)
 	}
@@ -769,7 +762,7 @@ func tailCall(err error) *helpers.TailCallRequest {
 func (p *Program) Close() error {
 	p.closed.Store(true)
 	p.rt.registry.RemoveProgram(p.id)
-	p.pool.closeAll()
+	p.pool.Reset(func(inst *instance) { inst.prog.Close() })
 	if p.filter != nil {
 		p.filter.Close()
 	}

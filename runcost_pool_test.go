@@ -292,10 +292,8 @@ func TestPoolConcurrent(t *testing.T) {
 			t.Fatalf("%s: %v", e, err)
 		}
 		for _, p := range progs {
-			p.pool.mu.Lock()
-			made := len(p.pool.all)
-			p.pool.mu.Unlock()
-			if limit := len(p.pool.local) + goroutines + 1; made > limit {
+			made := p.pool.Tracked()
+			if limit := p.pool.Slots() + goroutines + 1; made > limit {
 				t.Errorf("%s %s: %d instances made, more than %d", e, p, made, limit)
 			}
 		}

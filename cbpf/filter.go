@@ -12,6 +12,7 @@ import (
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit"
 	"github.com/bpfvm/bpfvm/internal/jit/amd64"
+	"github.com/bpfvm/bpfvm/internal/ppool"
 )
 
 // Engine selects how a Filter runs its program.
@@ -73,13 +74,19 @@ type Filter struct {
 	// run's packet and metadata in its worker (worker.pkt, worker.md).
 	callsHelpers bool
 
-	// Machines for EngineInterp: free ones, and all of them by cookie so
-	// helpers can find the run's packet. There are never more than the
-	// most concurrent Match calls so far (unlike a sync.Pool, whose
-	// dropped items would leave the registry growing).
-	hot     atomic.Pointer[worker] // one free machine, reached without the lock
+	// pinned: runs may use the caller's P's idle machine in place, the
+	// goroutine pinned to its P (ppool.Pool.Pin): the run is short and
+	// bounded (the filter entry, or a short translation without helper
+	// calls on the interpreter).
+	pinned bool
+
+	// Machines for the eBPF engines: the idle ones (a per-P pool; never
+	// more than one per P besides the most concurrent Match calls so
+	// far, unlike a sync.Pool, whose dropped items would leave the
+	// registry growing), and all of them by cookie so helpers can find
+	// the run's packet (made under mu).
+	pool    ppool.Pool[worker]
 	mu      sync.Mutex
-	free    []*worker
 	workers atomic.Pointer[[]*worker]
 }
 
@@ -105,6 +112,7 @@ func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
 		return nil, err
 	}
 	f := &Filter{prog: append([]Instruction(nil), prog...), engine: opts.Engine}
+	var insns []isa.Instruction // the translation (eBPF engines)
 	for _, ins := range prog {
 		if ins.Op == OpLDLen || ins.Op == OpLDXLen {
 			f.readsLen = true
@@ -115,7 +123,8 @@ func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
 		f.engine = EngineClassic
 		f.classic = compileClassic(f.prog)
 	case EngineInterp, EngineJIT:
-		insns, err := Translate(f.prog)
+		var err error
+		insns, err = Translate(f.prog)
 		if err != nil {
 			return nil, err
 		}
@@ -150,6 +159,8 @@ func NewFilter(prog []Instruction, opts Options) (*Filter, error) {
 	default:
 		return nil, fmt.Errorf("cbpf: unknown engine %v", opts.Engine)
 	}
+	f.pool.Init()
+	f.pinned = f.fast != nil || opts.Engine == EngineInterp && !f.callsHelpers && len(insns) <= maxPinnedRun
 	return f, nil
 }
 
@@ -172,16 +183,16 @@ func (f *Filter) Engine() Engine { return f.engine }
 // Instructions returns a copy of the filter's program.
 func (f *Filter) Instructions() []Instruction { return append([]Instruction(nil), f.prog...) }
 
+// maxPinnedRun bounds the translations (in slots) whose interpreter
+// runs are made pinned to the P (Filter.pinned): such a run is not
+// preemptible, so it must be short. Translations have no backward jump,
+// so a run takes at most a few microseconds, about as long as the
+// runtime's own non-preemptible stretches.
+const maxPinnedRun = 1024
+
 // getWorker takes a free machine or makes one.
 func (f *Filter) getWorker() *worker {
-	if w := f.hot.Swap(nil); w != nil {
-		return w
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.free); n > 0 {
-		w := f.free[n-1]
-		f.free = f.free[:n-1]
+	if w := f.pool.Get(); w != nil {
 		return w
 	}
 	w := &worker{ctx: make([]byte, ContextSize), readsLen: f.readsLen, callsHelpers: f.callsHelpers}
@@ -191,6 +202,8 @@ func (f *Filter) getWorker() *worker {
 		w.vm = f.ebpf.NewVM()
 		w.ivm, _ = w.vm.(*interp.VM)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var all []*worker
 	if p := f.workers.Load(); p != nil {
 		all = *p
@@ -202,14 +215,7 @@ func (f *Filter) getWorker() *worker {
 	return w
 }
 
-func (f *Filter) putWorker(w *worker) {
-	if f.hot.CompareAndSwap(nil, w) {
-		return
-	}
-	f.mu.Lock()
-	f.free = append(f.free, w)
-	f.mu.Unlock()
-}
+func (f *Filter) putWorker(w *worker) { f.pool.Put(w) }
 
 // helper implements the Helper* call for ancillary offset off, finding the
 // run's packet and metadata through the context cookie.
@@ -246,23 +252,25 @@ func (f *Filter) Match(pkt []byte, md *Metadata) (uint32, error) {
 	if f.classic != nil {
 		return f.classic.run(pkt, md), nil
 	}
-	if f.fast != nil && md == nil && !f.readsLen {
-		// The filter entry's path with the hot machine, without calls
-		// but the run's: nothing to write into a context that holds
-		// nil metadata.
-		if w := f.hot.Swap(nil); w != nil && w.zeroCtx {
-			vm := w.fvm
-			r0, status := vm.RunStatus(pkt)
-			if !f.hot.CompareAndSwap(nil, w) {
-				f.putWorker(w)
+	if f.pinned {
+		// On the P's idle machine in place: no atomic, no slot write.
+		if w := f.pool.Pin(); w != nil {
+			if vm := w.fvm; vm != nil && md == nil && w.zeroCtx && !w.readsLen {
+				// The filter entry's path without calls but the run's:
+				// nothing to write into a context that holds nil
+				// metadata.
+				r0, status := vm.RunStatus(pkt)
+				ppool.Unpin()
+				if status != 0 {
+					return 0, vm.StatusError(status) // errs never change
+				}
+				return uint32(r0), nil
 			}
-			if status != 0 {
-				return 0, vm.StatusError(status) // errs never change
-			}
-			return uint32(r0), nil
-		} else if w != nil {
-			f.putWorker(w)
+			v, err := w.match(pkt, md)
+			ppool.Unpin()
+			return v, err
 		}
+		ppool.Unpin()
 	}
 	w := f.getWorker()
 	v, err := w.match(pkt, md)

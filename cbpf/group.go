@@ -228,17 +228,23 @@ func buildGroups(code []cop) ([]cop, []cgroup) {
 		// 8*(7-p) down of the window's byte swap.
 		var p uint32
 		switch {
+		case deadA(code, last.next):
+			g.aWin = 0
 		case last.indirect:
 			g.aWin, p = 3, last.off-g.xw
 		case last.off+last.size <= g.w1+8:
 			g.aWin, p = 1, last.off-g.w1
-		default:
+		case last.off >= g.w2:
 			g.aWin, p = 2, last.off-g.w2
+		default:
+			// The last test's bytes straddle the two windows (w1 holds
+			// its start, w2 its end) and A is read after the group: no
+			// window gives it, so the tests run one by one.
+			continue
 		}
-		g.aShift = uint8(8 * (8 - p - last.size))
-		g.aMask = ^uint32(0) >> (32 - 8*last.size)
-		if deadA(code, last.next) {
-			g.aWin = 0
+		if g.aWin != 0 {
+			g.aShift = uint8(8 * (8 - p - last.size))
+			g.aMask = ^uint32(0) >> (32 - 8*last.size)
 		}
 		if e := &code[last.exit]; e.kind == cRetK {
 			g.exitRet, g.exitK = true, e.k

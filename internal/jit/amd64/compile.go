@@ -146,6 +146,15 @@ type compiler struct {
 	// nonNegative[i] (FilterVM): the indirect legacy load at slot i has
 	// an offset known to be non-negative (ranges.go).
 	nonNegative []bool
+	// indexed (FilterVM): the indirect legacy loads addressed with an
+	// index register, and the slots folded into them (filter_ind.go).
+	indexed *indexedLoads
+	// ldLen (FilterVM): the legacy loads' bounds checks compare with the
+	// packet length in rbx itself, not with ldEnd (filter_ind.go).
+	ldLen bool
+	// savesG (FilterVM): the code may change r14 (eBPF r8, or the batch
+	// entry's state), so it saves g there and restores it (filter.go).
+	savesG bool
 	// For inline helpers (inline.go): jump targets and array slots,
 	// computed at the first call that may use them.
 	targets []bool
@@ -198,6 +207,8 @@ func compileModes(insns []isa.Instruction, opts *Options, filter, batch bool) (*
 		c.nonNegative = indNonNegative(insns)
 		c.allocLdEnds()
 		c.fused = c.findFusedLoads()
+		c.indexed = c.findIndexedLoads()
+		c.savesG = c.changesG()
 		c.emitFilterStubs()
 	} else {
 		c.emitStubs()
@@ -439,7 +450,9 @@ func (c *compiler) emitFilterStubs() {
 	e.jcc(condA, tooLarge)
 	e.mov(s64, ctxReg, rcx)
 	e.mov(s64, budgetReg, rax)
-	e.store(s64, filterG, r14)
+	if c.savesG {
+		e.store(s64, filterG, r14)
+	}
 	c.emitFilterRunStart()
 }
 
@@ -459,7 +472,7 @@ func (c *compiler) emitFilterRunStart() {
 	// The bounds of the load sizes the program's checks use.
 	sizes := c.boundSizes()
 	for k, size := range []int32{1, 2, 4} {
-		if sizes[k] {
+		if sizes[k] && !c.ldLen {
 			if m := c.ldEnd[k]; !m.isMem {
 				e.lea(m.r, mem(rbx, -size))
 			} else {
@@ -492,7 +505,9 @@ func (c *compiler) filterEnd() {
 		c.batchEnd()
 		return
 	}
-	c.e.load(s64, r14, filterG)
+	if c.savesG {
+		c.e.load(s64, r14, filterG)
+	}
 	c.e.aluStore(aluXOR, s32, direct(rbx), rbx)
 	c.e.ret()
 }
@@ -518,7 +533,9 @@ func (c *compiler) exitTo(code, idx int) {
 			// Which packet failed (first: the cursor may be in r14).
 			c.e.load(s64, rax, c.batchState[bVerdict])
 		}
-		c.e.load(s64, r14, filterG)
+		if c.savesG {
+			c.e.load(s64, r14, filterG)
+		}
 		c.e.movImm32(rbx, uint32(filterFault+idx))
 		c.e.ret()
 		return
@@ -658,6 +675,9 @@ func (c *compiler) emitPair(i int) bool {
 var shiftDigit = map[uint8]byte{isa.OpLSH: shSHL, isa.OpRSH: shSHR, isa.OpARSH: shSAR}
 
 func (c *compiler) emitInsn(i int) error {
+	if c.elided(i) {
+		return nil // folded into an indexed load (filter_ind.go)
+	}
 	in := c.insns[i]
 	switch in.Class() {
 	case isa.ClassALU, isa.ClassALU64:
@@ -1389,8 +1409,12 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 		} else if end := int64(in.Imm) + int64(size); end > c.packetLen[i] {
 			// The packet must hold zeroBelow[i] bytes (>= end): a
 			// shorter one would make the run return 0 anyway.
-			e.aluImm(aluCMP, s64, ldEnd, int32(max(end, c.zeroBelow[i])-int64(size)))
-			e.jcc(condL, c.ldOOB)
+			if c.ldLen {
+				c.emitLenCheck(max(end, c.zeroBelow[i]))
+			} else {
+				e.aluImm(aluCMP, s64, ldEnd, int32(max(end, c.zeroBelow[i])-int64(size)))
+				e.jcc(condL, c.ldOOB)
+			}
 		}
 		base := budgetReg // FilterVM: the packet base
 		if !c.filter {
@@ -1398,6 +1422,9 @@ func (c *compiler) emitLD(i int, in isa.Instruction) error {
 			e.load(s64, scratchReg, ctxField(offLdBase))
 		}
 		c.emitLegacyLoad(i, size, mem(base, in.Imm))
+		return nil
+	}
+	if c.filter && c.emitIndexedLoad(i, in, size, ldEnd) {
 		return nil
 	}
 	switch {

@@ -517,3 +517,41 @@ func zeroBelow(insns []isa.Instruction) []int64 {
 	}
 	return z[:n]
 }
+
+// changesG reports whether the filter entry's code may change r14, Go's
+// g, so that it must save g and restore it: the batch entry (its state),
+// a bound of the legacy loads placed there (allocLdEnds), or a program
+// naming r8 (writesR8). Classic filters' translations are none of these
+// mostly, and skip a store and a load per run.
+func (c *compiler) changesG() bool {
+	if c.batch || writesR8(c.insns) {
+		return true
+	}
+	for _, m := range c.ldEnd {
+		if !m.isMem && m.r == r14 {
+			return true
+		}
+	}
+	return false
+}
+
+// writesR8 reports whether a run of insns (which passed filterable: no
+// calls) may change r14, where the filter entry keeps eBPF r8 and Go
+// keeps g: only then must the code save g and restore it (a store and a
+// load per run saved for classic filters' translations, which name r0,
+// r7 and r10 only). Any instruction naming r8 counts: a read of r8 before
+// a write makes the run start by zeroing it (emitFilterRunStart), and
+// fetching atomics write their source register. (Legacy loads write r0
+// and clobber r1-r5 only.)
+func writesR8(insns []isa.Instruction) bool {
+	for i := 0; i < len(insns); i++ {
+		in := insns[i]
+		if in.Dst == isa.R8 || in.Src == isa.R8 {
+			return true
+		}
+		if in.IsLDDW() {
+			i++
+		}
+	}
+	return false
+}

@@ -240,8 +240,8 @@ func (vm *FilterVM) RunBatch(pkts [][]byte, verdicts []uint32) (int, error) {
 // eBPF registers: none of them is used implicitly by the code generator
 // (rax, rdx: division and atomics; rcx: shifts; rbx: the packet length
 // while the bounds are computed; r12: the frame pointer). r14 (eBPF r8)
-// is Go's g, but the entries save it in the spill area before they set
-// any of these, and every return reloads it from there.
+// is Go's g, but an entry that places anything there saves g in the
+// spill area first, and every return reloads it (changesG).
 var ldEndCandidates = []uint8{isa.R9, isa.R5, isa.R2, isa.R1, isa.R7, isa.R8}
 
 // allocLdEnds places the FilterVM code's legacy-load bounds: in registers
@@ -260,9 +260,10 @@ func (c *compiler) allocLdEnds() {
 	sizes := c.boundSizes()
 	free := ldEndCandidates
 	c.batchState = batchSpill
+	c.ldLen = c.lenBounds(used)
 	for k := range c.ldEnd {
 		c.ldEnd[k] = filterLdEnd(k)
-		if !sizes[k] {
+		if !sizes[k] || c.ldLen {
 			continue
 		}
 		for len(free) > 0 && used&(1<<free[0]) != 0 {

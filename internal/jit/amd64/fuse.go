@@ -81,23 +81,65 @@ func fusable(size int, j isa.Instruction) bool {
 // emitFusedLoad emits the fused load at slot i (findFusedLoads), the
 // field at m, and the jump after it.
 func (c *compiler) emitFusedLoad(i, size int, m operand) {
-	e := &c.e
+	v, test := c.fusedCompare(i, size)
+	if test {
+		c.e.testImmN(size, m, v)
+	} else {
+		c.e.cmpImmN(size, m, v)
+	}
+	c.emitFusedJump(i)
+}
+
+// emitFusedLoadIdx is emitFusedLoad on an indexed operand.
+func (c *compiler) emitFusedLoadIdx(i, size int, m sibOperand) {
+	v, test := c.fusedCompare(i, size)
+	if test {
+		c.e.testImmNIdx(size, m, v)
+	} else {
+		c.e.cmpImmNIdx(size, m, v)
+	}
+	c.emitFusedJump(i)
+}
+
+// fusedCompare prepares the fused load at slot i: r1-r5 cleared if need
+// be, and the compare's immediate in network order (test: a bit test).
+func (c *compiler) fusedCompare(i, size int) (v int32, test bool) {
 	if c.keepArgs[i] {
 		c.clearArgs() // before the compare: xor sets the flags
 	}
 	j := c.insns[i+1]
-	v := uint32(j.Imm)
+	u := uint32(j.Imm)
 	switch size {
 	case 2:
-		v = uint32(bits.ReverseBytes16(uint16(v)))
+		u = uint32(bits.ReverseBytes16(uint16(u)))
 	case 4:
-		v = bits.ReverseBytes32(v)
+		u = bits.ReverseBytes32(u)
 	}
-	if j.Op() == isa.OpJSET {
-		e.testImmN(size, m, int32(v))
-	} else {
-		e.cmpImmN(size, m, int32(v))
-	}
+	return int32(u), j.Op() == isa.OpJSET
+}
+
+// emitFusedJump emits the jump of the fused load at slot i.
+func (c *compiler) emitFusedJump(i int) {
+	j := c.insns[i+1]
 	t, _ := isa.Target(c.insns, i+1)
-	e.jcc(jumpCond[j.Op()], c.insn[t])
+	c.e.jcc(jumpCond[j.Op()], c.insn[t])
+}
+
+// emitLegacyLoadIdx is emitLegacyLoad (compile.go) on an indexed operand.
+func (c *compiler) emitLegacyLoadIdx(i, size int, m sibOperand) {
+	e := &c.e
+	if c.fused != nil && c.fused[i] {
+		c.emitFusedLoadIdx(i, size, m)
+		return
+	}
+	e.loadIdx(size, rax, m)
+	switch size {
+	case 2:
+		e.shiftImm(shROL, s16, rax, 8)
+	case 4:
+		e.bswap(s32, rax)
+	}
+	if c.keepArgs[i] {
+		c.clearArgs()
+	}
 }

@@ -1,0 +1,6 @@
+//go:build !race
+
+package ppool
+
+// raceEnabled: built with -race (the per-P slots are off).
+const raceEnabled = false
