@@ -467,6 +467,12 @@ const maxPinnedPacket = 4096
 // conditions do not hold. An error is built pinned (it allocates, which
 // a pinned goroutine may: the runtime only skips GC assists meanwhile).
 func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
+	if fvm := p.shared; fvm != nil && int64(len(data)) == p.sharedLen.Load() {
+		// As Run: no instance, no pin (hooks come this way).
+		if r0, status := fvm.RunStatus(nil); status == 0 {
+			return uint32(r0), true, nil
+		}
+	}
 	if !p.bare && len(data) > maxPinnedPacket {
 		return 0, false, nil
 	}
