@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/jit"
 )
 
@@ -214,5 +215,27 @@ func TestSharedFilterConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// TestFilterEntryBudget: a budget smaller than a short bare program keeps
+// it off the filter entry (which counts nothing), so its runs fail with
+// the budget error as on the interpreter.
+func TestFilterEntryBudget(t *testing.T) {
+	for _, e := range []Engine{Interpreter, JIT} {
+		p := loadProgram(t, NewRuntime(WithEngine(e), WithInstructionBudget(2)), ebpf.XDP, asm.Instructions{
+			asm.Mov.Imm(asm.R0, 1),
+			asm.Add.Imm(asm.R0, 1),
+			asm.Add.Imm(asm.R0, 1),
+			asm.Return(),
+		})
+		if p.filter != nil || p.shared != nil {
+			t.Fatalf("%s: filter entry for a program longer than its budget", e)
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := p.Run(&RunOptions{Data: udpPkt}); !errors.Is(err, engine.ErrBudgetExhausted) {
+				t.Fatalf("%s: %v, want the budget error", e, err)
+			}
+		}
 	}
 }
