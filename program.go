@@ -14,6 +14,7 @@ import (
 	"github.com/bpfvm/bpfvm/internal/helpers"
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit"
+	"github.com/bpfvm/bpfvm/internal/jit/amd64"
 	"github.com/bpfvm/bpfvm/internal/loader"
 	"github.com/bpfvm/bpfvm/internal/ppool"
 	"github.com/bpfvm/bpfvm/internal/progtype"
@@ -54,10 +55,22 @@ type Program struct {
 	short bool
 	// inline is what the engines may run without calling helpers (the
 	// program's array and hash maps, get_prandom_u32).
-	inline  engine.Inline
-	pool    ppool.Pool[instance] // idle instances (internal/ppool)
-	cpu     sync.Mutex
-	nextCPU int
+	inline engine.Inline
+	// filter is the program compiled for the JIT's filter entry, for
+	// bare runs of a short bare program that addresses no global data
+	// (see instance.fvm); nil otherwise.
+	filter *amd64.FilterProgram
+	// shared runs a filter program that touches no memory
+	// (FilterProgram.Reentrant) from any goroutine, without an
+	// instance; sharedLen is a packet length a prepare without context
+	// and output passed (-1: none yet), which every such prepare of a
+	// packet of that length passes (the input checks depend only on the
+	// type, the length and the context).
+	shared    *amd64.FilterVM
+	sharedLen atomic.Int64
+	pool      ppool.Pool[instance] // idle instances (internal/ppool)
+	cpu       sync.Mutex
+	nextCPU   int
 	// closed: Close was called; Runners refuse to run (their machine's
 	// code may be gone).
 	closed atomic.Bool
@@ -81,6 +94,7 @@ type instance struct {
 	// map operations and it can repeat runs until one calls a helper
 	// (runInlineRepeat); nil otherwise.
 	inlineRep inlineRepeater
+	owner     *Program
 }
 
 // inlineRepeater is what the interpreter's VM offers for repeating runs
@@ -95,7 +109,11 @@ type inlineRepeater interface {
 // the buffers its instance's run is prepared for, kept together (one
 // cache line).
 type bareRun struct {
-	vm jit.VM
+	// fvm, when not nil, runs the program on the JIT's filter entry: one
+	// indirect call, none of the VM's per-run checks and set-up (see
+	// runBare).
+	fvm *amd64.FilterVM
+	vm  jit.VM
 	// n is the packet length the run is prepared for, for a run without
 	// context and output (progtype.Run.Prepared), or -1; ctx and ld are
 	// then its memory and what legacy packet loads read.
@@ -115,6 +133,9 @@ func (inst *instance) notePrepared(t ProgramType, n int) {
 	b.n, b.ctx, b.ld = n, r.Ctx, r.LDPacket
 	if r.Packet == nil {
 		b.ld = r.Ctx // as Run: legacy packet loads read the context
+	}
+	if p := inst.owner; p.shared != nil && p.sharedLen.Load() != int64(n) {
+		p.sharedLen.Store(int64(n))
 	}
 }
 
@@ -171,9 +192,23 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 		p.inline = rt.inlineFor(insns)
 	}
 	p.proven = proven
+	if p.bare && p.short && len(p.direct) == 0 {
+		// A failure here is not the program's (Load compiled it): its
+		// runs take the VM's entry instead.
+		if fp, err := jit.LoadFilter(rt.engine, insns, jit.Options{Budget: rt.budget, Proven: proven}); err == nil && fp != nil {
+			p.filter = fp
+			if fp.Reentrant() {
+				p.shared = fp.NewVM(nil)
+			}
+		}
+	}
+	p.sharedLen.Store(-1)
 	p.pool.Init()
 	inst, err := p.newInstance()
 	if err != nil {
+		if p.filter != nil {
+			p.filter.Close()
+		}
 		return nil, p.fixError(err)
 	}
 	p.pool.Put(inst)
@@ -219,9 +254,14 @@ func (p *Program) newInstance() (*instance, error) {
 			return nil, err
 		}
 	}
-	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1}
+	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1, owner: p}
 	if r, ok := vm.(inlineRepeater); ok && !p.plain && r.HelpersInline() {
 		inst.inlineRep = r
+	}
+	if p.filter != nil {
+		// The program reads neither r1 nor r2 (it is bare): the entry's
+		// memory is none.
+		inst.bare.fvm = p.filter.NewVM(nil)
 	}
 	p.pool.Track(inst)
 	return inst, nil
@@ -305,6 +345,30 @@ type Redirect struct {
 // Run runs the program once (or Repeat times) on the given input, the way
 // BPF_PROG_TEST_RUN does, and returns the program's return value.
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
+	if fvm := p.shared; fvm != nil && opts != nil && opts.bare() && int64(len(opts.Data)) == p.sharedLen.Load() {
+		// No instance, no pinning: the code touches no memory of its
+		// VM. A failed run goes on as below.
+		if r0, status := fvm.RunStatus(nil); status == 0 {
+			opts.clearResults()
+			return uint32(r0), nil
+		}
+	}
+	if p.filter != nil && opts != nil && opts.bare() {
+		// runPinned on the filter entry, written out here: a call less
+		// is a tenth of such a run. A failed run goes on as below (the
+		// VM runs it again for its error).
+		inst := p.pool.Pin()
+		if inst != nil && inst.bare.n == len(opts.Data) {
+			r0, status := inst.bare.fvm.RunStatus(nil)
+			ppool.Unpin()
+			if status == 0 {
+				opts.clearResults()
+				return uint32(r0), nil
+			}
+		} else {
+			ppool.Unpin()
+		}
+	}
 	if p.plain && opts != nil && opts.bare() {
 		if p.short {
 			if ret, ok, err := p.runPinned(opts.Data); ok {
@@ -371,7 +435,7 @@ func (p *Program) runLean(inst *instance, data []byte) (ret uint32, ok bool, err
 		if inst.bare.n != len(data) {
 			return 0, false, nil
 		}
-		r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
+		r0, err := inst.bare.run()
 		if err != nil {
 			return 0, true, p.fixError(err)
 		}
@@ -418,6 +482,12 @@ const maxPinnedPacket = 4096
 // conditions do not hold. An error is built pinned (it allocates, which
 // a pinned goroutine may: the runtime only skips GC assists meanwhile).
 func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
+	if fvm := p.shared; fvm != nil && int64(len(data)) == p.sharedLen.Load() {
+		// As Run: no instance, no pin (hooks come this way).
+		if r0, status := fvm.RunStatus(nil); status == 0 {
+			return uint32(r0), true, nil
+		}
+	}
 	if !p.bare && len(data) > maxPinnedPacket {
 		return 0, false, nil
 	}
@@ -435,12 +505,40 @@ func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
 		ppool.Unpin()
 		return 0, false, nil
 	}
+	if r0, ok := inst.bare.filterRun(); ok {
+		ppool.Unpin()
+		return uint32(r0), true, nil
+	}
 	r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
 	ppool.Unpin()
 	if err != nil {
 		return 0, true, p.fixError(err)
 	}
 	return uint32(r0), true, nil
+}
+
+// run is the engine's run of a bare program (Program.bare) on the input
+// its instance is prepared for (n): on the filter entry if the program
+// has one, else (or if that run failed) on the VM.
+func (b *bareRun) run() (uint64, error) {
+	if r0, ok := b.filterRun(); ok {
+		return r0, nil
+	}
+	return b.vm.RunWithPacket(b.ctx, b.ld)
+}
+
+// filterRun is the run on the filter entry (inlined: one indirect call);
+// ok is false if there is none or the run failed (an access out of
+// bounds, or the program was closed). The VM then runs the program again
+// for its own error, which names the address: a bare program without
+// global data changes nothing outside its run, so that run goes as this
+// one did.
+func (b *bareRun) filterRun() (r0 uint64, ok bool) {
+	if b.fvm == nil {
+		return 0, false
+	}
+	r0, status := b.fvm.RunStatus(nil)
+	return r0, status == 0
 }
 
 // runsBounded reports whether every run of insns executes each
@@ -722,6 +820,9 @@ func (p *Program) Close() error {
 	p.closed.Store(true)
 	p.rt.registry.RemoveProgram(p.id)
 	p.pool.Reset(func(inst *instance) { inst.prog.Close() })
+	if p.filter != nil {
+		p.filter.Close()
+	}
 	return nil
 }
 
@@ -753,6 +854,12 @@ func (r *Runner) Run(opts *RunOptions) (uint32, error) {
 		return 0, fmt.Errorf("program %s: runner: %w", r.p.name, ErrClosed)
 	}
 	if r.p.plain && opts != nil && opts.bare() {
+		if b := &r.inst.bare; b.fvm != nil && b.n == len(opts.Data) {
+			if r0, status := b.fvm.RunStatus(nil); status == 0 {
+				opts.clearResults()
+				return uint32(r0), nil
+			}
+		}
 		ret, ok, err := r.p.runLean(r.inst, opts.Data)
 		if !ok {
 			return r.p.runOn(r.inst, opts, nil)

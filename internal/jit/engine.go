@@ -149,3 +149,21 @@ func RunOnce(kind Kind, helpers engine.Helpers) func(insns []isa.Instruction, me
 		return p.NewVM().Run(mem)
 	}
 }
+
+// LoadFilter compiles insns for the JIT's filter entry when kind is the
+// JIT, the JIT can run here and the program fits the entry (bounded runs:
+// no calls, no backward jumps; see amd64.FilterProgram); otherwise it
+// returns nil and no error: the program runs on its engine's VM only.
+// (Callers hold the amd64 types themselves: through an alias declared
+// here, the compiler would not inline FilterVM.RunStatus into them.)
+// Helpers and Inline are not used (the entry makes no calls); Proven is.
+func LoadFilter(kind Kind, insns []isa.Instruction, opts Options) (*amd64.FilterProgram, error) {
+	if kind != JIT || Available() != nil {
+		return nil, nil
+	}
+	fp, err := amd64.LoadFilter(insns, amd64.Options{Budget: opts.Budget, Proven: opts.Proven})
+	if errors.Is(err, amd64.ErrNotFilter) || errors.Is(err, amd64.ErrUnavailable) {
+		return nil, nil
+	}
+	return fp, err
+}

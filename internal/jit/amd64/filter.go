@@ -38,10 +38,12 @@ type FilterProgram struct {
 	bcleanup runtime.Cleanup
 	// errs are the errors of the run statuses: filterClosed,
 	// filterTooLarge, then per slot the access there failing.
-	errs    []error
-	mu      sync.Mutex
-	code    []byte
-	cleanup runtime.Cleanup
+	errs []error
+	// reentrant: see Reentrant.
+	reentrant bool
+	mu        sync.Mutex
+	code      []byte
+	cleanup   runtime.Cleanup
 }
 
 // Run statuses besides 0 (the program returned): the error is
@@ -121,6 +123,7 @@ func LoadFilter(insns []isa.Instruction, opts Options) (*FilterProgram, error) {
 			p.errs[filterFault-1+i] = err
 		}
 	}
+	p.reentrant = !touchesMemory(p.insns)
 	p.cleanup = runtime.AddCleanup(p, unmapCode, code)
 	if err := p.loadBatch(&opts); err != nil {
 		p.Close()
@@ -173,6 +176,37 @@ func (p *FilterProgram) Close() error {
 
 // CodeSize returns the size of the generated machine code in bytes.
 func (p *FilterProgram) CodeSize() int { return len(p.comp.code) }
+
+// Reentrant reports whether the program's runs touch no memory of their
+// FilterVM: no load, store or atomic and no use of r10, so no stack to
+// use or clear; a run writes only registers and its caller's frame, and
+// reads its VM's fixed r1 and r2. One FilterVM of such a program may then
+// run it from any number of goroutines at once (an exception to
+// FilterVM's one goroutine at a time).
+func (p *FilterProgram) Reentrant() bool { return p.reentrant }
+
+// touchesMemory reports whether insns may access memory (other than the
+// packet Run is given, through legacy loads, which a reentrant run may
+// not have either: kept simple) or use the stack pointer.
+func touchesMemory(insns []isa.Instruction) bool {
+	for i, in := range insns {
+		if i > 0 && insns[i-1].IsLDDW() {
+			continue // an lddw's second slot
+		}
+		switch in.Class() {
+		case isa.ClassLDX, isa.ClassST, isa.ClassSTX:
+			return true
+		case isa.ClassLD:
+			if !in.IsLDDW() {
+				return true // a legacy packet load
+			}
+		}
+		if in.Dst == isa.R10 || in.Src == isa.R10 {
+			return true
+		}
+	}
+	return false
+}
 
 // FilterVM runs a FilterProgram over packets: r1 = the address of the
 // memory given to NewVM (0 if empty), r2 = its length, every run; legacy

@@ -73,6 +73,9 @@ func (p *FilterProgram) Close() error { return nil }
 // CodeSize returns 0.
 func (p *FilterProgram) CodeSize() int { return 0 }
 
+// Reentrant returns false.
+func (p *FilterProgram) Reentrant() bool { return false }
+
 // NewVM returns a FilterVM whose runs fail with ErrUnavailable.
 func (p *FilterProgram) NewVM(mem []byte) *FilterVM { return &FilterVM{} }
 
