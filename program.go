@@ -12,6 +12,7 @@ import (
 
 	"github.com/bpfvm/bpfvm/internal/engine"
 	"github.com/bpfvm/bpfvm/internal/helpers"
+	"github.com/bpfvm/bpfvm/internal/interp"
 	"github.com/bpfvm/bpfvm/internal/isa"
 	"github.com/bpfvm/bpfvm/internal/jit"
 	"github.com/bpfvm/bpfvm/internal/jit/amd64"
@@ -114,6 +115,9 @@ type bareRun struct {
 	// runBare).
 	fvm *amd64.FilterVM
 	vm  jit.VM
+	// ivm is vm when it is the interpreter's: held as its type, bare
+	// runs call it directly (no interface call; interp.VM.RunBare).
+	ivm *interp.VM
 	// n is the packet length the run is prepared for, for a run without
 	// context and output (progtype.Run.Prepared), or -1; ctx and ld are
 	// then its memory and what legacy packet loads read.
@@ -255,6 +259,9 @@ func (p *Program) newInstance() (*instance, error) {
 		}
 	}
 	inst := &instance{state: st, vm: vm, prog: prog, run: progtype.NewRun(), bare: bareRun{vm: vm, n: -1}, fullLen: -1, owner: p}
+	if iv, ok := vm.(*interp.VM); ok {
+		inst.bare.ivm = iv
+	}
 	if r, ok := vm.(inlineRepeater); ok && !p.plain && r.HelpersInline() {
 		inst.inlineRep = r
 	}
@@ -362,6 +369,22 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 			r0, status := inst.bare.fvm.RunStatus(nil)
 			ppool.Unpin()
 			if status == 0 {
+				opts.clearResults()
+				return uint32(r0), nil
+			}
+		} else {
+			ppool.Unpin()
+		}
+	}
+	if p.filter == nil && p.bare && p.short && opts != nil && opts.bare() {
+		// runPinned on the interpreter's bare entry, written out here as
+		// above: the VM held as its type, no input to set. A run the
+		// entry does not take goes on as below.
+		inst := p.pool.Pin()
+		if inst != nil && inst.bare.n == len(opts.Data) && inst.bare.ivm != nil {
+			r0, ok := inst.bare.ivm.RunBare()
+			ppool.Unpin()
+			if ok {
 				opts.clearResults()
 				return uint32(r0), nil
 			}
@@ -509,7 +532,7 @@ func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
 		ppool.Unpin()
 		return uint32(r0), true, nil
 	}
-	r0, err := inst.vm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
+	r0, err := inst.bare.vmRun()
 	ppool.Unpin()
 	if err != nil {
 		return 0, true, p.fixError(err)
@@ -523,6 +546,19 @@ func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
 func (b *bareRun) run() (uint64, error) {
 	if r0, ok := b.filterRun(); ok {
 		return r0, nil
+	}
+	return b.vmRun()
+}
+
+// vmRun is the run on the VM: on the interpreter, its bare entry if it
+// takes the run, else its RunWithPacket called directly (the error, or a
+// program that uses its stack); on the JIT, the VM's RunWithPacket.
+func (b *bareRun) vmRun() (uint64, error) {
+	if iv := b.ivm; iv != nil {
+		if r0, ok := iv.RunBare(); ok {
+			return r0, nil
+		}
+		return iv.RunWithPacket(b.ctx, b.ld)
 	}
 	return b.vm.RunWithPacket(b.ctx, b.ld)
 }

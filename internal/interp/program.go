@@ -48,6 +48,10 @@ type Program struct {
 	// but r1, r2 and r10, which a run sets (isa.CheckInitialized), so a
 	// fast-path run needs not clear the others (VM.regs).
 	entryClean bool
+	// bare: pure, without legacy packet loads, and reads no register
+	// before writing it but r10: a run depends on nothing but the code,
+	// so VM.RunBare runs it without any input.
+	bare bool
 	// helpersInline: every helper call is an inline map op kind (no
 	// opCall, no opCallX; see VM.HelpersInline).
 	helpersInline bool
@@ -129,6 +133,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	p.pure = isPure(p.plain)
 	p.helpersInline = helpersInline(p.plain)
 	p.entryClean = isa.CheckInitialized(p.insns, isa.Reg(1)|isa.Reg(2)|isa.Reg(10)) == nil
+	p.bare = p.pure && !loadsPacket(p.plain) && isa.CheckInitialized(p.insns, isa.Reg(10)) == nil
 	fuse(p.code, p.inline)
 	p.codeP, p.segsP = unsafe.Pointer(unsafe.SliceData(p.code)), unsafe.Pointer(unsafe.SliceData(p.segs))
 	return p, nil
@@ -149,6 +154,16 @@ func isPure(code []op) bool {
 		}
 	}
 	return true
+}
+
+// loadsPacket tells whether code has a legacy packet load (LD_ABS, LD_IND).
+func loadsPacket(code []op) bool {
+	for _, o := range code {
+		if o.kind >= opLdAbsB && o.kind <= opLdIndW {
+			return true
+		}
+	}
+	return false
 }
 
 // helpersInline tells whether every helper call in code (before fusion)

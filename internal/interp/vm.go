@@ -73,6 +73,7 @@ type VM struct {
 	// exposed); RunRepeatInline stops after such a run.
 	calledHelper bool
 	fast         bool // RunWithPacket's fast path for pure programs applies (setFast)
+	fastBare     bool // fast, and the program is bare (Program.bare): RunBare applies
 
 	// regs are the registers of the entry function of a run (the fast
 	// path's and execute's): kept here so that a run of a program that
@@ -139,6 +140,7 @@ func (vm *VM) setFast() {
 		b = vm.prog.budget
 	}
 	vm.fast = vm.prog.pure && vm.done == nil && n <= b && !vm.stepAll
+	vm.fastBare = vm.fast && vm.prog.bare
 }
 
 // setStepAll sets stepAll (tests).
@@ -288,6 +290,34 @@ func (vm *VM) RunWithPacket(mem, packet []byte) (uint64, error) {
 	r0, err := vm.execute(r1, uint64(len(mem)))
 	vm.running = false
 	return r0, err
+}
+
+// RunBare runs a bare program, one that computes on its registers only
+// (no memory, no call, no legacy packet load, no backward jump) and reads
+// none before writing it but r10, without input: its result is what
+// RunWithPacket(mem, packet) returns for any mem and packet, which it
+// cannot see. ok is false, and nothing was run, when the program is not
+// bare, a context is set, the budget is below the program's length, or
+// inner stopped before the exit; RunWithPacket is then the way (a bare run
+// leaves no trace, so running it again is exact). Executed counts the run
+// as RunWithPacket's would.
+//
+// It is RunWithPacket's fast path without what a bare program cannot
+// need: no register cleared (it reads none it did not set), r1, r2 and
+// the packet not set (it reads neither), no error to build.
+func (vm *VM) RunBare() (r0 uint64, ok bool) {
+	if !vm.fastBare {
+		return 0, false
+	}
+	p := vm.prog
+	n := uint64(len(p.code))
+	regs := &vm.regs
+	regs[10] = vm.stackLo + isa.StackSize // the program may read r10's value
+	if _, left, why := vm.inner(regs, p.codeP, p.segsP, 0, n, vm.depth); why == stopExit {
+		vm.executed = n - left
+		return regs[0], true
+	}
+	return 0, false
 }
 
 // runGeneral is RunWithPacket's general way: regions, stack, budget,
