@@ -377,20 +377,27 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 		}
 	}
 	if p.filter == nil && p.bare && p.short && opts != nil && opts.bare() {
-		// runPinned on the interpreter's bare entry, written out here as
-		// above: the VM held as its type, no input to set. A run the
-		// entry does not take goes on as below.
+		// runPinned on the interpreter, written out here as above: the VM
+		// held as its type, its bare entry (no input to set) or else
+		// its RunWithPacket (a program that uses its stack, or the
+		// error). An instance not prepared for this length goes on as
+		// below.
 		inst := p.pool.Pin()
 		if inst != nil && inst.bare.n == len(opts.Data) && inst.bare.ivm != nil {
-			r0, ok := inst.bare.ivm.RunBare()
-			ppool.Unpin()
-			if ok {
-				opts.clearResults()
-				return uint32(r0), nil
+			ivm := inst.bare.ivm
+			r0, ok := ivm.RunBare()
+			var err error
+			if !ok {
+				r0, err = ivm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
 			}
-		} else {
 			ppool.Unpin()
+			opts.clearResults()
+			if err != nil {
+				return 0, p.fixError(err)
+			}
+			return uint32(r0), nil
 		}
+		ppool.Unpin()
 	}
 	if p.plain && opts != nil && opts.bare() {
 		if p.short {
