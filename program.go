@@ -903,6 +903,13 @@ func (r *Runner) Run(opts *RunOptions) (uint32, error) {
 				return uint32(r0), nil
 			}
 		}
+		// The interpreter's bare entry, called directly (as Run).
+		if b := &r.inst.bare; b.ivm != nil && r.p.bare && b.n == len(opts.Data) {
+			if r0, ok := b.ivm.RunBare(); ok {
+				opts.clearResults()
+				return uint32(r0), nil
+			}
+		}
 		ret, ok, err := r.p.runLean(r.inst, opts.Data)
 		if !ok {
 			return r.p.runOn(r.inst, opts, nil)
