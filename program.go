@@ -69,6 +69,10 @@ type Program struct {
 	// type, the length and the context).
 	shared    *amd64.FilterVM
 	sharedLen atomic.Int64
+	// interpBare: bare and short, on the interpreter (every instance's
+	// bareRun.ivm is set): Run runs it pinned on the interpreter's bare
+	// entry (interp.VM.RunBare).
+	interpBare bool
 	pool      ppool.Pool[instance] // idle instances (internal/ppool)
 	cpu       sync.Mutex
 	nextCPU   int
@@ -215,6 +219,8 @@ func newProgram(rt *Runtime, spec *ebpf.ProgramSpec, linked *loader.Linked, prov
 		}
 		return nil, p.fixError(err)
 	}
+	// Every instance runs on the engine the first one does.
+	p.interpBare = p.bare && p.short && inst.bare.ivm != nil
 	p.pool.Put(inst)
 	return p, nil
 }
@@ -376,14 +382,14 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 			ppool.Unpin()
 		}
 	}
-	if p.filter == nil && p.bare && p.short && opts != nil && opts.bare() {
+	if p.interpBare && opts != nil && opts.bare() {
 		// runPinned on the interpreter, written out here as above: the VM
 		// held as its type, its bare entry (no input to set) or else
 		// its RunWithPacket (a program that uses its stack, or the
 		// error). An instance not prepared for this length goes on as
 		// below.
 		inst := p.pool.Pin()
-		if inst != nil && inst.bare.n == len(opts.Data) && inst.bare.ivm != nil {
+		if inst != nil && inst.bare.n == len(opts.Data) {
 			ivm := inst.bare.ivm
 			r0, ok := ivm.RunBare()
 			var err error
