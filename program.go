@@ -73,9 +73,9 @@ type Program struct {
 	// bareRun.ivm is set): Run runs it pinned on the interpreter's bare
 	// entry (interp.VM.RunBare).
 	interpBare bool
-	pool      ppool.Pool[instance] // idle instances (internal/ppool)
-	cpu       sync.Mutex
-	nextCPU   int
+	pool       ppool.Pool[instance] // idle instances (internal/ppool)
+	cpu        sync.Mutex
+	nextCPU    int
 	// closed: Close was called; Runners refuse to run (their machine's
 	// code may be gone).
 	closed atomic.Bool
