@@ -390,18 +390,14 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 		// below.
 		inst := p.pool.Pin()
 		if inst != nil && inst.bare.n == len(opts.Data) {
-			ivm := inst.bare.ivm
-			r0, ok := ivm.RunBare()
-			var err error
-			if !ok {
-				r0, err = ivm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
+			if r0, ok := inst.bare.ivm.RunBare(); ok {
+				ppool.Unpin()
+				opts.clearResults()
+				return uint32(r0), nil
 			}
-			ppool.Unpin()
+			ret, err := p.runVMPinned(inst)
 			opts.clearResults()
-			if err != nil {
-				return 0, p.fixError(err)
-			}
-			return uint32(r0), nil
+			return ret, err
 		}
 		ppool.Unpin()
 	}
@@ -551,6 +547,19 @@ func (p *Program) runPinned(data []byte) (ret uint32, ok bool, err error) {
 		return 0, true, p.fixError(err)
 	}
 	return uint32(r0), true, nil
+}
+
+// runVMPinned runs a bare program on inst's VM (its RunWithPacket) and
+// unpins: what Run's interpreter path does for a run RunBare declines.
+// Kept out of Run so that its frame and layout stay those of the JIT's
+// paths above.
+func (p *Program) runVMPinned(inst *instance) (uint32, error) {
+	r0, err := inst.bare.ivm.RunWithPacket(inst.bare.ctx, inst.bare.ld)
+	ppool.Unpin()
+	if err != nil {
+		return 0, p.fixError(err)
+	}
+	return uint32(r0), nil
 }
 
 // run is the engine's run of a bare program (Program.bare) on the input
