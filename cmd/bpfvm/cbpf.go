@@ -41,14 +41,19 @@ func runCBPF(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	to := fs.String("to", "d", "output format: asm, d, dd or ddd")
 	noCheck := fs.Bool("nocheck", false, "print the program even if the kernel would refuse it")
-	fs.Usage = func() {
+	// The usage goes to stdout for -h (asked for), to stderr after a bad
+	// flag; the flag package's own call of Usage would print it first.
+	usage := func() {
 		fmt.Fprint(fs.Output(), cbpfUsage)
 		fs.PrintDefaults()
 	}
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			fs.SetOutput(stdout)
-			fs.Usage()
+		}
+		usage()
+		if err == flag.ErrHelp {
 			return 0
 		}
 		return 2

@@ -79,7 +79,9 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 	var f filterFlags
 	fs := flag.NewFlagSet("filter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, filterUsage) }
+	// Usage is printed below: to stdout for -h (asked for), to stderr
+	// after a bad flag (whose error the flag package prints first).
+	fs.Usage = func() {}
 	fs.BoolVar(&f.d, "d", false, "")
 	fs.BoolVar(&f.dd, "dd", false, "")
 	fs.BoolVar(&f.ddd, "ddd", false, "")
@@ -102,6 +104,7 @@ func runFilter(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprint(stdout, filterUsage)
 				return 0
 			}
+			fmt.Fprint(stderr, filterUsage)
 			return 2
 		}
 		rest := fs.Args()

@@ -54,26 +54,32 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	logOn := fs.Bool("log", false, "print a kernel-style per-instruction state log")
 	attach := fs.Uint("attach", 0, "expected attach type (numeric enum bpf_attach_type)")
 	flags := fs.Uint("flags", 0, "BPF_PROG_LOAD prog_flags (1 = strict alignment, 2 = any alignment)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bpfvm verify [--type T] [--prog NAME] [--maps FILE.json] [--log] PROGRAM")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Verifies eBPF programs the way the Linux kernel's verifier does for root. PROGRAM is an")
-		fmt.Fprintln(stderr, "ELF object (clang -target bpf; every program in it, or --prog NAME; maps, program types")
-		fmt.Fprintln(stderr, "and BTF line info come from the object, and --type overrides the type), or raw bytecode")
-		fmt.Fprintln(stderr, "(PROGRAM.bin: little-endian 8-byte slots; PROGRAM.hex or -: hex text, one 16-digit slot")
-		fmt.Fprintln(stderr, "per line or one run of digits) with --type and --maps.")
-		fmt.Fprintln(stderr, "Exit status: 0 every program accepted, 1 any rejected, 2 bad usage.")
-		fmt.Fprintln(stderr)
+	// usage prints to stdout for -h (asked for), to stderr after bad usage.
+	usage := func(w io.Writer) {
+		fs.SetOutput(w)
+		defer fs.SetOutput(stderr)
+		fmt.Fprintln(w, "usage: bpfvm verify [--type T] [--prog NAME] [--maps FILE.json] [--log] PROGRAM")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Verifies eBPF programs the way the Linux kernel's verifier does for root. PROGRAM is an")
+		fmt.Fprintln(w, "ELF object (clang -target bpf; every program in it, or --prog NAME; maps, program types")
+		fmt.Fprintln(w, "and BTF line info come from the object, and --type overrides the type), or raw bytecode")
+		fmt.Fprintln(w, "(PROGRAM.bin: little-endian 8-byte slots; PROGRAM.hex or -: hex text, one 16-digit slot")
+		fmt.Fprintln(w, "per line or one run of digits) with --type and --maps.")
+		fmt.Fprintln(w, "Exit status: 0 every program accepted, 1 any rejected, 2 bad usage.")
+		fmt.Fprintln(w)
 		fs.PrintDefaults()
 	}
+	fs.Usage = func() {} // printed below, on the right stream
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
 			return 0
 		}
+		usage(stderr)
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
+		usage(stderr)
 		return 2
 	}
 	if !knownProgType(*progType) {

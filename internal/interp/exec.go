@@ -1743,6 +1743,41 @@ dispatch:
 				// is written, which then does all of it.
 				fp := vm.stackLen
 				frame, frameAddr := unsafe.Add(vm.stackPtr, fp), vm.stackLo+fp
+				if g := uintptr(in.imm >> 32); g != 0 {
+					// A chain (fuse.go: chainGroups) whose groups all hit,
+					// with the budget for all of it: the key stores, the
+					// sum, and the last group's registers. Values come
+					// from the VM's table (setChains).
+					ci := (*chainInfo)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(vm.prog.chains)), (g-1)*unsafe.Sizeof(chainInfo{})))
+					vals := unsafe.Add(unsafe.Pointer(unsafe.SliceData(vm.chainVal)), (g-1)*unsafe.Sizeof(unsafe.Pointer(nil)))
+					if val := *(*unsafe.Pointer)(vals); val != nil && left >= ci.cost {
+						left -= ci.cost
+						sum := regs[ci.c&15]
+						last := in
+						for range ci.n {
+							*(*uint32)(unsafe.Add(frame, int16(uint16(in.off)))) = uint32(in.imm)
+							val = *(*unsafe.Pointer)(vals)
+							sum += *(*uint64)(unsafe.Add(val, (*op)(unsafe.Add(unsafe.Pointer(in), 8*unsafe.Sizeof(op{}))).off))
+							vals = unsafe.Add(vals, unsafe.Sizeof(unsafe.Pointer(nil)))
+							last = in
+							in = (*op)(unsafe.Add(unsafe.Pointer(in), 11*unsafe.Sizeof(op{})))
+						}
+						if a := fp + uint64(ci.minStore); a < vm.dirty {
+							vm.dirty = a
+						}
+						regs[last.dst&15] = uint64(uint32(last.imm))
+						regs[2] = frameAddr + uint64(int64(last.off>>16))
+						regs[1] = vm.vmMapAt(last.src).handle
+						regs[0] = uint64(uintptr(val))
+						regs[ci.a&15] = sum
+						regs[ci.c&15] = sum
+						pc += 11 * ci.n
+						if in.kind != opMapGroupArray {
+							continue dispatch
+						}
+						goto groupArray
+					}
+				}
 				for {
 					v := vm.vmMapAt(in.src)
 					k := uint64(uint32(in.imm))

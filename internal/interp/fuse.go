@@ -308,3 +308,69 @@ func mapGroup(code []op, n int, inline []engine.InlineMap) (op, bool) {
 	g.off = int32(uint32(uint16(o1)) | uint32(uint16(o2))<<16)
 	return g, true
 }
+
+// chainInfo describes a run of lookup groups that the interpreter may run
+// at once (Program.chains; see chainGroups).
+type chainInfo struct {
+	pc   int    // the group's slot
+	n    int    // groups from this one to the end of its chain
+	cost uint64 // the accumulation segments of those groups (segs at each group's slot+8)
+	// minStore is the lowest frame offset the chain's key stores write
+	// (the dirty mark they leave).
+	minStore int64
+	a, c     uint8 // the accumulation's registers, the same in every group
+}
+
+// chainGroups numbers the lookup groups of clang's common shape on inline
+// arrays (aux exactly groupSameKey|groupAccum) that may run as a chain and
+// returns their chainInfo, index g-1 for the group whose op carries g in
+// the high half of imm (a u32 key's group reads only the low half, and so
+// do the pairs ending in its slot). A chain is a maximal run of such groups
+// one after another (11 slots apart) accumulating into the same register
+// C that no group's own writes (r0, r1, r2, the key register) touch: then,
+// when every group of the rest of the chain hits and the budget pays all
+// of their accumulations, their effects are the key stores in order, the
+// last group's r0, r1, r2 and key register, and the sum of the values in
+// A and C; inner runs them so, without the state in between (nothing can
+// stop inside). segs is the program's segment table.
+func chainGroups(code []op, segs []uint32) []chainInfo {
+	var out []chainInfo
+	member := func(n int) (a, c uint8, ok bool) {
+		if n+10 >= len(code) || code[n].kind != opMapGroupArray || code[n].aux != groupSameKey|groupAccum {
+			return 0, 0, false
+		}
+		a, c = code[n+8].dst&15, code[n+9].src&15
+		if c <= 2 || c == code[n].dst&15 {
+			return 0, 0, false
+		}
+		return a, c, true
+	}
+	for n := 0; n < len(code); n++ {
+		a, c, ok := member(n)
+		if !ok {
+			continue
+		}
+		// The run of members from n with the same A and C.
+		end := n
+		for {
+			a2, c2, ok := member(end + 11)
+			if !ok || a2 != a || c2 != c {
+				break
+			}
+			end += 11
+		}
+		for m := n; m <= end; m += 11 {
+			out = append(out, chainInfo{a: a, c: c})
+		}
+		// Suffix sums, from the chain's last group back.
+		cost, minStore := uint64(0), int64(0)
+		for m, k := end, len(out)-1; m >= n; m, k = m-11, k-1 {
+			cost += uint64(segs[m+8])
+			minStore = min(minStore, int64(int16(uint16(code[m].off))))
+			out[k].pc, out[k].n, out[k].cost, out[k].minStore = m, (end-m)/11+1, cost, minStore
+			code[m].imm = uint64(uint32(code[m].imm)) | uint64(k+1)<<32
+		}
+		n = end + 10
+	}
+	return out
+}

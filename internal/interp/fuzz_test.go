@@ -335,6 +335,22 @@ func genProgram(seed []byte) []isa.Instruction {
 					j = isa.OpJNE
 				}
 				l := isa.LDDW(1, h)
+				// Unrolled lookups summing into the same register (a
+				// lookup chain, fuse.go's chainGroups) repeat the group
+				// with the next keys.
+				reps, ldOff := 1, int16(b[3]&8)-4*int16(b[3]&1)
+				if b[3]&0x80 != 0 && b[0]&0x80 != 0 {
+					// clang's exact shape for constant u32 keys, as a
+					// run of one to three groups, on the array (what
+					// chains run; a hash hit's value may move when the
+					// tests reset the maps between runs, and a fault's
+					// message names its address).
+					l = isa.LDDW(1, testArrayHandle)
+					so = []int16{-4, -8}[b[4]>>4&1]
+					ao, mov, st, j, ldOff = int32(so), isa.ClassALU, isa.SizeW, isa.OpJEQ, 0
+					reps = 1 + int(b[2]/52%3)
+				}
+			group:
 				out = append(out, isa.Instruction{Opcode: mov | isa.OpMOV | isa.SrcK, Dst: kreg, Imm: k},
 					isa.Instruction{Opcode: isa.ClassSTX | isa.ModeMEM | st, Dst: 10, Src: kreg, Offset: so},
 					isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: 2, Src: 10},
@@ -344,9 +360,13 @@ func genProgram(seed []byte) []isa.Instruction {
 					// "if (v) sum += *v": the jump skips just the sum.
 					a, c := []uint8{1, dst}[b[3]>>6&1], []uint8{6, src % 10}[b[3]>>5&1] // r10 is read-only
 					out = append(out, isa.Instruction{Opcode: isa.ClassJMP | j, Dst: 0, Offset: 3},
-						isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeDW, Dst: a, Src: 0, Offset: int16(b[3]&8) - 4*int16(b[3]&1)},
+						isa.Instruction{Opcode: isa.ClassLDX | isa.ModeMEM | isa.SizeDW, Dst: a, Src: 0, Offset: ldOff},
 						isa.Instruction{Opcode: isa.ClassALU64 | isa.OpADD | isa.SrcX, Dst: a, Src: c},
 						isa.Instruction{Opcode: isa.ClassALU64 | isa.OpMOV | isa.SrcX, Dst: c, Src: a})
+					if reps--; reps > 0 {
+						k = (k + 3) % 10
+						goto group
+					}
 					break
 				}
 				jumps = append(jumps, len(out))
@@ -401,6 +421,7 @@ func TestGenProgramValid(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	valid := 0
 	fusedKinds, accum := map[uint8]bool{}, map[uint8]bool{}
+	chains := 0 // programs with a lookup chain of two groups or more (chainGroups)
 	tm := newTestMaps(t)
 	const tries = 2000
 	for i := 0; i < tries; i++ {
@@ -410,6 +431,12 @@ func TestGenProgramValid(t *testing.T) {
 		if err := isa.Validate(insns); err == nil {
 			valid++
 			if p, err := Load(insns, Options{Helpers: envHelpers(nil, nil), Inline: tm.inline}); err == nil {
+				for _, c := range p.chains {
+					if c.n >= 2 {
+						chains++
+						break
+					}
+				}
 				for _, o := range p.code {
 					fusedKinds[o.kind] = true
 					if (o.kind == opMapGroupArray || o.kind == opMapGroupHash) && o.aux&groupAccum != 0 {
@@ -429,6 +456,9 @@ func TestGenProgramValid(t *testing.T) {
 		if !fusedKinds[k] {
 			t.Errorf("no generated program contains superinstruction kind %d", k)
 		}
+	}
+	if chains < tries/400 {
+		t.Errorf("only %d generated programs have a lookup chain", chains)
 	}
 	if !accum[opMapGroupArray] || !accum[opMapGroupHash] {
 		t.Errorf("no generated lookup group runs its accumulation (array %v, hash %v)", accum[opMapGroupArray], accum[opMapGroupHash])

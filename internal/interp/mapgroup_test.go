@@ -281,3 +281,127 @@ func TestMapGroupDriver(t *testing.T) {
 		})
 	}
 }
+
+// chainSrc is a program of unrolled array lookups as clang emits them
+// (the keys, stored through kreg at r10+so each), accumulating into c
+// through a, followed by code folding every register and the stack slots
+// the keys use into r0, so that any difference in state shows.
+func chainSrc(keys []int, kreg, a, c string, so []int) string {
+	var b strings.Builder
+	// The stack as the run finds it (zero: the VM clears what runs wrote,
+	// which the chain's dirty mark must cover).
+	b.WriteString("mov %r9, 9007\n")
+	for _, o := range []int{-4, -8, -12, -16} {
+		fmt.Fprintf(&b, "ldxw %%r3, [%%r10%+d]\nmul %%r9, 7\nadd %%r9, %%r3\n", o)
+	}
+	for r := 3; r <= 8; r++ {
+		fmt.Fprintf(&b, "mov %%r%d, %d\n", r, 1000*r+7)
+	}
+	for i, k := range keys {
+		o := so[i%len(so)]
+		fmt.Fprintf(&b, "mov32 %%%s, %d\nstxw [%%r10%+d], %%%s\nmov %%r2, %%r10\nadd %%r2, %d\nlddw %%r1, %#x\ncall 1\njeq %%r0, 0, +3\nldxdw %%%s, [%%r0+0]\nadd %%%s, %%%s\nmov %%%s, %%%s\n",
+			kreg, k, o, kreg, o, uint64(testArrayHandle), a, a, c, c, a)
+	}
+	b.WriteString("sub %r0, %r10\nsub %r2, %r10\n") // stack addresses as offsets
+	for r := 1; r <= 9; r++ {
+		fmt.Fprintf(&b, "mul %%r0, 31\nadd %%r0, %%r%d\n", r)
+	}
+	for _, o := range []int{-4, -8, -12, -16} {
+		fmt.Fprintf(&b, "ldxw %%r3, [%%r10%+d]\nmul %%r0, 31\nadd %%r0, %%r3\n", o)
+	}
+	b.WriteString("exit")
+	return b.String()
+}
+
+// TestMapGroupChain: runs of lookup groups on an array that inner runs
+// as one chain (chainGroups, VM.chainVal) leave exactly the state of the
+// instructions one at a time, with budgets ending anywhere, misses at any
+// place and groups that cannot chain (an accumulator the group writes).
+func TestMapGroupChain(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		keys       []int
+		kreg, a, c string
+		so         []int
+		chained    int // groups in chains
+	}{
+		{"hits", []int{1, 2, 7, 0, 3}, "r1", "r1", "r6", []int{-4}, 5},
+		{"one", []int{5}, "r1", "r1", "r6", []int{-4}, 1},
+		{"last-misses", []int{1, 2, 7, 9}, "r1", "r1", "r6", []int{-4}, 4},
+		{"first-misses", []int{8, 2, 7, 1}, "r1", "r1", "r6", []int{-4}, 4},
+		{"middle-misses", []int{1, 2, 100, 3, 4}, "r1", "r1", "r6", []int{-4}, 5},
+		{"slots", []int{1, 2, 3, 4, 5, 6}, "r3", "r7", "r8", []int{-4, -12, -8, -16}, 6},
+		{"key-in-accumulator", []int{1, 2, 3}, "r6", "r1", "r6", []int{-4}, 0},
+		{"accumulator-r0", []int{1, 2, 3}, "r1", "r7", "r0", []int{-4}, 0},
+		{"a-is-r0", []int{1, 2, 3}, "r1", "r0", "r9", []int{-8}, 3},
+		{"key-r0", []int{4, 5, 6}, "r0", "r4", "r5", []int{-4}, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, insns := loadFusion(t, chainSrc(c.keys, c.kreg, c.a, c.c, c.so))
+			if len(p.chains) != c.chained {
+				t.Fatalf("%d groups in chains, want %d\n%s", len(p.chains), c.chained, isa.FormatProgram(insns))
+			}
+			full := checkAgainstStepping(t, p, nil)
+			if full.err != "" {
+				t.Fatal(full.err)
+			}
+			// Entered at each group but the first, by a jump.
+			for g := 1; g < len(c.keys); g++ {
+				at := 7 + 4*3 + 11*g
+				jumped := append([]isa.Instruction{{Opcode: isa.OpcodeJA, Offset: int16(at)}}, insns...)
+				pj, err := Load(jumped, fusionOptions(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkAgainstStepping(t, pj, nil)
+			}
+		})
+	}
+}
+
+// TestMapGroupChainCPU: a chain on a per-CPU array reads the slab of the
+// VM's CPU, also after SetCPU.
+func TestMapGroupChainCPU(t *testing.T) {
+	m, err := maps.New(maps.Spec{Name: "pcpu", Type: maps.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 4, NumCPU: 2, SpinLockOffset: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := uint32(0); k < 4; k++ {
+		vals := binary.LittleEndian.AppendUint64(nil, uint64(k+1))
+		vals = binary.LittleEndian.AppendUint64(vals, uint64(100*(k+1)))
+		if err := m.Update(binary.LittleEndian.AppendUint32(nil, k), vals, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	im, ok := helpers.InlineMap(m, testArrayHandle)
+	if !ok {
+		t.Fatal("per-CPU array not inlinable")
+	}
+	src := "mov %r6, 0\n"
+	for _, k := range []int{0, 1, 3} {
+		src += fmt.Sprintf("mov32 %%r1, %d\nstxw [%%r10-4], %%r1\nmov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, %#x\ncall 1\njeq %%r0, 0, +3\nldxdw %%r1, [%%r0+0]\nadd %%r1, %%r6\nmov %%r6, %%r1\n", k, uint64(testArrayHandle))
+	}
+	insns, err := asm.Assemble(src + "mov %r0, %r6\nexit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := fusionOptions(t)
+	opts.Inline = engine.Inline{Maps: []engine.InlineMap{im}}
+	p, err := Load(insns, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.chains) != 3 {
+		t.Fatalf("%d groups in chains, want 3", len(p.chains))
+	}
+	vm := p.NewVM()
+	for _, c := range []struct {
+		cpu  int
+		want uint64
+	}{{0, 1 + 2 + 4}, {1, 100 + 200 + 400}, {0, 7}, {3, 700}} {
+		vm.SetCPU(c.cpu)
+		if r0, err := vm.Run(nil); err != nil || r0 != c.want {
+			t.Errorf("cpu %d: r0 = %d, %v; want %d", c.cpu, r0, err, c.want)
+		}
+	}
+}

@@ -161,6 +161,32 @@ func (vm *VM) setMapsCPU() {
 		v.base = uint64(uintptr(p))
 		v.slab = region{lo: v.base, size: uint64(len(s)), ptr: p, writable: v.m.Writable}
 	}
+	vm.setChains()
+}
+
+// setChains computes the values the program's lookup chains find in the
+// slabs of the VM's CPU (VM.chainVal): a group's key is a constant and an
+// array's slab never moves, so its value's address is fixed for the VM.
+func (vm *VM) setChains() {
+	ch := vm.prog.chains
+	if len(ch) == 0 {
+		return
+	}
+	if vm.chainVal == nil {
+		vm.chainVal = make([]unsafe.Pointer, len(ch))
+	}
+	// From the last group back: a group's entry is set only when the rest
+	// of its chain (the next group's entry) is.
+	for g := len(ch) - 1; g >= 0; g-- {
+		o := &vm.prog.code[ch[g].pc]
+		v := &vm.maps[o.src]
+		vm.chainVal[g] = nil
+		k := uint64(uint32(o.imm))
+		if k >= v.max || v.slab.ptr == nil || (ch[g].n > 1 && vm.chainVal[g+1] == nil) {
+			continue
+		}
+		vm.chainVal[g] = unsafe.Add(v.slab.ptr, k*v.stride)
+	}
 }
 
 // SetCPU sets the CPU the VM's runs report to the inline map operations

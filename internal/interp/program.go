@@ -38,6 +38,7 @@ type Program struct {
 	byID         engine.Helpers  // callx looks ids up here (a private copy)
 	budget       uint64
 	inline       []engine.InlineMap // the maps of Options.Inline (mapops.go)
+	chains       []chainInfo        // lookup groups that run as chains (fuse.go: chainGroups)
 	// pure: the program only computes on registers and reads the packet
 	// with legacy loads (no other memory, no calls) and never jumps
 	// backwards, so a run has no effect but its result and executes at
@@ -135,6 +136,7 @@ func Load(insns []isa.Instruction, opts Options) (*Program, error) {
 	p.entryClean = isa.CheckInitialized(p.insns, isa.Reg(1)|isa.Reg(2)|isa.Reg(10)) == nil
 	p.bare = p.pure && !loadsPacket(p.plain) && isa.CheckInitialized(p.insns, isa.Reg(10)) == nil
 	fuse(p.code, p.inline)
+	p.chains = chainGroups(p.code, p.segs)
 	p.codeP, p.segsP = unsafe.Pointer(unsafe.SliceData(p.code)), unsafe.Pointer(unsafe.SliceData(p.segs))
 	return p, nil
 }

@@ -91,8 +91,11 @@ type VM struct {
 	// get_prandom_u32 state.
 	maps  []vmMap
 	mapsP unsafe.Pointer
-	cpu   int
-	rng   *uint64
+	// chainVal[g-1] is the value group g of Program.chains finds when it
+	// and the rest of its chain all hit, else nil (mapops.go: setChains).
+	chainVal []unsafe.Pointer
+	cpu      int
+	rng      *uint64
 }
 
 // frame is what a bpf-to-bpf call saves in its caller.

@@ -1154,14 +1154,9 @@ func (c *compiler) emitJump(i int, in isa.Instruction) error {
 	return nil
 }
 
-// branch emits f within32 in the VM's code. The filter flavour's code is
-// laid out as it was (its loop-free programs run each chunk once per
-// packet, and its layout is tuned separately).
+// branch emits f within32 (the JCC erratum: RATIONALE.md), in the VM's
+// code and the filter flavour's alike.
 func (c *compiler) branch(f func()) {
-	if c.filter {
-		f()
-		return
-	}
 	c.e.within32(f)
 }
 

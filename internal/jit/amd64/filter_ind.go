@@ -104,8 +104,10 @@ func (c *compiler) emitIndexedLoad(i int, in isa.Instruction, size int, ldEnd op
 		} else {
 			e.leaIdx(s32, scratchReg, sibOperand{index: l.index, scale: l.scale, disp: in.Imm + bias, noBase: true})
 		}
-		e.aluLoad(aluCMP, s64, scratchReg, direct(rbx))
-		e.jcc(condG, c.ldOOB)
+		e.within32(func() {
+			e.aluLoad(aluCMP, s64, scratchReg, direct(rbx))
+			e.jcc(condG, c.ldOOB)
+		})
 		c.emitLegacyLoadIdx(i, size, memIdx(budgetReg, scratchReg, -bias))
 		return true
 	}
@@ -114,8 +116,10 @@ func (c *compiler) emitIndexedLoad(i int, in isa.Instruction, size int, ldEnd op
 	} else {
 		e.leaIdx(s32, scratchReg, sibOperand{index: l.index, scale: l.scale, disp: in.Imm, noBase: true})
 	}
-	e.aluLoad(aluCMP, s64, scratchReg, ldEnd)
-	e.jcc(condG, c.ldOOB)
+	e.within32(func() {
+		e.aluLoad(aluCMP, s64, scratchReg, ldEnd)
+		e.jcc(condG, c.ldOOB)
+	})
 	c.emitLegacyLoadIdx(i, size, memIdx(budgetReg, scratchReg, 0))
 	return true
 }
@@ -160,6 +164,8 @@ func (c *compiler) emitLenCheck(n int64) {
 		c.e.jmp(c.ldOOB) // packets are shorter
 		return
 	}
-	c.e.aluImm(aluCMP, s64, direct(rbx), int32(n))
-	c.e.jcc(condL, c.ldOOB)
+	c.e.within32(func() {
+		c.e.aluImm(aluCMP, s64, direct(rbx), int32(n))
+		c.e.jcc(condL, c.ldOOB)
+	})
 }

@@ -82,23 +82,27 @@ func fusable(size int, j isa.Instruction) bool {
 // field at m, and the jump after it.
 func (c *compiler) emitFusedLoad(i, size int, m operand) {
 	v, test := c.fusedCompare(i, size)
-	if test {
-		c.e.testImmN(size, m, v)
-	} else {
-		c.e.cmpImmN(size, m, v)
-	}
-	c.emitFusedJump(i)
+	c.e.within32(func() {
+		if test {
+			c.e.testImmN(size, m, v)
+		} else {
+			c.e.cmpImmN(size, m, v)
+		}
+		c.emitFusedJump(i)
+	})
 }
 
 // emitFusedLoadIdx is emitFusedLoad on an indexed operand.
 func (c *compiler) emitFusedLoadIdx(i, size int, m sibOperand) {
 	v, test := c.fusedCompare(i, size)
-	if test {
-		c.e.testImmNIdx(size, m, v)
-	} else {
-		c.e.cmpImmNIdx(size, m, v)
-	}
-	c.emitFusedJump(i)
+	c.e.within32(func() {
+		if test {
+			c.e.testImmNIdx(size, m, v)
+		} else {
+			c.e.cmpImmNIdx(size, m, v)
+		}
+		c.emitFusedJump(i)
+	})
 }
 
 // fusedCompare prepares the fused load at slot i: r1-r5 cleared if need
