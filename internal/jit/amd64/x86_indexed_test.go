@@ -5,11 +5,6 @@ package amd64
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 )
 
@@ -78,66 +73,7 @@ func indexedCases() []encCase {
 // TestIndexedEncoderAgainstGNUAs cross-checks the indexed encoders as
 // TestEncoderAgainstGNUAs does the others.
 func TestIndexedEncoderAgainstGNUAs(t *testing.T) {
-	if _, err := exec.LookPath("as"); err != nil {
-		t.Skip("GNU as is not installed: cannot cross-check the encoder")
-	}
-	if _, err := exec.LookPath("objdump"); err != nil {
-		t.Skip("objdump is not installed: cannot cross-check the encoder")
-	}
-	cs := indexedCases()
-	var src strings.Builder
-	src.WriteString(".intel_syntax noprefix\n.text\n")
-	for n, c := range cs {
-		var e encoder
-		c.emit(&e)
-		fmt.Fprintf(&src, "as%d:\n\t%s\nours%d:\n\t.byte ", n, c.intel, n)
-		for k, b := range e.b {
-			if k > 0 {
-				src.WriteString(",")
-			}
-			fmt.Fprintf(&src, "%#x", b)
-		}
-		src.WriteString("\n")
-	}
-	src.WriteString("end:\n\tnop\n")
-	dir := t.TempDir()
-	s, o := filepath.Join(dir, "x.s"), filepath.Join(dir, "x.o")
-	if err := os.WriteFile(s, []byte(src.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("as", "--64", "-o", o, s).CombinedOutput(); err != nil {
-		t.Fatalf("as: %v\n%s", err, out)
-	}
-	out, err := exec.Command("objdump", "-d", "-M", "intel", "--no-show-raw-insn", o).Output()
-	if err != nil {
-		t.Fatalf("objdump: %v", err)
-	}
-	listing := map[string][]string{}
-	var cur string
-	sym := regexp.MustCompile(`^[0-9a-f]+ <([a-z0-9]+)>:$`)
-	insn := regexp.MustCompile(`^\s*[0-9a-f]+:\s+(.*)$`)
-	for _, line := range strings.Split(string(out), "\n") {
-		if m := sym.FindStringSubmatch(line); m != nil {
-			cur = m[1]
-			continue
-		}
-		if m := insn.FindStringSubmatch(line); m != nil && cur != "" {
-			listing[cur] = append(listing[cur], strings.Join(strings.Fields(m[1]), " "))
-		}
-	}
-	for n, c := range cs {
-		want, got := listing[fmt.Sprintf("as%d", n)], listing[fmt.Sprintf("ours%d", n)]
-		if len(want) != 1 {
-			t.Errorf("%q: as produced %d instructions: %q", c.intel, len(want), want)
-			continue
-		}
-		if len(got) != 1 || got[0] != want[0] {
-			var e encoder
-			c.emit(&e)
-			t.Errorf("%q: ours % x disassembles as %q, want %q", c.intel, e.b, got, want[0])
-		}
-	}
-	t.Logf("%d encodings cross-checked", len(cs))
+	crossCheckWithGNUAs(t, indexedCases())
 }
 
 // TestIndexedEncoderGolden pins encodings checked by hand against the
