@@ -213,25 +213,29 @@ func BenchmarkRunSmall(b *testing.B) {
 		{"helper", ebpf.XDP, asm.Instructions{asm.FnGetPrandomU32.Call(), asm.Mov.Imm(asm.R0, 2), asm.Return()}},
 	} {
 		for _, e := range []Engine{Interpreter, JIT} {
-			b.Run(c.name+"/"+string(e), func(b *testing.B) {
-				coll, err := NewRuntime(WithEngine(e)).LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
-					"p": {Name: "p", Type: c.typ, Instructions: c.insns, License: "GPL"},
-				}, Maps: map[string]*ebpf.MapSpec{}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer coll.Close()
-				p := coll.Programs["p"]
-				opts := &RunOptions{Data: udpPkt}
-				b.ReportAllocs()
-				cpu := startCPU()
-				for b.Loop() {
-					if _, err := p.Run(opts); err != nil {
-						b.Fatal(err)
-					}
-				}
-				cpu.report(b, 1)
-			})
+			b.Run(c.name+"/"+string(e), func(b *testing.B) { benchRunInsns(b, e, c.typ, c.insns) })
 		}
 	}
+}
+
+// benchRunInsns measures one Program.Run of insns, loaded as a program of
+// type typ on engine e, on udpPkt.
+func benchRunInsns(b *testing.B, e Engine, typ ebpf.ProgramType, insns asm.Instructions) {
+	coll, err := NewRuntime(WithEngine(e)).LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"p": {Name: "p", Type: typ, Instructions: insns, License: "GPL"},
+	}, Maps: map[string]*ebpf.MapSpec{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer coll.Close()
+	p := coll.Programs["p"]
+	opts := &RunOptions{Data: udpPkt}
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		if _, err := p.Run(opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.report(b, 1)
 }

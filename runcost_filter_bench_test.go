@@ -26,25 +26,7 @@ func BenchmarkRunBare(b *testing.B) {
 	}
 	for _, c := range progs {
 		for _, e := range []Engine{Interpreter, JIT} {
-			b.Run(c.name+"/"+string(e), func(b *testing.B) {
-				coll, err := NewRuntime(WithEngine(e)).LoadCollection(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
-					"p": {Name: "p", Type: ebpf.XDP, Instructions: c.insns, License: "GPL"},
-				}, Maps: map[string]*ebpf.MapSpec{}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer coll.Close()
-				p := coll.Programs["p"]
-				opts := &RunOptions{Data: udpPkt}
-				b.ReportAllocs()
-				cpu := startCPU()
-				for b.Loop() {
-					if _, err := p.Run(opts); err != nil {
-						b.Fatal(err)
-					}
-				}
-				cpu.report(b, 1)
-			})
+			b.Run(c.name+"/"+string(e), func(b *testing.B) { benchRunInsns(b, e, ebpf.XDP, c.insns) })
 		}
 	}
 }
