@@ -1837,6 +1837,34 @@ dispatch:
 				i = uint64(*(*uint32)(unsafe.Add(vm.stackPtr, ka)))
 			}
 			r0, at := uint64(0), i*v.stride // at: the value's offset in the slab
+			if in.aux&groupFirst != 0 {
+				// rC = 0, the null check, and on a hit rC = the value
+				// (isFirst): its segment first, as the fall-through
+				// would pay it, then the load (unchecked: a whole value
+				// in the slab). C is the load's dst.
+				ld := (*op)(unsafe.Add(unsafe.Pointer(in), 9*unsafe.Sizeof(op{})))
+				c := ld.dst & 15
+				if i >= v.max {
+					regs[0], regs[c] = 0, 0
+					pc += 10 // the jump's target
+					break
+				}
+				regs[0], regs[c] = v.base+at, 0
+				if n := uint64(*(*uint32)(unsafe.Add(segsP, uintptr(pc+9)*4))); left >= n {
+					left -= n
+					regs[c] = *(*uint64)(unsafe.Add(v.slab.ptr, at+uint64(int64(ld.off))))
+					pc += 10
+					// As below: the next group without a dispatch (the
+					// load's segment runs through it).
+					if nx := (*op)(unsafe.Add(unsafe.Pointer(in), 10*unsafe.Sizeof(op{}))); nx.kind == opMapGroupArray {
+						in = nx
+						goto groupArray
+					}
+					continue
+				}
+				pc += 9
+				break
+			}
 			if i < v.max {
 				r0 = v.base + at
 				if in.aux&groupAccum != 0 {

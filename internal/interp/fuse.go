@@ -214,11 +214,27 @@ func isMsh(b, c, d op) bool {
 
 // Flags in a group op's aux.
 const (
-	groupDW      = 1 // the key store is 64-bit (rA = K; *(u64 *))
-	groupJne     = 2 // the jump is taken when r0 != 0
-	groupSameKey = 4 // r2 points at the u32 stored: the key is K
-	groupAccum   = 8 // the jump skips just an accumulation of the value (isAccum)
+	groupDW      = 1  // the key store is 64-bit (rA = K; *(u64 *))
+	groupJne     = 2  // the jump is taken when r0 != 0
+	groupSameKey = 4  // r2 points at the u32 stored: the key is K
+	groupAccum   = 8  // the jump skips just an accumulation of the value (isAccum)
+	groupFirst   = 16 // clang's first unrolled lookup: rC = 0, the jump, rC = the value (isFirst)
 )
+
+// isFirst tells whether the three slots from m are clang's code after the
+// first of unrolled lookups: rC = 0; if r0 == 0 goto m+3;
+// rC = *(u64 *)(r0 + off), the load inside a value of valueSize bytes and
+// C not r0 (the jump reads it). An array group followed by these runs
+// them too (groupFirst): the group is then ten slots, its jump at slot 8.
+func isFirst(code []op, m int, valueSize uint32) bool {
+	if m+2 >= len(code) {
+		return false
+	}
+	z, j, ld := code[m], code[m+1], code[m+2]
+	return z.kind == opMov64K && z.imm == 0 && z.dst != 0 &&
+		j.kind == opJeq64K && j.dst == 0 && j.imm == 0 && int(j.off) == m+3 &&
+		ld.kind == opLdxDW && ld.src == 0 && ld.dst == z.dst && ld.off >= 0 && int64(ld.off)+8 <= int64(valueSize)
+}
 
 // isAccum tells whether the three slots from n add a u64 of the value
 // r0 points at to a register, as clang's "if (v) sum += *v" does after a
@@ -289,6 +305,12 @@ func mapGroup(code []op, n int, inline []engine.InlineMap) (op, bool) {
 	}
 	if o1 == o2 && size == 4 {
 		flags |= groupSameKey // the key is K (the u32 just stored)
+	}
+	if kind == opMapGroupArray && isFirst(code, n+7, inline[call.dst].ValueSize) {
+		g := mov
+		g.kind, g.src, g.aux = kind, call.dst, flags|groupFirst
+		g.off = int32(uint32(uint16(o1)) | uint32(uint16(o2))<<16)
+		return g, true
 	}
 	switch j.kind {
 	case opJeq64K:

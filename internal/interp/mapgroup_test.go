@@ -286,7 +286,10 @@ func TestMapGroupDriver(t *testing.T) {
 // (the keys, stored through kreg at r10+so each), accumulating into c
 // through a, followed by code folding every register and the stack slots
 // the keys use into r0, so that any difference in state shows.
-func chainSrc(keys []int, kreg, a, c string, so []int) string {
+// With first, the first lookup has the shape clang gives the first of
+// unrolled lookups (c = 0, then c = the value on a hit: groupFirst), ten
+// slots instead of eleven.
+func chainSrc(keys []int, kreg, a, c string, so []int, first bool) string {
 	var b strings.Builder
 	// The stack as the run finds it (zero: the VM clears what runs wrote,
 	// which the chain's dirty mark must cover).
@@ -299,6 +302,11 @@ func chainSrc(keys []int, kreg, a, c string, so []int) string {
 	}
 	for i, k := range keys {
 		o := so[i%len(so)]
+		if first && i == 0 {
+			fmt.Fprintf(&b, "mov32 %%%s, %d\nstxw [%%r10%+d], %%%s\nmov %%r2, %%r10\nadd %%r2, %d\nlddw %%r1, %#x\ncall 1\nmov %%%s, 0\njeq %%r0, 0, +1\nldxdw %%%s, [%%r0+0]\n",
+				kreg, k, o, kreg, o, uint64(testArrayHandle), c, c)
+			continue
+		}
 		fmt.Fprintf(&b, "mov32 %%%s, %d\nstxw [%%r10%+d], %%%s\nmov %%r2, %%r10\nadd %%r2, %d\nlddw %%r1, %#x\ncall 1\njeq %%r0, 0, +3\nldxdw %%%s, [%%r0+0]\nadd %%%s, %%%s\nmov %%%s, %%%s\n",
 			kreg, k, o, kreg, o, uint64(testArrayHandle), a, a, c, c, a)
 	}
@@ -324,30 +332,59 @@ func TestMapGroupChain(t *testing.T) {
 		kreg, a, c string
 		so         []int
 		chained    int // groups in chains
+		first      bool
 	}{
-		{"hits", []int{1, 2, 7, 0, 3}, "r1", "r1", "r6", []int{-4}, 5},
-		{"one", []int{5}, "r1", "r1", "r6", []int{-4}, 1},
-		{"last-misses", []int{1, 2, 7, 9}, "r1", "r1", "r6", []int{-4}, 4},
-		{"first-misses", []int{8, 2, 7, 1}, "r1", "r1", "r6", []int{-4}, 4},
-		{"middle-misses", []int{1, 2, 100, 3, 4}, "r1", "r1", "r6", []int{-4}, 5},
-		{"slots", []int{1, 2, 3, 4, 5, 6}, "r3", "r7", "r8", []int{-4, -12, -8, -16}, 6},
-		{"key-in-accumulator", []int{1, 2, 3}, "r6", "r1", "r6", []int{-4}, 0},
-		{"accumulator-r0", []int{1, 2, 3}, "r1", "r7", "r0", []int{-4}, 0},
-		{"a-is-r0", []int{1, 2, 3}, "r1", "r0", "r9", []int{-8}, 3},
-		{"key-r0", []int{4, 5, 6}, "r0", "r4", "r5", []int{-4}, 3},
+		{"hits", []int{1, 2, 7, 0, 3}, "r1", "r1", "r6", []int{-4}, 5, false},
+		{"one", []int{5}, "r1", "r1", "r6", []int{-4}, 1, false},
+		{"last-misses", []int{1, 2, 7, 9}, "r1", "r1", "r6", []int{-4}, 4, false},
+		{"first-misses", []int{8, 2, 7, 1}, "r1", "r1", "r6", []int{-4}, 4, false},
+		{"middle-misses", []int{1, 2, 100, 3, 4}, "r1", "r1", "r6", []int{-4}, 5, false},
+		{"slots", []int{1, 2, 3, 4, 5, 6}, "r3", "r7", "r8", []int{-4, -12, -8, -16}, 6, false},
+		{"key-in-accumulator", []int{1, 2, 3}, "r6", "r1", "r6", []int{-4}, 0, false},
+		{"accumulator-r0", []int{1, 2, 3}, "r1", "r7", "r0", []int{-4}, 0, false},
+		{"a-is-r0", []int{1, 2, 3}, "r1", "r0", "r9", []int{-8}, 3, false},
+		{"key-r0", []int{4, 5, 6}, "r0", "r4", "r5", []int{-4}, 3, false},
+		// clang's first lookup (groupFirst), then a chain.
+		{"first-hits", []int{1, 2, 7, 0, 3}, "r1", "r1", "r6", []int{-4}, 4, true},
+		{"first-shape-misses", []int{8, 2, 7}, "r1", "r1", "r6", []int{-4}, 2, true},
+		{"first-then-miss", []int{1, 9, 7}, "r1", "r1", "r6", []int{-4}, 2, true},
+		{"first-alone", []int{5}, "r1", "r1", "r6", []int{-4}, 0, true},
+		{"first-alone-miss", []int{8}, "r1", "r1", "r6", []int{-4}, 0, true},
+		{"first-slots", []int{1, 2, 3, 4}, "r3", "r7", "r8", []int{-12, -8, -16}, 3, true},
+		{"first-key-in-c", []int{1, 2, 3}, "r6", "r1", "r6", []int{-4}, 0, true},
+		{"first-c-r1", []int{4, 5}, "r1", "r7", "r1", []int{-4}, 0, true},
+		{"first-c-r2", []int{4, 5}, "r1", "r7", "r2", []int{-4}, 0, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p, insns := loadFusion(t, chainSrc(c.keys, c.kreg, c.a, c.c, c.so))
+			p, insns := loadFusion(t, chainSrc(c.keys, c.kreg, c.a, c.c, c.so, c.first))
 			if len(p.chains) != c.chained {
 				t.Fatalf("%d groups in chains, want %d\n%s", len(p.chains), c.chained, isa.FormatProgram(insns))
+			}
+			if g := p.code[7+4*3]; c.first && (g.kind != opMapGroupArray || g.aux&groupFirst == 0) {
+				t.Fatalf("first lookup not fused as groupFirst: kind %d aux %#x", g.kind, g.aux)
 			}
 			full := checkAgainstStepping(t, p, nil)
 			if full.err != "" {
 				t.Fatal(full.err)
 			}
-			// Entered at each group but the first, by a jump.
+			// Entered at each group but the first, by a jump, and with
+			// the first shape at each of its slots but the lddw's second.
+			var entries []int
+			if c.first {
+				for s := 1; s < 10; s++ {
+					if s != 5 {
+						entries = append(entries, 7+4*3+s)
+					}
+				}
+			}
 			for g := 1; g < len(c.keys); g++ {
 				at := 7 + 4*3 + 11*g
+				if c.first {
+					at--
+				}
+				entries = append(entries, at)
+			}
+			for _, at := range entries {
 				jumped := append([]isa.Instruction{{Opcode: isa.OpcodeJA, Offset: int16(at)}}, insns...)
 				pj, err := Load(jumped, fusionOptions(t))
 				if err != nil {
