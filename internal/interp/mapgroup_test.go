@@ -148,6 +148,24 @@ func mapGroupCases() []fusionCase {
 	cases = append(cases, fusionCase{"group-array-unrolled", unrolled + "mov %r0, %r6\nexit", 1, opMapGroupArray, 100 + 11 + 21 + 71 + 31})
 	hashed := strings.ReplaceAll(unrolled, fmt.Sprintf("%#x", uint64(testArrayHandle)), fmt.Sprintf("%#x", uint64(testHashHandle)))
 	cases = append(cases, fusionCase{"group-hash-unrolled", hashed + "mov %r0, %r6\nexit", 1, opMapGroupHash, 100 + 21})
+	// clang's first unrolled lookup (groupFirst: r6 = 0, then r6 = the
+	// value on a hit) followed by groups; r6's 100 is overwritten.
+	for _, c := range []struct {
+		name string
+		keys []int
+		want uint64
+	}{{"hit", []int{1, 2, 7, 9, 3}, 11 + 21 + 71 + 31}, {"miss", []int{8, 2, 3}, 21 + 31}} {
+		src := "mov %r6, 100\n"
+		for i, k := range c.keys {
+			src += fmt.Sprintf("mov32 %%r1, %d\nstxw [%%r10-4], %%r1\nmov %%r2, %%r10\nadd %%r2, -4\nlddw %%r1, %#x\ncall 1\n", k, uint64(testArrayHandle))
+			if i == 0 {
+				src += "mov %r6, 0\njeq %r0, 0, +1\nldxdw %r6, [%r0+0]\n"
+			} else {
+				src += "jeq %r0, 0, +3\nldxdw %r1, [%r0+0]\nadd %r1, %r6\nmov %r6, %r1\n"
+			}
+		}
+		cases = append(cases, fusionCase{"group-array-first-" + c.name, src + "mov %r0, %r6\nexit", 1, opMapGroupArray, c.want})
+	}
 	// The key stored apart from where r2 points: r2's slot is zero (key 0).
 	cases = append(cases,
 		fusionCase{"group-array-other-slot", mapGroupSrc(testArrayHandle, 5, "r1", "stxw", -4, -16, "jeq"), 1, opMapGroupArray, 101},
@@ -166,6 +184,13 @@ func TestMapGroupAccum(t *testing.T) {
 			continue
 		}
 		p, _ := loadFusion(t, c.src)
+		if strings.HasPrefix(c.name, "group-array-first-") {
+			// The first group is the groupFirst variant, not an accumulation.
+			if aux := p.code[c.at].aux; aux&(groupFirst|groupAccum) != groupFirst {
+				t.Errorf("%s: aux %#x, want groupFirst without groupAccum", c.name, aux)
+			}
+			continue
+		}
 		want := strings.Contains(c.src, "jeq %r0, 0, +3\nldxdw %r1, [%r0+0]")
 		if got := p.code[c.at].aux&groupAccum != 0; got != want {
 			t.Errorf("%s: accumulation fused %v, want %v", c.name, got, want)
