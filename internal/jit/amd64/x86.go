@@ -125,10 +125,10 @@ func (e *encoder) imm32(v int32) { e.b = binary.LittleEndian.AppendUint32(e.b, u
 
 func fits8(v int32) bool { return v >= -128 && v <= 127 }
 
-// prefix emits the operand-size prefix and REX byte. byteRegs forces a REX
-// byte when a byte-sized register operand is spl/bpl/sil/dil (without REX
-// those encodings mean ah/ch/dh/bh).
-func (e *encoder) prefix(size int, r reg, rm operand, byteRegR, byteRegRM bool) {
+// sizeRex emits the operand-size prefix for size and returns the REX
+// byte's W and R bits (for reg field r) over 0x40; the caller adds X and
+// B and emits it when needed.
+func (e *encoder) sizeRex(size int, r reg) byte {
 	if size == s16 {
 		e.b = append(e.b, 0x66)
 	}
@@ -139,6 +139,14 @@ func (e *encoder) prefix(size int, r reg, rm operand, byteRegR, byteRegRM bool) 
 	if r&8 != 0 {
 		rex |= 4
 	}
+	return rex
+}
+
+// prefix emits the operand-size prefix and REX byte. byteRegs forces a REX
+// byte when a byte-sized register operand is spl/bpl/sil/dil (without REX
+// those encodings mean ah/ch/dh/bh).
+func (e *encoder) prefix(size int, r reg, rm operand, byteRegR, byteRegRM bool) {
+	rex := e.sizeRex(size, r)
 	if rm.r&8 != 0 {
 		rex |= 1
 	}

@@ -38,16 +38,7 @@ func scaleBits(scale uint8) byte {
 // prefixIdx emits the operand-size prefix and REX byte for reg field r
 // (a register or a /digit) and indexed operand m.
 func (e *encoder) prefixIdx(size int, r reg, m sibOperand) {
-	if size == s16 {
-		e.b = append(e.b, 0x66)
-	}
-	rex := byte(0x40)
-	if size == s64 {
-		rex |= 8
-	}
-	if r&8 != 0 {
-		rex |= 4
-	}
+	rex := e.sizeRex(size, r)
 	if m.index&8 != 0 {
 		rex |= 2
 	}
